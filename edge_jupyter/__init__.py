@@ -1,0 +1,41 @@
+"""edge_jupyter: large language models in Jupyter on your own OpenRouter account.
+
+``%load_ext edge_jupyter`` registers the ``%%edge`` magics.  Importing this
+package is cheap on purpose: pandas, ipywidgets, httpx, tornado and
+jupyter_server are imported where they are first needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Called by ``%load_ext edge_jupyter``."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as _unload
+
+    _unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .serverext import EdgeExtensionApp
+
+    return [{"module": "edge_jupyter.serverext", "app": EdgeExtensionApp}]
+
+
+def usage(scope: str = "notebook", since: Any = None) -> pd.DataFrame:
+    """The usage ledger as a DataFrame: ``scope`` is "notebook", "session" or "all"."""
+    from .ledger import usage as _usage
+
+    return _usage(scope=scope, since=since)

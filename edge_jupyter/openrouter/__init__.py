@@ -1,0 +1,47 @@
+"""OpenRouter client: streaming chat completions, usage and cost, account endpoints.
+
+Must not import IPython, ipywidgets, tornado or jupyter_server.
+"""
+
+from ._client import ChatStream, OpenRouterClient, mask_key
+from ._errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequest,
+    ConnectionFailed,
+    InsufficientCredits,
+    KeyLimitExceeded,
+    MalformedResponse,
+    ModerationError,
+    NotFound,
+    OpenRouterError,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    RequestTimeout,
+    StreamInterrupted,
+    TransportError,
+    UnknownModel,
+    error_for_status,
+)
+from ._retry import RetryPolicy, parse_retry_after
+from ._stream import (
+    Finished,
+    ReasoningDelta,
+    Started,
+    StreamAssembler,
+    StreamEvent,
+    TextDelta,
+    UsageReceived,
+)
+from ._types import Completion, Credits, Generation, KeyInfo, ModelInfo, Pricing, Usage
+
+__all__ = [
+    "APIStatusError", "AuthenticationError", "BadRequest", "ChatStream", "Completion",
+    "ConnectionFailed", "Credits", "Finished", "Generation", "InsufficientCredits", "KeyInfo",
+    "KeyLimitExceeded", "MalformedResponse", "ModelInfo", "ModerationError", "NotFound",
+    "OpenRouterClient", "OpenRouterError", "PermissionDenied", "Pricing", "ProviderError",
+    "RateLimited", "ReasoningDelta", "RequestTimeout", "RetryPolicy", "Started", "StreamAssembler",
+    "StreamEvent", "StreamInterrupted", "TextDelta", "TransportError", "UnknownModel",
+    "Usage", "UsageReceived", "error_for_status", "mask_key", "parse_retry_after",
+]

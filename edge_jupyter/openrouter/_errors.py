@@ -1,0 +1,205 @@
+"""The one error tree of the OpenRouter client.
+
+Every error a call can end with is an :class:`OpenRouterError`; its ``str()`` is a
+sentence a person can act on (what happened, then what to do).  The API key never
+appears in a message: bodies are scrubbed before they are quoted.
+
+::
+
+    OpenRouterError
+    ├── TransportError            the request never got an HTTP answer
+    │   ├── ConnectionFailed      could not connect (wrong URL, offline)
+    │   ├── RequestTimeout        no answer in time (also HTTP 408 and 524)
+    │   └── StreamInterrupted     the connection dropped in the middle of an answer
+    ├── MalformedResponse         an answer that is not the JSON/SSE OpenRouter sends
+    └── APIStatusError            OpenRouter answered with an error (status + body)
+        ├── BadRequest            400
+        │   └── UnknownModel      400 "… is not a valid model ID"
+        ├── AuthenticationError   401 missing, invalid or revoked key
+        ├── InsufficientCredits   402 balance too low for the request
+        ├── PermissionDenied      403
+        │   ├── KeyLimitExceeded  403 the key's own spending cap is spent
+        │   └── ModerationError   403 flagged by moderation
+        ├── NotFound              404
+        ├── RateLimited           429 (``retry_after`` in seconds when given)
+        └── ProviderError         5xx, or an error that arrived inside a stream
+
+``retryable`` says whether trying again later may help; the client retries such
+errors by itself, but only before the first token has arrived.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TOP_UP = "https://openrouter.ai/settings/credits"
+_KEYS = "https://openrouter.ai/settings/keys"
+
+
+class OpenRouterError(Exception):
+    """Base of every error raised by the client."""
+
+    retryable: bool = False
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+class TransportError(OpenRouterError):
+    """No complete HTTP answer was received."""
+
+    retryable = True
+
+
+class ConnectionFailed(TransportError):
+    hint = "Check your network and EDGE_OPENROUTER_URL, then run the cell again."
+
+
+class RequestTimeout(TransportError):
+    hint = "OpenRouter or the provider is slow right now; run the cell again in a moment."
+
+
+class StreamInterrupted(TransportError):
+    """The answer started and then the connection broke: the partial text is kept."""
+
+    retryable = False  # never retried after the first token: it would bill twice
+    hint = "The partial answer is kept; run the cell again for a complete one."
+
+
+class MalformedResponse(OpenRouterError):
+    hint = "This is unexpected from OpenRouter; run the cell again, and report it if it persists."
+
+
+class APIStatusError(OpenRouterError):
+    """OpenRouter answered with an error status (or an error inside a stream)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        metadata: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+        during_stream: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.metadata = metadata or {}
+        self.retry_after = retry_after
+        self.during_stream = during_stream
+        super().__init__(message, hint=hint)
+
+    def __str__(self) -> str:
+        where = " (during the answer)" if self.during_stream else ""
+        return f"OpenRouter error {self.status}{where}: {self.message} {self.hint}".strip()
+
+
+class BadRequest(APIStatusError):
+    hint = "Check the model id and the flags of the cell."
+
+
+class UnknownModel(BadRequest):
+    """The model id does not exist; ``suggestions`` holds close ids when known."""
+
+    def __init__(self, message: str, *, model: str = "", suggestions: list[str] | None = None,
+                 **kwargs: Any) -> None:
+        self.model = model
+        self.suggestions = suggestions or []
+        kwargs.setdefault("status", 400)
+        super().__init__(message, **kwargs)
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        if self.suggestions:
+            return "Did you mean: " + ", ".join(self.suggestions) + "?  (`%edge models` lists them all.)"
+        return "`%edge models SEARCH` lists the model ids."
+
+
+class AuthenticationError(APIStatusError):
+    hint = ("The API key is missing, invalid or revoked: run `%edge connect` to reconnect "
+            "(or fix OPENROUTER_API_KEY).")
+
+
+class InsufficientCredits(APIStatusError):
+    hint = (f"Top up at {_TOP_UP}, or ask for fewer tokens (--max-tokens) "
+            "so the reservation fits your balance.")
+
+
+class PermissionDenied(APIStatusError):
+    hint = "This key is not allowed to do that."
+
+
+class KeyLimitExceeded(PermissionDenied):
+    hint = (f"This key's spending limit is used up: raise it at {_KEYS}, "
+            "or reconnect with a higher limit (`%edge connect --limit USD`).")
+
+
+class ModerationError(PermissionDenied):
+    hint = "The prompt was flagged by the provider's moderation; rephrase it or use another model."
+
+
+class NotFound(APIStatusError):
+    hint = ""
+
+
+class RateLimited(APIStatusError):
+    retryable = True
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        wait = f" in {self.retry_after:g} s" if self.retry_after else " in a moment"
+        return f"Too many requests: try again{wait}, or pick another model or provider."
+
+
+class ProviderError(APIStatusError):
+    retryable = True
+    hint = "The model's provider failed; run the cell again or try another model."
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequest,
+    401: AuthenticationError,
+    402: InsufficientCredits,
+    403: PermissionDenied,
+    404: NotFound,
+    413: BadRequest,
+    422: BadRequest,
+    429: RateLimited,
+}
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    metadata: dict[str, Any] | None = None,
+    retry_after: float | None = None,
+    during_stream: bool = False,
+) -> OpenRouterError:
+    """Map an OpenRouter status and message to the most precise error class."""
+    kwargs: dict[str, Any] = {"status": status, "metadata": metadata, "retry_after": retry_after,
+                              "during_stream": during_stream}
+    lowered = message.lower()
+    if status in (408, 524) and not during_stream:
+        return RequestTimeout(f"OpenRouter error {status}: {message}")
+    if status == 400 and "not a valid model" in lowered:
+        model = message.split(" is not a valid model", 1)[0].strip()
+        return UnknownModel(message, model=model, **kwargs)
+    if status == 403 and "key limit exceeded" in lowered:
+        return KeyLimitExceeded(message, **kwargs)
+    if status == 403 and metadata and "reasons" in metadata:
+        return ModerationError(message, **kwargs)
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        cls = ProviderError if status >= 500 or during_stream else APIStatusError
+    err = cls(message, **kwargs)
+    if status in (408, 502, 503, 524, 529) or status >= 500:
+        err.retryable = True
+    return err

@@ -1,0 +1,60 @@
+"""One model call, as the magic, the ledger and ``_edge`` all see it.
+
+The field names are the usage ledger's column names (users rely on them), plus
+``text`` and ``finish_reason`` which the ledger does not keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+#: The ledger's columns, in order (keep these names).
+LEDGER_COLUMNS: tuple[str, ...] = (
+    "timestamp", "notebook", "cell_id", "execution_count", "chat", "model", "provider",
+    "generation_id", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
+    "cost_usd", "upstream_cost_usd", "is_byok", "latency_s", "ttft_s", "status", "error",
+)
+
+#: ``status`` values: a row is ``pending`` from before the request until it ends.
+STATUSES = ("pending", "ok", "error", "interrupted", "stopped_budget", "replayed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class CallRecord:
+    """The figures of one call to one model."""
+
+    model: str
+    timestamp: datetime = field(default_factory=utcnow)
+    notebook: str = ""
+    cell_id: str = ""
+    execution_count: int | None = None
+    chat: str = ""
+    provider: str = ""
+    generation_id: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float | None = None
+    upstream_cost_usd: float | None = None
+    is_byok: bool = False
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    status: str = "pending"
+    error: str = ""
+    text: str = ""
+    finish_reason: str | None = None
+    session_id: str = ""
+
+    def ledger_row(self) -> dict[str, Any]:
+        """The ledger's columns (plus the session id), nothing else."""
+        data = asdict(self)
+        row = {name: data[name] for name in LEDGER_COLUMNS}
+        row["session_id"] = self.session_id
+        return row
