@@ -210,12 +210,15 @@ class OpenRouterClient:
         """``GET /models/{author}/{slug}/endpoints``: the providers serving a model."""
         return self._get_json(f"/models/{model_id.split(':', 1)[0]}/endpoints", auth=False).get("data", {})
 
-    def key_info(self) -> KeyInfo:
-        return KeyInfo.from_json(self._get_json("/key"))
+    def key_info(self, *, timeout: float | None = None) -> KeyInfo:
+        """``GET /key``: the key's cap, what is left of it and its spend."""
+        extra = {"timeout": timeout} if timeout else {}
+        return KeyInfo.from_json(self._get_json("/key", **extra))
 
-    def credits(self) -> Credits:
+    def credits(self, *, timeout: float | None = None) -> Credits:
         """Account balance; needs a management key (others get PermissionDenied)."""
-        return Credits.from_json(self._get_json("/credits"))
+        extra = {"timeout": timeout} if timeout else {}
+        return Credits.from_json(self._get_json("/credits", **extra))
 
     def generation(self, generation_id: str) -> Generation:
         """Exact final record of a call; NotFound for a moment after it ends."""
@@ -326,6 +329,6 @@ class ChatStream:
                 raise StreamInterrupted("The connection dropped in the middle of the answer.") from exc
         finally:
             response.close()
-        if not self.done and not self._cancelled.is_set() and assembler.completion.usage is None:
-            if assembler.completion.finish_reason is None:
-                raise StreamInterrupted("The connection closed before the answer was complete.")
+        completion = assembler.completion
+        if not (self.done or self._cancelled.is_set() or completion.usage or completion.finish_reason):
+            raise StreamInterrupted("The connection closed before the answer was complete.")

@@ -49,7 +49,15 @@ class OpenRouterError(Exception):
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
-        return f"{self.message} {self.hint}".strip()
+        return _sentence(self.message, self.hint)
+
+
+def _sentence(message: str, hint: str) -> str:
+    """Join a server's message (often without a full stop) and our hint readably."""
+    message = message.strip()
+    if hint and message and message[-1] not in ".!?":
+        message += "."
+    return f"{message} {hint}".strip()
 
 
 class TransportError(OpenRouterError):
@@ -98,7 +106,7 @@ class APIStatusError(OpenRouterError):
 
     def __str__(self) -> str:
         where = " (during the answer)" if self.during_stream else ""
-        return f"OpenRouter error {self.status}{where}: {self.message} {self.hint}".strip()
+        return f"OpenRouter error {self.status}{where}: {_sentence(self.message, self.hint)}"
 
 
 class BadRequest(APIStatusError):

@@ -1,0 +1,118 @@
+"""What OpenRouter will still let this key spend, fetched briefly and cached.
+
+``GET /key`` works for every key (its cap, what is left of it, its spend);
+the account's credits (``GET /credits``) need a management key, which a user
+may store for that purpose alone.  Lookups have a short timeout and are cached,
+so a slow answer never holds a cell up for long.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from .openrouter import Credits, KeyInfo, OpenRouterClient, OpenRouterError, PermissionDenied
+
+CACHE_SECONDS = 60.0
+LOOKUP_TIMEOUT = 3.0
+
+_cache: dict[str, tuple[float, Balance]] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Balance:
+    key: KeyInfo | None = None
+    credits: Credits | None = None
+    #: why the account balance is not shown (no management key, lookup failed…)
+    credits_note: str = ""
+    problem: str = ""
+
+    @property
+    def remaining(self) -> float | None:
+        """The tighter of the account balance and the key's remaining limit, when known."""
+        values = [v for v in (self.credits.balance if self.credits else None,
+                              self.key.limit_remaining if self.key else None) if v is not None]
+        return min(values) if values else None
+
+    @property
+    def remaining_source(self) -> str:
+        account = self.credits.balance if self.credits else None
+        limit = self.key.limit_remaining if self.key else None
+        if account is not None and (limit is None or account <= limit):
+            return "account balance"
+        return "key limit" if limit is not None else ""
+
+
+def _management_client(origin: str) -> OpenRouterClient | None:
+    from .keystore import resolve_management_key
+
+    try:
+        resolved = resolve_management_key()
+    except Exception:
+        return None
+    key = getattr(resolved, "key", resolved)
+    return OpenRouterClient(key, origin=origin) if key else None
+
+
+def fetch(client: OpenRouterClient, *, timeout: float = LOOKUP_TIMEOUT) -> Balance:
+    """Ask OpenRouter now (``/key``, and ``/credits`` when a management key is stored)."""
+    key_info: KeyInfo | None = None
+    problem = ""
+    try:
+        key_info = client.key_info(timeout=timeout)
+    except OpenRouterError as exc:
+        problem = str(exc)
+    credits: Credits | None = None
+    note = ""
+    manager = _management_client(client.origin)
+    if manager is None:
+        note = ("The account balance is not visible to this key (OpenRouter shows it only to a "
+                "management key: `%edge balance --management-key`).")
+    else:
+        try:
+            credits = manager.credits(timeout=timeout)
+        except PermissionDenied:
+            note = "The stored management key was refused by /credits."
+        except OpenRouterError as exc:
+            note = f"The account balance could not be read: {exc}"
+    balance = Balance(key=key_info, credits=credits, credits_note=note, problem=problem)
+    with _lock:
+        _cache[_cache_key(client)] = (time.monotonic(), balance)
+    return balance
+
+
+def _cache_key(client: OpenRouterClient) -> str:
+    import hashlib
+
+    digest = hashlib.sha256((client._key_text() or "").encode()).hexdigest()[:16]
+    return f"{client.origin}|{digest}"
+
+
+def cached(client: OpenRouterClient, *, max_age: float = CACHE_SECONDS) -> Balance | None:
+    with _lock:
+        hit = _cache.get(_cache_key(client))
+    if hit and time.monotonic() - hit[0] < max_age:
+        return hit[1]
+    return None
+
+
+def get(client: OpenRouterClient, *, max_age: float = CACHE_SECONDS) -> Balance:
+    return cached(client, max_age=max_age) or fetch(client)
+
+
+def refresh_in_background(client: OpenRouterClient) -> None:
+    threading.Thread(target=lambda: _quiet_fetch(client), name="edge-balance", daemon=True).start()
+
+
+def _quiet_fetch(client: OpenRouterClient) -> None:
+    try:
+        fetch(client)
+    except Exception:
+        pass
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,117 @@
+"""Flag parsing for ``%%edge`` and ``%edge`` (pure: strings in, namespaces out)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import NoReturn
+
+FORMATS = ("markdown", "text", "code", "json")
+
+
+class UsageError(Exception):
+    """Bad flags: the message says what is wrong and how to ask for help."""
+
+
+class HelpRequested(Exception):  # control flow, not an error
+    """``--help`` was given; the exception carries the help text to show."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing and exiting the kernel."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}. See `{self.prog} --help`.")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise HelpRequested(self.format_help())
+
+    def print_help(self, file: object = None) -> None:
+        raise HelpRequested(self.format_help())
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _temperature(text: str) -> float:
+    value = _positive_float(text)
+    if value > 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is above 2, the highest temperature OpenRouter takes")
+    return value
+
+
+def cell_parser() -> _Parser:
+    p = _Parser(
+        prog="%%edge",
+        description="Ask one or more models; the cell body is the prompt, with {expr} interpolation.",
+        epilog="Example:\n  %%edge -m openai/gpt-4o-mini -m anthropic/claude-3.5-haiku --chat ideas\n"
+               "  Give me three names for a {topic} blog",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-m", "--model", action="append", default=[], metavar="MODEL",
+                   help="OpenRouter model id; repeat to ask several models at once")
+    p.add_argument("--chat", metavar="NAME", help="continue (or start) the named conversation")
+    p.add_argument("-s", "--system", metavar="SYSTEM", help="system prompt")
+    p.add_argument("-t", "--temperature", type=_temperature, metavar="T", help="sampling temperature, 0-2")
+    p.add_argument("--max-tokens", type=_positive_int, metavar="N", help="cap on completion tokens")
+    p.add_argument("-f", "--format", choices=FORMATS, default="markdown",
+                   help="how to show the answer (default: markdown)")
+    p.add_argument("--insert", action="store_true",
+                   help="with -f code: put the code into a new cell below")
+    p.add_argument("-o", "--output", metavar="VAR", help="store the result in this variable")
+    p.add_argument("--budget", type=_positive_float, metavar="USD",
+                   help="spending limit for this cell, in USD")
+    p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
+    return p
+
+
+def parse_cell_line(line: str) -> argparse.Namespace:
+    """Parse the ``%%edge`` line; raises UsageError or HelpRequested."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%%edge: cannot read the flags ({exc}); check the quotes.") from None
+    args = cell_parser().parse_args(argv)
+    if args.output is not None and not args.output.isidentifier():
+        raise UsageError(f"%%edge: -o {args.output!r} is not a valid Python variable name.")
+    if args.insert and args.format != "code":
+        raise UsageError("%%edge: --insert only works with -f code.")
+    seen: set[str] = set()
+    for model in args.model:
+        if model in seen:
+            raise UsageError(f"%%edge: model {model!r} is given twice.")
+        seen.add(model)
+    return args
+
+
+def split_line(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%edge: cannot read the arguments ({exc}); check the quotes.") from None
+
+
+def sub_parser(prog: str, description: str) -> _Parser:
+    """A parser for one ``%edge`` subcommand (so each has its own ``--help``)."""
+    return _Parser(prog=f"%edge {prog}", description=description)

@@ -1,0 +1,173 @@
+"""Run one model call of a cell and turn what happened into a :class:`CallRecord`.
+
+No display code here: a participant reports text through a callback, and the
+orchestrator decides how to show it.  Works in the main thread (one model:
+a kernel interrupt lands straight in the socket read) or in a worker thread
+(several models at once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..openrouter import (
+    Completion,
+    NotFound,
+    OpenRouterClient,
+    OpenRouterError,
+    ReasoningDelta,
+    Started,
+    TextDelta,
+)
+from ..record import CallRecord
+
+TextCallback = Callable[["Participant", str], None]
+StartCallback = Callable[["Participant"], None]
+
+
+class Participant:
+    """One model answering one cell."""
+
+    def __init__(self, record: CallRecord, body: dict[str, Any], *, stream: bool = True,
+                 guard: Any = None) -> None:
+        self.record = record
+        self.body = body
+        self.streaming = stream
+        self.guard = guard  # a ledger StreamGuard, or None
+        self.error: OpenRouterError | None = None
+        self.interrupted = False
+        self.stopped_budget = False
+        self.completion: Completion | None = None
+        self.tokens = 0
+        self.text_parts: list[str] = []
+        self._stream: Any = None
+        self._started = 0.0
+        self._first: float | None = None
+        self._ended: float | None = None
+        self._cancel = threading.Event()
+
+    @property
+    def model(self) -> str:
+        return self.record.model
+
+    @property
+    def done(self) -> bool:
+        return self._ended is not None
+
+    def cancel(self) -> None:
+        """Stop the call from any thread (closing the connection stops billing at most providers)."""
+        self._cancel.set()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def run(self, client: OpenRouterClient, on_text: TextCallback | None = None,
+            on_start: StartCallback | None = None) -> None:
+        """Make the call; errors are kept on ``self.error``, KeyboardInterrupt propagates."""
+        self._started = time.perf_counter()
+        try:
+            if self.streaming:
+                self._run_stream(client, on_text, on_start)
+            else:
+                self.completion = client.complete(self.body)
+                self._first = time.perf_counter()
+                if self.completion.extra.get("error"):
+                    self.error = self.completion.extra["error"]
+                if on_text and self.completion.text:
+                    on_text(self, self.completion.text)
+        except OpenRouterError as exc:
+            self.error = exc
+        finally:
+            self._ended = time.perf_counter()
+            if self._stream is not None and self.completion is None:
+                self.completion = self._stream.completion
+
+    def _run_stream(self, client: OpenRouterClient, on_text: TextCallback | None,
+                    on_start: StartCallback | None) -> None:
+        stream = self._stream = client.stream_chat(self.body)
+        if self._cancel.is_set():
+            return
+        guard = self.guard
+        for event in stream:
+            kind = type(event)
+            if kind is TextDelta:
+                if self._first is None:
+                    self._first = time.perf_counter()
+                self.tokens += 1
+                self.text_parts.append(event.text)
+                if on_text is not None:
+                    on_text(self, event.text)
+            elif kind is ReasoningDelta:
+                if self._first is None:
+                    self._first = time.perf_counter()
+                self.tokens += 1
+            elif kind is Started:
+                self.record.generation_id = event.generation_id or self.record.generation_id
+                if on_start is not None:
+                    on_start(self)
+            # A chunk may carry several tokens: count ~4 characters a token, at least one.
+            if guard is not None and kind in (TextDelta, ReasoningDelta) \
+                    and not guard.add(max(1, (len(event.text) + 3) // 4)):
+                self.stopped_budget = True
+                stream.close()
+                break
+        self.completion = stream.completion
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts) if self.streaming else (
+            self.completion.text if self.completion else "")
+
+    def finish_record(self, client: OpenRouterClient | None, *, lookup_timeout: float = 5.0) -> CallRecord:
+        """Fill the record from what arrived; fetch the exact cost when no usage came."""
+        record = self.record
+        completion = self.completion or Completion()
+        record.text = self.text if self.streaming else completion.text
+        record.generation_id = completion.generation_id or record.generation_id
+        record.model = completion.model or record.model
+        record.provider = completion.provider or record.provider
+        record.finish_reason = completion.finish_reason
+        if self._ended is not None:
+            record.latency_s = round(self._ended - self._started, 4)
+        if self._first is not None:
+            record.ttft_s = round(self._first - self._started, 4)
+        usage = completion.usage
+        if usage is not None:
+            record.prompt_tokens = usage.prompt_tokens
+            record.completion_tokens = usage.completion_tokens
+            record.reasoning_tokens = usage.reasoning_tokens
+            record.cached_tokens = usage.cached_tokens
+            record.cost_usd = usage.cost
+            record.upstream_cost_usd = usage.upstream_cost
+            record.is_byok = usage.is_byok
+        if self.interrupted:
+            record.status = "interrupted"
+        elif self.stopped_budget:
+            record.status = "stopped_budget"
+        elif self.error is not None:
+            record.status = "error"
+            record.error = str(self.error)
+        else:
+            record.status = "ok"
+        if usage is None and record.generation_id and client is not None and lookup_timeout > 0:
+            self._fill_from_generation(client, lookup_timeout)
+        return record
+
+    def _fill_from_generation(self, client: OpenRouterClient, timeout: float) -> None:
+        """After an interrupt or a lost usage chunk, ``/generation`` has the exact cost."""
+        record = self.record
+        try:
+            gen = client.wait_for_generation(record.generation_id, timeout=timeout)
+        except (NotFound, OpenRouterError, KeyboardInterrupt):
+            return  # left for the ledger's reconciliation on next use
+        record.cost_usd = gen.total_cost
+        record.upstream_cost_usd = gen.upstream_cost
+        record.is_byok = gen.is_byok
+        record.prompt_tokens = gen.prompt_tokens or record.prompt_tokens
+        record.completion_tokens = gen.completion_tokens or record.completion_tokens
+        record.reasoning_tokens = gen.reasoning_tokens or record.reasoning_tokens
+        record.cached_tokens = gen.cached_tokens or record.cached_tokens
+        record.provider = gen.provider or record.provider

@@ -1,0 +1,389 @@
+"""The ``%edge`` subcommands: small functions, each with its own parser and ``--help``."""
+
+from __future__ import annotations
+
+import difflib
+import html
+from collections.abc import Callable
+from typing import Any
+
+from .. import conversations, preferences, settings
+from ..money import exact_usd, short_usd
+from ..openrouter import OpenRouterClient, OpenRouterError
+from ._args import UsageError, sub_parser
+from ._errors import EdgeCellError
+from ._render import show_warning
+
+Command = Callable[[Any, list[str]], Any]
+
+
+def _display_table(rows: list[tuple[str, str]], title: str) -> None:
+    from IPython.display import display
+
+    body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+                   f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
+    plain = "\n".join(f"{k:>16}: {v}" for k, v in rows)
+    display({"text/html": f"<b>{html.escape(title)}</b><table class='edge-table'>{body}</table>",
+             "text/plain": f"{title}\n{plain}"}, raw=True)
+
+
+def _public_client() -> OpenRouterClient:
+    return OpenRouterClient(None)
+
+
+def _keyed_client() -> OpenRouterClient:
+    from ._cell import _client
+
+    return _client()
+
+
+# -- models -----------------------------------------------------------------------------------
+
+def cmd_use(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("use", "Set (or show) the default model used when a cell gives no -m.")
+    p.add_argument("model", nargs="?", help="an OpenRouter model id, e.g. openai/gpt-4o-mini")
+    args = p.parse_args(argv)
+    prefs = preferences.load()
+    if not args.model:
+        print(f"Default model: {prefs.default_model}")
+        return
+    try:
+        ids = [m.id for m in _public_client().models()]
+    except OpenRouterError:
+        ids = []  # offline: accept it, the call will say if it is wrong
+    if ids and args.model not in ids:
+        close = difflib.get_close_matches(args.model, ids, n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else " `%edge models SEARCH` lists them."
+        raise EdgeCellError(f"Unknown model {args.model!r}.{hint}")
+    preferences.update(default_model=args.model)
+    print(f"Default model: {args.model}")
+
+
+def models_frame(search: str = "", sort: str = "name", *, free: bool = False,
+                 max_price: float | None = None, min_context: int | None = None,
+                 refresh: bool = False) -> Any:
+    """The model catalogue as a DataFrame, prices in USD per million tokens."""
+    import pandas as pd
+
+    rows = []
+    needle = search.lower()
+    for m in _public_client().models(refresh=refresh):
+        if needle and needle not in m.id.lower() and needle not in m.name.lower():
+            continue
+        prompt, completion = round(m.pricing.prompt * 1e6, 6), round(m.pricing.completion * 1e6, 6)
+        if free and not m.pricing.is_free:
+            continue
+        if max_price is not None and max(prompt, completion) > max_price:
+            continue
+        if min_context is not None and (m.context_length or 0) < min_context:
+            continue
+        rows.append({"id": m.id, "name": m.name, "prompt_usd_per_m": prompt,
+                     "completion_usd_per_m": completion, "context_length": m.context_length,
+                     "max_completion_tokens": m.max_completion_tokens})
+    frame = pd.DataFrame(rows, columns=["id", "name", "prompt_usd_per_m", "completion_usd_per_m",
+                                        "context_length", "max_completion_tokens"])
+    frame = frame.astype({"context_length": "Int64", "max_completion_tokens": "Int64"})
+    by = {"price": ["completion_usd_per_m", "prompt_usd_per_m"], "context": ["context_length"],
+          "name": ["id"]}[sort]
+    return frame.sort_values(by, ascending=sort != "context", ignore_index=True)
+
+
+def cmd_models(shell: Any, argv: list[str]) -> Any:
+    p = sub_parser("models", "List OpenRouter's models with prices (USD per million tokens).")
+    p.add_argument("search", nargs="?", default="", help="text to look for in the id or name")
+    p.add_argument("--sort", choices=("name", "price", "context"), default="name")
+    p.add_argument("--free", action="store_true", help="only free models")
+    p.add_argument("--max-price", type=float, metavar="USD", help="highest price per million tokens")
+    p.add_argument("--min-context", type=int, metavar="N", help="smallest context length")
+    p.add_argument("--refresh", action="store_true", help="ignore the five-minute cache")
+    args = p.parse_args(argv)
+    try:
+        return models_frame(args.search, args.sort, free=args.free, max_price=args.max_price,
+                            min_context=args.min_context, refresh=args.refresh)
+    except OpenRouterError as exc:
+        raise EdgeCellError(f"Could not list the models: {exc}") from None
+
+
+# -- conversations ------------------------------------------------------------------------------
+
+def cmd_chats(shell: Any, argv: list[str]) -> Any:
+    p = sub_parser("chats", "List the named conversations.")
+    p.parse_args(argv)
+    import pandas as pd
+
+    rows = []
+    for name in conversations.names():
+        conv = conversations.load(name)
+        models = sorted({m for t in conv.turns for m in t.answers})
+        last = max((t.timestamp for t in conv.turns), default=None)
+        rows.append({"chat": name, "turns": len(conv.turns), "models": ", ".join(models),
+                     "last_used": pd.to_datetime(last, unit="s", utc=True) if last else pd.NaT})
+    return pd.DataFrame(rows, columns=["chat", "turns", "models", "last_used"])
+
+
+def cmd_history(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("history", "Show a conversation, turn by turn.")
+    p.add_argument("name")
+    args = p.parse_args(argv)
+    from IPython.display import display
+
+    try:
+        conv = conversations.load(conversations.check_name(args.name))
+    except conversations.ConversationError as exc:
+        raise EdgeCellError(str(exc)) from None
+    if not conv.turns:
+        raise EdgeCellError(f"No conversation named {args.name!r} (`%edge chats` lists them).")
+    parts = [f"**system:** {conv.system}"] if conv.system else []
+    for i, turn in enumerate(conv.turns, 1):
+        parts.append(f"**{i}. you:** {turn.prompt}")
+        for model, answer in turn.answers.items():
+            parts.append(f"**{model}:** {answer}")
+    text = "\n\n".join(parts)
+    display({"text/markdown": text, "text/plain": text}, raw=True)
+
+
+def cmd_forget(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("forget", "Delete a named conversation (the usage ledger keeps its rows).")
+    p.add_argument("name")
+    args = p.parse_args(argv)
+    try:
+        gone = conversations.forget(args.name)
+    except conversations.ConversationError as exc:
+        raise EdgeCellError(str(exc)) from None
+    print(f"Forgot {args.name!r}." if gone else f"No conversation named {args.name!r}.")
+
+
+# -- account ---------------------------------------------------------------------------------
+
+def cmd_status(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("status", "Show the connection, where the key comes from, and the defaults.")
+    p.parse_args(argv)
+    from ..keystore import resolve_api_key
+
+    current = settings.current()
+    resolved = resolve_api_key()
+    source = resolved.source if resolved.key else "none"
+    connected = "yes" if resolved.key else "no — run %edge connect"
+    prefs = preferences.load()
+    rows = [("connected", connected), ("key source", source),
+            ("origin", current.origin), ("default model", prefs.default_model),
+            ("alert under", short_usd(prefs.alert_threshold_usd)),
+            ("budgets", ", ".join(f"{s}: {short_usd(v)}" for s, v in prefs.budgets.items()) or "none"),
+            ("data folder", str(current.data_dir))]
+    problem = getattr(resolved, "problem", "")
+    if problem:
+        rows.append(("key store", problem))
+    _display_table(rows, "edge_jupyter status")
+
+
+def cmd_connect(shell: Any, argv: list[str]) -> None:
+    from ..connect import run_connect
+
+    run_connect(argv)
+
+
+def cmd_disconnect(shell: Any, argv: list[str]) -> None:
+    from ..connect import run_disconnect
+
+    run_disconnect(argv)
+
+
+def cmd_balance(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("balance", "What OpenRouter will let you spend, and what you spent.")
+    p.add_argument("--management-key", action="store_true",
+                   help="store a management key (asked for privately) to show the account balance")
+    p.add_argument("--forget-management-key", action="store_true", help="remove the management key")
+    args = p.parse_args(argv)
+    from .. import balance as balance_mod
+    from .. import keystore
+
+    if args.forget_management_key:
+        keystore.delete_management_key()
+        print("Management key removed.")
+        return
+    if args.management_key:
+        import getpass
+
+        key = getpass.getpass("OpenRouter management key (not shown): ").strip()
+        if not key:
+            raise EdgeCellError("No key entered; nothing stored.")
+        try:
+            where = keystore.store_management_key(key)
+        except keystore.KeyStoreError as exc:
+            raise EdgeCellError(str(exc)) from None
+        print(f"Management key stored in the {where}; it is used only to read /credits.")
+    bal = balance_mod.fetch(_keyed_client())
+    rows: list[tuple[str, str]] = []
+    if bal.credits is not None:
+        rows.append(("account balance", f"{short_usd(bal.credits.balance)} "
+                     f"({short_usd(bal.credits.total_credits)} bought, "
+                     f"{short_usd(bal.credits.total_usage)} used)"))
+    if bal.key is not None:
+        k = bal.key
+        limit = "no limit" if k.limit is None else (
+            f"{short_usd(k.limit_remaining)} left of {short_usd(k.limit)}"
+            + (f", resets {k.limit_reset}" if k.limit_reset else ""))
+        rows += [("key", k.label or "—"), ("key limit", limit),
+                 ("key spend", f"today {short_usd(k.usage_daily)} · this week "
+                  f"{short_usd(k.usage_weekly)} · this month {short_usd(k.usage_monthly)}")]
+        if k.byok_usage:
+            rows.append(("BYOK (billed by providers)", short_usd(k.byok_usage)))
+    rows += _ledger_rows(bal.remaining)
+    _display_table(rows, "OpenRouter balance")
+    if bal.credits_note:
+        show_warning(bal.credits_note)
+    if bal.problem:
+        raise EdgeCellError(f"Could not read the key's figures: {bal.problem}")
+
+
+def _ledger_rows(remaining: float | None) -> list[tuple[str, str]]:
+    from . import _recorder
+
+    book = _recorder.ledger()
+    today, month = book.spent("day"), book.spent("month")
+    rows = [("spent (this machine)", f"today {exact_usd(today)} · this month {exact_usd(month)}")]
+    if remaining is not None:
+        from ..ledger import current_context
+
+        frame = book.frame("notebook", notebook=current_context().notebook)
+        costs = frame["cost_usd"].dropna()
+        costs = costs[costs > 0]
+        if len(costs):
+            avg = float(costs.mean())
+            rows.append(("calls left", f"about {int(remaining // avg):,} at this notebook's "
+                         f"average of {short_usd(avg)}"))
+    return rows
+
+
+def cmd_alert(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("alert", "Warn above every answer when the balance falls under USD (0 turns it off).")
+    p.add_argument("usd", nargs="?", type=float)
+    args = p.parse_args(argv)
+    if args.usd is None:
+        print(f"Low-balance alert under {short_usd(preferences.load().alert_threshold_usd)}.")
+        return
+    if args.usd < 0:
+        raise UsageError("%edge alert: the threshold must not be negative.")
+    preferences.update(alert_threshold_usd=args.usd)
+    print(f"Low-balance alert under {short_usd(args.usd)}." if args.usd else "Low-balance alert off.")
+
+
+SCOPES = ("session", "notebook", "day", "month")
+
+
+def cmd_budget(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("budget", "Local spending limits, checked before and during every call.\n"
+                   "  %edge budget                      show the limits and what is left\n"
+                   "  %edge budget set USD [--scope S]  set a limit (scope: session, notebook, day, month)\n"
+                   "  %edge budget clear [--scope S]    remove one limit, or all")
+    p.add_argument("action", nargs="?", choices=("show", "set", "clear"), default="show")
+    p.add_argument("usd", nargs="?", type=float)
+    p.add_argument("--scope", choices=SCOPES, default=None)
+    args = p.parse_args(argv)
+    prefs = preferences.load()
+    budgets = dict(prefs.budgets)
+    if args.action == "set":
+        if args.usd is None or args.usd < 0:
+            raise UsageError("%edge budget set: give the limit in USD, e.g. `%edge budget set 5 --scope day`.")
+        budgets[args.scope or "session"] = args.usd
+        preferences.update(budgets=budgets)
+    elif args.action == "clear":
+        if args.scope:
+            budgets.pop(args.scope, None)
+        else:
+            budgets = {}
+        preferences.update(budgets=budgets)
+    if not budgets:
+        print("No spending limits set (`%edge budget set USD --scope day`).")
+        return
+    from ..ledger import current_context
+    from . import _recorder
+
+    ctx = current_context()
+    rows = []
+    for scope, limit in budgets.items():
+        spent = _recorder.ledger().spent(scope, notebook=ctx.notebook, session_id=ctx.session_id)
+        rows.append((scope, f"{short_usd(limit)} limit · {exact_usd(spent)} spent · "
+                     f"{short_usd(max(0.0, limit - spent))} left"))
+    _display_table(rows, "Spending limits")
+
+
+def cmd_usage(shell: Any, argv: list[str]) -> Any:
+    p = sub_parser("usage", "The usage ledger: every call with its exact cost.")
+    scope = p.add_mutually_exclusive_group()
+    for name in ("cell", "notebook", "session", "all"):
+        scope.add_argument(f"--{name}", dest="scope", action="store_const", const=name)
+    p.add_argument("--by", choices=("model", "provider", "day", "notebook", "chat", "cell"))
+    p.add_argument("--since", help="only calls since this date/time (ISO), e.g. 2026-11-01")
+    p.add_argument("--export", metavar="PATH", help="write the rows to .csv (or .parquet/.xlsx)")
+    p.add_argument("--reconcile", action="store_true",
+                   help="fetch exact costs of pending/interrupted calls from OpenRouter now")
+    args = p.parse_args(argv)
+    from ..ledger import LedgerError, current_context, export, group
+    from . import _recorder
+
+    book = _recorder.ledger()
+    if args.reconcile:
+        fixed = book.reconcile(_keyed_client().generation)
+        print(f"Reconciled {fixed} call(s) with OpenRouter's exact figures.")
+    ctx = current_context()
+    scope = args.scope or ("notebook" if ctx.notebook else "session")
+    from . import _context
+
+    cell_id = _context.current(shell).cell_id if scope == "cell" else ""
+    frame = book.frame(scope, args.since, notebook=ctx.notebook, session_id=ctx.session_id,
+                       cell_id=cell_id)
+    if args.export:
+        try:
+            path = export(frame, args.export)
+        except LedgerError as exc:
+            raise EdgeCellError(str(exc)) from None
+        print(f"Wrote {len(frame)} rows to {path}.")
+        return None
+    return group(frame, args.by) if args.by else frame
+
+
+def cmd_fav(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("fav", "Favourite models: %edge fav add MODEL | rm MODEL | list")
+    p.add_argument("action", choices=("add", "rm", "list"), nargs="?", default="list")
+    p.add_argument("model", nargs="?")
+    args = p.parse_args(argv)
+    prefs = preferences.load()
+    favs = list(prefs.favourites)
+    if args.action in ("add", "rm") and not args.model:
+        raise UsageError(f"%edge fav {args.action}: name the model.")
+    if args.action == "add" and args.model not in favs:
+        favs.append(args.model)
+    elif args.action == "rm":
+        if args.model not in favs:
+            raise EdgeCellError(f"{args.model!r} is not a favourite.")
+        favs.remove(args.model)
+    if favs != prefs.favourites:
+        preferences.update(favourites=favs)
+    print("Favourites: " + (", ".join(favs) if favs else "none"))
+
+
+COMMANDS: dict[str, tuple[Command, str]] = {
+    "use": (cmd_use, "set or show the default model"),
+    "models": (cmd_models, "list models with prices (a DataFrame)"),
+    "chats": (cmd_chats, "list named conversations"),
+    "history": (cmd_history, "show a conversation"),
+    "forget": (cmd_forget, "delete a conversation"),
+    "status": (cmd_status, "connection, key source, origin, defaults"),
+    "connect": (cmd_connect, "connect your OpenRouter account (OAuth)"),
+    "disconnect": (cmd_disconnect, "remove the stored key (chats and ledger stay)"),
+    "balance": (cmd_balance, "what you can still spend, and what you spent"),
+    "alert": (cmd_alert, "low-balance alert threshold"),
+    "budget": (cmd_budget, "local spending limits"),
+    "usage": (cmd_usage, "the usage ledger, grouped or exported"),
+    "fav": (cmd_fav, "favourite models"),
+}
+
+
+def help_text() -> str:
+    lines = ["%edge SUBCOMMAND [--help]", ""]
+    lines += [f"  {name:<11} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "%%edge [-m MODEL]... [--chat NAME] [-s SYSTEM] [-t T] [--max-tokens N]",
+              "       [-f markdown|text|code|json] [-o VAR] [--budget USD] [--no-stream]",
+              "  prompt with {python_expression} interpolation   (%%edge --help for details)"]
+    return "\n".join(lines)

@@ -1,0 +1,41 @@
+"""Where a cell runs: notebook path, cell id and execution count, from the kernel."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CellContext:
+    notebook: str = ""
+    cell_id: str = ""
+    execution_count: int | None = None
+
+    def turn_key(self, prompt: str) -> str:
+        """Identifies this cell's turn in a conversation (the prompt's hash outside a notebook)."""
+        if self.cell_id:
+            return f"cell:{self.cell_id}"
+        return "prompt:" + hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+
+
+def current(shell: Any) -> CellContext:
+    """JupyterLab/Notebook 7 send the cell id in the request metadata; the server puts the
+    notebook path in ``JPY_SESSION_NAME``.  Elsewhere both are empty rather than guessed."""
+    parent: dict[str, Any] = {}
+    kernel = getattr(shell, "kernel", None)
+    try:
+        if kernel is not None and hasattr(kernel, "get_parent"):
+            parent = kernel.get_parent() or {}
+        else:
+            parent = getattr(shell, "parent_header", None) or {}
+    except Exception:
+        parent = {}
+    metadata = parent.get("metadata") or {}
+    cell_id = str(metadata.get("cellId") or metadata.get("cell_id") or "")
+    notebook = os.environ.get("JPY_SESSION_NAME", "")
+    count = getattr(shell, "execution_count", None)
+    return CellContext(notebook=notebook, cell_id=cell_id,
+                       execution_count=count if isinstance(count, int) else None)

@@ -1,0 +1,107 @@
+"""What a finished call looks like: cost line, code and JSON extraction (pure)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+from ..money import exact_usd
+from ..record import CallRecord
+
+_FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+_STATUS_WORDS = {
+    "interrupted": "interrupted",
+    "error": "failed",
+    "stopped_budget": "stopped at the budget",
+    "pending": "cost pending",
+}
+
+
+def tokens_per_second(record: CallRecord) -> float | None:
+    if record.latency_s is None or record.ttft_s is None or not record.completion_tokens:
+        return None
+    streaming = record.latency_s - record.ttft_s
+    return record.completion_tokens / streaming if streaming > 0 else None
+
+
+def cost_parts(record: CallRecord) -> list[str]:
+    """The pieces of the cost line, in reading order."""
+    parts: list[str] = []
+    if record.is_byok:
+        parts.append(f"{exact_usd(record.cost_usd)} OpenRouter fee (BYOK)")
+        parts.append(f"{exact_usd(record.upstream_cost_usd)} billed by the provider")
+    elif record.cost_usd is None:
+        parts.append("cost not known yet (reconciled later)")
+    else:
+        parts.append(exact_usd(record.cost_usd))
+    tokens = f"{record.prompt_tokens:,} prompt + {record.completion_tokens:,} completion tokens"
+    extras = []
+    if record.reasoning_tokens:
+        extras.append(f"{record.reasoning_tokens:,} reasoning")
+    if record.cached_tokens:
+        extras.append(f"{record.cached_tokens:,} cached")
+    if extras:
+        tokens += f" ({', '.join(extras)})"
+    parts.append(tokens)
+    parts.append(record.model + (f" via {record.provider}" if record.provider else ""))
+    if record.ttft_s is not None:
+        parts.append(f"first token {record.ttft_s:.2f} s")
+    rate = tokens_per_second(record)
+    if rate is not None:
+        parts.append(f"{rate:,.0f} tok/s")
+    elif record.latency_s is not None:
+        parts.append(f"{record.latency_s:.2f} s")
+    if record.status in _STATUS_WORDS:
+        parts.append(_STATUS_WORDS[record.status])
+    return parts
+
+
+def cost_line_text(record: CallRecord) -> str:
+    return "💰 " + " · ".join(cost_parts(record))
+
+
+def cost_line_html(record: CallRecord) -> str:
+    colour = "#b45309" if record.status not in ("ok", "replayed") else "#6b7280"
+    title = html.escape(f"generation {record.generation_id}" if record.generation_id else "")
+    body = " · ".join(html.escape(p) for p in cost_parts(record))
+    return (f'<div class="edge-cost" title="{title}" style="font-size:0.85em;color:{colour};'
+            f'font-variant-numeric:tabular-nums;margin-top:0.3em">💰 {body}</div>')
+
+
+def total_line_text(records: list[CallRecord], total: float) -> str:
+    return f"Σ {len(records)} models · {exact_usd(total)} in total"
+
+
+def extract_code(text: str) -> tuple[str, str]:
+    """The code of an answer and its language: fenced blocks joined, else the whole text."""
+    blocks = _FENCE.findall(text)
+    if not blocks:
+        return text.strip("\n"), "python"
+    language = blocks[0][0] or "python"
+    return "\n\n".join(body.rstrip("\n") for _, body in blocks), language
+
+
+def parse_json_answer(text: str) -> Any:
+    """The JSON in an answer (fences tolerated); raises ValueError with a readable message."""
+    candidate = text.strip()
+    blocks = _FENCE.findall(candidate)
+    if blocks:
+        candidate = blocks[0][1].strip()
+    try:
+        return json.loads(candidate)
+    except ValueError as exc:
+        raise ValueError(f"The answer is not valid JSON ({exc}).") from None
+
+
+def error_html(message: str, title: str = "edge") -> str:
+    return (f'<div class="edge-error" style="border-left:3px solid #dc2626;padding:0.4em 0.8em;'
+            f'background:rgba(220,38,38,0.07);white-space:pre-wrap">'
+            f"<b>{html.escape(title)}:</b> {html.escape(message)}</div>")
+
+
+def warning_html(message: str) -> str:
+    return (f'<div class="edge-warning" style="border-left:3px solid #d97706;padding:0.4em 0.8em;'
+            f'background:rgba(217,119,6,0.08)">⚠️ {html.escape(message)}</div>')

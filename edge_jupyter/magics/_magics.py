@@ -1,0 +1,49 @@
+"""The thin ``Magics`` class: parse, dispatch, and turn failures into one clear line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from ..openrouter import OpenRouterError
+from ._args import HelpRequested, UsageError, split_line
+from ._errors import EdgeCellError
+
+
+@magics_class
+class EdgeMagics(Magics):
+    """``%%edge`` asks models; ``%edge SUBCOMMAND`` manages models, chats, money and the account."""
+
+    @line_cell_magic
+    def edge(self, line: str, cell: str | None = None) -> Any:
+        try:
+            if cell is None:
+                return self._line(line)
+            from ._cell import run_cell
+
+            run_cell(self.shell, line, cell)
+            return None
+        except HelpRequested as exc:
+            print(exc.text)
+        except UsageError as exc:
+            raise EdgeCellError(str(exc)) from None
+        except OpenRouterError as exc:
+            raise EdgeCellError(str(exc)) from None
+        return None
+
+    def _line(self, line: str) -> Any:
+        from ._commands import COMMANDS, help_text
+
+        argv = split_line(line)
+        if not argv or argv[0] in ("help", "-h", "--help"):
+            print(help_text())
+            return None
+        name, rest = argv[0], argv[1:]
+        if name not in COMMANDS:
+            import difflib
+
+            close = difflib.get_close_matches(name, COMMANDS, n=1)
+            hint = f" Did you mean `%edge {close[0]}`?" if close else ""
+            raise UsageError(f"%edge: unknown subcommand {name!r}.{hint} `%edge help` lists them.")
+        return COMMANDS[name][0](self.shell, rest)

@@ -1,0 +1,63 @@
+"""The one seam between the magic and the usage ledger.
+
+A call is written as ``pending`` (with its worst-case reservation when a budget
+applies) before the request is sent, and completed afterwards, so a killed
+kernel loses nothing and concurrent kernels see each other's reservations.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..record import CallRecord
+
+if TYPE_CHECKING:
+    from ..ledger import Ledger, Limit
+
+_lock = threading.Lock()
+_ledger: Ledger | None = None
+_ledger_path: Any = None
+
+
+def ledger() -> Ledger:
+    """The ledger of the current EDGE_DATA_DIR (re-opened if it changed)."""
+    global _ledger, _ledger_path
+    from ..ledger import Ledger
+    from ..storage import data_dir
+
+    path = data_dir() / "ledger.sqlite3"
+    with _lock:
+        if _ledger is None or _ledger_path != path:
+            _ledger = Ledger(path)
+            _ledger_path = path
+        return _ledger
+
+
+def begin(record: CallRecord, *, worst_case_usd: float = 0.0, limits: list[Limit] | None = None) -> int:
+    """Write the pending row; with limits, reserve the worst case atomically or raise BudgetExceeded."""
+    book = ledger()
+    if limits:
+        return book.reserve(record, worst_case_usd, limits,
+                            notebook=record.notebook, session_id=record.session_id)
+    return book.begin(record, reserved_usd=0.0)
+
+
+def note_generation(row_id: int, generation_id: str) -> None:
+    ledger().update_generation_id(row_id, generation_id)
+
+
+def finish(row_id: int, record: CallRecord) -> None:
+    ledger().complete(row_id, record)
+
+
+def reconcile_in_background(fetch: Any) -> None:
+    """Price earlier pending/interrupted rows from ``/generation`` without delaying the cell."""
+
+    def work() -> None:
+        try:
+            ledger().reconcile(fetch)
+        except Exception:  # best effort: it runs again on the next cell
+            pass
+
+    threading.Thread(target=work, name="edge-reconcile", daemon=True).start()

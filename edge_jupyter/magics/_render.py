@@ -1,0 +1,190 @@
+"""How a cell's answer reaches the notebook while it streams, and once it is done.
+
+Streaming text goes out as plain ``stdout`` writes, batched at most ~15 times a
+second: the frontend appends each batch, so the bytes sent while streaming are
+the answer's own bytes, O(n) in total (re-sending the whole text on every
+update would be O(n²)).  When the answer is complete, the streamed text is
+replaced once (``clear_output(wait=True)``: no flicker) by the final rendering
+in the chosen format, its text/plain twin and the cost line.
+
+Several models stream side by side in one HTML grid updated a few times a
+second, showing each model's latest lines; their full answers follow at the end.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+import time
+from typing import Any
+
+from IPython.display import clear_output, display
+
+from ..money import exact_usd
+from ..record import CallRecord
+from . import _format
+
+STREAM_INTERVAL = 1 / 15  # seconds between stdout batches
+GRID_INTERVAL = 0.25  # seconds between refreshes of the multi-model grid
+TAIL_CHARS = 280
+
+
+def _bundle(text_html: str, text_plain: str) -> dict[str, str]:
+    return {"text/html": text_html, "text/plain": text_plain}
+
+
+def show_error(message: str, title: str = "edge") -> None:
+    display(_bundle(_format.error_html(message, title), f"{title}: {message}"), raw=True)
+
+
+def show_warning(message: str) -> None:
+    display(_bundle(_format.warning_html(message), f"⚠️ {message}"), raw=True)
+
+
+def answer_bundle(record: CallRecord, fmt: str) -> tuple[dict[str, Any], Any, str | None]:
+    """The final rendering of one answer, the value kept for ``.value``, and a note if any."""
+    text = record.text
+    if fmt == "text":
+        return {"text/plain": text}, text, None
+    if fmt == "code":
+        code, language = _format.extract_code(text)
+        return {"text/markdown": f"```{language}\n{code}\n```", "text/plain": code}, code, None
+    if fmt == "json":
+        try:
+            value = _format.parse_json_answer(text)
+        except ValueError as exc:
+            return {"text/plain": text}, None, str(exc) if record.status == "ok" else None
+        return {"application/json": value if isinstance(value, (dict, list)) else {"value": value},
+                "text/plain": json.dumps(value, indent=2, ensure_ascii=False)}, value, None
+    return {"text/markdown": text, "text/plain": text}, text, None
+
+
+def cost_bundle(record: CallRecord) -> dict[str, str]:
+    return _bundle(_format.cost_line_html(record), _format.cost_line_text(record))
+
+
+class SingleView:
+    """One model: a status line, then the text as it streams, then the final render."""
+
+    def __init__(self, model: str, *, streaming: bool, warnings: list[str]) -> None:
+        self.model = model
+        self.warnings = warnings
+        for message in warnings:
+            show_warning(message)
+        waiting = "waiting for first token…" if streaming else "waiting for the answer…"
+        self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
+        self._pending: list[str] = []
+        self._last = time.perf_counter()
+        self._streaming_shown = False
+
+    def _status_bundle(self, state: str) -> dict[str, str]:
+        text = f"{self.model} · {state}"
+        return _bundle(f'<div class="edge-status" style="font-size:0.85em;color:#6b7280">'
+                       f"{html.escape(text)}</div>", text)
+
+    def on_text(self, _participant: object, text: str) -> None:
+        self._pending.append(text)
+        now = time.perf_counter()
+        if now - self._last >= STREAM_INTERVAL:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self._pending:
+            if not self._streaming_shown:
+                self._streaming_shown = True
+                if self._status is not None:
+                    self._status.update(self._status_bundle("▶ streaming…"), raw=True)
+            sys.stdout.write("".join(self._pending))
+            self._pending.clear()
+            sys.stdout.flush()
+        self._last = now or time.perf_counter()
+
+    def final(self, record: CallRecord, fmt: str, notes: list[str]) -> Any:
+        self.flush()
+        clear_output(wait=True)
+        for message in self.warnings:
+            show_warning(message)
+        bundle, value, note = answer_bundle(record, fmt)
+        if record.text or fmt != "text":
+            display(bundle, raw=True, metadata=_receipt_metadata(record))
+        display(cost_bundle(record), raw=True)
+        for message in [*notes, *([note] if note else [])]:
+            show_warning(message)
+        return value
+
+
+class MultiView:
+    """Several models side by side while they stream, full answers at the end."""
+
+    def __init__(self, participants: list[Any], *, warnings: list[str]) -> None:
+        self.participants = participants
+        self.warnings = warnings
+        for message in warnings:
+            show_warning(message)
+        self._grid = display(self._grid_bundle(), raw=True, display_id=True)
+        self._last = 0.0
+
+    def _grid_bundle(self) -> dict[str, str]:
+        cells, plain = [], []
+        for p in self.participants:
+            text = "".join(p.text_parts)
+            tail = text[-TAIL_CHARS:]
+            if p.done:
+                state = "done" if p.error is None else "failed"
+            elif p.tokens:
+                state = f"▶ {p.tokens:,} tokens"
+            else:
+                state = "⏳ waiting for first token…"
+            cells.append(
+                '<div style="flex:1 1 0;min-width:12em;border:1px solid rgba(128,128,128,0.3);'
+                'border-radius:6px;padding:0.4em 0.6em">'
+                f'<div style="font-weight:600;font-size:0.85em">{html.escape(p.model)}</div>'
+                f'<div style="font-size:0.8em;color:#6b7280">{html.escape(state)}</div>'
+                '<div style="white-space:pre-wrap;font-size:0.85em;max-height:9em;overflow:hidden">'
+                f"{'…' if len(text) > TAIL_CHARS else ''}{html.escape(tail)}</div></div>")
+            plain.append(f"{p.model}: {state}")
+        return _bundle('<div class="edge-grid" style="display:flex;gap:0.6em;flex-wrap:wrap">'
+                       + "".join(cells) + "</div>", "\n".join(plain))
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if force or now - self._last >= GRID_INTERVAL:
+            self._last = now
+            if self._grid is not None:
+                self._grid.update(self._grid_bundle(), raw=True)
+
+    def final(self, records: list[CallRecord], fmt: str, total: float, notes: list[str]) -> list[Any]:
+        clear_output(wait=True)
+        for message in self.warnings:
+            show_warning(message)
+        values = []
+        for record in records:
+            display({"text/markdown": f"#### {record.model}", "text/plain": f"== {record.model}"}, raw=True)
+            if record.status == "error" and not record.text:
+                show_error(record.error, record.model)
+                values.append(None)
+            else:
+                bundle, value, note = answer_bundle(record, fmt)
+                display(bundle, raw=True, metadata=_receipt_metadata(record))
+                if note:
+                    show_warning(note)
+                values.append(value)
+            display(cost_bundle(record), raw=True)
+        line = _format.total_line_text(records, total)
+        display(_bundle(f'<div class="edge-total" style="font-weight:600;margin-top:0.4em">'
+                        f"{html.escape(line)}</div>", line), raw=True)
+        for message in notes:
+            show_warning(message)
+        return values
+
+
+def _receipt_metadata(record: CallRecord) -> dict[str, Any]:
+    """A receipt rides along in the output's metadata: the notebook carries its own bill."""
+    return {"edge_jupyter": {
+        "model": record.model, "provider": record.provider, "generation_id": record.generation_id,
+        "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+        "reasoning_tokens": record.reasoning_tokens, "cached_tokens": record.cached_tokens,
+        "cost_usd": record.cost_usd, "upstream_cost_usd": record.upstream_cost_usd,
+        "is_byok": record.is_byok, "status": record.status,
+        "timestamp": record.timestamp.isoformat(), "cost": exact_usd(record.cost_usd)}}
