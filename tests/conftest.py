@@ -57,3 +57,25 @@ def _no_proxy_env(monkeypatch) -> None:
 
 def pytest_configure(config) -> None:
     os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
+
+
+@pytest.fixture(scope="module")
+def kernel_env(sandbox, tmp_path_factory) -> dict[str, str]:
+    """The environment of a module's kernel: the sandbox as OpenRouter, its own data folder."""
+    return {
+        "EDGE_OPENROUTER_URL": sandbox.url,
+        "OPENROUTER_API_KEY": sandbox.key,
+        "EDGE_DATA_DIR": str(tmp_path_factory.mktemp("kernel-data")),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+    }
+
+
+@pytest.fixture(scope="module")
+def kernel(kernel_env) -> Iterator:
+    """A real ipykernel with edge_jupyter loaded, shared by the tests of one module."""
+    from kernel_harness import Kernel
+
+    k = Kernel(kernel_env)
+    k.ok("%load_ext edge_jupyter")
+    yield k
+    k.shutdown()

@@ -1,0 +1,142 @@
+"""``edge-jupyter``: the demo, the sandbox, and a one-off question from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUICKSTART = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+
+
+def _quickstart_path() -> Path:
+    if QUICKSTART.exists():
+        return QUICKSTART
+    from importlib.resources import files
+
+    return Path(str(files("edge_jupyter") / "data" / "quickstart.ipynb"))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the sandbox, run the quickstart notebook in a real kernel, say where the result is."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from .sandbox import Sandbox
+
+    source = Path(args.notebook) if args.notebook else _quickstart_path()
+    default_out = (source.with_name(source.stem + ".executed.ipynb") if source == QUICKSTART
+                   else Path.cwd() / (source.stem + ".executed.ipynb"))
+    out = Path(args.output) if args.output else default_out
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="edge-demo-"))
+    with Sandbox(tokens_per_second=args.tokens_per_second) as sb:
+        print(f"sandbox      {sb.url}  (an OpenRouter look-alike on this machine: no account, no network)")
+        env_before = dict(os.environ)
+        os.environ.update({"EDGE_OPENROUTER_URL": sb.url, "OPENROUTER_API_KEY": sb.key,
+                           "EDGE_DATA_DIR": str(data_dir)})
+        try:
+            nb = nbformat.read(source, as_version=4)
+            client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                                    resources={"metadata": {"path": str(source.parent)}})
+            started = time.perf_counter()
+            print(f"running      {source.name} in a real kernel …")
+            try:
+                client.execute()
+            except CellExecutionError as exc:
+                nbformat.write(nb, out)
+                print(f"FAILED       {exc}".splitlines()[0], file=sys.stderr)
+                print(f"partial run  {out}", file=sys.stderr)
+                return 1
+        finally:
+            os.environ.clear()
+            os.environ.update(env_before)
+        nbformat.write(nb, out)
+        elapsed = time.perf_counter() - started
+    _print_summary(nb)
+    print(f"executed     {out}  ({elapsed:.1f} s)")
+    print(f"data folder  {data_dir}  (usage ledger, conversations, preferences)")
+    print(f"open it      jupyter lab {out}")
+    return 0
+
+
+def _print_summary(nb) -> None:
+    """The cost lines of the executed notebook, as a terminal user would want to see them."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain", "")
+            if isinstance(text, str) and (text.startswith("💰") or text.startswith("Σ")):
+                print(f"  {text}")
+
+
+def cmd_sandbox(argv: list[str]) -> int:
+    from .sandbox.cli import main
+
+    return main(argv)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Stream one answer in the terminal, then its exact cost."""
+    from .keystore import resolve_api_key
+    from .magics._format import cost_line_text
+    from .magics._call import Participant
+    from .openrouter import OpenRouterClient
+    from .preferences import load
+    from .record import CallRecord
+
+    key = resolve_api_key().key
+    if not key:
+        print("Not connected: set OPENROUTER_API_KEY, or run `%edge connect` in Jupyter.", file=sys.stderr)
+        return 2
+    client = OpenRouterClient(key)
+    model = args.model or load().default_model
+    body = {"model": model, "messages": [{"role": "user", "content": " ".join(args.prompt)}]}
+    if args.max_tokens:
+        body["max_tokens"] = args.max_tokens
+    p = Participant(CallRecord(model=model), body)
+
+    def write(_p: object, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    try:
+        p.run(client, on_text=write)
+    except KeyboardInterrupt:
+        p.interrupted = True
+        p.cancel()
+    record = p.finish_record(client)
+    print("\n" + cost_line_text(record))
+    if p.error is not None:
+        print(f"error: {p.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:
+        return cmd_sandbox(argv[1:])
+    parser = argparse.ArgumentParser(prog="edge-jupyter", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the quickstart notebook against the built-in sandbox")
+    demo.add_argument("--notebook", help="another notebook to run (default: the quickstart)")
+    demo.add_argument("--output", help="where to write the executed notebook")
+    demo.add_argument("--data-dir", help="EDGE_DATA_DIR for the run (default: a new temporary folder)")
+    demo.add_argument("--tokens-per-second", type=float, default=0.0,
+                      help="pace the sandbox like a real model (0 = as fast as possible)")
+    sub.add_parser("sandbox", help="serve the OpenRouter-compatible sandbox (see `sandbox --help`)")
+    ask = sub.add_parser("ask", help="stream one answer in the terminal, with its cost")
+    ask.add_argument("prompt", nargs="+")
+    ask.add_argument("-m", "--model")
+    ask.add_argument("--max-tokens", type=int)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return cmd_demo(args)
+    return cmd_ask(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
