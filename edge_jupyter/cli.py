@@ -23,6 +23,7 @@ def _quickstart_path() -> Path:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the sandbox, run the quickstart notebook in a real kernel, say where the result is."""
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -40,7 +41,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                            "EDGE_DATA_DIR": str(data_dir)})
         try:
             nb = nbformat.read(source, as_version=4)
-            client = NotebookClient(nb, timeout=120, kernel_name="python3",
+            # IPC sockets: the kernel is reachable only by this user (and ipykernel
+            # stops warning about unencrypted TCP).
+            km = KernelManager(kernel_name="python3", transport="ipc",
+                               ip=str(Path(tempfile.mkdtemp(prefix="edge-kernel-")) / "k"))
+            client = NotebookClient(nb, km=km, timeout=120, kernel_name="python3",
                                     resources={"metadata": {"path": str(source.parent)}})
             started = time.perf_counter()
             print(f"running      {source.name} in a real kernel …")
@@ -51,6 +56,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"FAILED       {exc}".splitlines()[0], file=sys.stderr)
                 print(f"partial run  {out}", file=sys.stderr)
                 return 1
+            finally:
+                if km.has_kernel:  # nbclient leaves a kernel it did not create running
+                    km.shutdown_kernel(now=True)
         finally:
             os.environ.clear()
             os.environ.update(env_before)
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--notebook", help="another notebook to run (default: the quickstart)")
     demo.add_argument("--output", help="where to write the executed notebook")
     demo.add_argument("--data-dir", help="EDGE_DATA_DIR for the run (default: a new temporary folder)")
-    demo.add_argument("--tokens-per-second", type=float, default=0.0,
+    demo.add_argument("--tokens-per-second", type=float, default=300.0,
                       help="pace the sandbox like a real model (0 = as fast as possible)")
     sub.add_parser("sandbox", help="serve the OpenRouter-compatible sandbox (see `sandbox --help`)")
     ask = sub.add_parser("ask", help="stream one answer in the terminal, with its cost")

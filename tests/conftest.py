@@ -76,6 +76,6 @@ def kernel(kernel_env) -> Iterator:
     from kernel_harness import Kernel
 
     k = Kernel(kernel_env)
-    k.ok("%load_ext edge_jupyter")
+    k.ok("%load_ext edge_jupyter\nimport edge_jupyter")
     yield k
     k.shutdown()

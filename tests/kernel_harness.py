@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,7 +122,10 @@ class Kernel:
     def __init__(self, env: dict[str, str]) -> None:
         full_env = {**os.environ, **env}
         full_env.pop("JPY_SESSION_NAME", None)
-        self.km = KernelManager(kernel_name="python3")
+        # IPC sockets in a private folder: faster than TCP and only this user can connect.
+        self._sockets = tempfile.mkdtemp(prefix="edge-k-")
+        self.km = KernelManager(kernel_name="python3", transport="ipc",
+                                ip=os.path.join(self._sockets, "k"))
         self.km.start_kernel(env=full_env)
         self.kc = self.km.client()
         self.kc.start_channels()

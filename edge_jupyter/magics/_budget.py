@@ -15,12 +15,6 @@ from ._errors import EdgeCellError
 TOP_UP = "https://openrouter.ai/settings/credits"
 
 
-def session_id() -> str:
-    from ..ledger import current_context
-
-    return current_context().session_id
-
-
 def low_balance_warnings(client: OpenRouterClient) -> list[str]:
     """A warning shown above the answer when what is left is under the alert threshold."""
     threshold = preferences.load().alert_threshold_usd
@@ -64,51 +58,41 @@ def _model_info(client: OpenRouterClient, model: str) -> ModelInfo | None:
     return None
 
 
-class CellBudget:
-    """A ``--budget USD`` covering every model of one cell."""
-
-    def __init__(self, limit_usd: float | None) -> None:
-        self.limit_usd = limit_usd
-        self.reserved = 0.0
-
-
-def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_budget: CellBudget,
+def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_budget: float | None,
              record: CallRecord) -> PreCall:
-    """Write the pending row; when limits apply, reserve the worst case first or refuse."""
-    from ..ledger import BudgetExceeded, Limit, StreamGuard, estimate_prompt_tokens, worst_case_cost
+    """Write the pending row; when limits apply, reserve the worst case first or refuse.
+
+    The reservation is made inside one ledger transaction, so cells and kernels running
+    at the same time see each other's worst cases and cannot overspend together.
+    """
+    from ..ledger import (
+        BudgetExceeded,
+        Limit,
+        StreamGuard,
+        completion_ceiling,
+        estimate_prompt_tokens,
+        worst_case_cost,
+    )
 
     prefs = preferences.load()
     limits = [Limit(scope, float(usd)) for scope, usd in prefs.budgets.items() if usd is not None]
-    if not limits and cell_budget.limit_usd is None:
+    if cell_budget is not None:
+        limits.append(Limit("cell", cell_budget))
+    if not limits:
         return PreCall(_recorder.begin(record))
     info = _model_info(client, model)
     if info is None:
         # Unknown here: the request will fail with OpenRouter's own message (and cost nothing).
         return PreCall(_recorder.begin(record))
     prompt_tokens = estimate_prompt_tokens(body["messages"])
-    max_tokens = body.get("max_tokens") or info.max_completion_tokens or info.context_length or 0
-    worst = worst_case_cost(prompt_tokens, max_tokens, info.pricing)
-    remaining = [lim.limit_usd - _recorder.ledger().spent(lim.scope, notebook=record.notebook,
-                                                          session_id=record.session_id)
-                 for lim in limits]
-    if cell_budget.limit_usd is not None:
-        cell_left = cell_budget.limit_usd - cell_budget.reserved
-        if worst > cell_left:
-            raise EdgeCellError(_refusal("this cell's --budget", cell_budget.limit_usd,
-                                         cell_budget.reserved, worst, model, max_tokens,
-                                         bool(body.get("max_tokens"))))
-        remaining.append(cell_left)
+    ceiling = completion_ceiling(body.get("max_tokens"), prompt_tokens=prompt_tokens,
+                                 context_length=info.context_length,
+                                 max_completion_tokens=info.max_completion_tokens)
+    worst = worst_case_cost(prompt_tokens, ceiling, info.pricing)
     try:
         row = _recorder.begin(record, worst_case_usd=worst, limits=limits)
     except BudgetExceeded as exc:
-        raise EdgeCellError(str(exc)) from None
-    cell_budget.reserved += worst
-    return PreCall(row, StreamGuard(min(remaining), info.pricing, prompt_tokens), worst)
-
-
-def _refusal(what: str, limit: float, spent: float, worst: float, model: str, max_tokens: int,
-             explicit: bool) -> str:
-    tokens = f"{max_tokens:,} completion tokens" + ("" if explicit else " (no --max-tokens given)")
-    return (f"Refused before sending: {model} could cost up to {short_usd(worst)} with {tokens}, "
-            f"but {what} of {short_usd(limit)} has {short_usd(max(0.0, limit - spent))} left. "
-            "Lower --max-tokens, pick a cheaper model, or raise the budget.")
+        hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
+        raise EdgeCellError(f"Refused before sending to {model}{hint}: {exc}") from None
+    left = _recorder.ledger().remaining(limits, record, exclude_id=row)
+    return PreCall(row, StreamGuard(left, info.pricing, prompt_tokens), worst)

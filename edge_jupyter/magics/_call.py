@@ -108,9 +108,9 @@ class Participant:
                 self.record.generation_id = event.generation_id or self.record.generation_id
                 if on_start is not None:
                     on_start(self)
-            # A chunk may carry several tokens: count ~4 characters a token, at least one.
+            # A chunk may carry several tokens: the guard estimates them from the text.
             if guard is not None and kind in (TextDelta, ReasoningDelta) \
-                    and not guard.add(max(1, (len(event.text) + 3) // 4)):
+                    and not guard.add_text(event.text):
                 self.stopped_budget = True
                 stream.close()
                 break

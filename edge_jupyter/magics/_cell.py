@@ -93,15 +93,15 @@ def _suggest(client: OpenRouterClient, model: str) -> list[str]:
 def run_cell(shell: Any, line: str, cell: str) -> EdgeResult | list[EdgeResult]:
     plan = plan_cell(shell, line, cell)
     client = _client()
+    from ..ledger import set_context
     from . import _budget
 
+    session_id = set_context(plan.context.notebook).session_id
     _recorder.reconcile_in_background(client.generation)
     warnings = _budget.low_balance_warnings(client)
-    session_id = _budget.session_id()
     participants: list[Participant] = []
     rows: dict[int, int] = {}
     notes: list[str] = []
-    cell_budget = _budget.CellBudget(plan.args.budget)
     try:
         for model in plan.models:
             record = EdgeResult(model=model, notebook=plan.context.notebook,
@@ -109,7 +109,7 @@ def run_cell(shell: Any, line: str, cell: str) -> EdgeResult | list[EdgeResult]:
                                 execution_count=plan.context.execution_count,
                                 chat=plan.args.chat or "", session_id=session_id)
             body = plan.bodies[model]
-            check = _budget.pre_call(client, model, body, cell_budget, record)
+            check = _budget.pre_call(client, model, body, plan.args.budget, record)
             participant = Participant(record, body, stream=not plan.args.no_stream, guard=check.guard)
             participants.append(participant)
             rows[id(participant)] = check.row_id
@@ -149,7 +149,8 @@ def run_cell(shell: Any, line: str, cell: str) -> EdgeResult | list[EdgeResult]:
             p.error.suggestions = suggestions
             record.error = str(p.error)
         try:
-            _recorder.finish(rows[id(p)], record)
+            _recorder.finish(rows[id(p)], record,
+                             estimated_usd=p.guard.cost_usd if p.guard is not None else None)
         except Exception as exc:  # the answer is shown even if the disk is full
             notes.append(f"The usage ledger could not be written: {exc}")
         records.append(record)  # type: ignore[arg-type]

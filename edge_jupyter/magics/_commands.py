@@ -117,7 +117,7 @@ def cmd_chats(shell: Any, argv: list[str]) -> Any:
         models = sorted({m for t in conv.turns for m in t.answers})
         last = max((t.timestamp for t in conv.turns), default=None)
         rows.append({"chat": name, "turns": len(conv.turns), "models": ", ".join(models),
-                     "last_used": pd.to_datetime(last, unit="s", utc=True) if last else pd.NaT})
+                     "last_used": pd.to_datetime(round(last), unit="s", utc=True) if last else pd.NaT})
     return pd.DataFrame(rows, columns=["chat", "turns", "models", "last_used"])
 
 

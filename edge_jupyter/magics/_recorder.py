@@ -47,8 +47,9 @@ def note_generation(row_id: int, generation_id: str) -> None:
     ledger().update_generation_id(row_id, generation_id)
 
 
-def finish(row_id: int, record: CallRecord) -> None:
-    ledger().complete(row_id, record)
+def finish(row_id: int, record: CallRecord, *, estimated_usd: float | None = None) -> None:
+    """Write the final figures (an unknown cost keeps holding ``estimated_usd`` until reconciled)."""
+    ledger().complete(row_id, record, estimated_usd=estimated_usd)
 
 
 def reconcile_in_background(fetch: Any) -> None:
@@ -56,7 +57,7 @@ def reconcile_in_background(fetch: Any) -> None:
 
     def work() -> None:
         try:
-            ledger().reconcile(fetch)
+            ledger().reconcile(fetch, limit=50)
         except Exception:  # best effort: it runs again on the next cell
             pass
 

@@ -1,0 +1,53 @@
+"""The usage ledger and spending limits.
+
+* :class:`Ledger` -- one SQLite row per model call (``_store.py``), written ``pending``
+  before the request and completed after; safe across threads and kernels.
+* :mod:`.budgets` -- pure arithmetic: prompt estimates, worst-case cost, :class:`Limit`,
+  :class:`StreamGuard`.
+* :func:`group` / :func:`export` -- pandas over a ledger frame (``_queries.py``).
+* :func:`usage` -- the ledger of this notebook/session as a DataFrame.
+
+Importing this package does not import pandas, numpy, IPython or httpx.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._context import Context, current_context, set_context
+from ._errors import BudgetExceeded, LedgerError
+from ._queries import export, group, read_export, restore_dtypes
+from ._store import Ledger
+from .budgets import (
+    Limit,
+    StreamGuard,
+    completion_ceiling,
+    count_images,
+    estimate_prompt_tokens,
+    estimate_text_tokens,
+    worst_case_cost,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "BudgetExceeded", "Context", "Ledger", "LedgerError", "Limit", "StreamGuard",
+    "completion_ceiling", "count_images", "current_context", "estimate_prompt_tokens",
+    "estimate_text_tokens", "export", "group", "read_export", "restore_dtypes", "set_context",
+    "usage", "worst_case_cost",
+]
+
+USAGE_SCOPES = ("notebook", "session", "all")
+
+
+def usage(scope: str = "notebook", since: Any = None) -> pd.DataFrame:
+    """The usage ledger as a DataFrame, one row per model call.
+
+    ``scope``: "notebook" (this notebook's calls, in any kernel), "session" (this kernel's)
+    or "all".  ``since``: a date, datetime, ISO-8601 string or duration such as "7D".
+    Columns and dtypes: see :meth:`Ledger.frame`.
+    """
+    if scope not in USAGE_SCOPES:
+        raise LedgerError(f"unknown scope {scope!r}; use one of {', '.join(USAGE_SCOPES)}")
+    return Ledger.default().frame(scope, since)

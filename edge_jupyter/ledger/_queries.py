@@ -1,0 +1,160 @@
+"""Pure pandas over a ledger DataFrame: grouped totals, export, and reading an export back.
+
+pandas is imported inside each function, so importing the ledger stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import LedgerError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: ``group(df, by)``: the key column(s) of each grouping.  A cell is named by its notebook
+#: and its id (cell ids are only unique within a notebook).
+GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "model": ("model",), "provider": ("provider",), "day": ("day",),
+    "notebook": ("notebook",), "chat": ("chat",), "cell": ("notebook", "cell_id"),
+}
+#: The figures of each group, after its key(s).
+GROUP_FIGURES = ("calls", "prompt_tokens", "completion_tokens", "reasoning_tokens",
+                 "cached_tokens", "cost_usd", "byok_upstream_usd", "cost_unknown")
+TOTAL = "Total"
+
+_TEXT = ("notebook", "cell_id", "chat", "model", "provider", "generation_id", "status", "error",
+         "session_id", "day")
+_INTS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "calls",
+         "cost_unknown")
+_FLOATS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s", "byok_upstream_usd")
+
+
+def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Totals per model, provider, day (UTC), notebook, chat or cell, then a "Total" row.
+
+    ``cost_usd`` is what OpenRouter charged (credits); ``byok_upstream_usd`` is what your
+    own provider keys were billed directly (BYOK calls only -- for other calls the upstream
+    cost is part of ``cost_usd`` and must not be added again); ``cost_unknown`` counts calls
+    whose exact cost is not known yet (running, or interrupted and not reconciled).
+    Groups are ordered by cost (days by date).
+    """
+    import numpy as np
+    import pandas as pd
+
+    if by not in GROUP_KEYS:
+        raise LedgerError(f"cannot group by {by!r}; use one of {', '.join(GROUP_KEYS)}")
+    keys = list(GROUP_KEYS[by])
+    work = pd.DataFrame({
+        "calls": np.ones(len(df), dtype=np.int64),
+        **{name: df[name].to_numpy(dtype=np.int64) for name in GROUP_FIGURES[1:5]},
+        "cost_usd": df["cost_usd"].to_numpy(dtype=np.float64),
+        "byok_upstream_usd": np.where(df["is_byok"].to_numpy(dtype=bool),
+                                      df["upstream_cost_usd"].fillna(0.0).to_numpy(dtype=np.float64),
+                                      0.0),
+        "cost_unknown": df["cost_usd"].isna().to_numpy(dtype=np.int64),
+    })
+    if by == "day":  # whole UTC days as numpy datetime64[D]: a cast, not a per-row floor
+        utc = pd.DatetimeIndex(df["timestamp"]).tz_convert("UTC").tz_localize(None)
+        work["day"] = utc.to_numpy().astype("datetime64[D]")
+    else:
+        for key in keys:
+            work[key] = df[key].to_numpy(dtype=object)
+    sums = work.groupby(keys, sort=False, dropna=False).sum(min_count=0)
+    if by == "day":
+        sums = sums.sort_index()
+        sums.index = pd.Index(sums.index.to_numpy().astype("datetime64[D]").astype(str),
+                              name="day", dtype=object)
+    else:
+        sums = sums.sort_values(["cost_usd", "calls"], ascending=False, kind="stable")
+    result = sums.reset_index()
+    total = {key: "" for key in keys}
+    total[keys[0]] = TOTAL
+    total.update({name: work[name].sum() for name in GROUP_FIGURES})
+    result = pd.concat([result, pd.DataFrame([total])], ignore_index=True)
+    return restore_dtypes(result[[*keys, *GROUP_FIGURES]])
+
+
+def _need(module: str, what: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise LedgerError(f"Writing {what} needs the `{module}` package: run "
+                          f"`pip install {module}` and export again (a .csv path always works).")
+
+
+def export(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` to ``path``: .csv always; .parquet with pyarrow; .xlsx with openpyxl.
+
+    CSV and Parquet read back (:func:`read_export`) exactly equal.  Times are in UTC; Excel
+    has no time zones (they are plain UTC times there) and keeps them to the millisecond.
+    Returns the absolute path written.
+    """
+    target = Path(path).expanduser().resolve()
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".xlsx"):
+        raise LedgerError(f"Cannot export to {target.name!r}: use a .csv, .parquet or .xlsx path.")
+    if suffix == ".parquet":
+        _need("pyarrow", "Parquet")
+    elif suffix == ".xlsx":
+        _need("openpyxl", "Excel files")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        df.to_csv(target, index=False)
+    elif suffix == ".parquet":
+        df.to_parquet(target, index=False)
+    else:
+        plain = df.copy()
+        for name in plain.columns:
+            if hasattr(plain[name].dtype, "tz"):
+                plain[name] = plain[name].dt.tz_convert("UTC").dt.tz_localize(None)
+        plain.to_excel(target, index=False, sheet_name="usage")
+    return target
+
+
+def read_export(path: str | Path) -> pd.DataFrame:
+    """Read a file written by :func:`export` back, with the ledger's dtypes."""
+    import pandas as pd
+
+    source = Path(path).expanduser()
+    suffix = source.suffix.lower()
+    # Empty cells mean "unknown" only in the number columns; "NA" or "null" in a chat
+    # name is text.
+    text_as_text: dict[str, Any] = {
+        "keep_default_na": False, "dtype": {name: str for name in _TEXT},
+        "na_values": {name: [""] for name in (*_FLOATS, "execution_count")},
+    }
+    if suffix == ".csv":  # round_trip: the exact floats written, not the nearest 15 digits
+        df = pd.read_csv(source, float_precision="round_trip", **text_as_text)
+    elif suffix == ".parquet":
+        df = pd.read_parquet(source)
+    elif suffix == ".xlsx":
+        df = pd.read_excel(source, sheet_name="usage", **text_as_text)
+    else:
+        raise LedgerError(f"Cannot read {source.name!r}: use a .csv, .parquet or .xlsx path.")
+    return restore_dtypes(df)
+
+
+def restore_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """Give the known ledger (and ``group``) columns the dtypes ``usage()`` uses."""
+    import pandas as pd
+
+    df = df.copy()
+    for name in df.columns:
+        column = df[name]
+        if name == "timestamp":
+            df[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.as_unit("ns")
+        elif name == "execution_count":
+            df[name] = pd.to_numeric(column).astype("Int64")
+        elif name in _INTS:
+            df[name] = pd.to_numeric(column).astype("int64")
+        elif name in _FLOATS:
+            df[name] = pd.to_numeric(column).astype("float64")
+        elif name == "is_byok":
+            df[name] = column.map(lambda v: v if isinstance(v, bool) else str(v) == "True") \
+                if column.dtype != bool else column
+            df[name] = df[name].astype(bool)
+        elif name in _TEXT:
+            df[name] = pd.Series(column.fillna("").astype(str).to_numpy(dtype=object),
+                                 index=df.index)
+    return df

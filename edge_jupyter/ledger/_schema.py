@@ -1,0 +1,160 @@
+"""The ledger's SQLite schema and the SQL for its scopes (text only, no I/O).
+
+One table, ``calls``: the ledger's columns (names kept from
+:data:`edge_jupyter.record.LEDGER_COLUMNS`) plus bookkeeping:
+
+* ``id`` -- insertion order; ``seq`` -- a change counter bumped by every insert and update
+  (the largest so far plus one, taken inside the write transaction, so it follows commit
+  order); the columnar snapshot (``_columns.py``) catches up by reading ``seq > last``.
+* ``session_id`` -- the kernel process; ``pid``/``host`` -- who wrote a pending row, so
+  that a row left pending by a dead process can be told from one still streaming.
+* ``reserved_usd`` -- the worst case held while a call runs (and while its cost is unknown).
+* ``updated_at`` -- last change.
+
+Times are integer **microseconds since the epoch, UTC**: exact for Python datetimes (which
+have microseconds), compared and indexed as plain integers, and turned into
+``datetime64[ns, UTC]`` by one vectorised cast, where parsing a million ISO strings takes
+most of a second.  The ``calls_iso`` view shows them as ISO-8601 text for people reading
+the file with ``sqlite3``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from edge_jupyter.record import LEDGER_COLUMNS
+
+from ._errors import LedgerError
+
+SCHEMA_VERSION = 1
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS calls (
+        id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        notebook TEXT NOT NULL DEFAULT '',
+        cell_id TEXT NOT NULL DEFAULT '',
+        execution_count INTEGER,
+        chat TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        provider TEXT NOT NULL DEFAULT '',
+        generation_id TEXT NOT NULL DEFAULT '',
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        cached_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL,
+        upstream_cost_usd REAL,
+        is_byok INTEGER NOT NULL DEFAULT 0,
+        latency_s REAL,
+        ttft_s REAL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        error TEXT NOT NULL DEFAULT '',
+        session_id TEXT NOT NULL DEFAULT '',
+        reserved_usd REAL NOT NULL DEFAULT 0,
+        pid INTEGER,
+        host TEXT NOT NULL DEFAULT '',
+        updated_at INTEGER NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS calls_seq ON calls(seq)",
+    "CREATE INDEX IF NOT EXISTS calls_timestamp ON calls(timestamp)",
+    "CREATE INDEX IF NOT EXISTS calls_notebook ON calls(notebook, timestamp)",
+    "CREATE INDEX IF NOT EXISTS calls_session ON calls(session_id, timestamp)",
+    # Small: only rows whose cost is still unknown (running, interrupted, not yet reconciled).
+    "CREATE INDEX IF NOT EXISTS calls_open ON calls(timestamp) WHERE cost_usd IS NULL",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO meta VALUES ('deletions', '0')",
+    # The ledger never deletes; if someone does (sqlite3 CLI, a future prune), the
+    # columnar snapshot must know it is stale.  Counting is cheaper than count(*) per read.
+    """CREATE TRIGGER IF NOT EXISTS calls_deleted AFTER DELETE ON calls BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'deletions';
+    END""",
+    """CREATE VIEW IF NOT EXISTS calls_iso AS SELECT
+        strftime('%Y-%m-%dT%H:%M:%f+00:00', timestamp / 1e6, 'unixepoch') AS timestamp_utc, *
+        FROM calls""",
+)
+
+#: Columns written from a CallRecord, in this order.
+WRITE_COLUMNS: tuple[str, ...] = (*LEDGER_COLUMNS, "session_id")
+
+#: What ``frame`` reads: bookkeeping first, then the ledger's columns.  The cheap SQL
+#: expressions spare Python a loop per row (NULL tests, booleans, default zeros).
+READ_COLUMNS: tuple[str, ...] = ("id", "seq", *LEDGER_COLUMNS, "session_id")
+#: The names of what READ_SQL yields (``execution_count`` comes with a NULL flag).
+READ_FIELDS: tuple[str, ...] = tuple(
+    field for name in READ_COLUMNS
+    for field in ((name, "execution_count_na") if name == "execution_count" else (name,))
+)
+READ_SQL = ", ".join(
+    {
+        "execution_count": "coalesce(execution_count, 0), execution_count IS NULL",
+    }.get(name, name)
+    for name in READ_COLUMNS
+)
+
+#: What a row counts against a limit: its settled cost -- OpenRouter credits plus, for
+#: BYOK calls, what the provider bills directly -- or, while that is unknown (running,
+#: interrupted, not reconciled yet), the amount held for it.
+SPEND_SQL = ("coalesce(cost_usd + CASE WHEN is_byok THEN coalesce(upstream_cost_usd, 0) ELSE 0 END,"
+             " reserved_usd)")
+
+FRAME_SCOPES = ("notebook", "session", "all", "cell", "day", "month")
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+
+
+def period(scope: str, now: datetime) -> tuple[int, int]:
+    """The UTC day or month holding ``now``, as ``[start, end)`` in microseconds."""
+    now = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if scope == "day":
+        end = start + timedelta(days=1)
+    elif scope == "month":
+        start = start.replace(day=1)
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 \
+            else start.replace(month=start.month + 1)
+    else:
+        raise LedgerError(f"{scope!r} is not a period; use 'day' or 'month'")
+    return to_us(start), to_us(end)
+
+
+def scope_where(scope: str, *, notebook: str = "", session_id: str = "", cell_id: str = "",
+                execution_count: int | None = None,
+                now: datetime | None = None) -> tuple[str, tuple[object, ...]]:
+    """The WHERE clause (and parameters) that selects a scope's rows.
+
+    * "notebook" -- rows of that notebook path ("" = calls made outside a notebook);
+    * "session" -- rows of that kernel session;
+    * "day" / "month" -- the UTC day / month holding ``now``;
+    * "cell" -- with ``execution_count``: that one execution of the cell in that session (a
+      ``--budget`` for one cell); without: every run of the cell in that notebook;
+    * "call" -- nothing (a limit for one request alone);  "all" -- everything.
+    """
+    if scope == "all":
+        return "1", ()
+    if scope == "call":
+        return "0", ()
+    if scope == "notebook":
+        return "notebook = ?", (notebook,)
+    if scope == "session":
+        return "session_id = ?", (session_id,)
+    if scope in ("day", "month"):
+        start, end = period(scope, now or datetime.now(timezone.utc))
+        return "timestamp >= ? AND timestamp < ?", (start, end)
+    if scope == "cell":
+        if execution_count is not None:
+            return ("session_id = ? AND execution_count = ? AND cell_id = ?",
+                    (session_id, execution_count, cell_id))
+        return "notebook = ? AND cell_id = ?", (notebook, cell_id)
+    raise LedgerError(f"unknown scope {scope!r}; use one of {', '.join((*FRAME_SCOPES, 'call'))}")

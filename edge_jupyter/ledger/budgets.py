@@ -1,0 +1,196 @@
+"""Spending limits: pure arithmetic over token estimates and prices (no I/O).
+
+Two checks keep a limit:
+
+* **before** a call, :func:`worst_case_cost` prices the estimated prompt plus the largest
+  completion the call may produce; the ledger refuses the call if that does not fit what is
+  left (:meth:`edge_jupyter.ledger.Ledger.reserve`);
+* **during** a stream, :class:`StreamGuard` prices the tokens as they arrive and says
+  "stop" on the chunk that crosses the limit, so the overshoot is less than one chunk's cost.
+
+These are estimates and say so: the number shown and recorded for a call is always
+OpenRouter's own ``usage.cost`` (or ``/generation``'s ``total_cost``), never a
+recomputation from these functions.
+
+Token estimates deliberately **over**-estimate.  Refusing a call that would have fit costs
+the user one retry with a lower ``--max-tokens``; letting through one that does not fit
+spends money past a limit they set.  Tokenizers average about four characters per token on
+English prose and about three on code, so ``characters / 3`` is above the real count for
+nearly all text; characters outside ASCII (accents, Cyrillic, CJK, emoji) take more tokens
+each, so their extra UTF-8 bytes are counted on top.  Adversarial text (random base64,
+long digit strings) can still beat the estimate; the stream guard and OpenRouter's own
+key limits are the safety nets for that.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge_jupyter.openrouter import Pricing
+
+#: Characters per token assumed for ASCII text (real tokenizers: ~4 for prose, ~3 for code).
+CHARS_PER_TOKEN = 3.0
+#: Extra UTF-8 bytes per extra token: a CJK character (3 bytes) counts 1/3 + 1 tokens.
+EXTRA_BYTES_PER_TOKEN = 2.0
+#: Tokens per message for the role and separators (OpenAI's chat format uses 3-4).
+MESSAGE_OVERHEAD = 8
+#: Tokens that prime the reply.
+REPLY_OVERHEAD = 8
+#: Allowance per image part (a 1024x1024 image is ~765-1,600 tokens across providers).
+IMAGE_TOKENS = 1_600
+#: Completion ceiling when neither ``max_tokens`` nor the model's limits are known.
+UNKNOWN_COMPLETION_CEILING = 128_000
+
+#: Scopes a :class:`Limit` may have.  "cell" is one execution of one cell (all its model
+#: calls); "call" is a single request; the others are ledger scopes (day/month in UTC).
+LIMIT_SCOPES = ("session", "notebook", "day", "month", "all", "cell", "call")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A spending limit: at most ``limit_usd`` over ``scope``."""
+
+    scope: str
+    limit_usd: float
+
+    def __post_init__(self) -> None:
+        if self.scope not in LIMIT_SCOPES:
+            raise ValueError(f"unknown budget scope {self.scope!r}; use one of {', '.join(LIMIT_SCOPES)}")
+        if not self.limit_usd >= 0:  # also refuses NaN
+            raise ValueError(f"a budget must be a positive amount of USD, not {self.limit_usd!r}")
+
+
+def estimate_text_tokens(text: str) -> float:
+    """An over-estimate of the tokens in ``text`` (fractional, so chunks add up fairly)."""
+    if not text:
+        return 0.0
+    extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
+    return len(text) / CHARS_PER_TOKEN + extra / EXTRA_BYTES_PER_TOKEN
+
+
+def _content_tokens(content: Any) -> float:
+    if content is None:
+        return 0.0
+    if isinstance(content, str):
+        return estimate_text_tokens(content)
+    if isinstance(content, list):
+        total = 0.0
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                total += estimate_text_tokens(str(part.get("text") or ""))
+            elif isinstance(part, dict) and part.get("type") in ("image_url", "input_image", "image"):
+                total += IMAGE_TOKENS
+            else:  # files, audio, anything else: price its JSON text
+                total += estimate_text_tokens(json.dumps(part, ensure_ascii=False, default=str))
+        return total
+    return estimate_text_tokens(json.dumps(content, ensure_ascii=False, default=str))
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]], *,
+                           tools: list[dict[str, Any]] | None = None) -> int:
+    """An over-estimate of the prompt tokens of a chat request (see the module's docstring)."""
+    total = float(REPLY_OVERHEAD)
+    for message in messages:
+        total += MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
+        for key in ("name", "tool_calls", "tool_call_id"):
+            if message.get(key):
+                total += estimate_text_tokens(json.dumps(message[key], ensure_ascii=False, default=str))
+    if tools:
+        total += estimate_text_tokens(json.dumps(tools, ensure_ascii=False, default=str))
+    return math.ceil(total)
+
+
+def count_images(messages: list[dict[str, Any]]) -> int:
+    """Image parts in the messages (some models price images per image)."""
+    return sum(
+        1
+        for message in messages if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if isinstance(part, dict) and part.get("type") in ("image_url", "input_image", "image")
+    )
+
+
+def completion_ceiling(max_tokens: int | None, *, prompt_tokens: int = 0,
+                       context_length: int | None = None,
+                       max_completion_tokens: int | None = None) -> int:
+    """The most completion tokens a call can produce.
+
+    ``max_tokens`` when given (a provider never exceeds its own ceiling, so the smaller of
+    the two); otherwise the model's ``max_completion_tokens`` or what the context leaves
+    after the prompt; :data:`UNKNOWN_COMPLETION_CEILING` when nothing is known.
+    """
+    known = [n for n in (max_tokens, max_completion_tokens) if n]
+    if context_length:
+        known.append(max(context_length - prompt_tokens, 1))
+    if max_tokens:
+        return max(min(known), 0)
+    return min(known) if known else UNKNOWN_COMPLETION_CEILING
+
+
+def _completion_price(pricing: Pricing) -> float:
+    # Reasoning tokens are billed as completion tokens; where a model prices them apart,
+    # take the dearer of the two so the estimate stays on the safe side.
+    return max(pricing.completion, pricing.reasoning or 0.0)
+
+
+def prompt_cost(prompt_tokens: int, pricing: Pricing, *, images: int = 0) -> float:
+    """What the request costs before any completion token: prompt, per-request, images."""
+    return prompt_tokens * pricing.prompt + pricing.request + images * pricing.image
+
+
+def worst_case_cost(prompt_tokens: int, max_tokens: int, pricing: Pricing, *,
+                    images: int = 0) -> float:
+    """The most a call can cost: the prompt plus ``max_tokens`` completion tokens, in USD.
+
+    Cache reads are priced as fresh prompt tokens (they are never dearer).
+    """
+    return prompt_cost(prompt_tokens, pricing, images=images) + max_tokens * _completion_price(pricing)
+
+
+class StreamGuard:
+    """Tracks a stream's running cost against what is left of the tightest limit.
+
+    Feed it each chunk's completion tokens (:meth:`add`) or text (:meth:`add_text`, which
+    estimates); it returns False on the chunk whose cost crosses ``remaining_usd`` and from
+    then on.  Since every earlier chunk fitted, the overshoot is below one chunk's cost
+    (plus whatever the provider generates before it notices the cancel).
+    """
+
+    def __init__(self, remaining_usd: float, pricing: Pricing, prompt_tokens: int, *,
+                 images: int = 0) -> None:
+        self.remaining_usd = remaining_usd
+        self.prompt_cost_usd = prompt_cost(prompt_tokens, pricing, images=images)
+        self.completion_price = _completion_price(pricing)
+        self.completion_tokens = 0.0
+        self.stopped = False
+
+    @property
+    def cost_usd(self) -> float:
+        """The running estimate: prompt cost plus the completion tokens so far."""
+        return self.prompt_cost_usd + self.completion_tokens * self.completion_price
+
+    @property
+    def left_usd(self) -> float:
+        return self.remaining_usd - self.cost_usd
+
+    def add(self, completion_tokens_delta: float = 1) -> bool:
+        """Count a chunk; False once the running cost has crossed the limit."""
+        if self.stopped:
+            return False
+        self.completion_tokens += completion_tokens_delta
+        if self.cost_usd > self.remaining_usd:
+            self.stopped = True
+            return False
+        return True
+
+    def add_text(self, text: str) -> bool:
+        """Count a chunk of streamed text (answer or reasoning) by its estimated tokens."""
+        return self.add(estimate_text_tokens(text))
+
+    def __repr__(self) -> str:
+        return (f"StreamGuard(cost≈{self.cost_usd:.6g} of {self.remaining_usd:.6g} USD, "
+                f"{self.completion_tokens:.0f} completion tokens, stopped={self.stopped})")
