@@ -55,4 +55,7 @@ def update(**changes: Any) -> Preferences:
             raise AttributeError(f"unknown preference {name!r}")
         setattr(prefs, name, value)
     save(prefs)
+    from . import events
+
+    events.publish(events.PREFERENCES_CHANGED, prefs)
     return prefs

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import conversations, preferences
+from .. import conversations, events, preferences
 from ..money import exact_usd, total_usd
 from ..openrouter import OpenRouterClient, OpenRouterError, UnknownModel
 from ..record import CallRecord
@@ -184,6 +184,7 @@ def run_cell(shell: Any, line: str, cell: str) -> EdgeResult | list[EdgeResult]:
     if plan.args.insert and records[0].status == "ok" and records[0].value:
         shell.set_next_input(records[0].value, replace=False)
     _budget.refresh_balance_later(client)
+    events.publish(events.CALLS_FINISHED, records)
 
     if interrupted:
         raise EdgeInterrupted(_interrupt_message(records))
