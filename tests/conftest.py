@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "sandbox_fixtures"]
 
 sys.path.insert(0, str(Path(__file__).parent))
 

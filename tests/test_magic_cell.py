@@ -81,7 +81,7 @@ def test_several_models_answer_side_by_side_with_a_total(kernel, sb):
             and "edge-grid" in m["content"]["data"].get("text/html", "")]
     assert grid, "a side-by-side grid is shown while they stream"
     markdown = run.texts("text/markdown")
-    for model, completion in sent.items():
+    for completion in sent.values():
         assert completion.text in markdown
     total = sum(c.usage["cost"] for c in sent.values())
     total_line = next(t for t in run.texts() if t.startswith("Σ"))

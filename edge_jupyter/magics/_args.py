@@ -83,6 +83,9 @@ def cell_parser() -> _Parser:
     p.add_argument("--budget", type=_positive_float, metavar="USD",
                    help="spending limit for this cell, in USD")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
+    p.add_argument("--replay", action="store_true",
+                   help="re-use the stored answer of an identical earlier call, for $0 and offline")
+    p.add_argument("--fresh", action="store_true", help="ask again even in replay mode")
     return p
 
 

@@ -48,6 +48,20 @@ class Participant:
         self._first: float | None = None
         self._ended: float | None = None
         self._cancel = threading.Event()
+        self.replayed = False
+
+    @classmethod
+    def replay(cls, record: CallRecord, body: dict[str, Any], entry: dict[str, Any]) -> Participant:
+        """A participant answered from the replay store: no request is made."""
+        from .. import replay
+
+        p = cls(record, body, stream=False)
+        saved = replay.apply(entry, record)
+        if hasattr(record, "saved_usd"):
+            record.saved_usd = saved  # type: ignore[attr-defined]
+        p.replayed = True
+        p._ended = p._started
+        return p
 
     @property
     def model(self) -> str:
@@ -67,6 +81,8 @@ class Participant:
     def run(self, client: OpenRouterClient, on_text: TextCallback | None = None,
             on_start: StartCallback | None = None) -> None:
         """Make the call; errors are kept on ``self.error``, KeyboardInterrupt propagates."""
+        if self.replayed:
+            return
         self._started = time.perf_counter()
         try:
             if self.streaming:
@@ -118,12 +134,16 @@ class Participant:
 
     @property
     def text(self) -> str:
+        if self.replayed:
+            return self.record.text
         return "".join(self.text_parts) if self.streaming else (
             self.completion.text if self.completion else "")
 
     def finish_record(self, client: OpenRouterClient | None, *, lookup_timeout: float = 5.0) -> CallRecord:
         """Fill the record from what arrived; fetch the exact cost when no usage came."""
         record = self.record
+        if self.replayed:
+            return record
         completion = self.completion or Completion()
         record.text = self.text if self.streaming else completion.text
         record.generation_id = completion.generation_id or record.generation_id

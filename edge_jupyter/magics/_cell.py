@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import conversations, events, preferences
+from .. import conversations, events, preferences, replay
 from ..money import exact_usd, total_usd
 from ..openrouter import OpenRouterClient, OpenRouterError, UnknownModel
 from ..record import CallRecord
@@ -18,7 +18,7 @@ from ._call import Participant
 from ._errors import EdgeCellError, EdgeInterrupted
 from ._interpolate import InterpolationError, interpolate
 from ._render import MultiView, SingleView, show_error
-from ._result import EdgeResult
+from ._result import EdgeResult, EdgeResults
 
 
 @dataclass
@@ -90,18 +90,72 @@ def _suggest(client: OpenRouterClient, model: str) -> list[str]:
     return difflib.get_close_matches(model, ids, n=3, cutoff=0.4)
 
 
-def run_cell(shell: Any, line: str, cell: str) -> EdgeResult | list[EdgeResult]:
+def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
+             ) -> EdgeResult | list[EdgeResult]:
+    """Run one ``%%edge`` cell from its flags to its final output."""
     plan = plan_cell(shell, line, cell)
-    client = _client()
     from ..ledger import set_context
-    from . import _budget
 
     session_id = set_context(plan.context.notebook).session_id
-    _recorder.reconcile_in_background(client.generation)
-    warnings = _budget.low_balance_warnings(client)
+    replaying = (plan.args.replay or replay_default) and not plan.args.fresh
+    hits = _replay_hits(plan) if replaying else {}
+    client = _client() if len(hits) < len(plan.models) else None  # all replayed: offline is fine
+    warnings: list[str] = []
+    if client is not None:
+        from . import _budget
+
+        _recorder.reconcile_in_background(client.generation)
+        warnings = _budget.low_balance_warnings(client)
+    participants, rows = _prepare(plan, client, hits, session_id)
+
+    interrupted = False
+    if len(participants) == 1:
+        view: SingleView | MultiView = SingleView(participants[0].model, warnings=warnings,
+                                                  streaming=participants[0].streaming)
+        interrupted = _run_single(participants[0], client, view, rows)
+    else:
+        view = MultiView(participants, warnings=warnings)
+        interrupted = _run_concurrently(participants, client, view,
+                                        lambda p: _remember_generation(p, rows))
+
+    notes: list[str] = []
+    records = [_finish(p, client, rows[id(p)], notes) for p in participants]
+    _show(view, records, plan.args.format, notes)
+    if replaying:
+        for p, record in zip(participants, records, strict=True):
+            if not p.replayed:
+                replay.store(p.body, record)
+    _save_conversation(plan, records)
+    result = _publish(shell, plan, records)
+    if client is not None:
+        from . import _budget
+
+        _budget.refresh_balance_later(client)
+    events.publish(events.CALLS_FINISHED, records)
+
+    if interrupted:
+        raise EdgeInterrupted(_interrupt_message(records))
+    if all(r.status == "error" for r in records):
+        raise EdgeCellError("; ".join(f"{r.model}: {r.error}" for r in records), shown=True)
+    return result
+
+
+def _replay_hits(plan: CellPlan) -> dict[str, dict[str, Any]]:
+    hits = {}
+    for model in plan.models:
+        entry = replay.lookup(plan.bodies[model])
+        if entry is not None:
+            hits[model] = entry
+    return hits
+
+
+def _prepare(plan: CellPlan, client: OpenRouterClient | None, hits: dict[str, dict[str, Any]],
+             session_id: str) -> tuple[list[Participant], dict[int, int]]:
+    """One participant per model, each with its pending ledger row (and reservation)."""
+    from . import _budget
+
     participants: list[Participant] = []
     rows: dict[int, int] = {}
-    notes: list[str] = []
     try:
         for model in plan.models:
             record = EdgeResult(model=model, notebook=plan.context.notebook,
@@ -109,87 +163,96 @@ def run_cell(shell: Any, line: str, cell: str) -> EdgeResult | list[EdgeResult]:
                                 execution_count=plan.context.execution_count,
                                 chat=plan.args.chat or "", session_id=session_id)
             body = plan.bodies[model]
-            check = _budget.pre_call(client, model, body, plan.args.budget, record)
-            participant = Participant(record, body, stream=not plan.args.no_stream, guard=check.guard)
+            if model in hits:
+                participant = Participant.replay(record, body, hits[model])
+                row_id = _recorder.begin(record)
+            else:
+                assert client is not None
+                check = _budget.pre_call(client, model, body, plan.args.budget, record)
+                participant = Participant(record, body, stream=not plan.args.no_stream,
+                                          guard=check.guard)
+                row_id = check.row_id
             participants.append(participant)
-            rows[id(participant)] = check.row_id
+            rows[id(participant)] = row_id
     except EdgeCellError as exc:
         for p in participants:  # release the reservations already made for this cell
-            p.record.status, p.record.error = "error", f"not sent: {exc.message}"
+            if not p.replayed:
+                p.record.status, p.record.error = "error", f"not sent: {exc.message}"
             _recorder.finish(rows[id(p)], p.record)
         show_error(exc.message)
         raise EdgeCellError(exc.message, shown=True) from None
+    return participants, rows
 
-    def remember_generation(p: Participant) -> None:
-        if p.record.generation_id:
-            try:
-                _recorder.note_generation(rows[id(p)], p.record.generation_id)
-            except Exception:
-                pass  # the final write carries it anyway
 
-    interrupted = False
-    if len(participants) == 1:
-        p = participants[0]
-        view: SingleView | MultiView = SingleView(p.model, streaming=p.streaming, warnings=warnings)
+def _remember_generation(p: Participant, rows: dict[int, int]) -> None:
+    """Note the generation id in the ledger at once, so even a killed kernel can be priced."""
+    if p.record.generation_id:
         try:
-            p.run(client, on_text=view.on_text, on_start=remember_generation)  # type: ignore[union-attr]
-        except KeyboardInterrupt:
-            interrupted = True
-            p.interrupted = True
-            p.cancel()
-    else:
-        view = MultiView(participants, warnings=warnings)
-        interrupted = _run_concurrently(participants, client, view, remember_generation)
+            _recorder.note_generation(rows[id(p)], p.record.generation_id)
+        except Exception:
+            pass  # the final write carries it anyway
 
-    records: list[EdgeResult] = []
-    for p in participants:
-        record = p.finish_record(client)
-        if isinstance(p.error, UnknownModel):
-            suggestions = _suggest(client, p.model)
-            p.error.suggestions = suggestions
-            record.error = str(p.error)
-        try:
-            _recorder.finish(rows[id(p)], record,
-                             estimated_usd=p.guard.cost_usd if p.guard is not None else None)
-        except Exception as exc:  # the answer is shown even if the disk is full
-            notes.append(f"The usage ledger could not be written: {exc}")
-        records.append(record)  # type: ignore[arg-type]
-        if p.stopped_budget:
-            notes.append(f"{p.model}: stopped before crossing the spending limit; the partial "
-                         f"answer is kept (`%edge budget` shows the limits).")
 
-    fmt = plan.args.format
-    if isinstance(view, SingleView):
-        record = records[0]
-        if record.status == "error" and not record.text:
-            view.flush()
-            from IPython.display import clear_output
+def _run_single(p: Participant, client: OpenRouterClient | None, view: SingleView,
+                rows: dict[int, int]) -> bool:
+    """One model streams in this thread: a kernel interrupt lands right in the socket read."""
+    if p.replayed:
+        return False
+    assert client is not None
+    try:
+        p.run(client, on_text=view.on_text, on_start=lambda q: _remember_generation(q, rows))
+    except KeyboardInterrupt:
+        p.interrupted = True
+        p.cancel()
+        return True
+    return False
 
-            clear_output(wait=True)
-            show_error(record.error, record.model)
-        else:
-            record.value = view.final(record, fmt, notes)
-            if record.status == "error":
-                show_error(record.error, record.model)
-    else:
+
+def _finish(p: Participant, client: OpenRouterClient | None, row_id: int,
+            notes: list[str]) -> EdgeResult:
+    record = p.finish_record(client)
+    if isinstance(p.error, UnknownModel) and client is not None:
+        p.error.suggestions = _suggest(client, p.model)
+        record.error = str(p.error)
+    try:
+        _recorder.finish(row_id, record,
+                         estimated_usd=p.guard.cost_usd if p.guard is not None else None)
+    except Exception as exc:  # the answer is shown even if the disk is full
+        notes.append(f"The usage ledger could not be written: {exc}")
+    if p.stopped_budget:
+        notes.append(f"{p.model}: stopped before crossing the spending limit; the partial "
+                     "answer is kept (`%edge budget` shows the limits).")
+    return record  # type: ignore[return-value]
+
+
+def _show(view: SingleView | MultiView, records: list[EdgeResult], fmt: str, notes: list[str]) -> None:
+    if isinstance(view, MultiView):
         values = view.final(records, fmt, total_usd([r.cost_usd for r in records]), notes)
         for record, value in zip(records, values, strict=True):
             record.value = value
+        return
+    record = records[0]
+    if record.status == "error" and not record.text:
+        view.flush()
+        from IPython.display import clear_output
 
-    _save_conversation(plan, records)
-    result: EdgeResult | list[EdgeResult] = records[0] if len(records) == 1 else records
+        clear_output(wait=True)
+        show_error(record.error, record.model)
+        return
+    record.value = view.final(record, fmt, notes)
+    if record.status == "error":
+        show_error(record.error, record.model)
+
+
+def _publish(shell: Any, plan: CellPlan, records: list[EdgeResult]) -> EdgeResult | list[EdgeResult]:
+    """``_edge``, ``-o VAR`` and ``--insert``."""
+    result: EdgeResult | list[EdgeResult] = records[0] if len(records) == 1 else EdgeResults(records)
     shell.user_ns["_edge"] = result
     if plan.args.output:
         shell.user_ns[plan.args.output] = result
-    if plan.args.insert and records[0].status == "ok" and records[0].value:
-        shell.set_next_input(records[0].value, replace=False)
-    _budget.refresh_balance_later(client)
-    events.publish(events.CALLS_FINISHED, records)
-
-    if interrupted:
-        raise EdgeInterrupted(_interrupt_message(records))
-    if all(r.status == "error" for r in records):
-        raise EdgeCellError("; ".join(f"{r.model}: {r.error}" for r in records), shown=True)
+    first = records[0]
+    if plan.args.insert and first.status in ("ok", "replayed") and first.value:
+        shell.set_next_input(first.value, replace=False)
     return result
 
 
@@ -232,7 +295,7 @@ def _run_concurrently(participants: list[Participant], client: OpenRouterClient,
 def _save_conversation(plan: CellPlan, records: list[EdgeResult]) -> None:
     if plan.conversation is None:
         return
-    answers = {r.model: r.text for r in records if r.status == "ok"}
+    answers = {r.model: r.text for r in records if r.status in ("ok", "replayed")}
     if not answers:
         return
     plan.conversation.record(plan.turn_key, plan.prompt, answers, plan.args.system)

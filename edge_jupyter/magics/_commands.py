@@ -363,6 +363,18 @@ def cmd_fav(shell: Any, argv: list[str]) -> None:
     print("Favourites: " + (", ".join(favs) if favs else "none"))
 
 
+def cmd_cache(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("cache", "The replay store of --replay: %edge cache [info|clear]")
+    p.add_argument("action", choices=("info", "clear"), nargs="?", default="info")
+    args = p.parse_args(argv)
+    from .. import replay
+
+    if args.action == "clear":
+        print(f"Removed {replay.clear()} stored answer(s).")
+    else:
+        print(f"{replay.count()} stored answer(s) for --replay.")
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "use": (cmd_use, "set or show the default model"),
     "models": (cmd_models, "list models with prices (a DataFrame)"),
@@ -377,6 +389,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "budget": (cmd_budget, "local spending limits"),
     "usage": (cmd_usage, "the usage ledger, grouped or exported"),
     "fav": (cmd_fav, "favourite models"),
+    "cache": (cmd_cache, "the replay store: info, clear"),
 }
 
 

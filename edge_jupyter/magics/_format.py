@@ -30,7 +30,10 @@ def tokens_per_second(record: CallRecord) -> float | None:
 def cost_parts(record: CallRecord) -> list[str]:
     """The pieces of the cost line, in reading order."""
     parts: list[str] = []
-    if record.is_byok:
+    saved = getattr(record, "saved_usd", None)
+    if record.status == "replayed":
+        parts.append(f"replayed (saved {exact_usd(saved)})")
+    elif record.is_byok:
         parts.append(f"{exact_usd(record.cost_usd)} OpenRouter fee (BYOK)")
         parts.append(f"{exact_usd(record.upstream_cost_usd)} billed by the provider")
     elif record.cost_usd is None:
@@ -65,6 +68,8 @@ def cost_line_text(record: CallRecord) -> str:
 
 def cost_line_html(record: CallRecord) -> str:
     colour = "#b45309" if record.status not in ("ok", "replayed") else "#6b7280"
+    if record.status == "replayed":
+        colour = "#047857"
     title = html.escape(f"generation {record.generation_id}" if record.generation_id else "")
     body = " · ".join(html.escape(p) for p in cost_parts(record))
     return (f'<div class="edge-cost" title="{title}" style="font-size:0.85em;color:{colour};'

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Bool
 
 from ..openrouter import OpenRouterError
 from ._args import HelpRequested, UsageError, split_line
@@ -15,6 +16,9 @@ from ._errors import EdgeCellError
 class EdgeMagics(Magics):
     """``%%edge`` asks models; ``%edge SUBCOMMAND`` manages models, chats, money and the account."""
 
+    replay = Bool(False, help="Answer unchanged cells from the replay store, for $0 "
+                  "(`%config EdgeMagics.replay = True`); `--fresh` asks again.").tag(config=True)
+
     @line_cell_magic
     def edge(self, line: str, cell: str | None = None) -> Any:
         try:
@@ -22,7 +26,7 @@ class EdgeMagics(Magics):
                 return self._line(line)
             from ._cell import run_cell
 
-            run_cell(self.shell, line, cell)
+            run_cell(self.shell, line, cell, replay_default=self.replay)
             return None
         except HelpRequested as exc:
             print(exc.text)

@@ -15,6 +15,8 @@ class EdgeResult(CallRecord):
     ``value`` is what the chosen format made of it (parsed JSON, extracted code…)."""
 
     value: Any = None
+    #: for a replayed answer: what the original call cost
+    saved_usd: float | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -27,3 +29,22 @@ class EdgeResult(CallRecord):
 
     def _repr_markdown_(self) -> str:
         return self.text
+
+
+class EdgeResults(list):
+    """The results of a cell that asked several models: a list of :class:`EdgeResult`,
+    plus ``comparison``, the same figures side by side as a DataFrame."""
+
+    @property
+    def comparison(self) -> Any:
+        import pandas as pd
+
+        from ._format import tokens_per_second
+
+        rows = [{"model": r.model, "provider": r.provider, "status": r.status,
+                 "cost_usd": r.cost_usd, "upstream_cost_usd": r.upstream_cost_usd,
+                 "is_byok": r.is_byok, "prompt_tokens": r.prompt_tokens,
+                 "completion_tokens": r.completion_tokens, "reasoning_tokens": r.reasoning_tokens,
+                 "ttft_s": r.ttft_s, "tokens_per_s": tokens_per_second(r), "latency_s": r.latency_s,
+                 "finish_reason": r.finish_reason} for r in self]
+        return pd.DataFrame(rows).set_index("model")

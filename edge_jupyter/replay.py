@@ -1,0 +1,75 @@
+"""Free, deterministic re-runs: answers stored by what was asked (opt-in).
+
+The key is a hash of the model, the messages and the parameters, so a changed
+prompt, model, system prompt, temperature or conversation history asks again.
+Entries live next to the conversations (``EDGE_DATA_DIR/replay``), one JSON file
+each, written atomically; ``%edge cache clear`` removes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .record import CallRecord
+from .storage import data_dir, read_json, write_json_atomic
+
+_FIELDS = ("text", "model", "provider", "generation_id", "prompt_tokens", "completion_tokens",
+           "reasoning_tokens", "cached_tokens", "cost_usd", "upstream_cost_usd", "is_byok",
+           "finish_reason")
+
+
+def request_key(body: dict[str, Any]) -> str:
+    """A stable hash of everything that shapes the answer."""
+    relevant = {k: v for k, v in body.items() if k not in ("stream", "usage", "stream_options")}
+    blob = json.dumps(relevant, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _folder() -> Path:
+    return data_dir() / "replay"
+
+
+def _path(key: str) -> Path:
+    return _folder() / key[:2] / f"{key}.json"
+
+
+def lookup(body: dict[str, Any]) -> dict[str, Any] | None:
+    entry = read_json(_path(request_key(body)), None)
+    return entry if isinstance(entry, dict) and "text" in entry else None
+
+
+def store(body: dict[str, Any], record: CallRecord) -> None:
+    """Keep a complete answer (never a partial or failed one)."""
+    if record.status != "ok":
+        return
+    write_json_atomic(_path(request_key(body)), {name: getattr(record, name) for name in _FIELDS})
+
+
+def apply(entry: dict[str, Any], record: CallRecord) -> float:
+    """Fill ``record`` from a stored answer; returns what the original call cost."""
+    for name in _FIELDS:
+        if name in entry and name != "model":
+            setattr(record, name, entry[name])
+    saved = float(entry.get("cost_usd") or 0.0) + (
+        float(entry.get("upstream_cost_usd") or 0.0) if entry.get("is_byok") else 0.0)
+    record.cost_usd = 0.0
+    record.upstream_cost_usd = 0.0 if entry.get("is_byok") else None
+    record.status = "replayed"
+    record.latency_s = 0.0
+    record.ttft_s = 0.0
+    return saved
+
+
+def count() -> int:
+    folder = _folder()
+    return sum(1 for _ in folder.glob("*/*.json")) if folder.is_dir() else 0
+
+
+def clear() -> int:
+    n = count()
+    shutil.rmtree(_folder(), ignore_errors=True)
+    return n

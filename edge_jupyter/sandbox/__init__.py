@@ -1,0 +1,35 @@
+"""An OpenRouter-compatible server for demos, tests and benchmarks: no account, no network.
+
+``Sandbox`` serves the parts of OpenRouter that edge_jupyter uses — models,
+chat completions (streaming and not), generation stats, key and credits info,
+and the OAuth PKCE flow — on ``127.0.0.1``, with deterministic answers, exact
+costs from a small price table, and on-demand faults::
+
+    from edge_jupyter.sandbox import Sandbox, Fault
+
+    with Sandbox(tokens_per_second=50) as sb:
+        client = openai.OpenAI(base_url=sb.api_url, api_key=sb.key)
+        sb.inject(Fault.http(429, retry_after=1))
+
+Standard library only; imports nothing from IPython, widgets or Jupyter.
+"""
+
+from __future__ import annotations
+
+from ._catalog import MODELS, CatalogEndpoint, CatalogModel
+from ._faults import Fault
+from ._records import CompletionRecord, RecordedRequest
+from ._sandbox import Sandbox
+from ._text import answer_tokens, count_prompt_tokens
+
+__all__ = [
+    "MODELS",
+    "CatalogEndpoint",
+    "CatalogModel",
+    "CompletionRecord",
+    "Fault",
+    "RecordedRequest",
+    "Sandbox",
+    "answer_tokens",
+    "count_prompt_tokens",
+]

@@ -1,0 +1,301 @@
+"""The sandbox's model catalog: a small, fixed price table shaped like OpenRouter's.
+
+Prices are decimal strings in USD per token, exactly as ``GET /api/v1/models``
+returns them, so client code that parses real prices parses these unchanged.
+The numbers mirror OpenRouter's public list prices for these models (per
+million tokens in the comments) so that demo costs look plausible.
+
+Everything here is immutable data plus two pure functions that render the
+JSON bodies; the HTTP layer only serialises what these return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+_COMMON_PARAMS: tuple[str, ...] = (
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "response_format",
+    "tools",
+    "tool_choice",
+)
+
+
+@dataclass(frozen=True)
+class CatalogEndpoint:
+    """One provider serving a model (a row of ``/models/{author}/{slug}/endpoints``)."""
+
+    provider_name: str
+    tag: str
+    quantization: str | None
+    context_length: int
+    max_completion_tokens: int | None
+    prompt: str
+    completion: str
+    uptime_last_30m: float = 99.9
+    #: What the provider itself calls a normal stop / a length cut-off; sent
+    #: as ``native_finish_reason`` so clients see realistic provider values.
+    native_stop: str = "stop"
+    native_length: str = "length"
+
+    @property
+    def prompt_price(self) -> Decimal:
+        """USD per prompt token, exact."""
+        return Decimal(self.prompt)
+
+    @property
+    def completion_price(self) -> Decimal:
+        """USD per completion token (reasoning tokens included), exact."""
+        return Decimal(self.completion)
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    """One model of the catalog. ``endpoints[0]`` is the default provider."""
+
+    id: str
+    name: str
+    created: int
+    description: str
+    context_length: int
+    max_completion_tokens: int
+    tokenizer: str
+    instruct_type: str | None
+    input_modalities: tuple[str, ...]
+    endpoints: tuple[CatalogEndpoint, ...]
+    reasoning: bool = False
+    knowledge_cutoff: str | None = None
+    extra_params: tuple[str, ...] = field(default=())
+
+    @property
+    def provider(self) -> str:
+        """Display name of the default provider, as sent in ``provider`` fields."""
+        return self.endpoints[0].provider_name
+
+    @property
+    def prompt(self) -> str:
+        """Prompt price string (USD/token) of the default endpoint."""
+        return self.endpoints[0].prompt
+
+    @property
+    def completion(self) -> str:
+        """Completion price string (USD/token) of the default endpoint."""
+        return self.endpoints[0].completion
+
+    @property
+    def prompt_price(self) -> Decimal:
+        """Prompt price as an exact ``Decimal``."""
+        return Decimal(self.prompt)
+
+    @property
+    def completion_price(self) -> Decimal:
+        """Completion price as an exact ``Decimal``."""
+        return Decimal(self.completion)
+
+    @property
+    def pricing(self) -> dict[str, str]:
+        """The ``pricing`` object exactly as ``/models`` serves it."""
+        return _pricing_json(self.prompt, self.completion)
+
+    @property
+    def supported_parameters(self) -> list[str]:
+        """Parameters the sandbox advertises (it ignores the ones it does not model)."""
+        return [*_COMMON_PARAMS, *self.extra_params]
+
+
+def _pricing_json(prompt: str, completion: str) -> dict[str, str]:
+    return {
+        "prompt": prompt,
+        "completion": completion,
+        "request": "0",
+        "image": "0",
+        "web_search": "0",
+        "internal_reasoning": "0",
+    }
+
+
+def _architecture(model: CatalogModel) -> dict[str, Any]:
+    inputs = list(model.input_modalities)
+    return {
+        "modality": "+".join(inputs) + "->text",
+        "input_modalities": inputs,
+        "output_modalities": ["text"],
+        "tokenizer": model.tokenizer,
+        "instruct_type": model.instruct_type,
+    }
+
+
+def model_json(model: CatalogModel) -> dict[str, Any]:
+    """One entry of ``GET /api/v1/models`` (every field the spec's ``Model`` requires)."""
+    body: dict[str, Any] = {
+        "id": model.id,
+        "canonical_slug": model.id,
+        "hugging_face_id": None,
+        "name": model.name,
+        "created": model.created,
+        "description": model.description,
+        "context_length": model.context_length,
+        "architecture": _architecture(model),
+        "pricing": model.pricing,
+        "top_provider": {
+            "context_length": model.context_length,
+            "max_completion_tokens": model.max_completion_tokens,
+            "is_moderated": model.provider in ("OpenAI", "Anthropic"),
+        },
+        "per_request_limits": None,
+        "supported_parameters": model.supported_parameters,
+        "default_parameters": {},
+        "supported_voices": None,
+        "knowledge_cutoff": model.knowledge_cutoff,
+        "expiration_date": None,
+        "links": {"details": f"/api/v1/models/{model.id}/endpoints"},
+    }
+    if model.reasoning:
+        body["reasoning"] = {
+            "mandatory": True,
+            "default_enabled": True,
+            "supports_max_tokens": False,
+            "supported_efforts": None,
+        }
+    return body
+
+
+def endpoints_json(model: CatalogModel) -> dict[str, Any]:
+    """The ``data`` of ``GET /api/v1/models/{author}/{slug}/endpoints``."""
+    rows = []
+    for i, ep in enumerate(model.endpoints):
+        # Plausible, deterministic stats; the spec allows nulls but clients
+        # that chart them deserve numbers.
+        rows.append(
+            {
+                "name": f"{ep.provider_name} | {model.id}",
+                "model_id": model.id,
+                "model_name": model.name,
+                "provider_name": ep.provider_name,
+                "tag": ep.tag,
+                "quantization": ep.quantization,
+                "context_length": ep.context_length,
+                "max_completion_tokens": ep.max_completion_tokens,
+                "max_prompt_tokens": None,
+                "pricing": _pricing_json(ep.prompt, ep.completion),
+                "supported_parameters": model.supported_parameters,
+                "status": 0,
+                "uptime_last_5m": 100.0,
+                "uptime_last_30m": ep.uptime_last_30m,
+                "uptime_last_1d": round(ep.uptime_last_30m - 0.2, 2),
+                "latency_last_30m": {"p50": 420.0 + 90 * i, "p75": 610.0, "p90": 900.0, "p99": 2100.0},
+                "throughput_last_30m": {"p50": 95.0 - 10 * i, "p75": 80.0, "p90": 60.0, "p99": 30.0},
+                "supports_implicit_caching": ep.provider_name in ("OpenAI", "DeepSeek", "Google AI Studio"),
+            }
+        )
+    return {
+        "id": model.id,
+        "name": model.name,
+        "created": model.created,
+        "description": model.description,
+        "architecture": _architecture(model),
+        "endpoints": rows,
+    }
+
+
+def _ep(provider: str, tag: str, quant: str | None, ctx: int, out: int | None, p: str, c: str,
+        **kw: Any) -> CatalogEndpoint:
+    return CatalogEndpoint(provider, tag, quant, ctx, out, p, c, **kw)
+
+
+_ANTHROPIC = {"native_stop": "end_turn", "native_length": "max_tokens"}
+_GOOGLE = {"native_stop": "STOP", "native_length": "MAX_TOKENS"}
+
+_ALL: tuple[CatalogModel, ...] = (
+    CatalogModel(
+        id="openai/gpt-4o-mini", name="OpenAI: GPT-4o-mini", created=1721260800,
+        description="GPT-4o mini is OpenAI's small, cheap multimodal model. (sandbox copy)",
+        context_length=128000, max_completion_tokens=16384, tokenizer="GPT", instruct_type=None,
+        input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
+        endpoints=(  # $0.15 / $0.60 per M
+            _ep("OpenAI", "openai", None, 128000, 16384, "0.00000015", "0.0000006"),
+            _ep("Azure", "azure", None, 128000, 16384, "0.00000015", "0.0000006", uptime_last_30m=99.5),
+        ),
+    ),
+    CatalogModel(
+        id="openai/gpt-4o", name="OpenAI: GPT-4o", created=1715558400,
+        description="GPT-4o (\"o\" for \"omni\") is OpenAI's flagship multimodal model. (sandbox copy)",
+        context_length=128000, max_completion_tokens=16384, tokenizer="GPT", instruct_type=None,
+        input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
+        endpoints=(  # $2.50 / $10 per M
+            _ep("OpenAI", "openai", None, 128000, 16384, "0.0000025", "0.00001"),
+            _ep("Azure", "azure", None, 128000, 16384, "0.0000025", "0.00001", uptime_last_30m=99.4),
+        ),
+    ),
+    CatalogModel(
+        id="anthropic/claude-3.5-haiku", name="Anthropic: Claude 3.5 Haiku", created=1730678400,
+        description="Claude 3.5 Haiku: fast, affordable, good at code. (sandbox copy)",
+        context_length=200000, max_completion_tokens=8192, tokenizer="Claude", instruct_type=None,
+        input_modalities=("text", "image"), knowledge_cutoff="2024-07-31",
+        endpoints=(  # $0.80 / $4 per M
+            _ep("Anthropic", "anthropic", None, 200000, 8192, "0.0000008", "0.000004", **_ANTHROPIC),
+            _ep("Amazon Bedrock", "amazon-bedrock", None, 200000, 8192, "0.0000008", "0.000004",
+                uptime_last_30m=99.7, **_ANTHROPIC),
+        ),
+    ),
+    CatalogModel(
+        id="google/gemini-2.0-flash-001", name="Google: Gemini 2.0 Flash", created=1738769413,
+        description="Gemini 2.0 Flash: very fast, very long context. (sandbox copy)",
+        context_length=1048576, max_completion_tokens=8192, tokenizer="Gemini", instruct_type=None,
+        input_modalities=("text", "image", "file", "audio", "video"), knowledge_cutoff="2024-08-01",
+        endpoints=(  # $0.10 / $0.40 per M
+            _ep("Google AI Studio", "google-ai-studio", None, 1048576, 8192, "0.0000001", "0.0000004",
+                **_GOOGLE),
+            _ep("Google", "google-vertex", None, 1048576, 8192, "0.0000001", "0.0000004",
+                uptime_last_30m=99.8, **_GOOGLE),
+        ),
+    ),
+    CatalogModel(
+        id="meta-llama/llama-3.1-8b-instruct:free", name="Meta: Llama 3.1 8B Instruct (free)",
+        created=1721692800,
+        description="Meta's 8B instruct model, free variant (rate limited on OpenRouter). (sandbox copy)",
+        context_length=131072, max_completion_tokens=8192, tokenizer="Llama3", instruct_type="llama3",
+        input_modalities=("text",), knowledge_cutoff="2023-12-31",
+        endpoints=(_ep("DeepInfra", "deepinfra/bf16", "bf16", 131072, 8192, "0", "0"),),
+    ),
+    CatalogModel(
+        id="deepseek/deepseek-r1", name="DeepSeek: R1", created=1737381095,
+        description="DeepSeek R1: open reasoning model; streams its reasoning before the answer. (sandbox copy)",
+        context_length=163840, max_completion_tokens=32768, tokenizer="DeepSeek",
+        instruct_type="deepseek-r1", input_modalities=("text",), knowledge_cutoff="2024-07-01",
+        reasoning=True, extra_params=("reasoning", "include_reasoning"),
+        endpoints=(  # $0.55 / $2.19 per M
+            _ep("DeepSeek", "deepseek", "fp8", 163840, 32768, "0.00000055", "0.00000219"),
+            _ep("Together", "together/fp8", "fp8", 163840, 32768, "0.00000055", "0.00000219",
+                uptime_last_30m=98.9),
+        ),
+    ),
+    CatalogModel(
+        id="mistralai/mistral-small-3.1-24b-instruct", name="Mistral: Mistral Small 3.1 24B",
+        created=1742238937,
+        description="Mistral Small 3.1: a 24B model with a 128k context. (sandbox copy)",
+        context_length=131072, max_completion_tokens=32768, tokenizer="Mistral", instruct_type="mistral",
+        input_modalities=("text", "image"), knowledge_cutoff="2024-10-01",
+        endpoints=(  # $0.10 / $0.30 per M
+            _ep("Mistral", "mistral", None, 131072, 32768, "0.0000001", "0.0000003",
+                native_stop="stop", native_length="length"),
+        ),
+    ),
+)
+
+#: The catalog, keyed by model id (read-only). ``MODELS[id].prompt`` and
+#: ``.completion`` are the USD-per-token price strings ``/models`` serves.
+MODELS: MappingProxyType[str, CatalogModel] = MappingProxyType({m.id: m for m in _ALL})
+
+#: The model used when a request names none (OpenRouter uses the account default).
+DEFAULT_MODEL = "openai/gpt-4o-mini"

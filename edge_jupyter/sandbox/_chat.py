@@ -1,0 +1,367 @@
+"""Pure chat-completion logic: request -> plan, costs, and the exact bytes of chunks.
+
+No sockets here. The HTTP layer asks :func:`plan_chat` what to send, writes the
+bytes :class:`ChunkEncoder` produces, and prices what was actually sent with
+:func:`price`. Keeping this apart makes the wire format testable without a
+server and keeps the streaming loop short.
+
+Chunks are rendered from pre-serialised templates (one ``json`` string escape
+per token instead of a ``json.dumps`` of a whole dict), which keeps the server
+at a few microseconds per token, so 20 000 tokens stream in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ._catalog import DEFAULT_MODEL, MODELS, CatalogEndpoint, CatalogModel
+from ._errors import ApiError
+from ._text import (
+    answer_tokens,
+    count_prompt_tokens,
+    reasoning_length,
+    reasoning_tokens,
+    requested_length,
+)
+
+try:  # the C escaper: ~10x faster than json.dumps for a single string
+    from json.encoder import c_encode_basestring as _esc  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - CPython always has it
+    from json.encoder import py_encode_basestring as _esc
+
+if _esc is None:  # pragma: no cover
+    from json.encoder import py_encode_basestring as _esc
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+_ALNUM = string.ascii_letters + string.digits
+#: BYOK requests pay OpenRouter 5 % of the list price (``BYOK_FEE_PERCENTAGE``).
+BYOK_FEE = Decimal("0.05")
+_USD_QUANTUM = Decimal("1e-12")
+_COMPACT = (",", ":")
+
+
+def new_generation_id(now: float | None = None) -> str:
+    """``gen-<unix seconds>-<20 alphanumerics>``, the shape OpenRouter uses."""
+    stamp = int(now if now is not None else time.time())
+    return f"gen-{stamp}-" + "".join(secrets.choice(_ALNUM) for _ in range(20))
+
+
+def usd(value: Decimal) -> float:
+    """A Decimal amount as the float JSON carries, rounded to 1e-12 USD."""
+    return float(value.quantize(_USD_QUANTUM))
+
+
+@dataclass
+class ChatPlan:
+    """Everything decided before the first byte: what to send and how to bill it."""
+
+    model: CatalogModel
+    endpoint: CatalogEndpoint
+    messages: list[dict[str, Any]]
+    stream: bool
+    prompt_tokens: int
+    reasoning: list[str]
+    content: list[str]
+    show_reasoning: bool
+    finish_reason: str
+    max_out: int
+    body: dict[str, Any]
+
+    @property
+    def native_finish_reason(self) -> str:
+        """The provider's own word for the finish reason."""
+        ep = self.endpoint
+        return ep.native_length if self.finish_reason == "length" else ep.native_stop
+
+    def reservation(self) -> Decimal:
+        """Worst-case cost: the prompt plus ``max_out`` completion tokens."""
+        ep = self.endpoint
+        return self.prompt_tokens * ep.prompt_price + self.max_out * ep.completion_price
+
+
+def _positive_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiError(400, f"Invalid request parameters: {name} must be a positive integer")
+    return value
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if messages is None and isinstance(body.get("prompt"), str):
+        messages = [{"role": "user", "content": body["prompt"]}]
+    if not messages:
+        raise ApiError(400, 'Input required: specify "prompt" or "messages"')
+    if not isinstance(messages, list) or not all(
+        isinstance(m, dict) and m.get("role") in _ROLES for m in messages
+    ):
+        raise ApiError(400, "Invalid request parameters: every message needs a valid role")
+    return messages
+
+
+def _model(body: dict[str, Any]) -> CatalogModel:
+    name = body.get("model")
+    if name is None:
+        fallbacks = body.get("models")
+        if isinstance(fallbacks, list) and fallbacks:
+            for candidate in fallbacks:
+                if candidate in MODELS:
+                    return MODELS[candidate]
+            name = fallbacks[0]
+        else:
+            return MODELS[DEFAULT_MODEL]
+    if not isinstance(name, str) or name not in MODELS:
+        raise ApiError(400, f"{name} is not a valid model ID")
+    return MODELS[name]
+
+
+def _names(value: Any) -> set[str]:
+    return {str(v).lower() for v in value} if isinstance(value, list) else set()
+
+
+def choose_endpoint(model: CatalogModel, prefs: Any) -> CatalogEndpoint:
+    """Honour ``provider.order`` / ``only`` / ``ignore`` (slugs or display names)."""
+    endpoints = list(model.endpoints)
+    if not isinstance(prefs, dict):
+        return endpoints[0]
+
+    def ids(ep: CatalogEndpoint) -> set[str]:
+        return {ep.provider_name.lower(), ep.tag.lower(), ep.tag.split("/")[0].lower()}
+
+    only, ignore = _names(prefs.get("only")), _names(prefs.get("ignore"))
+    if only:
+        endpoints = [ep for ep in endpoints if ids(ep) & only]
+    endpoints = [ep for ep in endpoints if not ids(ep) & ignore]
+    order = [str(o).lower() for o in prefs.get("order") or [] if isinstance(o, str)]
+    ranked = [ep for name in order for ep in endpoints if name in ids(ep)]
+    if ranked and prefs.get("allow_fallbacks") is False:
+        endpoints = ranked
+    elif ranked:
+        endpoints = ranked + [ep for ep in endpoints if ep not in ranked]
+    if not endpoints:
+        raise ApiError(404, "No allowed providers are available for the selected model.")
+    return endpoints[0]
+
+
+def plan_chat(body: Any, answer_length: int) -> ChatPlan:
+    """Validate a ``ChatRequest`` and decide the whole answer, or raise ``ApiError(400)``.
+
+    Length: ``[sandbox:tokens=N]`` in the last user message, else ``answer_length``;
+    reasoning models add :func:`reasoning_length` reasoning tokens first. The total
+    is cut at ``max_completion_tokens`` (or ``max_tokens``), giving ``"length"``.
+    """
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
+    messages = _messages(body)
+    model = _model(body)
+    endpoint = choose_endpoint(model, body.get("provider"))
+    cap = _positive_int(body, "max_completion_tokens")
+    legacy_cap = _positive_int(body, "max_tokens")
+    cap = cap if cap is not None else legacy_cap
+    wanted = requested_length(messages)
+    n_answer = max(0, wanted if wanted is not None else int(answer_length))
+    n_reason = reasoning_length(n_answer) if model.reasoning else 0
+    finish = "stop"
+    if cap is not None and n_reason + n_answer > cap:
+        finish = "length"
+        n_reason = min(n_reason, cap)
+        n_answer = cap - n_reason
+    reasoning_opts = body.get("reasoning")
+    hidden = (isinstance(reasoning_opts, dict) and reasoning_opts.get("exclude") is True) or (
+        body.get("include_reasoning") is False
+    )
+    prompt_tokens = count_prompt_tokens(messages)
+    max_out = cap if cap is not None else (
+        endpoint.max_completion_tokens or max(1, model.context_length - prompt_tokens)
+    )
+    return ChatPlan(
+        model=model,
+        endpoint=endpoint,
+        messages=messages,
+        stream=body.get("stream") is True,
+        prompt_tokens=prompt_tokens,
+        reasoning=reasoning_tokens(model.id, messages, n_reason),
+        content=answer_tokens(model.id, messages, n_answer),
+        show_reasoning=not hidden,
+        finish_reason=finish,
+        max_out=max_out,
+        body=body,
+    )
+
+
+def affordable_tokens(plan: ChatPlan, remaining: Decimal) -> int:
+    """How many completion tokens ``remaining`` USD buys after the prompt (>= 0)."""
+    price = plan.endpoint.completion_price
+    left = remaining - plan.prompt_tokens * plan.endpoint.prompt_price
+    if price <= 0:
+        return plan.max_out if left >= 0 else 0
+    return max(0, math.floor(left / price))
+
+
+@dataclass(frozen=True)
+class Price:
+    """What a completion costs: the charge and the provider's list price split."""
+
+    cost: Decimal
+    upstream: Decimal
+    upstream_prompt: Decimal
+    upstream_completion: Decimal
+    byok: bool
+
+
+def price(endpoint: CatalogEndpoint, prompt_tokens: int, completion_tokens: int, *,
+          byok: bool, free: bool) -> Price:
+    """Price a completion. ``free`` applies zero-completion insurance (no charge at all).
+
+    Not BYOK: ``cost`` = list price = ``upstream``. BYOK: the provider bills the
+    user the list price directly and OpenRouter charges a 5 % fee as ``cost``.
+    """
+    if free:
+        zero = Decimal(0)
+        return Price(zero, zero, zero, zero, byok)
+    p = prompt_tokens * endpoint.prompt_price
+    c = completion_tokens * endpoint.completion_price
+    full = p + c
+    return Price(full * BYOK_FEE if byok else full, full, p, c, byok)
+
+
+def usage_json(prompt_tokens: int, completion_tokens: int, reasoning: int, cost: Price) -> dict[str, Any]:
+    """The ``usage`` object of a chat result or of the final stream chunk."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "cost": usd(cost.cost),
+        "is_byok": cost.byok,
+        "prompt_tokens_details": {
+            "cached_tokens": 0,
+            "cache_write_tokens": 0,
+            "audio_tokens": 0,
+            "video_tokens": 0,
+        },
+        "cost_details": {
+            "upstream_inference_cost": usd(cost.upstream),
+            "upstream_inference_prompt_cost": usd(cost.upstream_prompt),
+            "upstream_inference_completions_cost": usd(cost.upstream_completion),
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": reasoning,
+            "image_tokens": 0,
+            "audio_tokens": 0,
+        },
+    }
+
+
+def fingerprint(plan: ChatPlan) -> str | None:
+    """OpenAI-hosted models carry a ``system_fingerprint``; others send none."""
+    if plan.endpoint.provider_name not in ("OpenAI", "Azure"):
+        return None
+    return "fp_" + hashlib.sha256(plan.model.id.encode()).hexdigest()[:10]
+
+
+class ChunkEncoder:
+    """Renders the SSE events of one stream as bytes, from pre-built templates."""
+
+    def __init__(self, plan: ChatPlan, gen_id: str, created: int, line_ending: str = "\n") -> None:
+        self.plan = plan
+        self.le = line_ending
+        fp = fingerprint(plan)
+        self._head = (
+            '{"id":' + _esc(gen_id) + ',"provider":' + _esc(plan.endpoint.provider_name)
+            + ',"model":' + _esc(plan.model.id) + ',"object":"chat.completion.chunk","created":'
+            + str(created) + ',"choices":['
+        )
+        self._tail = "]" + (',"system_fingerprint":' + _esc(fp) if fp else "") + "}"
+        self._delta = self._head + '{"index":0,"delta":{"role":"assistant","content":'
+        self._end_token = '},"finish_reason":null,"native_finish_reason":null,"logprobs":null}' + self._tail
+        self._sep = line_ending * 2
+
+    def _event(self, payload: str) -> bytes:
+        return ("data: " + payload + self._sep).encode()
+
+    def comment(self) -> bytes:
+        """The keep-alive comment OpenRouter sends while it works."""
+        return (": OPENROUTER PROCESSING" + self._sep).encode()
+
+    def first(self) -> bytes:
+        """The opening chunk: ``delta: {role: "assistant", content: ""}``."""
+        return self._event(self._delta + '""' + self._end_token)
+
+    def content(self, token: str) -> bytes:
+        """One content token."""
+        return ("data: " + self._delta + _esc(token) + self._end_token + self._sep).encode()
+
+    def reasoning(self, token: str) -> bytes:
+        """One reasoning token (``delta.reasoning`` + a ``reasoning.text`` detail)."""
+        t = _esc(token)
+        return (
+            "data: " + self._delta + '"","reasoning":' + t
+            + ',"reasoning_details":[{"type":"reasoning.text","text":' + t
+            + ',"format":"unknown","index":0}]' + self._end_token + self._sep
+        ).encode()
+
+    def finish(self) -> bytes:
+        """The chunk carrying ``finish_reason`` and ``native_finish_reason``."""
+        plan = self.plan
+        return self._event(
+            self._delta + '""},"finish_reason":' + _esc(plan.finish_reason)
+            + ',"native_finish_reason":' + _esc(plan.native_finish_reason)
+            + ',"logprobs":null}' + self._tail
+        )
+
+    def usage(self, usage: dict[str, Any]) -> bytes:
+        """The final chunk: ``choices: []`` and the full ``usage``."""
+        return self._event(self._head + self._tail[:-1] + ',"usage":' + json.dumps(usage, separators=_COMPACT) + "}")
+
+    def error(self, code: int, message: str, error_type: str) -> bytes:
+        """A mid-stream error: top-level ``error`` and a ``finish_reason: "error"`` choice."""
+        err = json.dumps({"code": code, "message": message, "metadata": {"error_type": error_type}},
+                         ensure_ascii=False, separators=_COMPACT)
+        return self._event(
+            self._head + '{"index":0,"delta":{"content":""},"finish_reason":"error",'
+            '"native_finish_reason":"error"}' + self._tail[:-1] + ',"error":' + err + "}"
+        )
+
+    def malformed(self) -> bytes:
+        """A ``data:`` line cut off mid-JSON, as a broken proxy would deliver it."""
+        return ("data: " + self._delta + '"trunc' + self._sep).encode()
+
+    def done(self) -> bytes:
+        """The ``[DONE]`` sentinel."""
+        return ("data: [DONE]" + self._sep).encode()
+
+
+def chat_result(plan: ChatPlan, gen_id: str, created: int, content: str, reasoning: str,
+                finish_reason: str, native: str, usage: dict[str, Any],
+                error: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A non-streaming ``ChatResult`` body (with ``provider``, as real responses have)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None,
+                               "reasoning": reasoning or None}
+    if reasoning:
+        message["reasoning_details"] = [
+            {"type": "reasoning.text", "text": reasoning, "format": "unknown", "index": 0}
+        ]
+    choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish_reason,
+                              "native_finish_reason": native, "message": message}
+    if error is not None:
+        choice["error"] = error
+    return {
+        "id": gen_id,
+        "provider": plan.endpoint.provider_name,
+        "model": plan.model.id,
+        "object": "chat.completion",
+        "created": created,
+        "system_fingerprint": fingerprint(plan),
+        "choices": [choice],
+        "usage": usage,
+    }

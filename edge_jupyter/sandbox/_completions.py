@@ -1,0 +1,385 @@
+"""``POST /api/v1/chat/completions``: checks, streaming, faults, billing, records.
+
+Order of checks, as a client experiences OpenRouter: auth (401), permission
+(403 for management keys), request validity (400), key cap spent (403),
+reservation (402), then any injected fault, then the answer. A completion is
+billed for what was actually sent: in full when it finishes, only the tokens
+that reached the socket when the client goes away, nothing when it ends in
+an error (zero-completion insurance).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ._accounts import Generation, KeyRecord
+from ._chat import (
+    ChatPlan,
+    ChunkEncoder,
+    affordable_tokens,
+    chat_result,
+    new_generation_id,
+    plan_chat,
+    price,
+    usage_json,
+    usd,
+)
+from ._errors import DEFAULT_MESSAGES, ApiError, error_type
+from ._faults import Fault
+from ._http import ChunkedWriter, Request, client_gone
+from ._records import CompletionRecord
+
+if TYPE_CHECKING:
+    from ._routes import Handler
+
+#: With no pacing, bytes are batched up to this size per socket write.
+_BATCH = 32 * 1024
+_CREDITS_URL = "https://openrouter.ai/settings/credits"
+_KEYS_URL = "https://openrouter.ai/settings/keys"
+
+
+def authenticate(h: Handler, req: Request) -> KeyRecord:
+    """The calling key's record, or 401 exactly as OpenRouter words it."""
+    token = req.bearer()
+    if token is None:
+        raise ApiError(401, "No auth credentials found")
+    rec = h.sandbox.accounts.lookup(token)
+    if rec is None:
+        raise ApiError(401, "User not found")
+    return rec
+
+
+def _check_money(h: Handler, rec: KeyRecord, plan: ChatPlan) -> None:
+    """403 when the key's cap is spent; 402 when the worst case is unaffordable."""
+    if rec.limit is not None and rec.usage >= rec.limit:
+        raise ApiError(403, f"Key limit exceeded (total limit). Manage it using {_KEYS_URL}")
+    meta = {"provider_name": None, "error_type": "payment_required"}
+    remaining = h.sandbox.accounts.remaining
+    if remaining < 0:
+        raise ApiError(402, metadata=meta)
+    need = plan.reservation()
+    key_left = rec.limit_remaining
+    if key_left is not None and need > key_left:
+        raise ApiError(402, (
+            f"This request requires more credits, or fewer max_tokens. You requested up to "
+            f"{plan.max_out} tokens, but can only afford {affordable_tokens(plan, key_left)}. "
+            f"To increase, visit {_KEYS_URL} and create a key with a higher total limit"
+        ), metadata=meta)
+    if need > remaining:
+        raise ApiError(402, (
+            f"This request requires more credits, or fewer max_tokens. You requested up to "
+            f"{plan.max_out} tokens, but can only afford {affordable_tokens(plan, remaining)}. "
+            f"To increase, visit {_CREDITS_URL} and upgrade to a paid account"
+        ), metadata=meta)
+
+
+def _http_fault(fault: Fault) -> ApiError:
+    headers: dict[str, str] = {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(int(fault.retry_after) if float(fault.retry_after).is_integer()
+                                     else fault.retry_after)
+    if fault.status == 429:
+        reset_ms = int((time.time() + (fault.retry_after or 60)) * 1000)
+        headers.update({"X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(reset_ms)})
+    meta: dict[str, Any] = {"error_type": fault.error_type or error_type(fault.status)}
+    if fault.status >= 500 or fault.status == 429:
+        meta["provider_name"] = None
+    return ApiError(fault.status, fault.message, metadata=meta, headers=headers)
+
+
+def handle_chat(h: Handler, req: Request) -> None:
+    """Serve one chat completion request end to end."""
+    rec = authenticate(h, req)
+    if rec.management:
+        raise ApiError(403, "Management keys cannot be used for inference. "
+                            f"Create an API key at {_KEYS_URL}")
+    try:
+        body = req.json()
+    except ValueError:
+        raise ApiError(400, "Invalid request parameters: the body is not valid JSON") from None
+    sb = h.sandbox
+    plan = plan_chat(body, sb.answer_length)
+    _check_money(h, rec, plan)
+    fault = sb.faults.take()
+    if fault is not None and fault.kind == "http":
+        raise _http_fault(fault)
+    run = _Run(h, rec, plan, fault)
+    if plan.stream:
+        run.stream()
+    else:
+        run.respond()
+
+
+@dataclass
+class _Outcome:
+    reasoning_sent: int = 0
+    content_sent: int = 0
+    finish_reason: str | None = None
+    native: str | None = None
+    cancelled: bool = False
+    usage_sent: dict[str, Any] | None = None
+
+
+class _Run:
+    """One completion in flight: what was sent so far, and how it ended."""
+
+    def __init__(self, h: Handler, rec: KeyRecord, plan: ChatPlan, fault: Fault | None) -> None:
+        self.h, self.rec, self.plan, self.fault = h, rec, plan, fault
+        self.started = time.time()
+        self.t0 = time.monotonic()
+        self.created = int(self.started)
+        self.gen_id = new_generation_id(self.started)
+        self.byok = fault is not None and fault.kind == "byok"
+        self.out = _Outcome()
+        self.finished = False
+
+    # -- billing and records ------------------------------------------------------
+    def _usage(self, finish: str | None) -> tuple[dict[str, Any], Any]:
+        o, plan = self.out, self.plan
+        completion = o.reasoning_sent + o.content_sent
+        free = finish == "error" or (completion == 0 and finish is None)
+        cost = price(plan.endpoint, plan.prompt_tokens, completion, byok=self.byok, free=free)
+        return usage_json(plan.prompt_tokens, completion, o.reasoning_sent, cost), cost
+
+    def _finish(self) -> None:
+        """Charge, remember the generation, and append the completion record (once)."""
+        sb, o, plan = self.h.sandbox, self.out, self.plan
+        self.finished = True
+        usage, cost = self._usage(o.finish_reason)
+        sb.accounts.charge(self.rec, cost.cost, cost.upstream if self.byok else Decimal(0))
+        ended = time.monotonic()
+        latency = round((ended - self.t0) * 1000, 1)
+        headers = self.h.headers
+        data = {
+            "id": self.gen_id,
+            "upstream_id": "chatcmpl-" + self.gen_id[-20:],
+            "request_id": "req-" + self.gen_id[4:],
+            "total_cost": usd(cost.cost),
+            "usage": usd(cost.cost),
+            "upstream_inference_cost": usd(cost.upstream) if self.byok else None,
+            "cache_discount": None,
+            "is_byok": self.byok,
+            "created_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
+            "model": plan.model.id,
+            "app_id": None,
+            "provider_name": plan.endpoint.provider_name,
+            "streamed": plan.stream,
+            "cancelled": o.cancelled,
+            "finish_reason": o.finish_reason,
+            "native_finish_reason": o.native,
+            "latency": latency,
+            "moderation_latency": None,
+            "generation_time": max(0.0, round(latency - 1.0, 1)),
+            "tokens_prompt": plan.prompt_tokens,
+            "tokens_completion": o.reasoning_sent + o.content_sent,
+            "native_tokens_prompt": plan.prompt_tokens,
+            "native_tokens_completion": o.reasoning_sent + o.content_sent,
+            "native_tokens_completion_images": 0,
+            "native_tokens_reasoning": o.reasoning_sent,
+            "native_tokens_cached": 0,
+            "num_media_prompt": 0,
+            "num_input_audio_prompt": 0,
+            "num_media_completion": 0,
+            "num_search_results": 0,
+            "num_fetches": 0,
+            "web_search_engine": None,
+            "origin": headers.get("Origin") or headers.get("HTTP-Referer") or "",
+            "http_referer": headers.get("HTTP-Referer"),
+            "user_agent": headers.get("User-Agent"),
+            "external_user": plan.body.get("user") if isinstance(plan.body.get("user"), str) else None,
+            "session_id": plan.body.get("session_id") or headers.get("x-session-id"),
+            "preset_id": None,
+            "router": None,
+            "service_tier": None,
+            "data_region": "global",
+            "api_type": "completions",
+            "provider_responses": [{
+                "id": "chatcmpl-" + self.gen_id[-20:],
+                "endpoint_id": "ep_sandbox_" + plan.endpoint.tag.replace("/", "_"),
+                "model_permaslug": plan.model.id,
+                "provider_name": plan.endpoint.provider_name,
+                "status": 200,
+                "latency": latency,
+                "is_byok": self.byok,
+            }],
+            "response_cache_source_id": None,
+            "workspace_id": None,
+        }
+        sb.accounts.add_generation(Generation(
+            self.gen_id, self.rec.key, data, ready_at=ended + float(sb.generation_ready_after)))
+        sb._record_completion(CompletionRecord(
+            id=self.gen_id,
+            model=plan.model.id,
+            provider=plan.endpoint.provider_name,
+            text="".join(plan.content[:o.content_sent]),
+            reasoning="".join(plan.reasoning[:o.reasoning_sent]) if plan.show_reasoning else "",
+            usage=o.usage_sent if o.usage_sent is not None else usage,
+            cancelled=o.cancelled,
+            finish_reason=o.finish_reason,
+            native_finish_reason=o.native,
+            stream=plan.stream,
+            messages=plan.messages,
+            fault=self.fault.kind if self.fault else None,
+            is_byok=self.byok,
+            started=self.started,
+            ended=time.time(),
+            request=plan.body,
+        ))
+
+    # -- streaming ----------------------------------------------------------------
+    def stream(self) -> None:
+        """Send the SSE stream, applying pacing and any stream fault."""
+        h, sb, plan, o = self.h, self.h.sandbox, self.plan, self.out
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Cache-Control", "no-cache")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("X-Generation-Id", self.gen_id)
+        h.cors()
+        h.end_headers()
+        enc = ChunkEncoder(plan, self.gen_id, self.created, sb.line_ending or "\n")
+        writer = ChunkedWriter(h.connection, sb.write_chunk_bytes)
+        try:
+            self._pump(enc, writer)
+        except OSError:  # BrokenPipe / ConnectionReset: the client went away
+            h.close_connection = True
+            if not self.finished:
+                o.cancelled = True
+                o.finish_reason = o.native = None
+                self._finish()
+
+    def _pump(self, enc: ChunkEncoder, writer: ChunkedWriter) -> None:
+        h, sb, plan, o, fault = self.h, self.h.sandbox, self.plan, self.out, self.fault
+        buf = bytearray()
+        pend_r = pend_c = 0
+
+        def flush() -> None:
+            nonlocal pend_r, pend_c
+            if buf:
+                writer.send(buf)
+                buf.clear()
+            o.reasoning_sent += pend_r
+            o.content_sent += pend_c
+            pend_r = pend_c = 0
+
+        buf += enc.comment()
+        buf += enc.first()
+        flush()
+        n_r = len(plan.reasoning)
+        total = n_r + len(plan.content)
+        at = fault.after_tokens if fault is not None and fault.kind not in ("http", "byok") else -1
+        next_at = time.monotonic()
+        for i in range(total + 1):
+            if i == at:
+                flush()
+                assert fault is not None
+                if fault.kind == "midstream":
+                    o.finish_reason = o.native = "error"
+                    self._finish()
+                    buf += enc.error(fault.status, fault.message or _default_message(fault.status),
+                                     fault.error_type or error_type(fault.status))
+                    flush()
+                    writer.end()
+                    return
+                if fault.kind == "drop":
+                    o.finish_reason, o.native = "error", "connection_dropped"
+                    self._finish()
+                    h.abort_connection()
+                    return
+                if fault.kind == "malformed":
+                    buf += enc.malformed()
+                    flush()
+                elif fault.kind == "stall" and client_gone(h.connection, fault.seconds):
+                    raise ConnectionResetError("client went away during a stall")
+            if i == total or sb.server_stopping:
+                break
+            tps = float(sb.tokens_per_second or 0.0)
+            if tps > 0:
+                flush()
+                if i:
+                    next_at += 1.0 / tps
+                    delay = next_at - time.monotonic()
+                    if delay < -0.25:
+                        next_at = time.monotonic()  # fell behind (or pacing was just enabled)
+                    elif delay > 0 and client_gone(h.connection, delay):
+                        raise ConnectionResetError("client went away")
+                else:
+                    next_at = time.monotonic()
+            if i < n_r:
+                if plan.show_reasoning:
+                    buf += enc.reasoning(plan.reasoning[i])
+                pend_r += 1
+            else:
+                buf += enc.content(plan.content[i - n_r])
+                pend_c += 1
+            if tps > 0 or len(buf) >= _BATCH:
+                flush()
+        if sb.server_stopping:
+            raise ConnectionResetError("sandbox stopping")
+        flush()  # every token is out: the completion is complete from here on
+        o.finish_reason, o.native = plan.finish_reason, plan.native_finish_reason
+        usage, _ = self._usage(o.finish_reason)
+        o.usage_sent = usage
+        # Record before the trailer leaves, so a client that has read [DONE]
+        # always finds the record; a trailer lost on the wire changes nothing
+        # (the provider finished, so OpenRouter bills in full too).
+        self._finish()
+        buf += enc.finish()
+        buf += enc.comment()
+        buf += enc.usage(usage)
+        buf += enc.done()
+        flush()
+        writer.end()
+
+    # -- non-streaming ------------------------------------------------------------
+    def respond(self) -> None:
+        """Send one ``ChatResult`` (after the time the tokens would take)."""
+        h, sb, plan, o, fault = self.h, self.h.sandbox, self.plan, self.out, self.fault
+        n_r, n_c = len(plan.reasoning), len(plan.content)
+        kind = fault.kind if fault is not None else None
+        cut = min(fault.after_tokens, n_r + n_c) if fault is not None and kind in ("midstream", "drop") else None
+        tokens = cut if cut is not None else n_r + n_c
+        if kind == "stall" and fault is not None:
+            time.sleep(fault.seconds)
+        tps = float(sb.tokens_per_second or 0.0)
+        if tps > 0 and tokens:
+            time.sleep(tokens / tps)
+        o.reasoning_sent = min(tokens, n_r)
+        o.content_sent = tokens - o.reasoning_sent
+        headers = {"X-Generation-Id": self.gen_id}
+        error = None
+        if kind == "drop":
+            o.finish_reason, o.native = "error", "connection_dropped"
+            h.abort_connection()
+            self._finish()
+            return
+        if kind == "midstream" and fault is not None:
+            o.finish_reason = o.native = "error"
+            error = {"code": fault.status, "message": fault.message or _default_message(fault.status),
+                     "metadata": {"error_type": fault.error_type or error_type(fault.status)}}
+        else:
+            o.finish_reason, o.native = plan.finish_reason, plan.native_finish_reason
+        usage, _ = self._usage(o.finish_reason)
+        reasoning = "".join(plan.reasoning[:o.reasoning_sent]) if plan.show_reasoning else ""
+        body = chat_result(plan, self.gen_id, self.created, "".join(plan.content[:o.content_sent]),
+                           reasoning, o.finish_reason or "stop", o.native or "stop", usage, error)
+        o.usage_sent = usage
+        self._finish()  # billed in full even if the client has gone: non-streams can't cancel
+        try:
+            if kind == "malformed":
+                data = json.dumps(body, ensure_ascii=False).encode()
+                h.send_bytes(200, data[: len(data) // 2], "application/json", headers)
+            else:
+                h.send_json(200, body, headers)
+        except OSError:
+            h.close_connection = True
+
+
+def _default_message(status: int) -> str:
+    return DEFAULT_MESSAGES.get(status, "Provider returned error")

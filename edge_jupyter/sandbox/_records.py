@@ -1,0 +1,83 @@
+"""What the sandbox remembers about traffic, for tests to assert on.
+
+Records are plain dataclasses so a failing assertion prints something
+readable. Request headers are stored without ``Authorization`` (and cookies)
+so a test log or a ``repr`` can never leak a key, even a fake one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+_SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+class Headers(dict[str, str]):
+    """Request headers with lower-case keys; lookups ignore case.
+
+    ``req.headers["HTTP-Referer"]`` and ``req.headers["http-referer"]`` both work.
+    """
+
+    @classmethod
+    def scrubbed(cls, items: list[tuple[str, str]]) -> Headers:
+        """Headers from raw ``(name, value)`` pairs, minus the secret ones."""
+        out = cls()
+        for name, value in items:
+            low = name.lower()
+            if low not in _SECRET_HEADERS:
+                dict.__setitem__(out, low, value)
+        return out
+
+    def __getitem__(self, key: str) -> str:
+        return dict.__getitem__(self, key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, key.lower(), default)
+
+
+@dataclass
+class RecordedRequest:
+    """One HTTP request the sandbox received (control API calls excluded)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: Headers
+    time: float
+
+
+@dataclass
+class CompletionRecord:
+    """One chat completion the sandbox ran, as finally sent (or cut short).
+
+    ``text`` and ``reasoning`` hold exactly what reached the socket; ``usage``
+    is the usage object sent to the client, or, when the client went away or
+    the stream broke before the usage chunk, the usage that was billed.
+    """
+
+    id: str
+    model: str
+    provider: str
+    text: str
+    reasoning: str
+    usage: dict[str, Any]
+    cancelled: bool
+    finish_reason: str | None
+    native_finish_reason: str | None
+    stream: bool
+    messages: list[dict[str, Any]]
+    fault: str | None = None
+    is_byok: bool = False
+    started: float = 0.0
+    ended: float = 0.0
+    request: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def cost(self) -> float:
+        """``usage.cost``: what this completion took off the credit balance."""
+        return float(self.usage.get("cost") or 0.0)
