@@ -89,8 +89,8 @@ def cmd_sandbox(argv: list[str]) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     """Stream one answer in the terminal, then its exact cost."""
     from .keystore import resolve_api_key
-    from .magics._format import cost_line_text
     from .magics._call import Participant
+    from .magics._format import cost_line_text
     from .openrouter import OpenRouterClient
     from .preferences import load
     from .record import CallRecord
