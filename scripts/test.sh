@@ -29,7 +29,9 @@ fi
 echo "== running pytest in a D-Bus session with an unlocked gnome-keyring"
 export EDGE_TEST_PYTHON="$PY"
 exec dbus-run-session -- bash -c '
-  eval "$(printf edge-test-password | gnome-keyring-daemon --unlock --components=secrets)"
+  # A private data folder: a login.keyring left in ~/.local/share with another password
+  # would keep the keyring locked.
+  eval "$(printf edge-test-password | XDG_DATA_HOME="$(mktemp -d)" gnome-keyring-daemon --unlock --components=secrets)"
   export GNOME_KEYRING_CONTROL
   "$EDGE_TEST_PYTHON" -m pytest "$@"
 ' bash "$@"
