@@ -34,6 +34,17 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "edge_jupyter.serverext", "app": EdgeExtensionApp}]
 
 
+def map(data: Any, prompt: str, model: str | None = None, **options: Any) -> pd.DataFrame:
+    """Ask a model the same prompt template for every row of a Series or DataFrame.
+
+    A quote comes first (worst case and expected cost); answers come back aligned to
+    the input's index. See :func:`edge_jupyter.batch.map` for the options.
+    """
+    from .batch import map as _map
+
+    return _map(data, prompt, model, **options)
+
+
 def usage(scope: str = "notebook", since: Any = None) -> pd.DataFrame:
     """The usage ledger as a DataFrame: ``scope`` is "notebook", "session" or "all"."""
     from .ledger import usage as _usage
