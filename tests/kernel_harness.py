@@ -176,7 +176,7 @@ class Kernel:
     def value(self, expression: str) -> Any:
         """Evaluate in the kernel and bring the value back as JSON."""
         run = self.ok(f"import json as _j; print(_j.dumps({expression}, default=str))")
-        return json.loads(run.texts()[-1])
+        return json.loads(run.texts()[-1].strip().splitlines()[-1])
 
     def restart(self) -> None:
         self.km.restart_kernel(now=True)

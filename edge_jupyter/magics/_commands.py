@@ -59,9 +59,19 @@ def cmd_use(shell: Any, argv: list[str]) -> None:
     print(f"Default model: {args.model}")
 
 
+SUPPORTS = {"tools": ("tools",), "reasoning": ("reasoning", "include_reasoning"),
+            "vision": (), "json": ("response_format", "structured_outputs")}
+
+
+def _supports(model: Any, feature: str) -> bool:
+    if feature == "vision":
+        return "image" in model.input_modalities
+    return any(p in model.supported_parameters for p in SUPPORTS[feature])
+
+
 def models_frame(search: str = "", sort: str = "name", *, free: bool = False,
                  max_price: float | None = None, min_context: int | None = None,
-                 refresh: bool = False) -> Any:
+                 refresh: bool = False, supports: list[str] | None = None) -> Any:
     """The model catalogue as a DataFrame, prices in USD per million tokens."""
     import pandas as pd
 
@@ -76,6 +86,8 @@ def models_frame(search: str = "", sort: str = "name", *, free: bool = False,
         if max_price is not None and max(prompt, completion) > max_price:
             continue
         if min_context is not None and (m.context_length or 0) < min_context:
+            continue
+        if supports and not all(_supports(m, f) for f in supports):
             continue
         rows.append({"id": m.id, "name": m.name, "prompt_usd_per_m": prompt,
                      "completion_usd_per_m": completion, "context_length": m.context_length,
@@ -95,11 +107,14 @@ def cmd_models(shell: Any, argv: list[str]) -> Any:
     p.add_argument("--free", action="store_true", help="only free models")
     p.add_argument("--max-price", type=float, metavar="USD", help="highest price per million tokens")
     p.add_argument("--min-context", type=int, metavar="N", help="smallest context length")
+    p.add_argument("--supports", action="append", choices=sorted(SUPPORTS), metavar="FEATURE",
+                   help="only models that support tools, vision, reasoning or json (repeatable)")
     p.add_argument("--refresh", action="store_true", help="ignore the five-minute cache")
     args = p.parse_args(argv)
     try:
         return models_frame(args.search, args.sort, free=args.free, max_price=args.max_price,
-                            min_context=args.min_context, refresh=args.refresh)
+                            min_context=args.min_context, refresh=args.refresh,
+                            supports=args.supports)
     except OpenRouterError as exc:
         raise EdgeCellError(f"Could not list the models: {exc}") from None
 
@@ -363,6 +378,77 @@ def cmd_fav(shell: Any, argv: list[str]) -> None:
     print("Favourites: " + (", ".join(favs) if favs else "none"))
 
 
+def cmd_receipt(shell: Any, argv: list[str]) -> Any:
+    p = sub_parser("receipt", "Total the receipts a notebook carries in its outputs, or price a re-run.")
+    p.add_argument("path", nargs="?", help="a notebook file (default: the open notebook, as last saved)")
+    p.add_argument("--by", choices=("model", "cell"), default="model")
+    p.add_argument("--estimate", action="store_true",
+                   help="what Run All would cost now: recorded tokens at today's prices, "
+                        "never-run cells at their worst case")
+    args = p.parse_args(argv)
+    import os
+
+    from .. import receipts
+
+    path = args.path or os.environ.get("JPY_SESSION_NAME", "")
+    if not path or not os.path.isfile(path):
+        raise EdgeCellError("No notebook file to read: pass its PATH (the open notebook is known "
+                            "only when the kernel runs under a Jupyter server).")
+    try:
+        notebook = receipts.read_notebook(path)
+    except (OSError, ValueError) as exc:
+        raise EdgeCellError(f"Could not read {path}: {exc}") from None
+    if not args.path:
+        print(f"Receipts of {os.path.basename(path)} as last saved (save first to include new outputs).")
+    if args.estimate:
+        models = {m.id: m for m in _public_client().models()}
+        table = receipts.estimate_run_all(notebook, models, preferences.load().default_model)
+        total = float(table["estimate_usd"].dropna().sum())
+        print(f"Run All would cost about {short_usd(total)} at today's prices "
+              f"(recorded so far: {exact_usd(float(table['recorded_usd'].dropna().sum()))}).")
+        return table
+    return receipts.totals(receipts.collect(notebook), args.by)
+
+
+def cmd_advise(shell: Any, argv: list[str]) -> Any:
+    p = sub_parser("advise", "What this notebook's calls would have cost on your favourites and on "
+                   "cheaper models (same token counts × their prices: an estimate, tokenizers differ).")
+    p.add_argument("--all", action="store_true", help="use the whole ledger, not just this notebook")
+    p.add_argument("--top", type=int, default=5, help="how many of the cheapest models to add")
+    args = p.parse_args(argv)
+    import pandas as pd
+
+    from ..ledger import current_context
+    from . import _recorder
+
+    ctx = current_context()
+    book = _recorder.ledger()
+    df = book.frame("all") if args.all else book.frame(
+        "notebook" if ctx.notebook else "session", notebook=ctx.notebook, session_id=ctx.session_id)
+    df = df[df["status"].isin(["ok", "interrupted", "stopped_budget"])]
+    if df.empty:
+        raise EdgeCellError("No calls to learn from yet: run some %%edge cells first.")
+    models = {m.id: m for m in _public_client().models()}
+    prompt, completion = int(df["prompt_tokens"].sum()), int(df["completion_tokens"].sum())
+    actual = float(df["cost_usd"].fillna(0).sum())
+    used = list(dict.fromkeys(df["model"]))
+    cheapest = sorted((m for m in models.values() if not m.pricing.is_free),
+                      key=lambda m: m.pricing.prompt * prompt + m.pricing.completion * completion)
+    candidates = list(dict.fromkeys(used + preferences.load().favourites
+                                    + [m.id for m in cheapest[: args.top]]))
+    rows = []
+    for model_id in candidates:
+        info = models.get(model_id)
+        if info is None:
+            continue
+        cost = prompt * info.pricing.prompt + completion * info.pricing.completion + len(df) * info.pricing.request
+        rows.append({"model": model_id, "would_cost_usd": cost, "vs_actual": cost / actual if actual else None,
+                     "used": model_id in used, "favourite": model_id in preferences.load().favourites,
+                     "context_length": info.context_length})
+    print(f"{len(df)} calls · {prompt:,} prompt + {completion:,} completion tokens · actual {exact_usd(actual)}")
+    return pd.DataFrame(rows).sort_values("would_cost_usd", ignore_index=True)
+
+
 def cmd_cache(shell: Any, argv: list[str]) -> None:
     p = sub_parser("cache", "The replay store of --replay: %edge cache [info|clear]")
     p.add_argument("action", choices=("info", "clear"), nargs="?", default="info")
@@ -390,6 +476,8 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "usage": (cmd_usage, "the usage ledger, grouped or exported"),
     "fav": (cmd_fav, "favourite models"),
     "cache": (cmd_cache, "the replay store: info, clear"),
+    "receipt": (cmd_receipt, "the bill a notebook carries; --estimate prices a Run All"),
+    "advise": (cmd_advise, "what your calls would cost on other models"),
 }
 
 

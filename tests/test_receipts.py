@@ -1,0 +1,94 @@
+"""Receipts in executed notebooks, their totals, Run All estimates, advice and model filters."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from edge_jupyter import receipts
+from edge_jupyter.ledger import Ledger
+
+
+@pytest.fixture
+def executed(edge_env, sb, tmp_path, monkeypatch):
+    """A notebook of %%edge cells run by nbclient in a real kernel against the sandbox."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    nb = new_notebook(cells=[
+        new_code_cell("%load_ext edge_jupyter"),
+        new_code_cell("%%edge -m openai/gpt-4o-mini\nFirst question"),
+        new_code_cell("%%edge -m anthropic/claude-3.5-haiku -m google/gemini-2.0-flash-001\nSecond"),
+        new_code_cell("%%edge -m openai/gpt-4o-mini --max-tokens 5\nThird"),
+    ])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    path = tmp_path / "bill.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_every_answer_carries_an_exact_receipt_equal_to_the_ledger(executed, sb, edge_env):
+    notebook = receipts.read_notebook(executed)
+    found = receipts.collect(notebook)
+    sent = {c.id: c for c in sb.completions}
+    assert len(found) == 4
+    for r in found:
+        assert r.cost_usd == sent[r.generation_id].usage["cost"]
+        assert r.completion_tokens == sent[r.generation_id].usage["completion_tokens"]
+        assert r.provider == sent[r.generation_id].provider and r.status == "ok"
+    ledger = Ledger(os.path.join(edge_env["EDGE_DATA_DIR"], "ledger.sqlite3")).frame("all")
+    assert sorted(ledger["generation_id"]) == sorted(r.generation_id for r in found)
+    by_model = receipts.totals(found, "model")
+    assert by_model.iloc[-1]["cost_usd"] == pytest.approx(float(ledger["cost_usd"].sum()), rel=1e-12)
+    by_cell = receipts.totals(found, "cell")
+    assert list(by_cell["cell"]) == ["2", "3", "4", "Total"]
+    assert sb.key not in executed.read_text()
+
+
+def test_receipt_magic_and_run_all_estimate(executed, kernel, sb):
+    nb = json.loads(executed.read_text())
+    nb["cells"].append(new_code_cell("%%edge -m openai/gpt-4o --max-tokens 100\nNever run"))
+    executed.write_text(json.dumps(nb))
+    table = kernel.value(f"get_ipython().run_line_magic('edge', r'receipt {executed}')"
+                         ".astype(str).to_dict(orient='list')")
+    assert table["model"][-1] == "Total" and table["calls"][-1] == "4"
+    run = kernel.ok(f"_est = get_ipython().run_line_magic('edge', r'receipt {executed} --estimate')")
+    assert "Run All would cost about" in run.all_text
+    est = kernel.value("_est.to_dict(orient='list')")
+    never = [i for i, basis in enumerate(est["basis"]) if basis.startswith("never run")]
+    assert len(never) == 1 and est["model"][never[0]] == "openai/gpt-4o"
+    # 100 completion tokens at $10/M plus the prompt: just over a tenth of a cent
+    assert 0.001 < est["estimate_usd"][never[0]] < 0.0012
+    recorded = [e for e, b in zip(est["estimate_usd"], est["basis"], strict=True) if b.startswith("recorded")]
+    sent = [c.usage["cost"] for c in sb.completions[-4:]]
+    assert sum(recorded) == pytest.approx(sum(sent), rel=1e-9), "same prices today: same cost"
+
+
+def test_receipt_without_a_notebook_says_what_to_pass(kernel):
+    run = kernel.run("%edge receipt")
+    assert run.status == "error" and "pass its PATH" in run.all_text
+
+
+def test_advise_prices_the_same_calls_on_other_models(kernel, sb):
+    kernel.ok("%edge fav add anthropic/claude-3.5-haiku")
+    kernel.ok("%%edge -m openai/gpt-4o-mini\nAdvise me")
+    table = kernel.value("get_ipython().run_line_magic('edge', 'advise').to_dict(orient='list')")
+    assert "anthropic/claude-3.5-haiku" in table["model"] and "openai/gpt-4o-mini" in table["model"]
+    assert table["would_cost_usd"] == sorted(table["would_cost_usd"])
+    haiku = table["model"].index("anthropic/claude-3.5-haiku")
+    mini = table["model"].index("openai/gpt-4o-mini")
+    assert table["would_cost_usd"][haiku] > table["would_cost_usd"][mini]
+    assert table["favourite"][haiku] is True
+
+
+def test_models_filters(kernel):
+    reasoning = kernel.value("list(get_ipython().run_line_magic('edge', 'models --supports reasoning')['id'])")
+    assert reasoning == ["deepseek/deepseek-r1"]
+    vision = kernel.value("list(get_ipython().run_line_magic('edge', 'models --supports vision')['id'])")
+    assert "openai/gpt-4o" in vision and "deepseek/deepseek-r1" not in vision
+    cheap = kernel.value("get_ipython().run_line_magic('edge', 'models --max-price 0.5 --min-context 200000')"
+                         ".to_dict(orient='list')")
+    assert cheap["id"] == ["google/gemini-2.0-flash-001"]
