@@ -10,6 +10,7 @@ the saved notebook, the pages and the data dir are scanned for the key.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -32,7 +33,11 @@ from connect_fixtures import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# Screenshots land in test-artifacts/ (ignored by git); EDGE_UPDATE_DOCS=1 refreshes the
+# committed ones in docs/screenshots/ instead.
+_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = (_ROOT / "docs" / "screenshots" if os.environ.get("EDGE_UPDATE_DOCS")
+               else _ROOT / "test-artifacts" / "screenshots")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
