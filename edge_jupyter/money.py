@@ -16,7 +16,9 @@ def exact_usd(amount: float | None) -> str:
     """Every digit OpenRouter sent, in fixed point: 9.3e-05 -> "$0.000093"."""
     if amount is None or (isinstance(amount, float) and math.isnan(amount)):
         return "—"
-    text = format(Decimal(repr(float(amount))), "f")
+    # 15 significant digits: every digit OpenRouter sends, minus the float noise a sum
+    # of costs picks up (0.1 + 0.2 shows as 0.3, not 0.30000000000000004).
+    text = format(Decimal(f"{float(amount):.15g}"), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     sign = "-" if text.startswith("-") else ""

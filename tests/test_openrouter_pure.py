@@ -86,6 +86,8 @@ def test_money_is_exact_and_readable():
     assert exact_usd(6e-07) == "$0.0000006"
     assert exact_usd(1.5) == "$1.5"
     assert exact_usd(None) == "—"
+    assert exact_usd(0.1 + 0.2) == "$0.3"
+    assert exact_usd(0.00025394999999999997) == "$0.00025395"
     assert short_usd(12.345) == "$12.35"
     assert short_usd(0.000093) == "$0.000093"
     assert short_usd(0.0012345) == "$0.0012"

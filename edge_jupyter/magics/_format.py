@@ -50,6 +50,8 @@ def cost_parts(record: CallRecord) -> list[str]:
         tokens += f" ({', '.join(extras)})"
     parts.append(tokens)
     parts.append(record.model + (f" via {record.provider}" if record.provider else ""))
+    if record.status == "replayed":
+        return parts  # no timing: nothing was asked
     if record.ttft_s is not None:
         parts.append(f"first token {record.ttft_s:.2f} s")
     rate = tokens_per_second(record)
