@@ -115,3 +115,18 @@ def test_the_key_never_appears_in_any_output(kernel, sb):
     for run in runs:
         for msg in run.messages:
             assert sb.key not in str(msg["content"])
+
+
+def test_interrupt_stops_every_model_of_a_multi_model_cell(kernel, sb):
+    sb.answer_length = 2000
+    sb.tokens_per_second = 40
+    sb.generation_ready_after = 0.0
+    run = kernel.run("%%edge -m openai/gpt-4o-mini -m google/gemini-2.0-flash-001\nTwo stories",
+                     interrupt_after=1.5, timeout=30)
+    assert run.reply["content"]["ename"] == "EdgeInterrupted"
+    statuses = kernel.value("[r.status for r in _edge]")
+    assert statuses == ["interrupted", "interrupted"]
+    sb.wait_for_completions(len(sb.completions))
+    assert all(c.cancelled for c in sb.completions[-2:])
+    texts = kernel.value("[r.text for r in _edge]")
+    assert all(texts) and all(t in run.texts("text/markdown") for t in texts)
