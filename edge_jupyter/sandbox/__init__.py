@@ -10,6 +10,12 @@ costs from a small price table, and on-demand faults::
     with Sandbox(tokens_per_second=50) as sb:
         client = openai.OpenAI(base_url=sb.api_url, api_key=sb.key)
         sb.inject(Fault.http(429, retry_after=1))
+        sb.byok_providers = {"amazon-bedrock"}   # calls routed there are billed as BYOK
+        sb.down_providers = {"anthropic"}        # routing falls back to the next provider
+
+Routing honours OpenRouter's whole ``provider`` object (order, only, ignore,
+allow_fallbacks, data_collection, zdr, sort, max_price, quantizations) and the
+``models`` fallback list, with OpenRouter's 404s when nothing can serve.
 
 Standard library only; imports nothing from IPython, widgets or Jupyter.
 """

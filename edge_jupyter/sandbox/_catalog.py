@@ -47,6 +47,30 @@ class CatalogEndpoint:
     #: as ``native_finish_reason`` so clients see realistic provider values.
     native_stop: str = "stop"
     native_length: str = "length"
+    #: Data policy (OpenRouter keeps it per endpoint but does not publish it in
+    #: ``/endpoints``): ``retains_prompts`` endpoints are excluded by ``zdr: true``,
+    #: ``trains_on_data`` ones by ``data_collection: "deny"``.
+    retains_prompts: bool = True
+    trains_on_data: bool = False
+    #: Median time to first token (ms) and output speed (tokens/s) over 30 minutes;
+    #: ``None`` derives plausible numbers from the endpoint's position.
+    latency_ms: float | None = None
+    throughput: float | None = None
+
+    @property
+    def slug(self) -> str:
+        """The provider slug (the tag without its ``/variant``), e.g. ``google-vertex``."""
+        return self.tag.split("/", 1)[0]
+
+    def names(self) -> frozenset[str]:
+        """Every name a ``provider`` preference may use for this endpoint (lower case)."""
+        return frozenset({self.provider_name.lower(), self.tag.lower(), self.slug.lower()})
+
+    def stats(self, index: int) -> tuple[float, float]:
+        """(p50 latency ms, p50 throughput tok/s), as served by ``/endpoints``."""
+        latency = self.latency_ms if self.latency_ms is not None else 420.0 + 90 * index
+        speed = self.throughput if self.throughput is not None else 95.0 - 10 * index
+        return latency, speed
 
     @property
     def prompt_price(self) -> Decimal:
@@ -176,6 +200,7 @@ def endpoints_json(model: CatalogModel) -> dict[str, Any]:
     for i, ep in enumerate(model.endpoints):
         # Plausible, deterministic stats; the spec allows nulls but clients
         # that chart them deserve numbers.
+        latency, speed = ep.stats(i)
         rows.append(
             {
                 "name": f"{ep.provider_name} | {model.id}",
@@ -193,8 +218,10 @@ def endpoints_json(model: CatalogModel) -> dict[str, Any]:
                 "uptime_last_5m": 100.0,
                 "uptime_last_30m": ep.uptime_last_30m,
                 "uptime_last_1d": round(ep.uptime_last_30m - 0.2, 2),
-                "latency_last_30m": {"p50": 420.0 + 90 * i, "p75": 610.0, "p90": 900.0, "p99": 2100.0},
-                "throughput_last_30m": {"p50": 95.0 - 10 * i, "p75": 80.0, "p90": 60.0, "p99": 30.0},
+                "latency_last_30m": {"p50": latency, "p75": round(latency * 1.45, 1),
+                                     "p90": round(latency * 2.1, 1), "p99": round(latency * 5, 1)},
+                "throughput_last_30m": {"p50": speed, "p75": round(speed * 0.85, 1),
+                                        "p90": round(speed * 0.65, 1), "p99": round(speed * 0.3, 1)},
                 "supports_implicit_caching": ep.provider_name in ("OpenAI", "DeepSeek", "Google AI Studio"),
             }
         )
@@ -215,7 +242,13 @@ def _ep(provider: str, tag: str, quant: str | None, ctx: int, out: int | None, p
 
 _ANTHROPIC = {"native_stop": "end_turn", "native_length": "max_tokens"}
 _GOOGLE = {"native_stop": "STOP", "native_length": "MAX_TOKENS"}
+#: Zero data retention: the provider keeps no prompt (Azure, Bedrock and Vertex on OpenRouter).
+_ZDR = {"retains_prompts": False}
 
+# Several providers per model, as on OpenRouter, so routing has something to choose:
+# the first endpoint is the default; prices, data policies and speeds differ where they
+# do in reality (DeepSeek's own API is cheap but may train on prompts; Together is ZDR,
+# faster and dearer; Bedrock and Vertex serve Claude at list price without retention).
 _ALL: tuple[CatalogModel, ...] = (
     CatalogModel(
         id="openai/gpt-4o-mini", name="OpenAI: GPT-4o-mini", created=1721260800,
@@ -223,8 +256,10 @@ _ALL: tuple[CatalogModel, ...] = (
         context_length=128000, max_completion_tokens=16384, tokenizer="GPT", instruct_type=None,
         input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
         endpoints=(  # $0.15 / $0.60 per M
-            _ep("OpenAI", "openai", None, 128000, 16384, "0.00000015", "0.0000006"),
-            _ep("Azure", "azure", None, 128000, 16384, "0.00000015", "0.0000006", uptime_last_30m=99.5),
+            _ep("OpenAI", "openai", None, 128000, 16384, "0.00000015", "0.0000006",
+                latency_ms=420.0, throughput=95.0),
+            _ep("Azure", "azure", None, 128000, 16384, "0.00000015", "0.0000006", uptime_last_30m=99.5,
+                latency_ms=380.0, throughput=120.0, **_ZDR),
         ),
     ),
     CatalogModel(
@@ -234,7 +269,8 @@ _ALL: tuple[CatalogModel, ...] = (
         input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
         endpoints=(  # $2.50 / $10 per M
             _ep("OpenAI", "openai", None, 128000, 16384, "0.0000025", "0.00001"),
-            _ep("Azure", "azure", None, 128000, 16384, "0.0000025", "0.00001", uptime_last_30m=99.4),
+            _ep("Azure", "azure", None, 128000, 16384, "0.0000025", "0.00001", uptime_last_30m=99.4,
+                **_ZDR),
         ),
     ),
     CatalogModel(
@@ -242,10 +278,15 @@ _ALL: tuple[CatalogModel, ...] = (
         description="Claude 3.5 Haiku: fast, affordable, good at code. (sandbox copy)",
         context_length=200000, max_completion_tokens=8192, tokenizer="Claude", instruct_type=None,
         input_modalities=("text", "image"), knowledge_cutoff="2024-07-31",
-        endpoints=(  # $0.80 / $4 per M
-            _ep("Anthropic", "anthropic", None, 200000, 8192, "0.0000008", "0.000004", **_ANTHROPIC),
+        endpoints=(  # $0.80 / $4 per M everywhere
+            _ep("Anthropic", "anthropic", None, 200000, 8192, "0.0000008", "0.000004",
+                latency_ms=600.0, throughput=60.0, **_ANTHROPIC),
             _ep("Amazon Bedrock", "amazon-bedrock", None, 200000, 8192, "0.0000008", "0.000004",
-                uptime_last_30m=99.7, **_ANTHROPIC),
+                uptime_last_30m=99.7, latency_ms=450.0, throughput=75.0, **_ZDR, **_ANTHROPIC),
+            _ep("Google", "google-vertex", None, 200000, 8192, "0.0000008", "0.000004",
+                uptime_last_30m=99.6, latency_ms=500.0, throughput=90.0, **_ZDR, **_ANTHROPIC),
+            _ep("Google", "google-vertex/europe", None, 200000, 8192, "0.0000008", "0.000004",
+                uptime_last_30m=99.2, latency_ms=700.0, throughput=50.0, **_ZDR, **_ANTHROPIC),
         ),
     ),
     CatalogModel(
@@ -257,7 +298,7 @@ _ALL: tuple[CatalogModel, ...] = (
             _ep("Google AI Studio", "google-ai-studio", None, 1048576, 8192, "0.0000001", "0.0000004",
                 **_GOOGLE),
             _ep("Google", "google-vertex", None, 1048576, 8192, "0.0000001", "0.0000004",
-                uptime_last_30m=99.8, **_GOOGLE),
+                uptime_last_30m=99.8, **_ZDR, **_GOOGLE),
         ),
     ),
     CatalogModel(
@@ -266,7 +307,8 @@ _ALL: tuple[CatalogModel, ...] = (
         description="Meta's 8B instruct model, free variant (rate limited on OpenRouter). (sandbox copy)",
         context_length=131072, max_completion_tokens=8192, tokenizer="Llama3", instruct_type="llama3",
         input_modalities=("text",), knowledge_cutoff="2023-12-31",
-        endpoints=(_ep("DeepInfra", "deepinfra/bf16", "bf16", 131072, 8192, "0", "0"),),
+        # Free endpoints are the ones whose terms allow training on prompts.
+        endpoints=(_ep("DeepInfra", "deepinfra/bf16", "bf16", 131072, 8192, "0", "0", trains_on_data=True),),
     ),
     CatalogModel(
         id="deepseek/deepseek-r1", name="DeepSeek: R1", created=1737381095,
@@ -274,10 +316,13 @@ _ALL: tuple[CatalogModel, ...] = (
         context_length=163840, max_completion_tokens=32768, tokenizer="DeepSeek",
         instruct_type="deepseek-r1", input_modalities=("text",), knowledge_cutoff="2024-07-01",
         reasoning=True, extra_params=("reasoning", "include_reasoning"),
-        endpoints=(  # $0.55 / $2.19 per M
-            _ep("DeepSeek", "deepseek", "fp8", 163840, 32768, "0.00000055", "0.00000219"),
-            _ep("Together", "together/fp8", "fp8", 163840, 32768, "0.00000055", "0.00000219",
-                uptime_last_30m=98.9),
+        endpoints=(
+            # $0.55 / $2.19 per M, slow, may train on prompts
+            _ep("DeepSeek", "deepseek", "fp8", 163840, 32768, "0.00000055", "0.00000219",
+                trains_on_data=True, latency_ms=1500.0, throughput=25.0),
+            # $3 / $7 per M, fast, no retention
+            _ep("Together", "together/fp8", "fp8", 163840, 32768, "0.000003", "0.000007",
+                uptime_last_30m=98.9, latency_ms=400.0, throughput=110.0, **_ZDR),
         ),
     ),
     CatalogModel(

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ._catalog import DEFAULT_MODEL, MODELS, CatalogEndpoint, CatalogModel
+from ._catalog import CatalogEndpoint, CatalogModel
 from ._errors import ApiError
+from ._routing import candidates, check_provider, route
 from ._text import (
     answer_tokens,
     count_prompt_tokens,
@@ -74,6 +75,10 @@ class ChatPlan:
     finish_reason: str
     max_out: int
     body: dict[str, Any]
+    #: Served by a provider whose key the user brought (``Sandbox.byok_providers``).
+    byok: bool = False
+    #: Endpoints tried before this one that failed (``Sandbox.down_providers``).
+    failed: tuple[CatalogEndpoint, ...] = ()
 
     @property
     def native_finish_reason(self) -> str:
@@ -109,52 +114,20 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _model(body: dict[str, Any]) -> CatalogModel:
-    name = body.get("model")
-    if name is None:
-        fallbacks = body.get("models")
-        if isinstance(fallbacks, list) and fallbacks:
-            for candidate in fallbacks:
-                if candidate in MODELS:
-                    return MODELS[candidate]
-            name = fallbacks[0]
-        else:
-            return MODELS[DEFAULT_MODEL]
-    if not isinstance(name, str) or name not in MODELS:
-        raise ApiError(400, f"{name} is not a valid model ID")
-    return MODELS[name]
-
-
-def _names(value: Any) -> set[str]:
-    return {str(v).lower() for v in value} if isinstance(value, list) else set()
-
-
 def choose_endpoint(model: CatalogModel, prefs: Any) -> CatalogEndpoint:
-    """Honour ``provider.order`` / ``only`` / ``ignore`` (slugs or display names)."""
-    endpoints = list(model.endpoints)
-    if not isinstance(prefs, dict):
-        return endpoints[0]
+    """The endpoint OpenRouter would try first for ``model`` under ``provider`` preferences.
 
-    def ids(ep: CatalogEndpoint) -> set[str]:
-        return {ep.provider_name.lower(), ep.tag.lower(), ep.tag.split("/")[0].lower()}
-
-    only, ignore = _names(prefs.get("only")), _names(prefs.get("ignore"))
-    if only:
-        endpoints = [ep for ep in endpoints if ids(ep) & only]
-    endpoints = [ep for ep in endpoints if not ids(ep) & ignore]
-    order = [str(o).lower() for o in prefs.get("order") or [] if isinstance(o, str)]
-    ranked = [ep for name in order for ep in endpoints if name in ids(ep)]
-    if ranked and prefs.get("allow_fallbacks") is False:
-        endpoints = ranked
-    elif ranked:
-        endpoints = ranked + [ep for ep in endpoints if ep not in ranked]
-    if not endpoints:
-        raise ApiError(404, "No allowed providers are available for the selected model.")
-    return endpoints[0]
+    Kept for callers of the first sandbox; the routing itself lives in ``_routing``.
+    """
+    return candidates(model, check_provider(prefs))[0]
 
 
-def plan_chat(body: Any, answer_length: int) -> ChatPlan:
-    """Validate a ``ChatRequest`` and decide the whole answer, or raise ``ApiError(400)``.
+def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset(),
+              down: frozenset[str] = frozenset()) -> ChatPlan:
+    """Validate a ``ChatRequest`` and decide the whole answer, or raise ``ApiError``.
+
+    Routing (``provider``, ``models``, BYOK-first, ``down`` providers) is ``_routing.route``;
+    its 400/404/502 errors come out of here unchanged.
 
     Length: ``[sandbox:tokens=N]`` in the last user message, else ``answer_length``;
     reasoning models add :func:`reasoning_length` reasoning tokens first. The total
@@ -163,8 +136,8 @@ def plan_chat(body: Any, answer_length: int) -> ChatPlan:
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
     messages = _messages(body)
-    model = _model(body)
-    endpoint = choose_endpoint(model, body.get("provider"))
+    routed = route(body, byok=byok, down=down)
+    model, endpoint = routed.model, routed.endpoint
     cap = _positive_int(body, "max_completion_tokens")
     legacy_cap = _positive_int(body, "max_tokens")
     cap = cap if cap is not None else legacy_cap
@@ -196,6 +169,8 @@ def plan_chat(body: Any, answer_length: int) -> ChatPlan:
         finish_reason=finish,
         max_out=max_out,
         body=body,
+        byok=routed.byok,
+        failed=routed.failed,
     )
 
 

@@ -104,7 +104,7 @@ def handle_chat(h: Handler, req: Request) -> None:
     except ValueError:
         raise ApiError(400, "Invalid request parameters: the body is not valid JSON") from None
     sb = h.sandbox
-    plan = plan_chat(body, sb.answer_length)
+    plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers)
     _check_money(h, rec, plan)
     fault = sb.faults.take()
     if fault is not None and fault.kind == "http":
@@ -135,7 +135,8 @@ class _Run:
         self.t0 = time.monotonic()
         self.created = int(self.started)
         self.gen_id = new_generation_id(self.started)
-        self.byok = fault is not None and fault.kind == "byok"
+        # BYOK: the provider is one whose key the user stored (sb.byok_providers), or a fault says so.
+        self.byok = plan.byok or (fault is not None and fault.kind == "byok")
         self.out = _Outcome()
         self.finished = False
 
@@ -199,7 +200,14 @@ class _Run:
             "service_tier": None,
             "data_region": "global",
             "api_type": "completions",
-            "provider_responses": [{
+            "provider_responses": [*({  # the endpoints that failed first (no upstream id)
+                "endpoint_id": "ep_sandbox_" + ep.tag.replace("/", "_"),
+                "model_permaslug": plan.model.id,
+                "provider_name": ep.provider_name,
+                "status": 502,
+                "latency": 1.0,
+                "is_byok": bool(ep.names() & sb.byok_providers),
+            } for ep in plan.failed), {
                 "id": "chatcmpl-" + self.gen_id[-20:],
                 "endpoint_id": "ep_sandbox_" + plan.endpoint.tag.replace("/", "_"),
                 "model_permaslug": plan.model.id,

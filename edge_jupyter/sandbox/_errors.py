@@ -59,11 +59,15 @@ def error_body(
     message: str | None = None,
     metadata: dict[str, Any] | None = None,
     user_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An error response body. ``metadata`` is omitted when there is none."""
+    """An error response body. ``metadata`` is omitted when there is none; ``extra``
+    adds members to ``error`` itself (e.g. the documented ``availability`` object)."""
     error: dict[str, Any] = {"message": message or DEFAULT_MESSAGES.get(status, "Error"), "code": status}
     if metadata is not None:
         error["metadata"] = metadata
+    if extra:
+        error.update(extra)
     return {"error": error, "user_id": user_id}
 
 
@@ -82,6 +86,7 @@ class ApiError(Exception):
         metadata: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         typed: bool = True,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message or DEFAULT_MESSAGES.get(status, "Error"))
         self.status = status
@@ -90,7 +95,8 @@ class ApiError(Exception):
             metadata = {"error_type": error_type(status)}
         self.metadata = metadata
         self.headers = headers or {}
+        self.extra = extra
 
     def body(self, user_id: str | None = None) -> dict[str, Any]:
         """The JSON body for this error."""
-        return error_body(self.status, self.message, self.metadata, user_id)
+        return error_body(self.status, self.message, self.metadata, user_id, self.extra)

@@ -36,8 +36,15 @@ def list_models(h: Handler, req: Request) -> None:
 
 
 def model_endpoints(h: Handler, req: Request, author: str, slug: str) -> None:
-    """``GET /api/v1/models/{author}/{slug}/endpoints``."""
-    model = MODELS.get(f"{author}/{slug}")
+    """``GET /api/v1/models/{author}/{slug}/endpoints``.
+
+    The base id of a variant (``…/llama-3.1-8b-instruct`` for ``…:free``) finds the variant's
+    endpoints too: on OpenRouter a variant is an endpoint of its base model, and clients
+    (ours included) drop the ``:variant`` suffix when they ask.
+    """
+    wanted = f"{author}/{slug}"
+    model = MODELS.get(wanted) or next(
+        (m for m in MODELS.values() if m.id.split(":", 1)[0] == wanted), None)
     if model is None:
         raise ApiError(404, "Model not found")
     h.send_json(200, {"data": endpoints_json(model)})

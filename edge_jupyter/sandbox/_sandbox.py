@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from ._faults import Fault, FaultQueue
 from ._http import SandboxHTTPServer
 from ._records import CompletionRecord, RecordedRequest
 from ._routes import Handler
+from ._routing import names as routing_names
 
 #: Attributes that ``configure`` / ``POST /_sandbox/config`` may change.
 _CONFIG: dict[str, tuple[type, ...]] = {
@@ -28,6 +30,8 @@ _CONFIG: dict[str, tuple[type, ...]] = {
     "write_chunk_bytes": (int, type(None)),
     "code_ttl": (int, float),
     "credits": (int, float),
+    "byok_providers": (list, tuple, set, frozenset),
+    "down_providers": (list, tuple, set, frozenset),
 }
 
 
@@ -47,6 +51,8 @@ class Sandbox:
         answer_length: int = 24,
         generation_ready_after: float = 0.5,
         credits: float = 100.0,
+        byok_providers: Iterable[str] | str = (),
+        down_providers: Iterable[str] | str = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -57,6 +63,8 @@ class Sandbox:
             "line_ending": "\n",
             "write_chunk_bytes": None,
             "code_ttl": 600.0,
+            "byok_providers": routing_names(byok_providers),
+            "down_providers": routing_names(down_providers),
         }
         #: Token pace of streams (and the duration of non-streams); 0 = as fast as possible.
         self.tokens_per_second = tokens_per_second
@@ -70,6 +78,8 @@ class Sandbox:
         self.write_chunk_bytes: int | None = None
         #: Lifetime of PKCE authorization codes, in seconds (OpenRouter: 10 minutes).
         self.code_ttl = 600.0
+        self._byok: frozenset[str] = self._defaults["byok_providers"]
+        self._down: frozenset[str] = self._defaults["down_providers"]
         self.accounts = Accounts(credits)
         #: The main API key (pass ``key=`` to choose it).
         self.key = self.accounts.add_key(key)
@@ -136,6 +146,31 @@ class Sandbox:
     def api_url(self) -> str:
         """The API root, ``url + "/api/v1"`` (the ``base_url`` for the openai SDK)."""
         return self.url + "/api/v1"
+
+    # -- routing ------------------------------------------------------------------------------
+    @property
+    def byok_providers(self) -> frozenset[str]:
+        """Providers whose key the user "stored" in OpenRouter (slugs, tags or display names).
+
+        Calls routed to them are tried first (whatever ``provider.order`` says) and billed
+        as BYOK: ``usage.cost`` is OpenRouter's 5 % fee, ``upstream_inference_cost`` the
+        full price the provider bills directly. ``sb.byok_providers = {"amazon-bedrock"}``.
+        """
+        return self._byok
+
+    @byok_providers.setter
+    def byok_providers(self, value: Iterable[str] | str) -> None:
+        self._byok = routing_names(value)
+
+    @property
+    def down_providers(self) -> frozenset[str]:
+        """Providers that fail every call (502): routing falls back to the next endpoint,
+        then to the ``models`` fallbacks, unless ``allow_fallbacks`` is false."""
+        return self._down
+
+    @down_providers.setter
+    def down_providers(self, value: Iterable[str] | str) -> None:
+        self._down = routing_names(value)
 
     # -- faults, keys, money -------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -205,10 +240,10 @@ class Sandbox:
         """Back to the state just after construction, except that issued keys stay valid.
 
         Forgets requests, completions, faults, auth codes and generations;
-        zeroes every key's usage; restores the balance and every knob
-        (pacing, length, readiness, line ending, write size, code lifetime) to
-        the constructor's values; makes ``key`` and ``management_key`` usable
-        again if a test revoked them. One shared sandbox can then serve many tests.
+        zeroes every key's usage; restores the balance and every knob (pacing,
+        length, readiness, line ending, write size, code lifetime, BYOK and down
+        providers) to the constructor's values; makes ``key`` and
+        ``management_key`` usable again if a test revoked them. One shared sandbox can then serve many tests.
         """
         self.faults.clear()
         self.accounts.reset(keep_valid=(self.key, self.management_key))
@@ -227,6 +262,8 @@ class Sandbox:
                 raise ValueError(f"unknown setting {name!r}; known: {', '.join(_CONFIG)}")
             if isinstance(value, bool) or not isinstance(value, kinds):
                 raise TypeError(f"{name} has the wrong type")
+            if isinstance(value, list | tuple | set | frozenset) and not all(isinstance(v, str) for v in value):
+                raise TypeError(f"{name} must list provider names")
             if name == "line_ending" and value not in ("\n", "\r\n"):
                 raise ValueError("line_ending must be '\\n' or '\\r\\n'")
             if isinstance(value, int | float) and value < 0:
@@ -235,8 +272,9 @@ class Sandbox:
             setattr(self, name, value)
 
     def config(self) -> dict[str, Any]:
-        """The current knob values."""
-        return {name: getattr(self, name) for name in _CONFIG}
+        """The current knob values (provider sets as sorted lists, so they serialise)."""
+        values = {name: getattr(self, name) for name in _CONFIG}
+        return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in values.items()}
 
     def stats(self) -> dict[str, Any]:
         """Counters for ``GET /_sandbox/stats``."""

@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--answer-length", type=int, default=120,
                         help="answer length in tokens (default 120; '[sandbox:tokens=N]' in a prompt overrides)")
     parser.add_argument("--credits", type=float, default=100.0, help="account balance in USD (default 100)")
+    parser.add_argument("--byok", default="", metavar="PROVIDER[,PROVIDER…]",
+                        help="bill calls routed to these providers as bring-your-own-key (e.g. amazon-bedrock)")
+    parser.add_argument("--down", default="", metavar="PROVIDER[,PROVIDER…]",
+                        help="make these providers fail, so routing falls back (e.g. anthropic)")
     return parser
 
 
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) 
     args = build_parser().parse_args(argv)
     sandbox = Sandbox(host=args.host, port=args.port, key=args.key,
                       tokens_per_second=args.tokens_per_second, answer_length=args.answer_length,
-                      credits=args.credits)
+                      credits=args.credits, byok_providers=args.byok, down_providers=args.down)
     try:
         sandbox.start()
     except OSError as exc:
