@@ -70,7 +70,8 @@ def cell_parser() -> _Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-m", "--model", action="append", default=[], metavar="MODEL",
-                   help="OpenRouter model id; repeat to ask several models at once")
+                   help='OpenRouter model id, optionally with options ("MODEL temperature=0.2 '
+                        'provider=azure"); repeat to ask several models at once')
     p.add_argument("--chat", metavar="NAME", help="continue (or start) the named conversation")
     p.add_argument("-s", "--system", metavar="SYSTEM", help="system prompt")
     p.add_argument("-t", "--temperature", type=_temperature, metavar="T", help="sampling temperature, 0-2")
@@ -86,6 +87,11 @@ def cell_parser() -> _Parser:
     p.add_argument("--replay", action="store_true",
                    help="re-use the stored answer of an identical earlier call, for $0 and offline")
     p.add_argument("--fresh", action="store_true", help="ask again even in replay mode")
+    p.add_argument("-p", "--participants", metavar="NAME",
+                   help="a saved participant set (`%%edge participants save NAME ...`)")
+    from ..routing import add_route_arguments
+
+    add_route_arguments(p)
     return p
 
 
@@ -100,11 +106,6 @@ def parse_cell_line(line: str) -> argparse.Namespace:
         raise UsageError(f"%%edge: -o {args.output!r} is not a valid Python variable name.")
     if args.insert and args.format != "code":
         raise UsageError("%%edge: --insert only works with -f code.")
-    seen: set[str] = set()
-    for model in args.model:
-        if model in seen:
-            raise UsageError(f"%%edge: model {model!r} is given twice.")
-        seen.add(model)
     return args
 
 

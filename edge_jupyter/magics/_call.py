@@ -49,6 +49,7 @@ class Participant:
         self._ended: float | None = None
         self._cancel = threading.Event()
         self.replayed = False
+        self.route_prefs: Any = None  # the routing preferences the request carried
 
     @classmethod
     def replay(cls, record: CallRecord, body: dict[str, Any], entry: dict[str, Any]) -> Participant:

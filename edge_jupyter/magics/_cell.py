@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import conversations, events, preferences, replay
 from ..money import exact_usd, total_usd
-from ..openrouter import OpenRouterClient, OpenRouterError, UnknownModel
+from ..openrouter import APIStatusError, OpenRouterClient, OpenRouterError, UnknownModel
 from ..record import CallRecord
 from . import _context, _recorder
 from ._args import parse_cell_line
@@ -23,7 +23,12 @@ from ._result import EdgeResult, EdgeResults
 
 @dataclass
 class CellPlan:
-    """What a cell asks for, once its flags and prompt are read."""
+    """What a cell asks for, once its flags and prompt are read.
+
+    ``models`` holds one key per participant (the model id, plus its options when it has
+    any, so one model can run twice with different options); ``parts`` and ``bodies`` are
+    keyed by it.
+    """
 
     models: list[str]
     prompt: str
@@ -31,7 +36,10 @@ class CellPlan:
     context: _context.CellContext
     turn_key: str
     conversation: conversations.Conversation | None = None
+    parts: dict[str, Any] = field(default_factory=dict)
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    route: Any = None
 
 
 def _body(args: Any, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -44,6 +52,8 @@ def _body(args: Any, model: str, messages: list[dict[str, str]]) -> dict[str, An
 
 
 def plan_cell(shell: Any, line: str, cell: str) -> CellPlan:
+    from .. import participants, routing
+
     args = parse_cell_line(line)
     try:
         prompt = interpolate(cell, shell.user_ns).strip()
@@ -51,22 +61,35 @@ def plan_cell(shell: Any, line: str, cell: str) -> CellPlan:
         raise EdgeCellError(str(exc)) from None
     if not prompt:
         raise EdgeCellError("The cell has no prompt: write your question below the %%edge line.")
-    models = args.model or [preferences.load().default_model]
+    try:
+        route, notes = routing.effective_route(args, routing.load_defaults())
+        models = args.model or ([] if args.participants else [preferences.load().default_model])
+        parts = participants.resolve(models, args.participants)
+        participants.check_unique(parts)
+    except (routing.RoutingError, participants.ParticipantError) as exc:
+        raise EdgeCellError(str(exc)) from None
     context = _context.current(shell)
-    plan = CellPlan(models=models, prompt=prompt, args=args, context=context,
-                    turn_key=context.turn_key(prompt))
+    plan = CellPlan(models=[p.key for p in parts], prompt=prompt, args=args, context=context,
+                    turn_key=context.turn_key(prompt), route=route, notes=list(notes))
     if args.chat:
         try:
             plan.conversation = conversations.load(conversations.check_name(args.chat))
         except conversations.ConversationError as exc:
             raise EdgeCellError(str(exc)) from None
-    for model in models:
+    for part in parts:
+        system = part.system if part.system is not None else args.system
         if plan.conversation is not None:
-            messages = plan.conversation.messages_for(model, prompt, plan.turn_key, args.system)
+            messages = plan.conversation.messages_for(part.model, prompt, plan.turn_key, system)
         else:
-            messages = ([{"role": "system", "content": args.system}] if args.system else [])
+            messages = ([{"role": "system", "content": system}] if system else [])
             messages.append({"role": "user", "content": prompt})
-        plan.bodies[model] = _body(args, model, messages)
+        try:
+            plan.bodies[part.key] = part.apply_to_body(_body(args, part.model, messages), route)
+            plan.notes += part.resolved_route(route)[1]
+        except (routing.RoutingError, participants.ParticipantError) as exc:
+            raise EdgeCellError(str(exc)) from None
+        plan.parts[part.key] = part
+    plan.notes = list(dict.fromkeys(plan.notes))
     return plan
 
 
@@ -118,7 +141,7 @@ def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
         interrupted = _run_concurrently(participants, client, view,
                                         lambda p: _remember_generation(p, rows))
 
-    notes: list[str] = []
+    notes: list[str] = list(plan.notes)
     records = [_finish(p, client, rows[id(p)], notes) for p in participants]
     _show(view, records, plan.args.format, notes)
     if replaying:
@@ -157,21 +180,24 @@ def _prepare(plan: CellPlan, client: OpenRouterClient | None, hits: dict[str, di
     participants: list[Participant] = []
     rows: dict[int, int] = {}
     try:
-        for model in plan.models:
-            record = EdgeResult(model=model, notebook=plan.context.notebook,
+        for key in plan.models:
+            part = plan.parts[key]
+            record = EdgeResult(model=part.model, notebook=plan.context.notebook,
                                 cell_id=plan.context.cell_id,
                                 execution_count=plan.context.execution_count,
-                                chat=plan.args.chat or "", session_id=session_id)
-            body = plan.bodies[model]
-            if model in hits:
-                participant = Participant.replay(record, body, hits[model])
+                                chat=plan.args.chat or "", session_id=session_id,
+                                options=part.label())
+            body = plan.bodies[key]
+            if key in hits:
+                participant = Participant.replay(record, body, hits[key])
                 row_id = _recorder.begin(record)
             else:
                 assert client is not None
-                check = _budget.pre_call(client, model, body, plan.args.budget, record)
+                check = _budget.pre_call(client, part.model, body, plan.args.budget, record)
                 participant = Participant(record, body, stream=not plan.args.no_stream,
                                           guard=check.guard)
                 row_id = check.row_id
+            participant.route_prefs = part.resolved_route(plan.route)[0]
             participants.append(participant)
             rows[id(participant)] = row_id
     except EdgeCellError as exc:
@@ -214,6 +240,10 @@ def _finish(p: Participant, client: OpenRouterClient | None, row_id: int,
     if isinstance(p.error, UnknownModel) and client is not None:
         p.error.suggestions = _suggest(client, p.model)
         record.error = str(p.error)
+    elif client is not None:
+        explained = _explain_routing(client, p)
+        if explained:
+            record.error = explained
     try:
         _recorder.finish(row_id, record,
                          estimated_usd=p.guard.cost_usd if p.guard is not None else None)
@@ -242,6 +272,23 @@ def _show(view: SingleView | MultiView, records: list[EdgeResult], fmt: str, not
     record.value = view.final(record, fmt, notes)
     if record.status == "error":
         show_error(record.error, record.model)
+
+
+def _explain_routing(client: OpenRouterClient, p: Participant) -> str | None:
+    """OpenRouter's "no endpoints" becomes: which preference excluded every provider."""
+    from .. import routing
+
+    error = p.error
+    if not isinstance(error, APIStatusError) or p.route_prefs is None:
+        return None
+    if not routing.is_no_endpoints_error(error.status, error.message, error.metadata):
+        return None
+    try:
+        endpoints = client.model_endpoints(p.model)
+    except OpenRouterError:
+        endpoints = None
+    return routing.explain_no_endpoints(p.route_prefs, endpoints, model=p.model,
+                                        message=error.message, metadata=error.metadata)
 
 
 def _publish(shell: Any, plan: CellPlan, records: list[EdgeResult]) -> EdgeResult | list[EdgeResult]:

@@ -110,7 +110,20 @@ def cmd_models(shell: Any, argv: list[str]) -> Any:
     p.add_argument("--supports", action="append", choices=sorted(SUPPORTS), metavar="FEATURE",
                    help="only models that support tools, vision, reasoning or json (repeatable)")
     p.add_argument("--refresh", action="store_true", help="ignore the five-minute cache")
+    p.add_argument("--endpoints", action="store_true",
+                   help="with a model id: the providers serving it, with prices, context, "
+                        "quantisation and uptime (to pick where to route)")
     args = p.parse_args(argv)
+    if args.endpoints:
+        if not args.search:
+            raise UsageError("%edge models --endpoints: name the model, e.g. "
+                             "`%edge models openai/gpt-4o-mini --endpoints`.")
+        from ..routing import endpoints_frame
+
+        try:
+            return endpoints_frame(_public_client().model_endpoints(args.search))
+        except OpenRouterError as exc:
+            raise EdgeCellError(f"Could not list the providers of {args.search}: {exc}") from None
     try:
         return models_frame(args.search, args.sort, free=args.free, max_price=args.max_price,
                             min_context=args.min_context, refresh=args.refresh,
@@ -185,6 +198,12 @@ def cmd_status(shell: Any, argv: list[str]) -> None:
             ("alert under", short_usd(prefs.alert_threshold_usd)),
             ("budgets", ", ".join(f"{s}: {short_usd(v)}" for s, v in prefs.budgets.items()) or "none"),
             ("data folder", str(current.data_dir))]
+    from .. import routing
+
+    try:
+        rows.append(("routing", routing.load_defaults().describe()))
+    except routing.RoutingError as exc:
+        rows.append(("routing", f"saved defaults are invalid ({exc}): `%edge route --reset`"))
     problem = getattr(resolved, "problem", "")
     if problem:
         rows.append(("key store", problem))
@@ -449,6 +468,65 @@ def cmd_advise(shell: Any, argv: list[str]) -> Any:
     return pd.DataFrame(rows).sort_values("would_cost_usd", ignore_index=True)
 
 
+def cmd_route(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("route", "Default provider routing for every call (a cell's own flags win).\n"
+                   "  %edge route                                  show the defaults\n"
+                   "  %edge route --only amazon-bedrock,azure --no-fallbacks --data-collection deny\n"
+                   "  %edge route --reset                          remove them")
+    from .. import routing
+
+    routing.add_route_arguments(p, cell=False)
+    p.add_argument("--reset", action="store_true", help="remove every routing default")
+    args = p.parse_args(argv)
+    try:
+        if args.reset:
+            preferences.update(route={})
+        else:
+            change = routing.route_from_args(args)
+            if change.to_json():
+                routing.save_defaults(change.merged_over(routing.load_defaults()))
+        current = routing.load_defaults()
+    except routing.RoutingError as exc:
+        raise EdgeCellError(str(exc)) from None
+    flags = current.flags()
+    _display_table([("routing", current.describe()), ("as flags", flags or "—")], "Routing defaults")
+
+
+def cmd_participants(shell: Any, argv: list[str]) -> Any:
+    p = sub_parser("participants", "Named sets of models with their own options, for `%%edge -p NAME`.\n"
+                   '  %edge participants save NAME "MODEL key=value ..." ...\n'
+                   "  %edge participants list | show NAME | rm NAME")
+    p.add_argument("action", choices=("list", "save", "show", "rm"), nargs="?", default="list")
+    p.add_argument("name", nargs="?")
+    p.add_argument("specs", nargs="*", help='participant specs, e.g. "openai/gpt-4o-mini temperature=0.2"')
+    args = p.parse_args(argv)
+    from .. import participants
+
+    try:
+        if args.action == "save":
+            if not args.name or not args.specs:
+                raise UsageError('%edge participants save: give a NAME and at least one "MODEL options" spec.')
+            parts = participants.save_set(args.name, args.specs)
+            print(f"Saved {args.name!r}: " + "; ".join(x.spec() for x in parts))
+            return None
+        if args.action == "rm":
+            if not args.name:
+                raise UsageError("%edge participants rm: name the set.")
+            participants.delete_set(args.name)
+            print(f"Removed {args.name!r}.")
+            return None
+        sets = participants.list_sets()
+        if args.action == "show":
+            sets = {args.name: participants.load_set(args.name or "")}
+    except participants.ParticipantError as exc:
+        raise EdgeCellError(str(exc)) from None
+    import pandas as pd
+
+    rows = [{"set": name, "model": part.model, "options": part.label()}
+            for name, specs in sets.items() for part in participants.parse_participants(specs)]
+    return pd.DataFrame(rows, columns=["set", "model", "options"])
+
+
 def cmd_cache(shell: Any, argv: list[str]) -> None:
     p = sub_parser("cache", "The replay store of --replay: %edge cache [info|clear]")
     p.add_argument("action", choices=("info", "clear"), nargs="?", default="info")
@@ -476,6 +554,8 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "usage": (cmd_usage, "the usage ledger, grouped or exported"),
     "fav": (cmd_fav, "favourite models"),
     "cache": (cmd_cache, "the replay store: info, clear"),
+    "route": (cmd_route, "default provider routing (only, ignore, no fallbacks, data policy…)"),
+    "participants": (cmd_participants, "named sets of models with options, for %%edge -p"),
     "receipt": (cmd_receipt, "the bill a notebook carries; --estimate prices a Run All"),
     "advise": (cmd_advise, "what your calls would cost on other models"),
 }

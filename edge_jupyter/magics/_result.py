@@ -17,6 +17,8 @@ class EdgeResult(CallRecord):
     value: Any = None
     #: for a replayed answer: what the original call cost
     saved_usd: float | None = None
+    #: the participant's own options ("temperature=0.2, provider=azure"), if any
+    options: str = ""
 
     def __str__(self) -> str:
         return self.text
@@ -41,10 +43,13 @@ class EdgeResults(list):
 
         from ._format import tokens_per_second
 
-        rows = [{"model": r.model, "provider": r.provider, "status": r.status,
+        rows = [{"model": r.model, "options": r.options, "provider": r.provider, "status": r.status,
                  "cost_usd": r.cost_usd, "upstream_cost_usd": r.upstream_cost_usd,
                  "is_byok": r.is_byok, "prompt_tokens": r.prompt_tokens,
                  "completion_tokens": r.completion_tokens, "reasoning_tokens": r.reasoning_tokens,
                  "ttft_s": r.ttft_s, "tokens_per_s": tokens_per_second(r), "latency_s": r.latency_s,
                  "finish_reason": r.finish_reason} for r in self]
         return pd.DataFrame(rows).set_index("model")
+
+    # OpenRouter credits (cost_usd) and the provider's own bill for BYOK calls
+    # (upstream_cost_usd) are different bills: the columns are kept apart, never summed.
