@@ -75,7 +75,7 @@ class SingleView:
         waiting = "waiting for first token…" if streaming else "waiting for the answer…"
         self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
         self._pending: list[str] = []
-        self._last = time.perf_counter()
+        self._last = 0.0  # the first text goes out at once; later ones are batched
         self._streaming_shown = False
 
     def _status_bundle(self, state: str) -> dict[str, str]:
