@@ -527,6 +527,12 @@ def cmd_participants(shell: Any, argv: list[str]) -> Any:
     return pd.DataFrame(rows, columns=["set", "model", "options"])
 
 
+def cmd_panel(shell: Any, argv: list[str]) -> None:
+    from ..panel import show_panel
+
+    show_panel(argv)
+
+
 def cmd_cache(shell: Any, argv: list[str]) -> None:
     p = sub_parser("cache", "The replay store of --replay: %edge cache [info|clear]")
     p.add_argument("action", choices=("info", "clear"), nargs="?", default="info")
@@ -553,6 +559,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "budget": (cmd_budget, "local spending limits"),
     "usage": (cmd_usage, "the usage ledger, grouped or exported"),
     "fav": (cmd_fav, "favourite models"),
+    "panel": (cmd_panel, "the edge panel: balance, models, usage (--sidebar for JupyterLab)"),
     "cache": (cmd_cache, "the replay store: info, clear"),
     "route": (cmd_route, "default provider routing (only, ignore, no fallbacks, data policy…)"),
     "participants": (cmd_participants, "named sets of models with options, for %%edge -p"),
