@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from typing import NoReturn
 
@@ -61,7 +62,9 @@ def _temperature(text: str) -> float:
     return value
 
 
+@functools.lru_cache(maxsize=1)
 def cell_parser() -> _Parser:
+    """The ``%%edge`` parser, built once (argparse parsers are reusable; building costs ~1 ms)."""
     p = _Parser(
         prog="%%edge",
         description="Ask one or more models; the cell body is the prompt, with {expr} interpolation.",
