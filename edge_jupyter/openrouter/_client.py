@@ -24,7 +24,7 @@ from ._errors import (
 )
 from ._http import shared_client
 from ._retry import RetryPolicy, parse_retry_after
-from ._stream import StreamAssembler, StreamEvent
+from ._stream import StreamAssembler, StreamEvent, TextDelta
 from ._types import Completion, Credits, Generation, KeyInfo, ModelInfo, Usage
 
 RetryHook = Callable[[OpenRouterError, float, int], None]
@@ -306,6 +306,7 @@ class ChatStream:
             self._assembler.completion.generation_id = header_id
         assembler = self._assembler
         loads = json.loads
+        plain_text = assembler.plain_text
         try:
             for sse in EventSource(response).iter_sse():
                 data = sse.data
@@ -317,7 +318,11 @@ class ChatStream:
                 except ValueError as exc:
                     raise MalformedResponse("A streamed chunk was not valid JSON.") from exc
                 if isinstance(chunk, dict):
-                    yield from assembler.feed(chunk)
+                    text = plain_text(chunk)
+                    if text is not None:
+                        yield TextDelta(text)
+                    else:
+                        yield from assembler.feed(chunk)
         except SSEError as exc:
             raise MalformedResponse(f"Expected an event stream, got {exc}.") from exc
         except httpx.TimeoutException as exc:
