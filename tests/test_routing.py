@@ -153,8 +153,7 @@ def test_bad_flags_are_argparse_errors_naming_the_problem() -> None:
 def test_route_flags_fit_the_magic_parser_without_clashes() -> None:
     from edge_jupyter.magics._args import cell_parser
 
-    p = cell_parser()
-    add_route_arguments(p)
+    p = cell_parser()  # the %%edge parser carries the route flags itself
     args = p.parse_args(shlex.split("-m openai/gpt-4o-mini -t 0.2 --max-tokens 50 --only azure --sort price"))
     assert args.model == ["openai/gpt-4o-mini"] and args.max_tokens == 50
     assert route_from_args(args) == RoutePrefs(only=["azure"], sort="price")
