@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +18,12 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
+from processes import free_port, stop_group
 
 #: Keyring entries the tests may create; every test that touches the real keyring removes them.
 KEYRING_USERNAMES = ("openrouter-api-key", "openrouter-management-key")
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (bind probe on 127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def decide(auth_url: str, decision: str = "authorize", *, challenge: str | None = None) -> str:
@@ -146,14 +140,7 @@ def jupyter_server(tmp: Path, env: dict[str, str], *, base_url: str = "/",
                 time.sleep(0.1)
         yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_group(proc, timeout=10)
 
 
 def server_env(sb_url: str, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from processes import free_port, stop_group
 
 from edge_jupyter.ledger import Ledger
 from edge_jupyter.record import CallRecord
@@ -56,10 +55,6 @@ def add_call(ledger: Ledger, *, model: str = "openai/gpt-4o-mini", notebook: str
     return row
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -140,14 +135,7 @@ def jupyterlab(tmp: Path, env: dict[str, str], timeout: float = 60.0) -> Iterato
                 time.sleep(0.1)
         yield lab
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_group(proc, timeout=15)
 
 
 def in_browser(script: Callable[[Any], Any], *, width: int = 1400, height: int = 900,
