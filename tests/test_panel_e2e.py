@@ -36,15 +36,6 @@ SIDEBAR = "#jp-right-stack .edge-panel"
 _ROOT = Path(__file__).resolve().parent.parent
 
 
-def _panel_cell() -> str:
-    """``%edge panel --sidebar``, or the same entry point called directly until it is wired."""
-    from edge_jupyter.magics._commands import COMMANDS
-
-    if "panel" in COMMANDS:
-        return "%edge panel --sidebar"
-    return "from edge_jupyter.panel import show_panel\nshow_panel(['--sidebar'])"
-
-
 def test_panel_in_the_jupyterlab_sidebar(sandbox, tmp_path, monkeypatch):
     sandbox.reset()
     key = sandbox.issue_key(limit=5.0)
@@ -55,7 +46,7 @@ def test_panel_in_the_jupyterlab_sidebar(sandbox, tmp_path, monkeypatch):
         "EDGE_OPENROUTER_URL": sandbox.url, "OPENROUTER_API_KEY": key,
         "OPENROUTER_MANAGEMENT_KEY": sandbox.management_key, "EDGE_DATA_DIR": str(data),
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
-    cells = ["%load_ext edge_jupyter", _panel_cell(),
+    cells = ["%load_ext edge_jupyter", "%edge panel --sidebar",
              "%%edge -m openai/gpt-4o-mini\nHello",
              "%%edge -m anthropic/claude-3.5-haiku -m openai/gpt-4o-mini\nName three tide-pool animals."]
 

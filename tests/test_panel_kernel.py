@@ -51,6 +51,13 @@ def test_a_bad_flag_is_one_clear_line(kernel, shown):
         "See `%edge panel --help`.\x1b[0m"]
 
 
+def test_the_magic_shows_the_same_panel_and_its_errors(kernel, shown):
+    assert widget_ids(kernel.ok("%edge panel")) == widget_ids(shown)
+    run = kernel.run("%edge panel --sidebar=1")
+    assert run.status == "error"
+    assert "%edge panel: argument --sidebar: ignored explicit argument '1'" in run.error_text
+
+
 def test_help_says_what_the_panel_and_sidebar_are(kernel, shown):
     text = kernel.ok(SHOW.format(argv=["--help"])).all_text
     assert "usage: %edge panel [-h] [--sidebar]" in text

@@ -211,15 +211,23 @@ def cmd_status(shell: Any, argv: list[str]) -> None:
 
 
 def cmd_connect(shell: Any, argv: list[str]) -> None:
+    from .. import events
     from ..connect import run_connect
 
-    run_connect(argv)
+    try:
+        run_connect(argv)
+    finally:  # the panel (if shown) refreshes its Account tab at once
+        events.publish(events.ACCOUNT_CHANGED)
 
 
 def cmd_disconnect(shell: Any, argv: list[str]) -> None:
+    from .. import events
     from ..connect import run_disconnect
 
-    run_disconnect(argv)
+    try:
+        run_disconnect(argv)
+    finally:
+        events.publish(events.ACCOUNT_CHANGED)
 
 
 def cmd_balance(shell: Any, argv: list[str]) -> None:
