@@ -103,14 +103,9 @@ def get(client: OpenRouterClient, *, max_age: float = CACHE_SECONDS) -> Balance:
 
 
 def refresh_in_background(client: OpenRouterClient) -> None:
-    threading.Thread(target=lambda: _quiet_fetch(client), name="edge-balance", daemon=True).start()
+    from .background import submit
 
-
-def _quiet_fetch(client: OpenRouterClient) -> None:
-    try:
-        fetch(client)
-    except Exception:
-        pass
+    submit(lambda: fetch(client))
 
 
 def clear_cache() -> None:

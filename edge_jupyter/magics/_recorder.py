@@ -54,11 +54,6 @@ def finish(row_id: int, record: CallRecord, *, estimated_usd: float | None = Non
 
 def reconcile_in_background(fetch: Any) -> None:
     """Price earlier pending/interrupted rows from ``/generation`` without delaying the cell."""
+    from ..background import submit
 
-    def work() -> None:
-        try:
-            ledger().reconcile(fetch, limit=50)
-        except Exception:  # best effort: it runs again on the next cell
-            pass
-
-    threading.Thread(target=work, name="edge-reconcile", daemon=True).start()
+    submit(lambda: ledger().reconcile(fetch, limit=50))
