@@ -118,13 +118,13 @@ class CatalogModel:
 
     @property
     def prompt_price(self) -> Decimal:
-        """Prompt price as an exact ``Decimal``."""
-        return Decimal(self.prompt)
+        """Prompt price of the default endpoint, as an exact ``Decimal``."""
+        return self.endpoints[0].prompt_price
 
     @property
     def completion_price(self) -> Decimal:
-        """Completion price as an exact ``Decimal``."""
-        return Decimal(self.completion)
+        """Completion price of the default endpoint, as an exact ``Decimal``."""
+        return self.endpoints[0].completion_price
 
     @property
     def pricing(self) -> dict[str, str]:
