@@ -113,7 +113,7 @@ class Participant:
             if kind is TextDelta:
                 if self._first is None:
                     self._first = time.perf_counter()
-                self.tokens += 1
+                self.tokens += event.chunks
                 self.text_parts.append(event.text)
                 if on_text is not None:
                     on_text(self, event.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -9,7 +10,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, SSEError
 
 from .. import settings as _settings
 from ._errors import (
@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._http import shared_client
 from ._retry import RetryPolicy, parse_retry_after
+from ._sse import SSEFramer
 from ._stream import StreamAssembler, StreamEvent, TextDelta
 from ._types import Completion, Credits, Generation, KeyInfo, ModelInfo, Usage
 
@@ -304,27 +305,12 @@ class ChatStream:
         header_id = response.headers.get("x-generation-id")
         if header_id:
             self._assembler.completion.generation_id = header_id
-        assembler = self._assembler
-        loads = json.loads
-        plain_text = assembler.plain_text
+        if "text/event-stream" not in response.headers.get("content-type", ""):
+            response.close()
+            raise MalformedResponse("Expected an event stream, got "
+                                    f"{response.headers.get('content-type') or 'no content type'}.")
         try:
-            for sse in EventSource(response).iter_sse():
-                data = sse.data
-                if data == "[DONE]":
-                    self.done = True
-                    break
-                try:
-                    chunk = loads(data)
-                except ValueError as exc:
-                    raise MalformedResponse("A streamed chunk was not valid JSON.") from exc
-                if isinstance(chunk, dict):
-                    text = plain_text(chunk)
-                    if text is not None:
-                        yield TextDelta(text)
-                    else:
-                        yield from assembler.feed(chunk)
-        except SSEError as exc:
-            raise MalformedResponse(f"Expected an event stream, got {exc}.") from exc
+            yield from self._events(response)
         except httpx.TimeoutException as exc:
             if not self._cancelled.is_set():
                 raise StreamInterrupted("The answer stalled: no data for too long.") from exc
@@ -334,6 +320,46 @@ class ChatStream:
                 raise StreamInterrupted("The connection dropped in the middle of the answer.") from exc
         finally:
             response.close()
-        completion = assembler.completion
+        completion = self._assembler.completion
         if not (self.done or self._cancelled.is_set() or completion.usage or completion.finish_reason):
             raise StreamInterrupted("The connection closed before the answer was complete.")
+
+    def _events(self, response: httpx.Response) -> Iterator[StreamEvent]:
+        """The events of the stream, a network read at a time.
+
+        The ordinary chunks of one read (text only) become one ``TextDelta``: at a
+        model's pace that is one chunk, as it arrives; when the client falls behind
+        (a burst, a fast model) a whole read is handed over at once, so the consumer's
+        per-update work does not grow with the number of tokens.
+        """
+        assembler = self._assembler
+        framer = SSEFramer()
+        loads = json.loads
+        plain_text = assembler.plain_text
+        texts: list[str] = []
+        for read in itertools.chain(response.iter_text(), (None,)):
+            # None: the stream ended; a CR held back from the last read was a line end
+            for data in framer.feed(read) if read is not None else framer.flush():
+                if data == "[DONE]":
+                    self.done = True
+                    break
+                try:
+                    chunk = loads(data)
+                except ValueError as exc:
+                    if texts:
+                        yield TextDelta("".join(texts), len(texts))
+                    raise MalformedResponse("A streamed chunk was not valid JSON.") from exc
+                if type(chunk) is dict:
+                    text = plain_text(chunk)
+                    if text is not None:
+                        texts.append(text)
+                        continue
+                    if texts:
+                        yield TextDelta("".join(texts), len(texts))
+                        texts = []
+                    yield from assembler.feed(chunk)
+            if texts:
+                yield TextDelta("".join(texts), len(texts))
+                texts = []
+            if self.done:
+                return

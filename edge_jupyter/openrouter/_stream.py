@@ -1,7 +1,7 @@
 """Pure interpretation of OpenRouter's streamed chunks (no sockets here).
 
-SSE framing (``data:`` lines, CRLF, ``:`` comments, UTF-8 split across network
-reads) is httpx-sse's job; this module turns each decoded JSON chunk into small
+SSE framing (``data:`` lines, CRLF, ``:`` comments) is ``_sse.py``'s job and UTF-8
+split across network reads httpx's; this module turns each decoded JSON chunk into small
 events and keeps the running :class:`Completion`.  It copes with both shapes of
 the final usage chunk seen in the wild (``choices: []`` and one empty choice),
 with ``usage`` on earlier chunks (the last one wins) and with errors inside the
@@ -34,10 +34,13 @@ class Started(StreamEvent):
 
 
 class TextDelta(StreamEvent):
-    __slots__ = ("text",)
+    """New answer text: one chunk, or every chunk of a burst that arrived in one read."""
 
-    def __init__(self, text: str) -> None:
+    __slots__ = ("chunks", "text")
+
+    def __init__(self, text: str, chunks: int = 1) -> None:
         self.text = text
+        self.chunks = chunks  # how many streamed chunks (≈ tokens) it holds
 
 
 class ReasoningDelta(StreamEvent):
