@@ -96,7 +96,7 @@ class CellTrace:
                 return m
         raise AssertionError(f"the cell showed no cost line: {self.error_text()}")
 
-    def final_text(self, mime: str = "text/plain") -> str:
+    def final_text(self, mime: str = "text/markdown") -> str:
         """The answer as finally displayed: the longest ``mime`` value of any display."""
         values = [m.data[mime] for m in self.of("display_data") if mime in m.data]
         return max(values, key=len) if values else ""

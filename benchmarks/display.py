@@ -71,7 +71,7 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = 1) -> list[Row]:
                 ratios.append(trace.display_bytes() / answer_bytes)
                 streamed = sum(m.payload_bytes() for m in trace.of("stream"))
                 final = sum(m.payload_bytes() for m in trace.of("display_data")
-                            if m.data.get("text/plain") == answer)
+                            if m.data.get("text/markdown") == answer)
                 counts = {kind: len(trace.of(kind)) for kind in
                           ("stream", "display_data", "update_display_data", "clear_output")}
                 messages.append(counts)
@@ -83,7 +83,7 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = 1) -> list[Row]:
                 NAME, f"display bytes ÷ answer bytes, {n:,} tokens", ratio, "×",
                 naive, "× naive", None, "<= 3", ratio <= 3.0,
                 f"answer {answer_bytes:,} B: streamed {streamed / answer_bytes:.3f}×, final "
-                f"Markdown + text/plain {final / answer_bytes:.3f}×, status and cost lines "
+                f"Markdown {final / answer_bytes:.3f}×, status and cost lines "
                 f"{trace.display_bytes() - streamed - final:,} B; {counts['stream']} stream, "
                 f"{counts['display_data']} display, {counts['update_display_data']} update msgs; "
                 f"naive per token {naive:,.0f}×, per 15/s update at 50 tok/s {throttled:,.0f}×"))

@@ -158,7 +158,7 @@ def _bench_bare():
     return _bench_loop(_bench_http, {url!r}, {key!r}, {body!r})[1]
 """
 _C0_SHOW = ("from IPython.display import display as _bench_display\n"
-            "_bench_display({'text/markdown': _bench_text, 'text/plain': _bench_text}, raw=True)")
+            "_bench_display({'text/markdown': _bench_text}, raw=True)")
 
 
 def _instructions(raw: bytes, which: str, runs: int) -> int | None:

@@ -53,6 +53,12 @@ class CellRun:
         return found
 
     @property
+    def streamed(self) -> str:
+        """Everything the cell wrote to stdout while it ran (even if cleared later)."""
+        return "".join(m["content"]["text"] for m in self.messages
+                       if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+
+    @property
     def all_text(self) -> str:
         return "\n".join(self.texts("text/plain")) + "\n" + self.error_text
 

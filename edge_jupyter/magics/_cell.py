@@ -263,10 +263,7 @@ def _show(view: SingleView | MultiView, records: list[EdgeResult], fmt: str, not
         return
     record = records[0]
     if record.status == "error" and not record.text:
-        view.flush()
-        from IPython.display import clear_output
-
-        clear_output(wait=True)
+        view.clear()
         show_error(record.error, record.model)
         return
     record.value = view.final(record, fmt, notes)

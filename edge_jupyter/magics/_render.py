@@ -5,7 +5,17 @@ second: the frontend appends each batch, so the bytes sent while streaming are
 the answer's own bytes, O(n) in total (re-sending the whole text on every
 update would be O(n²)).  When the answer is complete, the streamed text is
 replaced once (``clear_output(wait=True)``: no flicker) by the final rendering
-in the chosen format, its text/plain twin and the cost line.
+in the chosen format and the cost line.
+
+A Markdown answer that already went out whole as ``stdout`` is sent as
+``text/markdown`` alone, without a ``text/plain`` twin: every notebook frontend
+renders the Markdown, while text frontends (``jupyter console``, terminal IPython)
+print ``text/plain`` *below* the streamed text rather than instead of it, so a
+twin only showed them the answer twice (and cost the notebook a third copy of
+it).  Answers that did not stream (replays, several models) keep their twin.
+In terminal IPython, where nothing printed can be taken back, the streamed text
+simply stays: no ``clear_output`` (it would erase the answer's last line), no
+status updates (each would print a new line).
 
 Several models stream side by side in one HTML grid updated a few times a
 second, showing each model's latest lines; their full answers follow at the end.
@@ -19,6 +29,7 @@ import sys
 import time
 from typing import Any
 
+from IPython import get_ipython
 from IPython.display import clear_output, display
 
 from ..money import exact_usd
@@ -42,8 +53,17 @@ def show_warning(message: str) -> None:
     display(_bundle(_format.warning_html(message), f"⚠️ {message}"), raw=True)
 
 
-def answer_bundle(record: CallRecord, fmt: str) -> tuple[dict[str, Any], Any, str | None]:
-    """The final rendering of one answer, the value kept for ``.value``, and a note if any."""
+def in_terminal() -> bool:
+    """True outside a kernel (terminal IPython): output printed there cannot be replaced."""
+    return getattr(get_ipython(), "kernel", None) is None
+
+
+def answer_bundle(record: CallRecord, fmt: str, *, plain_twin: bool = True
+                  ) -> tuple[dict[str, Any], Any, str | None]:
+    """The final rendering of one answer, the value kept for ``.value``, and a note if any.
+
+    ``plain_twin=False``: the Markdown answer reached text frontends already (streamed).
+    """
     text = record.text
     if fmt == "text":
         return {"text/plain": text}, text, None
@@ -57,7 +77,8 @@ def answer_bundle(record: CallRecord, fmt: str) -> tuple[dict[str, Any], Any, st
             return {"text/plain": text}, None, str(exc) if record.status == "ok" else None
         return {"application/json": value if isinstance(value, (dict, list)) else {"value": value},
                 "text/plain": json.dumps(value, indent=2, ensure_ascii=False)}, value, None
-    return {"text/markdown": text, "text/plain": text}, text, None
+    return ({"text/markdown": text, "text/plain": text} if plain_twin
+            else {"text/markdown": text}), text, None
 
 
 def cost_bundle(record: CallRecord) -> dict[str, str]:
@@ -72,11 +93,14 @@ class SingleView:
         self.warnings = warnings
         for message in warnings:
             show_warning(message)
+        self._terminal = in_terminal()
         waiting = "waiting for first token…" if streaming else "waiting for the answer…"
         self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
         self._pending: list[str] = []
         self._last = 0.0  # the first text goes out at once; later ones are batched
-        self._streaming_shown = False
+        self._streaming_shown = self._terminal  # a terminal cannot update the status line
+        self._written = 0  # characters of the answer sent as stdout so far
+        self._ends_line = True
 
     def _status_bundle(self, state: str) -> dict[str, str]:
         text = f"{self.model} · {state}"
@@ -95,18 +119,33 @@ class SingleView:
                 self._streaming_shown = True
                 if self._status is not None:
                     self._status.update(self._status_bundle("▶ streaming…"), raw=True)
-            sys.stdout.write("".join(self._pending))
+            text = "".join(self._pending)
             self._pending.clear()
+            sys.stdout.write(text)
             sys.stdout.flush()
+            self._written += len(text)
+            self._ends_line = text.endswith("\n")
         self._last = now or time.perf_counter()
 
-    def final(self, record: CallRecord, fmt: str, notes: list[str]) -> Any:
+    def clear(self) -> None:
+        """Replace what streamed (in a notebook); in a terminal, just end its line."""
         self.flush()
-        clear_output(wait=True)
-        for message in self.warnings:
-            show_warning(message)
-        bundle, value, note = answer_bundle(record, fmt)
-        if record.text or fmt != "text":
+        if not self._terminal:
+            clear_output(wait=True)
+        elif not self._ends_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+    def final(self, record: CallRecord, fmt: str, notes: list[str]) -> Any:
+        self.clear()
+        if not self._terminal:
+            for message in self.warnings:
+                show_warning(message)
+        streamed = bool(record.text) and self._written == len(record.text)
+        bundle, value, note = answer_bundle(record, fmt, plain_twin=not streamed)
+        if self._terminal and streamed and fmt in ("markdown", "text"):
+            pass  # the terminal shows the streamed text; reprinting it would double it
+        elif record.text or fmt != "text":
             display(bundle, raw=True, metadata=_receipt_metadata(record))
         display(cost_bundle(record), raw=True)
         for message in [*notes, *([note] if note else [])]:
@@ -122,6 +161,7 @@ class MultiView:
         self.warnings = warnings
         for message in warnings:
             show_warning(message)
+        self._terminal = in_terminal()
         self._grid = display(self._grid_bundle(), raw=True, display_id=True)
         self._last = 0.0
 
@@ -151,11 +191,15 @@ class MultiView:
         now = time.perf_counter()
         if force or now - self._last >= GRID_INTERVAL:
             self._last = now
-            if self._grid is not None:
+            if self._grid is not None and not self._terminal:
                 self._grid.update(self._grid_bundle(), raw=True)
 
+    def clear(self) -> None:
+        if not self._terminal:
+            clear_output(wait=True)
+
     def final(self, records: list[CallRecord], fmt: str, total: float, notes: list[str]) -> list[Any]:
-        clear_output(wait=True)
+        self.clear()
         for message in self.warnings:
             show_warning(message)
         values = []
