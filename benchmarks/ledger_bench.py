@@ -87,15 +87,16 @@ def bench_append(folder: Path, n: int) -> tuple[float, float]:
     return seconds / n * 1000, raw_seconds / n * 1000
 
 
-def bulk_fill(ledger: Ledger, rows: int) -> None:
-    """``rows`` completed calls over the last DAYS days, in one statement."""
+def bulk_fill(ledger: Ledger, rows: int, first: int = 1) -> None:
+    """``rows`` completed calls over the last DAYS days, in one statement; ids and ``seq``
+    from ``first`` (a later fill with ``first`` above the last id adds newer rows)."""
     now = to_us(datetime.now(timezone.utc))
     start = now - DAYS * 86_400_000_000
     step = max((now - start) // max(rows, 1), 1)
     conn = ledger._connect()
     conn.execute("BEGIN IMMEDIATE")
     conn.execute(
-        f"""WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT ?)
+        f"""WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n LIMIT ?)
         INSERT INTO calls (seq, timestamp, notebook, cell_id, execution_count, chat, model,
             provider, generation_id, prompt_tokens, completion_tokens, reasoning_tokens,
             cached_tokens, cost_usd, upstream_cost_usd, is_byok, latency_s, ttft_s, status,
@@ -110,7 +111,7 @@ def bulk_fill(ledger: Ledger, rows: int) -> None:
             CASE WHEN i % 50 = 0 THEN 'interrupted' ELSE 'ok' END,
             CASE WHEN i % 200 = 0 THEN 'ProviderError: upstream 502' ELSE '' END,
             'session-' || (i / 5000), 0, 1, 'bench', ? FROM n""",
-        (rows, start, step, now))
+        (first, rows, start - (first - 1) * step, step, now))
     conn.execute("COMMIT")
 
 

@@ -435,6 +435,42 @@ def test_snapshot_reads_equal_direct_reads_through_updates_and_deletes(tmp_path:
     check()
 
 
+def test_writes_keep_the_snapshot_current_even_from_many_short_kernels(tmp_path: Path) -> None:
+    from edge_jupyter import background
+    from edge_jupyter.ledger import _columns, _frame, _snapshot_header
+
+    path = tmp_path / "ledger.sqlite3"
+    snapshot = path.with_name("ledger.sqlite3-snapshot")
+    ids = []
+
+    def drain() -> None:
+        done = threading.Event()
+        background.submit(done.set)  # one worker, first in first out: earlier jobs are done
+        assert done.wait(30)
+
+    for kernel in range(3):  # three kernels, each writing fewer calls than a refresh needs
+        writer = Ledger(path)
+        writer.snapshot_min_delta, writer.direct_max_rows = 20, 0
+        _fill(writer, 12, start=12 * kernel)
+        drain()
+        writer._bulk_connect()
+        ids.append(writer.ledger_id)
+        writer.close()
+        state = _snapshot_header.state(snapshot, writer.ledger_id)
+        if kernel < 2:
+            assert state is None, "fewer changed rows than snapshot_min_delta: no rewrite yet"
+    # The third kernel's first write found 24 rows the snapshot lacked (>= 20): rewritten.
+    _, rows, _ = _snapshot_header.state(snapshot, ids[-1])
+    assert 25 <= rows <= 36
+    reader = Ledger(path)
+    reader.direct_max_rows = 0  # read through the snapshot
+    direct = Ledger(path)
+    pd.testing.assert_frame_equal(reader.frame("all"), direct.frame("all"))
+    columns, _, _ = _columns.load(snapshot, ids[-1])
+    assert len(columns["id"]) == rows
+    assert_dtypes(_frame.build(columns))
+
+
 def test_snapshot_arrays_are_writable(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     ledger.direct_max_rows, ledger.snapshot_min_delta = 0, 1

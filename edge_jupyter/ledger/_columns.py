@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from ._schema import READ_FIELDS, period
+from ._snapshot_header import FORMAT_VERSION, MAGIC, read_header
 
-FORMAT_VERSION = 2
 SEPARATOR = "\x1f"
 CHUNK_ROWS = 100_000
 
@@ -128,7 +128,6 @@ def scope_mask(columns: Columns, scope: str, *, notebook: str, session_id: str, 
 
 # -- the snapshot file ------------------------------------------------------------------------
 
-MAGIC = b"EDGE-LEDGER-SNAP"  # 16 bytes, then the header's length (8 bytes LE), header, data
 _ALIGN = 64
 
 
@@ -224,10 +223,8 @@ def load(path: Path, ledger_id: str) -> tuple[Columns | None, int, int]:
     """
     try:
         with open(path, "rb") as f:
-            if f.read(len(MAGIC)) != MAGIC:
-                return None, 0, 0
-            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-            if header.get("version") != FORMAT_VERSION or header.get("ledger_id") != ledger_id:
+            header = read_header(f, ledger_id)
+            if header is None:
                 return None, 0, 0
             size = os.fstat(f.fileno()).st_size - f.tell()
             buffer = bytearray(size)  # writable, so the frame's arrays are too

@@ -10,6 +10,8 @@ Limits.  :meth:`Ledger.reserve` checks the limits and inserts the row in the sam
 Reading.  ``frame()`` reads small scopes straight from SQLite; for large ones it keeps a
 columnar snapshot beside the database (``_columns.py``) and reads only the rows changed
 since, because turning a million SQLite rows into Python objects takes many seconds.
+Writes and reads keep the snapshot current on the background worker, so only a ledger
+filled by other means (or whose snapshot was deleted) is ever read cold.
 """
 
 from __future__ import annotations
@@ -78,8 +80,20 @@ class Ledger(Database):
 
     #: Scopes with at most this many rows are read straight from SQLite.
     direct_max_rows = 20_000
-    #: Rewrite the columnar snapshot when at least this many rows changed since it.
+    #: Rewrite the columnar snapshot (in the background) when a read finds at least this
+    #: many rows changed since it.
     snapshot_min_delta = 5_000
+    #: Writes keep it current too: on a process's first write and every
+    #: ``snapshot_check_every`` after, the background worker compares the snapshot with
+    #: the database and rewrites it once max(snapshot_min_delta, its rows ÷
+    #: ``snapshot_refresh_fraction``) rows changed since.  So a ledger that grew through
+    #: edge_jupyter (in one kernel or in many short ones) is never read cold, a read never
+    #: has more than ~2 % of the rows to fetch from SQLite (at 1M rows: 20k, ≈ 0.3 s on top
+    #: of the snapshot's ≈ 0.5 s), and the rewrites add up to O(n).
+    snapshot_check_every = 1_000
+    snapshot_refresh_fraction = 50
+    _writes_since_check = -1  # -1: this process has not written yet
+    _refresh_pending = False
 
     @classmethod
     def default(cls) -> Ledger:
@@ -144,6 +158,51 @@ class Ledger(Database):
                 (*_values(record), _now_us(), reserved, record.generation_id, row_id))
             if cursor.rowcount != 1:
                 raise LedgerError(f"the ledger has no row {row_id}")
+        self._count_write()
+
+    def _count_write(self) -> None:
+        self._writes_since_check += 1
+        if self._writes_since_check == 0 or self._writes_since_check >= self.snapshot_check_every:
+            self._writes_since_check = 0
+            from edge_jupyter import background
+
+            background.submit(self._refresh_if_behind)
+
+    def _refresh_if_behind(self) -> None:
+        from ._snapshot_header import state as snapshot_state
+
+        self._bulk_connect()  # the ledger's id is known from here
+        state = snapshot_state(self.path.with_name(self.path.name + "-snapshot"), self.ledger_id)
+        with self._read(bulk=True) as conn:
+            deletions = int(conn.execute(
+                "SELECT value FROM meta WHERE key = 'deletions'").fetchone()[0])
+            if state is None or state[2] != deletions:  # none yet, or stale
+                changed = rows = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
+                if rows <= self.direct_max_rows:
+                    return  # reads of a ledger this small never use a snapshot
+            else:
+                seq, rows, _ = state
+                changed = conn.execute("SELECT count(*) FROM calls WHERE seq > ?",
+                                       (seq,)).fetchone()[0]
+        if changed >= max(self.snapshot_min_delta, rows // self.snapshot_refresh_fraction):
+            self._refresh_later()
+
+    def _refresh_later(self) -> None:
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            from edge_jupyter import background
+
+            background.submit(self.refresh_snapshot)
+
+    def refresh_snapshot(self) -> int:
+        """Bring the columnar snapshot up to date with every row; returns the row count.
+
+        Runs on its own arrays (it re-reads the snapshot file), never on a frame's.
+        """
+        try:
+            return len(self._all_columns(save=True)["id"])
+        finally:
+            self._refresh_pending = False
 
     def update_generation_id(self, row_id: int, generation_id: str) -> None:
         """Record the generation id as soon as it is known, so a lost call can be reconciled."""
@@ -336,7 +395,7 @@ class Ledger(Database):
             everything, scope, notebook=notebook, session_id=session_id, cell_id=cell_id,
             since_us=since_us, now=now)))
 
-    def _all_columns(self) -> dict[str, Any]:
+    def _all_columns(self, *, save: bool = False) -> dict[str, Any]:
         """Every row, columnar: the snapshot beside the database plus the rows changed since.
 
         The snapshot is read and written outside any transaction; the rows after its
@@ -357,8 +416,10 @@ class Ledger(Database):
                 delta = _columns.fetch(conn.execute(
                     f"SELECT {READ_SQL} FROM calls WHERE seq > ? ORDER BY seq", (base_seq,)))
         columns = _columns.merge(base, delta) if base is not None else delta
-        if len(delta["id"]) >= self.snapshot_min_delta:
+        if base is None or (save and len(delta["id"])):
             _columns.save(snapshot_path, columns, self.ledger_id, deletions)
+        elif len(delta["id"]) >= self.snapshot_min_delta:
+            self._refresh_later()  # rewriting 1M rows takes ~2 s: not while the user waits
         return columns
 
 
