@@ -41,7 +41,7 @@ def test_account_figures_carry_the_exact_amount_on_hover():
     bal = Balance(key=KeyInfo(limit=5.0, limit_remaining=4.9999835, usage=1.65e-05))
     html = _html.account_html(account_view(Preferences(), KeyStatus(True, "environment"), bal,
                                            Spending(today=1.65e-05)))
-    assert 'title="$4.9999835"><b>$5.00</b>' in html
+    assert 'title="$4.9999835"><b>$4.99998</b>' in html  # never "$5.00 of $5.00"
     assert 'title="$0.0000165"><b>$0.000017</b>' in html
     assert "credit limit (OpenRouter /key)" in html  # the label explains itself on hover
 

@@ -110,6 +110,21 @@ def test_connected_account_shows_balance_key_limit_and_spending():
     assert view.notes == ()
 
 
+def test_what_is_left_never_reads_equal_to_the_whole_once_something_was_spent():
+    prefs = Preferences(budgets={"day": 1.0})
+    view = account_view(prefs, CONNECTED,
+                        balance(credits=(100.0, 0.00014), remaining=4.99986, usage=0.00014),
+                        Spending(budgets={"day": 0.000002}))
+    assert (figure(view, "Key limit").value, figure(view, "Key limit").note) == ("$4.9999", "of $5.00")
+    assert figure(view, "Key limit").exact == "$4.99986"
+    assert figure(view, "Balance").value == "$99.9999"
+    assert figure(view, "Day budget").value == "$0.999998"
+    untouched = account_view(prefs, CONNECTED, balance(credits=(100.0, 0.0), remaining=5.0),
+                             Spending())
+    assert figure(untouched, "Key limit").value == "$5.00"
+    assert figure(untouched, "Balance").value == "$100.00"
+
+
 def test_under_the_threshold_the_tighter_figure_turns_red_with_an_alert():
     prefs = Preferences(alert_threshold_usd=1.0)
     view = account_view(prefs, CONNECTED, balance(remaining=0.42), Spending())

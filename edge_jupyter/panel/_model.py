@@ -175,9 +175,23 @@ def money(amount: float | None) -> str:
     return "$0.00" if amount == 0 else short_usd(amount)
 
 
+def money_left(left: float | None, whole: float | None) -> str:
+    """What is left of ``whole``, never printed equal to it once something was spent
+    ("$4.9999 of $5.00", not "$5.00 of $5.00" after spending $0.00014)."""
+    text = money(left)
+    if left is None or whole is None or not 0 <= left < whole or text != money(whole):
+        return text
+    for digits in range(3, 10):
+        text = f"${left:,.{digits}f}"
+        if text != f"${whole:,.{digits}f}":
+            break
+    return text
+
+
 def _money(label: str, amount: float | None, note: str = "", tone: str = "",
-           hint: str = "") -> Figure:
-    return Figure(label, money(amount), exact_usd(amount) if amount is not None else "",
+           hint: str = "", *, of: float | None = None) -> Figure:
+    shown = money(amount) if of is None else money_left(amount, of)
+    return Figure(label, shown, exact_usd(amount) if amount is not None else "",
                   note, tone, hint)
 
 
@@ -212,7 +226,7 @@ def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
             tight = low if balance.remaining_source == "account balance" else ""
             figures.append(_money("Balance", credits.balance, f"of {money(credits.total_credits)}",
                                   tight, "The account's credits left, of those bought "
-                                  "(OpenRouter /credits)"))
+                                  "(OpenRouter /credits)", of=credits.total_credits))
         else:
             figures.append(Figure("Balance", MISSING, tone="muted", hint=balance.credits_note))
             if balance.credits_note:
@@ -228,7 +242,7 @@ def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
             reset = f", resets {info.limit_reset}" if info.limit_reset else ""
             figures.append(_money("Key limit", info.limit_remaining, f"of {money(info.limit)}",
                                   tight, f"What is left of this key's credit limit{reset} "
-                                  "(OpenRouter /key)"))
+                                  "(OpenRouter /key)", of=info.limit))
         if balance.problem:
             notes.append(f"The key's figures could not be read: {balance.problem}")
 
@@ -240,9 +254,9 @@ def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
         spent = float(spending.budgets.get(scope, 0.0))
         left = max(0.0, float(limit) - spent)
         tone = "alert" if left <= 0 else ("warn" if left < 0.1 * float(limit) else "")
-        figures.append(Figure(f"{scope.capitalize()} budget", money(left), exact_usd(left),
-                              f"of {money(float(limit))}", tone,
-                              f"What is left of your {scope} spending limit (%edge budget)"))
+        figures.append(_money(f"{scope.capitalize()} budget", left, f"of {money(float(limit))}",
+                              tone, f"What is left of your {scope} spending limit (%edge budget)",
+                              of=float(limit)))
     figures.append(Figure("Alert under", money(threshold) if threshold > 0 else "off",
                           exact_usd(threshold) if threshold > 0 else "", tone="muted",
                           hint="A warning shows when what is left falls under this (%edge alert)"))
