@@ -84,10 +84,7 @@ def fetch(client: OpenRouterClient, *, timeout: float = LOOKUP_TIMEOUT) -> Balan
 
 
 def _cache_key(client: OpenRouterClient) -> str:
-    import hashlib
-
-    digest = hashlib.sha256((client._key_text() or "").encode()).hexdigest()[:16]
-    return f"{client.origin}|{digest}"
+    return f"{client.origin}|{client.key_fingerprint}"
 
 
 def cached(client: OpenRouterClient, *, max_age: float = CACHE_SECONDS) -> Balance | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import preferences, replay
 from .money import exact_usd, short_usd
-from .openrouter import ModelInfo, OpenRouterClient, OpenRouterError, RetryPolicy
+from .openrouter import ModelInfo, OpenRouterError, RetryPolicy
 from .record import CallRecord
 
 #: Batches meet rate limits more often than single cells: retry longer before giving up.
@@ -189,8 +189,7 @@ def map(
             body["temperature"] = temperature
         bodies.append(body)
 
-    base = _client()
-    client = OpenRouterClient(base._key_text(), origin=base.origin, retry=BATCH_RETRY)
+    client = _client().with_retry(BATCH_RETRY)
     info = _budget._model_info(client, model)
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")

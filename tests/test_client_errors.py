@@ -216,3 +216,14 @@ def test_the_key_is_in_no_repr_or_error(sb):
         consume(client.stream_chat(BODY))
     assert_no_key(sb, err.value)
     assert "sk-or-…" in str(err.value)
+
+
+def test_with_retry_keeps_key_origin_and_pool_and_only_changes_the_policy(sb):
+    base = client_for(sb)  # gives up after 2 retries
+    patient = base.with_retry(RetryPolicy(max_retries=5, base_delay=0.01, max_delay=0.02))
+    sb.inject(Fault.http(429, times=4, retry_after=0.01))
+    assert consume(patient.stream_chat(BODY)) == sb.completions[-1].text
+    assert chat_requests(sb) == 5
+    assert (patient.origin, patient.key_fingerprint) == (base.origin, base.key_fingerprint)
+    assert patient.http is base.http and base.retry.max_retries == 2
+    assert sb.key not in repr(patient) + patient.key_fingerprint

@@ -82,6 +82,19 @@ class OpenRouterClient:
     def __repr__(self) -> str:
         return f"OpenRouterClient(origin={self.origin!r}, key={'set' if self._key else 'none'})"
 
+    def with_retry(self, retry: RetryPolicy) -> OpenRouterClient:
+        """The same key, origin and connection pool with another retry policy."""
+        clone = OpenRouterClient(None, origin=self.origin, retry=retry, http=self._http)
+        clone._key = self._key
+        return clone
+
+    @property
+    def key_fingerprint(self) -> str:
+        """A short digest that tells keys apart (for caches) without revealing one."""
+        import hashlib
+
+        return hashlib.sha256((self._key_text() or "").encode()).hexdigest()[:16]
+
     @property
     def http(self) -> httpx.Client:
         return self._http or shared_client()
