@@ -87,11 +87,12 @@ class Ledger(Database):
     #: ``snapshot_check_every`` after, the background worker compares the snapshot with
     #: the database and rewrites it once max(snapshot_min_delta, its rows ÷
     #: ``snapshot_refresh_fraction``) rows changed since.  So a ledger that grew through
-    #: edge_jupyter (in one kernel or in many short ones) is never read cold, a read never
-    #: has more than ~2 % of the rows to fetch from SQLite (at 1M rows: 20k, ≈ 0.3 s on top
-    #: of the snapshot's ≈ 0.5 s), and the rewrites add up to O(n).
+    #: edge_jupyter (in one kernel or in many short ones) is never read cold, and a read
+    #: has at most ~1 % of the rows to fetch from SQLite (at 1M rows: 10k, ≈ 0.1–0.2 s on
+    #: top of the snapshot's ≈ 0.5 s).  The rewrites grow with the ledger, so they add up
+    #: to O(n): ≈ 100 × the last one (≈ 2.5 s at 1M rows), in the background.
     snapshot_check_every = 1_000
-    snapshot_refresh_fraction = 50
+    snapshot_refresh_fraction = 100
     _writes_since_check = -1  # -1: this process has not written yet
     _refresh_pending = False
 
@@ -200,7 +201,7 @@ class Ledger(Database):
         Runs on its own arrays (it re-reads the snapshot file), never on a frame's.
         """
         try:
-            return len(self._all_columns(save=True)["id"])
+            return len(self._all_columns(save=True)[0]["id"])
         finally:
             self._refresh_pending = False
 
@@ -390,13 +391,17 @@ class Ledger(Database):
             if count <= self.direct_max_rows:
                 return _frame.build(_columns.fetch(conn.execute(
                     f"SELECT {READ_SQL} FROM calls WHERE {where} ORDER BY id", params)))
-        everything = self._all_columns()
-        return _frame.build(_columns.take(everything, _columns.scope_mask(
+        everything, behind = self._all_columns()
+        frame = _frame.build(_columns.take(everything, _columns.scope_mask(
             everything, scope, notebook=notebook, session_id=session_id, cell_id=cell_id,
             since_us=since_us, now=now)))
+        if behind:  # rewriting 1M rows takes ~2 s: not while the user waits, and not
+            self._refresh_later()  # competing for the GIL with the read above
+        return frame
 
-    def _all_columns(self, *, save: bool = False) -> dict[str, Any]:
-        """Every row, columnar: the snapshot beside the database plus the rows changed since.
+    def _all_columns(self, *, save: bool = False) -> tuple[dict[str, Any], bool]:
+        """Every row, columnar: the snapshot beside the database plus the rows changed since;
+        and whether the snapshot is far enough behind to be rewritten (if ``save`` is not set).
 
         The snapshot is read and written outside any transaction; the rows after its
         ``seq`` are read in one, so the two fit together exactly.
@@ -418,9 +423,8 @@ class Ledger(Database):
         columns = _columns.merge(base, delta) if base is not None else delta
         if base is None or (save and len(delta["id"])):
             _columns.save(snapshot_path, columns, self.ledger_id, deletions)
-        elif len(delta["id"]) >= self.snapshot_min_delta:
-            self._refresh_later()  # rewriting 1M rows takes ~2 s: not while the user waits
-        return columns
+            return columns, False
+        return columns, len(delta["id"]) >= self.snapshot_min_delta
 
 
 _defaults: dict[Path, Ledger] = {}
