@@ -119,6 +119,7 @@ def test_what_is_left_never_reads_equal_to_the_whole_once_something_was_spent():
     assert figure(view, "Key limit").exact == "$4.99986"
     assert figure(view, "Balance").value == "$99.9999"
     assert figure(view, "Day budget").value == "$0.999998"
+    assert view.headline == "$4.9999 left · today $0.00"
     untouched = account_view(prefs, CONNECTED, balance(credits=(100.0, 0.0), remaining=5.0),
                              Spending())
     assert figure(untouched, "Key limit").value == "$5.00"
