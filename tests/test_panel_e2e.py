@@ -113,9 +113,10 @@ def test_panel_in_the_jupyterlab_sidebar(sandbox, tmp_path, monkeypatch):
     first = sandbox.wait_for_completions(3)[0]  # the single-model cell ran first
     # Account: connected, the account balance and the key's limit (from /credits and /key)
     assert "Connected" in seen["account"], seen["account"]
-    assert "Key limit\t$5.00\tof $5.00" in seen["account"], seen["account"]
-    assert "Balance\t$100.00\tof $100.00" in seen["account"], seen["account"]
-    assert "$5.00 left" in seen["account"]  # the headline: the tighter of the two
+    # $0.00014 spent: what is left shows enough digits not to read as the whole
+    assert "Key limit\t$4.9999\tof $5.00" in seen["account"], seen["account"]
+    assert "Balance\t$99.9999\tof $100.00" in seen["account"], seen["account"]
+    assert "$4.9999 left" in seen["account"]  # the headline: the tighter of the two
     # Models: the favourite seeded in the preferences, and the default model
     favourites = seen["models"].split("FAVOURITES", 1)[1].split("ALL MODELS", 1)[0]
     assert "claude-3.5-haiku anthropic\n★" in favourites, seen["models"]  # starred
