@@ -48,11 +48,12 @@ def test_a_burst_comes_as_a_few_deltas_and_a_paced_stream_chunk_by_chunk(sb):
     deltas = [e for e in events if isinstance(e, TextDelta)]
     assert sum(d.chunks for d in deltas) == len(answer_tokens("openai/gpt-4o-mini", MESSAGES, 3000))
     assert len(deltas) < 300, "a burst should be handed over a read at a time"
-    sb.answer_length, sb.tokens_per_second = 20, 50  # a model's pace: 20 ms between chunks
+    sb.answer_length, sb.tokens_per_second = 12, 20  # a model's pace: 50 ms between chunks
     _, events = stream_text(client_for(sb))
     deltas = [e for e in events if isinstance(e, TextDelta)]
-    assert sum(d.chunks for d in deltas) == 20
-    assert len(deltas) >= 15, "paced chunks should reach the consumer one by one, not held back"
+    assert sum(d.chunks for d in deltas) == 12
+    # one by one as they come, not held back (a little slack for a busy CI machine)
+    assert len(deltas) >= 9, [d.chunks for d in deltas]
 
 
 def test_cost_and_tokens_are_exactly_the_usage_chunk(sb):
