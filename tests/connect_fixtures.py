@@ -8,17 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
-from processes import free_port, stop_group
+from processes import JupyterProcess, jupyter_process
 
 #: Keyring entries the tests may create; every test that touches the real keyring removes them.
 KEYRING_USERNAMES = ("openrouter-api-key", "openrouter-management-key")
@@ -83,64 +79,21 @@ def has_secret_service() -> bool:
     return bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS"))
 
 
-@dataclass
-class JupyterServer:
-    """A real ``python -m jupyter_server`` subprocess with token auth."""
-
-    proc: subprocess.Popen[bytes]
-    url: str  # http://127.0.0.1:PORT/base/
-    token: str
-    log_path: Path
-    root_dir: Path
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def api(self, path: str) -> str:
-        return self.url + path.lstrip("/")
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"token {self.token}"}
+#: The server the connect tests drive (``srv.root`` is its root directory).
+JupyterServer = JupyterProcess
 
 
 @contextlib.contextmanager
 def jupyter_server(tmp: Path, env: dict[str, str], *, base_url: str = "/",
                    extra_args: Iterable[str] = (), timeout: float = 30.0) -> Iterator[JupyterServer]:
-    """Start a Jupyter server, wait until it answers, stop it by its process group.
+    """A real Jupyter server with DEBUG logs, stopped by its process group.
 
     The extension is *not* named on the command line: it must be enabled by the
     jupyter-config file that ``pip install`` put in ``<prefix>/etc/jupyter``.
     """
-    port = free_port()
-    token = "edge-test-" + os.urandom(8).hex()
-    root = tmp / "root"
-    root.mkdir(parents=True, exist_ok=True)
-    log_path = tmp / "jupyter-server.log"
-    args = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-            f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.base_url={base_url}",
-            f"--ServerApp.root_dir={root}", "--ServerApp.log_level=DEBUG", *extra_args]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}{base_url}"
-    server = JupyterServer(proc, url, token, log_path, root)
-    try:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(trust_env=False, timeout=2) as client:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"jupyter server exited:\n{server.log_text()[-3000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(url + "api/status", headers=server.auth).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter server not ready:\n{server.log_text()[-3000:]}")
-                time.sleep(0.1)
+    with jupyter_process("jupyter_server", tmp, env, base_url=base_url, timeout=timeout,
+                         extra_args=["--ServerApp.log_level=DEBUG", *extra_args]) as server:
         yield server
-    finally:
-        stop_group(proc, timeout=10)
 
 
 def server_env(sb_url: str, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -8,18 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-from processes import free_port, stop_group
+from processes import JupyterProcess, jupyter_process
 
 from edge_jupyter.ledger import Ledger
 from edge_jupyter.record import CallRecord
@@ -57,18 +52,8 @@ def add_call(ledger: Ledger, *, model: str = "openai/gpt-4o-mini", notebook: str
 
 
 
-@dataclass
-class Lab:
-    """A running ``python -m jupyterlab`` with token auth."""
-
-    proc: subprocess.Popen[bytes]
-    url: str
-    token: str
-    root: Path
-    log_path: Path
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+#: A running JupyterLab (``lab.root`` is its root directory).
+Lab = JupyterProcess
 
 
 def lab_env(tmp: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -105,37 +90,10 @@ def lab_env(tmp: Path, extra: dict[str, str]) -> dict[str, str]:
 @contextlib.contextmanager
 def jupyterlab(tmp: Path, env: dict[str, str], timeout: float = 60.0) -> Iterator[Lab]:
     """Start JupyterLab (recipe A6), wait until it answers, stop it by its process group."""
-    port = free_port()
-    token = "edge-panel-" + os.urandom(6).hex()
-    root = tmp / "root"
-    root.mkdir(parents=True, exist_ok=True)
-    log_path = tmp / "jupyterlab.log"
-    args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-            f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+    with jupyter_process("jupyterlab", tmp, env, timeout=timeout, stop_timeout=15, extra_args=[
             "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                                start_new_session=True)
-    lab = Lab(proc, f"http://127.0.0.1:{port}/", token, root, log_path)
-    try:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(trust_env=False, timeout=2) as client:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"jupyterlab exited:\n{lab.log_text()[-3000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    r = client.get(lab.url + "api/status",
-                                   headers={"Authorization": f"token {token}"})
-                    if r.status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyterlab not ready:\n{lab.log_text()[-3000:]}")
-                time.sleep(0.1)
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]) as lab:
         yield lab
-    finally:
-        stop_group(proc, timeout=15)
 
 
 def in_browser(script: Callable[[Any], Any], *, width: int = 1400, height: int = 900,

@@ -257,12 +257,12 @@ def test_connect_from_a_kernel_in_a_real_browser(server, e2e_env, page, sandbox,
         nb.cells[0].outputs = [nbformat.v4.output_from_msg(m) for m in kernel.messages
                                if m["msg_type"] in ("stream", "display_data", "execute_result",
                                                     "error")]
-        nb_path = server.root_dir / "connect.ipynb"
+        nb_path = server.root / "connect.ipynb"
         nbformat.write(nb, nb_path)
         kernel_json = [json.dumps(m, default=str) for m in kernel.messages]
         data_dir = Path(e2e_env["EDGE_DATA_DIR"])
         leaks = find_secret(key, [server.log_text(), *kernel_json, *pages_seen],
-                            paths=[nb_path, data_dir, server.root_dir],
+                            paths=[nb_path, data_dir, server.root],
                             skip=[data_dir / "keys.json"])
         assert leaks == []
         code = query_of(callback_urls[0])["code"]
