@@ -130,20 +130,20 @@ def jp_server_config(sandbox) -> dict:
             "EdgeExtensionApp": {"openrouter_url": sandbox.url}}
 
 
-async def _kernel_flow(jp_fetch, jp_serverapp, jp_http_port, jp_base_url, monkeypatch,
+async def _kernel_flow(jp_fetch, jp_serverapp, jp_http_port, jp_base_url, capsys,
                        decision: str, argv: list[str]) -> list[str]:
-    links: list[str] = []
-    monkeypatch.setattr(connect, "_show_link", lambda href, absolute, limit: links.append(href))
     server = connect.ServerInfo(url=f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
                                 base_url=jp_base_url, token=jp_serverapp.identity_provider.token)
     status = connect._Status()
     args = connect._connect_parser().parse_args(argv)
     loop = asyncio.get_running_loop()
     waiting = loop.run_in_executor(None, connect._connect_via_server, server, args, status)
-    while not links:
+    printed = ""  # outside a kernel the link is printed, as in a terminal
+    while "Open this link" not in printed:
         await asyncio.sleep(0.02)
-    link = links[0]
-    assert link.startswith(f"{jp_base_url}edge/connect?watch=")
+        printed += capsys.readouterr().out
+    link = printed.split("Open this link to connect to OpenRouter: ", 1)[1].split()[0]
+    assert link.startswith(f"http://127.0.0.1:{jp_http_port}{jp_base_url}edge/connect?watch=")
     r = await jp_fetch("edge", "connect", params=query_of(link), follow_redirects=False,
                        raise_error=False)
     back = decide(r.headers["Location"], decision)
@@ -154,8 +154,8 @@ async def _kernel_flow(jp_fetch, jp_serverapp, jp_http_port, jp_base_url, monkey
 
 
 async def test_waits_for_the_server_and_reports_the_key(jp_fetch, jp_serverapp, jp_http_port,
-                                                        jp_base_url, file_store, monkeypatch):
-    history = await _kernel_flow(jp_fetch, jp_serverapp, jp_http_port, jp_base_url, monkeypatch,
+                                                        jp_base_url, file_store, capsys):
+    history = await _kernel_flow(jp_fetch, jp_serverapp, jp_http_port, jp_base_url, capsys,
                                  "authorize", ["--limit", "2.5"])
     assert history[0].startswith("⏳ Waiting for you to approve on OpenRouter")
     assert history[-1].startswith("✅ Connected to OpenRouter: sk-or-v1-")
@@ -165,19 +165,18 @@ async def test_waits_for_the_server_and_reports_the_key(jp_fetch, jp_serverapp, 
 
 
 async def test_a_denial_on_the_server_ends_the_wait_at_once(jp_fetch, jp_serverapp, jp_http_port,
-                                                            jp_base_url, file_store, monkeypatch):
-    history = await _kernel_flow(jp_fetch, jp_serverapp, jp_http_port, jp_base_url, monkeypatch,
+                                                            jp_base_url, file_store, capsys):
+    history = await _kernel_flow(jp_fetch, jp_serverapp, jp_http_port, jp_base_url, capsys,
                                  "deny", [])
     assert history[-1] == ("❌ Not connected: You chose not to authorize edge_jupyter on "
                            "OpenRouter.")
     assert keystore.resolve_api_key().source == "none"
 
 
-def test_server_without_the_extension_is_reported(file_store, monkeypatch):
+def test_server_without_the_extension_is_reported(file_store):
     plain = FakeJupyter("k", "t")
     try:
         server = connect.ServerInfo(url=f"http://127.0.0.1:{plain.port}/", base_url="/", token="t")
-        monkeypatch.setattr(connect, "_show_link", lambda *a: None)
         status = connect._Status()
         connect._connect_via_server(server, connect._connect_parser().parse_args([]), status)
     finally:
