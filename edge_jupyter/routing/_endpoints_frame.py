@@ -1,0 +1,59 @@
+"""``%edge models MODEL --endpoints``: the providers serving a model as a DataFrame."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from ._max_price import _MILLION
+from ._no_endpoints import _endpoint_dicts
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_FRAME_COLUMNS = ["provider", "tag", "quantization", "context_length", "max_completion_tokens",
+                  "prompt_usd_per_m", "completion_usd_per_m", "uptime_30m", "latency_p50_ms",
+                  "throughput_p50", "status"]
+
+
+def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
+    """The providers serving a model as a DataFrame, prices in USD per million tokens.
+
+    Columns: provider, tag (what ``--provider``/``--only`` accept), quantization, context
+    and completion limits, prompt/completion price, uptime over 30 minutes (%), median
+    latency (ms, time to first token) and throughput (tokens/s), and OpenRouter's status
+    code (0 = normal). Missing values stay missing: OpenRouter omits stats for
+    unauthenticated calls. ``frame.attrs["model"]`` holds the model id.
+    """
+    import pandas as pd
+
+    model, rows = _endpoint_dicts(endpoints_json)
+
+    def per_m(value: Any) -> float | None:
+        try:
+            return float(Decimal(str(value)) * _MILLION)
+        except (InvalidOperation, ValueError):
+            return None
+
+    def p50(stats: Any) -> float | None:
+        return stats.get("p50") if isinstance(stats, Mapping) else None
+
+    records = []
+    for r in rows:
+        pricing = r.get("pricing") or {}
+        records.append({
+            "provider": r.get("provider_name"), "tag": r.get("tag"),
+            "quantization": r.get("quantization"), "context_length": r.get("context_length"),
+            "max_completion_tokens": r.get("max_completion_tokens"),
+            "prompt_usd_per_m": per_m(pricing.get("prompt")),
+            "completion_usd_per_m": per_m(pricing.get("completion")),
+            "uptime_30m": r.get("uptime_last_30m"), "latency_p50_ms": p50(r.get("latency_last_30m")),
+            "throughput_p50": p50(r.get("throughput_last_30m")), "status": r.get("status"),
+        })
+    frame = pd.DataFrame(records, columns=_FRAME_COLUMNS)
+    frame = frame.astype({"context_length": "Int64", "max_completion_tokens": "Int64", "status": "Int64",
+                          "prompt_usd_per_m": "float64", "completion_usd_per_m": "float64",
+                          "uptime_30m": "float64", "latency_p50_ms": "float64", "throughput_p50": "float64"})
+    frame.attrs["model"] = model
+    return frame
