@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..balance import Balance
-    from ..connect import ServerInfo
+    from ..jupyter_servers import ServerInfo
     from ..ledger import Ledger
     from ..openrouter import ModelInfo
     from ..preferences import Preferences
@@ -70,7 +70,7 @@ class Source:
         if self._server is None:
             found = None
             with contextlib.suppress(Exception):
-                from ..connect import find_server
+                from ..jupyter_servers import find_server
 
                 found = find_server()
             self._server = found if found is not None else NO_SERVER
