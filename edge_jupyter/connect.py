@@ -1,7 +1,7 @@
 """Kernel side of connecting: ``%edge connect`` and ``%edge disconnect``.
 
-In a kernel that belongs to a Jupyter server (found through the server's runtime
-files), ``%edge connect`` shows a button to that server's ``edge/connect`` route,
+In a kernel that belongs to a Jupyter server (found by :mod:`.jupyter_servers`
+from the servers' runtime files), ``%edge connect`` shows a button to that server's ``edge/connect`` route,
 which runs the OAuth dance and stores the key; the kernel polls the server until
 the flow it started ends, and then says "connected" with the key's limit.
 
