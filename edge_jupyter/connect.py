@@ -1,9 +1,10 @@
 """Kernel side of connecting: ``%edge connect`` and ``%edge disconnect``.
 
-In a kernel that belongs to a Jupyter server (found by :mod:`.jupyter_servers`
-from the servers' runtime files), ``%edge connect`` shows a button to that server's ``edge/connect`` route,
-which runs the OAuth dance and stores the key; the kernel polls the server until
-the flow it started ends, and then says "connected" with the key's limit.
+In a kernel that belongs to a Jupyter server (found by :mod:`.jupyter_servers` from
+the servers' runtime files), ``%edge connect`` shows a button to that server's
+``edge/connect`` route, which runs the OAuth dance and stores the key; the kernel
+polls the server until the flow it started ends, and then says "connected" with
+the key's limit.
 
 In terminal IPython (no server), it runs the dance itself: a one-shot callback
 server on 127.0.0.1 in a thread, the browser opened with :mod:`webbrowser`.
