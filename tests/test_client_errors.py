@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 
 import pytest
@@ -172,12 +173,60 @@ def test_dropped_connection_keeps_the_partial_text(sb):
     assert chat_requests(sb) == 1
 
 
+def texts_before(error: type[BaseException], stream) -> list[str]:
+    """The texts a consumer saw before ``stream`` raised ``error`` (it must raise it)."""
+    seen = []
+    with pytest.raises(error):
+        for event in stream:
+            if isinstance(event, TextDelta):
+                seen.append(event.text)
+    return seen
+
+
 def test_malformed_chunk_is_reported(sb):
     sb.inject(Fault.malformed(after_tokens=3))
     stream = client_for(sb).stream_chat(BODY)
-    with pytest.raises(MalformedResponse):
-        consume(stream)
-    assert stream.completion.text  # what came before is kept
+    seen = texts_before(MalformedResponse, stream)
+    # what came before reached the consumer, not only the completion
+    assert seen and "".join(seen) == stream.completion.text
+
+
+def _replayed(body: str) -> OpenRouterClient:
+    """A client whose every request is answered with ``body`` in one network read."""
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                              content=body.encode())
+
+    return OpenRouterClient("sk-or-test", origin="http://mock.invalid",
+                            http=httpx.Client(transport=httpx.MockTransport(answer)))
+
+
+def _chunk(**fields) -> str:
+    choice = {"index": 0, "delta": {}, "finish_reason": None}
+    choice["delta"].update(fields.pop("delta", {}))
+    choice["finish_reason"] = fields.pop("finish", None)
+    return "data: " + json.dumps({"id": "gen-1", "model": "m/x", "choices": [choice], **fields}) + "\n\n"
+
+
+def test_one_read_keeps_the_order_text_finish_usage_and_ignores_what_follows_done():
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "cost": 0.5}
+    body = (_chunk(delta={"role": "assistant", "content": ""})  # the first chunk: ids, no text
+            + _chunk(delta={"content": "He"}) + _chunk(delta={"content": "llo"})
+            + _chunk(finish="stop") + 'data: {"id": "gen-1", "choices": [], "usage": '
+            + json.dumps(usage) + "}\n\ndata: [DONE]\n\ndata: {not json}\n\n")
+    events = list(_replayed(body).stream_chat(BODY))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["Started", "TextDelta", "Finished", "UsageReceived"]
+    text = next(e for e in events if isinstance(e, TextDelta))
+    assert (text.text, text.chunks) == ("Hello", 2)
+
+
+@pytest.mark.parametrize("bad", ['{"choices": [{"delta": "oops"}]}', '{"choices": 7}'])
+def test_a_chunk_of_the_wrong_shape_is_malformed_and_keeps_the_text_before_it(bad):
+    body = _chunk(delta={"content": "kept"}) + f"data: {bad}\n\n"
+    assert texts_before(MalformedResponse, _replayed(body).stream_chat(BODY)) == ["kept"]
 
 
 def test_a_stalled_stream_times_out(sb):

@@ -441,33 +441,35 @@ def test_writes_keep_the_snapshot_current_even_from_many_short_kernels(tmp_path:
 
     path = tmp_path / "ledger.sqlite3"
     snapshot = path.with_name("ledger.sqlite3-snapshot")
-    ids = []
 
     def drain() -> None:
-        done = threading.Event()
-        background.submit(done.set)  # one worker, first in first out: earlier jobs are done
-        assert done.wait(30)
+        # One worker, first in first out; twice, because the check queues the rewrite.
+        for _ in range(2):
+            done = threading.Event()
+            background.submit(done.set)
+            assert done.wait(30)
 
-    for kernel in range(3):  # three kernels, each writing fewer calls than a refresh needs
+    # Four kernels write 8 rows each, fewer than a rewrite needs (25). Each kernel's first
+    # write queues a check that sees between 8k + 1 and 8k + 8 rows: 2, 9-16 and 17-24 rows
+    # are not enough, the fourth kernel's 25-32 are.
+    for kernel in range(4):
         writer = Ledger(path)
-        writer.snapshot_min_delta, writer.direct_max_rows = 20, 0
-        _fill(writer, 12, start=12 * kernel)
+        writer.snapshot_min_delta, writer.direct_max_rows = 25, 0
+        _fill(writer, 8, start=8 * kernel)
         drain()
         writer._bulk_connect()
-        ids.append(writer.ledger_id)
+        ledger_id = writer.ledger_id
         writer.close()
-        state = _snapshot_header.state(snapshot, writer.ledger_id)
-        if kernel < 2:
-            assert state is None, "fewer changed rows than snapshot_min_delta: no rewrite yet"
-    # The third kernel's first write found 24 rows the snapshot lacked (>= 20): rewritten.
-    _, rows, _ = _snapshot_header.state(snapshot, ids[-1])
-    assert 25 <= rows <= 36
+        if kernel < 3:
+            assert _snapshot_header.state(snapshot, ledger_id) is None, kernel
+    state = _snapshot_header.state(snapshot, ledger_id)
+    assert state is not None, "the fourth kernel's first write should have rewritten it"
+    assert 25 <= state[1] <= 32
     reader = Ledger(path)
     reader.direct_max_rows = 0  # read through the snapshot
-    direct = Ledger(path)
-    pd.testing.assert_frame_equal(reader.frame("all"), direct.frame("all"))
-    columns, _, _ = _columns.load(snapshot, ids[-1])
-    assert len(columns["id"]) == rows
+    pd.testing.assert_frame_equal(reader.frame("all"), Ledger(path).frame("all"))
+    columns, _, _ = _columns.load(snapshot, ledger_id)
+    assert len(columns["id"]) == state[1]
     assert_dtypes(_frame.build(columns))
 
 

@@ -16,7 +16,8 @@ def test_streams_the_exact_text_and_shows_the_exact_cost(kernel, sb):
     run = kernel.ok("%%edge -m openai/gpt-4o-mini\nSay hello")
     sent = sb.completions[-1]
     assert run.output_with("text/markdown")["data"] == {"text/markdown": sent.text}
-    assert run.streamed == sent.text  # what text frontends show: no text/plain twin repeats it
+    # what text frontends show: the answer, its line ended, and no text/plain twin repeating it
+    assert run.streamed == sent.text + ("" if sent.text.endswith("\n") else "\n")
     cost_line = next(t for t in run.texts() if t.startswith("💰"))
     assert exact_usd(sent.usage["cost"]) in cost_line
     assert f"{sent.usage['prompt_tokens']} prompt + {sent.usage['completion_tokens']} completion" in cost_line
@@ -38,7 +39,7 @@ def test_text_arrives_while_streaming_with_a_waiting_indicator(kernel, sb):
     run = kernel.ok("%%edge -m openai/gpt-4o-mini\nStream slowly")
     first_display = next(m for m in run.messages if m["msg_type"] == "display_data")
     assert "waiting for first token" in first_display["content"]["data"]["text/plain"]
-    assert run.streamed == sb.completions[-1].text
+    assert run.streamed.rstrip("\n") == sb.completions[-1].text.rstrip("\n")
     assert run.count("stream") >= 5, "the answer should arrive in several pieces"
     assert run.count("clear_output") == 1
 

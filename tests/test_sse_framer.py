@@ -44,7 +44,7 @@ def framed(pieces: list[str]) -> list[str]:
     events = []
     for piece in pieces:
         events += framer.feed(piece)
-    return events + framer.flush()
+    return events
 
 
 def cut(text: str, rng: random.Random) -> list[str]:
@@ -67,8 +67,11 @@ def test_every_cut_of_a_crlf_stream_including_between_cr_and_lf():
         assert framed([text[:i], text[i:]]) == expected, i
 
 
-def test_a_lone_cr_at_the_very_end_still_ends_the_event():
-    assert framed(["data: last\r\r"]) == ["last"]
+def test_a_cr_ends_its_line_at_once_and_the_lf_after_it_is_skipped():
+    framer = SSEFramer()
+    assert framer.feed("data: one\r\r") == ["one"]  # not held back until the next read
+    assert framer.feed("\ndata: two\r") == []  # that LF completed the CRLF: no extra blank line
+    assert framer.feed("\n\r\n") == ["two"]
     assert framed(["data: last\r", "\r"]) == ["last"]
 
 

@@ -127,6 +127,25 @@ class Database:
             conn.execute("COMMIT")
 
     @contextmanager
+    def _private_read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction on a connection of its own, opened and closed here.
+
+        For long background reads: in WAL mode readers never wait for each other, so the
+        user's own reads (and writes) go on while it runs, whatever its length.
+        """
+        with self._lock:
+            self._connect()  # creates the file and reads the ledger's id, if not done yet
+        conn = self._open()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextmanager
     def _read(self, *, bulk: bool = False) -> Iterator[sqlite3.Connection]:
         """One read transaction: every SELECT inside sees the same state."""
         with self._bulk_lock if bulk else self._lock:

@@ -172,9 +172,9 @@ class Ledger(Database):
     def _refresh_if_behind(self) -> None:
         from ._snapshot_header import state as snapshot_state
 
-        self._bulk_connect()  # the ledger's id is known from here
-        state = snapshot_state(self.path.with_name(self.path.name + "-snapshot"), self.ledger_id)
-        with self._read(bulk=True) as conn:
+        with self._private_read() as conn:  # never makes the user's reads wait
+            state = snapshot_state(self.path.with_name(self.path.name + "-snapshot"),
+                                   self.ledger_id)
             deletions = int(conn.execute(
                 "SELECT value FROM meta WHERE key = 'deletions'").fetchone()[0])
             if state is None or state[2] != deletions:  # none yet, or stale
@@ -189,11 +189,17 @@ class Ledger(Database):
             self._refresh_later()
 
     def _refresh_later(self) -> None:
-        if not self._refresh_pending:
-            self._refresh_pending = True
-            from edge_jupyter import background
+        from edge_jupyter import background
 
+        with self._lock:  # one rewrite queued at a time
+            if self._refresh_pending:
+                return
+            self._refresh_pending = True
+        try:
             background.submit(self.refresh_snapshot)
+        except BaseException:  # e.g. no thread can start at shutdown: try again next time
+            self._refresh_pending = False
+            raise
 
     def refresh_snapshot(self) -> int:
         """Bring the columnar snapshot up to date with every row; returns the row count.
@@ -411,7 +417,9 @@ class Ledger(Database):
         snapshot_path = self.path.with_name(self.path.name + "-snapshot")
         self._bulk_connect()  # opens the file if need be: the ledger's id is known from here
         base, base_seq, base_deletions = _columns.load(snapshot_path, self.ledger_id)
-        with self._read(bulk=True) as conn:
+        # A rewrite (in the background) reads on a connection of its own: a cold one reads
+        # every row, seconds at 1M rows, and the user's small reads must not wait for it.
+        with self._private_read() if save else self._read(bulk=True) as conn:
             deletions = int(conn.execute(
                 "SELECT value FROM meta WHERE key = 'deletions'").fetchone()[0])
             if base is None or base_deletions != deletions:

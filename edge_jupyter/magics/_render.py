@@ -128,13 +128,19 @@ class SingleView:
         self._last = now or time.perf_counter()
 
     def clear(self) -> None:
-        """Replace what streamed (in a notebook); in a terminal, just end its line."""
+        """Replace what streamed (in a notebook); in a terminal, just end its line.
+
+        The streamed text always ends its line first: text frontends (qtconsole, jupyter
+        console) print what follows below it, and qtconsole's ``clear_output`` erases
+        only the current line; a notebook replaces the lot anyway.
+        """
         self.flush()
-        if not self._terminal:
-            clear_output(wait=True)
-        elif not self._ends_line:
+        if self._written and not self._ends_line:
             sys.stdout.write("\n")
             sys.stdout.flush()
+            self._ends_line = True
+        if not self._terminal:
+            clear_output(wait=True)
 
     def final(self, record: CallRecord, fmt: str, notes: list[str]) -> Any:
         self.clear()

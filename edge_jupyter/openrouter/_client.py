@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -350,27 +349,34 @@ class ChatStream:
         loads = json.loads
         plain_text = assembler.plain_text
         texts: list[str] = []
-        for read in itertools.chain(response.iter_text(), (None,)):
-            # None: the stream ended; a CR held back from the last read was a line end
-            for data in framer.feed(read) if read is not None else framer.flush():
+        for read in response.iter_text():
+            for data in framer.feed(read):
                 if data == "[DONE]":
                     self.done = True
                     break
                 try:
                     chunk = loads(data)
-                except ValueError as exc:
-                    if texts:
-                        yield TextDelta("".join(texts), len(texts))
-                    raise MalformedResponse("A streamed chunk was not valid JSON.") from exc
-                if type(chunk) is dict:
-                    text = plain_text(chunk)
-                    if text is not None:
-                        texts.append(text)
+                    if type(chunk) is not dict:
                         continue
+                    text = plain_text(chunk)
+                    if text is None:
+                        events = assembler.feed(chunk)
+                except OpenRouterError:
+                    if texts:  # what came before an error inside the stream reaches the consumer
+                        yield TextDelta("".join(texts), len(texts))
+                    raise
+                except (ValueError, TypeError, AttributeError, KeyError) as exc:
                     if texts:
                         yield TextDelta("".join(texts), len(texts))
-                        texts = []
-                    yield from assembler.feed(chunk)
+                    raise MalformedResponse("A streamed chunk was not valid JSON of the "
+                                            "expected shape.") from exc
+                if text is not None:
+                    texts.append(text)
+                    continue
+                if texts:
+                    yield TextDelta("".join(texts), len(texts))
+                    texts = []
+                yield from events
             if texts:
                 yield TextDelta("".join(texts), len(texts))
                 texts = []

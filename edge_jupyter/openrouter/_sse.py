@@ -14,7 +14,8 @@ bare httpx + httpx-sse loop that does nothing but collect the text: 54.2k).
 Only what OpenRouter sends matters here: ``data:`` fields (several in one event are
 joined by ``\\n``, as the spec says), ``:`` comments (its keep-alives, ignored),
 and any of the three line endings (CRLF, LF, CR), even when one read ends between
-the CR and the LF.  ``event:``, ``id:`` and ``retry:`` fields are ignored: the
+the CR and the LF: a CR ends its line at once (so a CR-only stream is never held
+back a read), and an LF right after it, in the next read, is skipped.  ``event:``, ``id:`` and ``retry:`` fields are ignored: the
 chat stream does not use them.  An event is complete at its blank line; a stream
 that ends mid-event drops it, as the spec requires.
 """
@@ -25,12 +26,13 @@ from __future__ import annotations
 class SSEFramer:
     """Feed decoded text as it arrives; get back the ``data`` of each complete event."""
 
-    __slots__ = ("_data", "_started", "_tail")
+    __slots__ = ("_data", "_skip_lf", "_started", "_tail")
 
     def __init__(self) -> None:
         self._tail = ""  # the unfinished last line of the previous read
         self._data: list[str] = []  # data lines of the event being read
         self._started = False
+        self._skip_lf = False  # the previous read ended with a CR: an LF now completes it
 
     def feed(self, text: str) -> list[str]:
         """The data of every event that ``text`` completes, in order."""
@@ -38,15 +40,18 @@ class SSEFramer:
             self._started = True
             if text.startswith("\ufeff"):  # a byte-order mark may open the stream
                 text = text[1:]
+        if self._skip_lf and text:
+            self._skip_lf = False
+            if text[0] == "\n":
+                text = text[1:]
+        if text.endswith("\r"):
+            self._skip_lf = True
         if self._tail:
             text = self._tail + text
-        held = ""
-        if text.endswith("\r"):  # maybe the first half of a CRLF split across reads
-            text, held = text[:-1], "\r"
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
-        self._tail = lines.pop() + held
+        self._tail = lines.pop()
         events: list[str] = []
         data = self._data
         for line in lines:
@@ -60,7 +65,3 @@ class SSEFramer:
                 data.append("")
             # ":" comments and other fields: nothing to do
         return events
-
-    def flush(self) -> list[str]:
-        """At the end of the stream: a CR held back from the last read was a line end."""
-        return self.feed("\n") if self._tail.endswith("\r") else []
