@@ -136,3 +136,22 @@ def test_byok_cost_is_shown_and_recorded_apart(kernel, sb):
     assert "OpenRouter fee (BYOK)" in line and "billed by the provider" in line
     is_byok, upstream = kernel.value("[_edge.is_byok, _edge.upstream_cost_usd]")
     assert is_byok is True and upstream == sb.completions[-1].usage["cost_details"]["upstream_inference_cost"]
+
+
+def test_the_stream_guard_stops_a_provider_that_ignores_max_tokens(kernel, sb):
+    """The reservation covers --max-tokens; a provider that sends far more is cut off mid-stream,
+    the partial answer stays, and the ledger ends with the exact (small) cost of what was sent."""
+    sb.answer_length = 3000
+    sb.tokens_per_second = 200  # the whole answer would take 15 s and cost ≈ $0.0018
+    sb.inject(Fault.overrun())
+    run = kernel.run("%%edge -m openai/gpt-4o-mini --max-tokens 50 --budget 0.0002\nTell me all")
+    sent = sb.completions[-1]
+    status, text, cost, tokens = kernel.value(
+        "[_edge.status, _edge.text, _edge.cost_usd, _edge.completion_tokens]")
+    assert run.status == "ok" and status == "stopped_budget"
+    assert "stopped before crossing the spending limit; the partial answer is kept" in run.all_text
+    assert sent.cancelled and 0 < tokens < 750, "cut off early, not after the whole answer"
+    assert text and sent.text.startswith(text)  # what arrived is kept (a little more may be in flight)
+    assert cost == sent.usage["cost"] <= 0.0002  # the exact cost, fetched from /generation
+    row = frame(kernel)
+    assert (row["status"][-1], float(row["cost_usd"][-1])) == ("stopped_budget", cost)

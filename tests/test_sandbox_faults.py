@@ -156,6 +156,18 @@ def test_byok_billing(sb: Sandbox, client: httpx.Client) -> None:
 
 
 # -- money ------------------------------------------------------------------------------------------
+def test_overrun_ignores_max_tokens_once(sb: Sandbox, client: httpx.Client) -> None:
+    sb.answer_length = 40
+    sb.inject(Fault.overrun())
+    body = client.post(URL, json=chat_body(max_tokens=5)).json()
+    assert body["usage"]["completion_tokens"] == 40  # the cap was not honoured, and is billed
+    assert body["choices"][0]["finish_reason"] == "stop"
+    capped = client.post(URL, json=chat_body(max_tokens=5)).json()  # only the next request
+    assert capped["usage"]["completion_tokens"] == 5
+    assert capped["choices"][0]["finish_reason"] == "length"
+    assert Fault.from_dict({"kind": "overrun"}) == Fault.overrun()
+
+
 def test_402_when_the_max_tokens_reservation_is_unaffordable(sb: Sandbox, client: httpx.Client) -> None:
     sb.credits = 0.001
     prompt = count_prompt_tokens(chat_body()["messages"])

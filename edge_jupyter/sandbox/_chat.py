@@ -123,7 +123,7 @@ def choose_endpoint(model: CatalogModel, prefs: Any) -> CatalogEndpoint:
 
 
 def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset(),
-              down: frozenset[str] = frozenset()) -> ChatPlan:
+              down: frozenset[str] = frozenset(), honour_cap: bool = True) -> ChatPlan:
     """Validate a ``ChatRequest`` and decide the whole answer, or raise ``ApiError``.
 
     Routing (``provider``, ``models``, BYOK-first, ``down`` providers) is ``_routing.route``;
@@ -131,7 +131,8 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
 
     Length: ``[sandbox:tokens=N]`` in the last user message, else ``answer_length``;
     reasoning models add :func:`reasoning_length` reasoning tokens first. The total
-    is cut at ``max_completion_tokens`` (or ``max_tokens``), giving ``"length"``.
+    is cut at ``max_completion_tokens`` (or ``max_tokens``), giving ``"length"``, unless
+    ``honour_cap`` is False (the ``overrun`` fault: a provider that ignores the cap).
     """
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
@@ -145,7 +146,7 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     n_answer = max(0, wanted if wanted is not None else int(answer_length))
     n_reason = reasoning_length(n_answer) if model.reasoning else 0
     finish = "stop"
-    if cap is not None and n_reason + n_answer > cap:
+    if honour_cap and cap is not None and n_reason + n_answer > cap:
         finish = "length"
         n_reason = min(n_reason, cap)
         n_answer = cap - n_reason

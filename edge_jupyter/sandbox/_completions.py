@@ -109,6 +109,9 @@ def handle_chat(h: Handler, req: Request) -> None:
     fault = sb.faults.take()
     if fault is not None and fault.kind == "http":
         raise _http_fault(fault)
+    if fault is not None and fault.kind == "overrun":
+        plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers,
+                         honour_cap=False)
     run = _Run(h, rec, plan, fault)
     if plan.stream:
         run.stream()
@@ -281,7 +284,7 @@ class _Run:
         flush()
         n_r = len(plan.reasoning)
         total = n_r + len(plan.content)
-        at = fault.after_tokens if fault is not None and fault.kind not in ("http", "byok") else -1
+        at = fault.after_tokens if fault is not None and fault.kind not in ("http", "byok", "overrun") else -1
         next_at = time.monotonic()
         for i in range(total + 1):
             if i == at:

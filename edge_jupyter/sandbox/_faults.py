@@ -17,6 +17,8 @@ Kinds:
                then carry on normally.
 ``stall``      after ``after_tokens`` tokens, send nothing for ``seconds``, then carry on.
 ``byok``       bill the request as bring-your-own-key (5 % fee; full price upstream).
+``overrun``    ignore ``max_tokens`` / ``max_completion_tokens`` (a provider that does not
+               honour them): the whole answer is generated, and billed.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-FaultKind = Literal["http", "midstream", "drop", "malformed", "stall", "byok"]
-KINDS: tuple[str, ...] = ("http", "midstream", "drop", "malformed", "stall", "byok")
+FaultKind = Literal["http", "midstream", "drop", "malformed", "stall", "byok", "overrun"]
+KINDS: tuple[str, ...] = ("http", "midstream", "drop", "malformed", "stall", "byok", "overrun")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ class Fault:
     def byok(cls, *, times: int = 1) -> Fault:
         """Bill the next request as BYOK: ``cost`` is the 5 % fee, upstream is full price."""
         return cls("byok", times=times)
+
+    @classmethod
+    def overrun(cls, *, times: int = 1) -> Fault:
+        """The next request's answer ignores its token cap (what a budget's stream guard is for)."""
+        return cls("overrun", times=times)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
