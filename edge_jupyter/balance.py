@@ -44,6 +44,16 @@ class Balance:
             return "account balance"
         return "key limit" if limit is not None else ""
 
+    @property
+    def remaining_of(self) -> float | None:
+        """What :attr:`remaining` is a part of: the key's limit or the credits bought."""
+        source = self.remaining_source
+        if source == "key limit" and self.key is not None:
+            return self.key.limit
+        if source == "account balance" and self.credits is not None:
+            return self.credits.total_credits
+        return None
+
 
 def _management_client(origin: str) -> OpenRouterClient | None:
     from .keystore import resolve_management_key

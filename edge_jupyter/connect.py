@@ -30,6 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 from . import keystore, settings
 from .jupyter_servers import ServerInfo, find_server
+from .magics._context import in_kernel
 
 #: How long ``%edge connect`` waits for the user to approve (OpenRouter codes live 10 min).
 DEFAULT_TIMEOUT = 300.0
@@ -82,15 +83,6 @@ def _connect_parser() -> _Parser:
 # -- showing progress ----------------------------------------------------------------------------
 
 
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 class _Status:
     """One status line: updated in place (display_id) in a notebook, printed in a terminal."""
 
@@ -105,7 +97,7 @@ class _Status:
             return
         self._last = line
         self.history.append(line)
-        if not _in_kernel():
+        if not in_kernel():
             print(line, flush=True)
             return
         from IPython.display import display
@@ -125,7 +117,7 @@ def _show_link(href: str, absolute: str, limit: float | None) -> None:
     cap = f" A key with a ${format_limit(limit)} credit limit will be created." \
         if limit is not None else ""
     text = f"Open this link to connect to OpenRouter: {absolute}{cap}"
-    if not _in_kernel():
+    if not in_kernel():
         print(text, flush=True)
         return
     from IPython.display import display

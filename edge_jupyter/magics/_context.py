@@ -8,6 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def in_kernel() -> bool:
+    """True in a Jupyter kernel; False in terminal IPython or plain Python, where output
+    cannot be replaced or updated in place (no ``clear_output``, no display updates)."""
+    from IPython import get_ipython  # here, not at import: connect.py stays IPython-free
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
 @dataclass(frozen=True)
 class CellContext:
     notebook: str = ""

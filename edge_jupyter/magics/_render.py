@@ -29,12 +29,12 @@ import sys
 import time
 from typing import Any
 
-from IPython import get_ipython
 from IPython.display import clear_output, display
 
 from ..money import exact_usd
 from ..record import CallRecord
 from . import _format
+from ._context import in_kernel
 
 STREAM_INTERVAL = 1 / 15  # seconds between stdout batches
 GRID_INTERVAL = 0.25  # seconds between refreshes of the multi-model grid
@@ -51,11 +51,6 @@ def show_error(message: str, title: str = "edge") -> None:
 
 def show_warning(message: str) -> None:
     display(_bundle(_format.warning_html(message), f"⚠️ {message}"), raw=True)
-
-
-def in_terminal() -> bool:
-    """True outside a kernel (terminal IPython): output printed there cannot be replaced."""
-    return getattr(get_ipython(), "kernel", None) is None
 
 
 def answer_bundle(record: CallRecord, fmt: str, *, plain_twin: bool = True
@@ -93,7 +88,7 @@ class SingleView:
         self.warnings = warnings
         for message in warnings:
             show_warning(message)
-        self._terminal = in_terminal()
+        self._terminal = not in_kernel()
         waiting = "waiting for first token…" if streaming else "waiting for the answer…"
         self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
         self._pending: list[str] = []
@@ -167,7 +162,7 @@ class MultiView:
         self.warnings = warnings
         for message in warnings:
             show_warning(message)
-        self._terminal = in_terminal()
+        self._terminal = not in_kernel()
         self._grid = display(self._grid_bundle(), raw=True, display_id=True)
         self._last = 0.0
 

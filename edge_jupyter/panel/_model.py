@@ -188,17 +188,6 @@ def money_left(left: float | None, whole: float | None) -> str:
     return text
 
 
-def _whole(balance: Balance | None) -> float | None:
-    """What the remaining amount is a part of: the key's limit or the credits bought."""
-    if balance is None:
-        return None
-    if balance.remaining_source == "key limit" and balance.key is not None:
-        return balance.key.limit
-    if balance.remaining_source == "account balance" and balance.credits is not None:
-        return balance.credits.total_credits
-    return None
-
-
 def _money(label: str, amount: float | None, note: str = "", tone: str = "",
            hint: str = "", *, of: float | None = None) -> Figure:
     shown = money(amount) if of is None else money_left(amount, of)
@@ -286,7 +275,8 @@ def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
         status, source = "Not connected", "no OpenRouter key"
     headline_parts = []
     if key.connected and remaining is not None:
-        headline_parts.append(f"{money_left(remaining, _whole(balance))} left")
+        headline_parts.append(
+            f"{money_left(remaining, balance.remaining_of if balance else None)} left")
     elif key.connected:
         headline_parts.append(PLACEHOLDER if loading and balance is None else "connected")
     else:
