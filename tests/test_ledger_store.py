@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from processes import loaded_by
 from test_ledger_workers import append_calls
 
 import edge_jupyter
@@ -185,11 +186,8 @@ def test_usage_reads_the_default_ledger_in_the_current_context(
 
 
 def test_importing_the_ledger_stays_cheap() -> None:
-    code = ("import sys, edge_jupyter.ledger; "
-            "print(sorted(m for m in ('pandas', 'numpy', 'IPython', 'ipywidgets', 'tornado', "
-            "'httpx') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by("import edge_jupyter.ledger", ("pandas", "numpy", "IPython", "ipywidgets",
+                                                    "tornado", "httpx")) == []
 
 
 # -- durability and concurrency -----------------------------------------------------------------

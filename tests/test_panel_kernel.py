@@ -4,10 +4,9 @@ with ``%edge use`` / ``%edge fav`` both ways, and clear about bad flags and the 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from processes import loaded_by
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 SHOW = "from edge_jupyter.panel import show_panel, get_panel\nshow_panel({argv!r})"
@@ -30,10 +29,7 @@ def shown(kernel):
 
 
 def test_importing_the_panel_imports_neither_ipywidgets_nor_pandas():
-    code = ("import sys, edge_jupyter.panel\n"
-            "print(sorted(m for m in ('ipywidgets', 'pandas', 'httpx') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by("import edge_jupyter.panel", ("ipywidgets", "pandas", "httpx")) == []
 
 
 def test_the_panel_is_shown_once_per_kernel_and_reused(kernel, shown):

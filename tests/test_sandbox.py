@@ -8,8 +8,6 @@ endpoints, request recording and the CLI.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from decimal import Decimal
@@ -17,6 +15,7 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
+from processes import loaded_by
 from sandbox_fixtures import auth, chat_body, chunks, content_of, parse_sse
 
 from edge_jupyter.sandbox import MODELS, Sandbox, answer_tokens, count_prompt_tokens
@@ -293,11 +292,9 @@ def test_reset_restores_everything(sb: Sandbox, client: httpx.Client) -> None:
 
 
 def test_sandbox_imports_no_heavy_or_ui_modules() -> None:
-    code = ("import sys, edge_jupyter.sandbox, edge_jupyter.sandbox.cli; "
-            "bad = [m for m in ('IPython', 'ipywidgets', 'tornado', 'jupyter_server', 'pandas', "
-            "'httpx', 'openai') if m in sys.modules]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by("import edge_jupyter.sandbox, edge_jupyter.sandbox.cli",
+                     ("IPython", "ipywidgets", "tornado", "jupyter_server", "pandas", "httpx",
+                      "openai")) == []
 
 
 def test_cli_prints_url_and_env_lines_and_serves(capsys: pytest.CaptureFixture[str]) -> None:

@@ -266,25 +266,20 @@ async def test_wrong_verifier_gives_an_error_page_and_stores_nothing(jp_fetch, d
     assert watch["state"] == "error" and "did not issue a key" in watch["message"]
 
 
-async def test_expired_code_at_openrouter_gives_an_error_page(jp_fetch, sb, data_dir):
+async def test_expired_code_at_openrouter_gives_an_error_page(jp_fetch, sb, data_dir, monkeypatch):
     back = decide(await start(jp_fetch))
-    saved, sb.code_ttl = sb.code_ttl, 0.0
-    try:
-        r = await callback(jp_fetch, back)
-    finally:
-        sb.code_ttl = saved
+    monkeypatch.setattr(sb, "code_ttl", 0.0)
+    r = await callback(jp_fetch, back)
     assert r.code == 502
     assert "expired" in page(r)
     assert keystore.resolve_api_key().source == "none"
 
 
-async def test_unreachable_openrouter_gives_an_error_page(jp_fetch, edge_app, data_dir):
+async def test_unreachable_openrouter_gives_an_error_page(jp_fetch, edge_app, data_dir,
+                                                          monkeypatch):
     back = decide(await start(jp_fetch))
-    saved, edge_app.openrouter_url = edge_app.openrouter_url, "http://127.0.0.1:9"
-    try:
-        r = await callback(jp_fetch, back)
-    finally:
-        edge_app.openrouter_url = saved
+    monkeypatch.setattr(edge_app, "openrouter_url", "http://127.0.0.1:9")
+    r = await callback(jp_fetch, back)
     assert r.code == 502
     assert "Could not reach" in page(r)
     assert keystore.resolve_api_key().source == "none"

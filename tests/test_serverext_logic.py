@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from processes import loaded_by
 
 from edge_jupyter.pkce import challenge_for
 from edge_jupyter.serverext import flows as flows_mod
@@ -22,12 +20,9 @@ class Clock:
 
 
 def test_logic_and_kernel_modules_import_without_tornado_or_ipython():
-    code = ("import sys; import edge_jupyter.serverext.flows, edge_jupyter.serverext.urls, "
-            "edge_jupyter.serverext.pages, edge_jupyter.keystore, edge_jupyter.connect; "
-            "bad = [m for m in ('tornado', 'jupyter_server', 'IPython') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert loaded_by("import edge_jupyter.serverext.flows, edge_jupyter.serverext.urls, "
+                     "edge_jupyter.serverext.pages, edge_jupyter.keystore, edge_jupyter.connect",
+                     ("tornado", "jupyter_server", "IPython")) == []
 
 
 def test_a_flow_is_one_time():
