@@ -455,7 +455,7 @@ def test_writes_keep_the_snapshot_current_even_from_many_short_kernels(tmp_path:
         writer.snapshot_min_delta, writer.direct_max_rows = 25, 0
         _fill(writer, 8, start=8 * kernel)
         drain()
-        writer._bulk_connect()
+        writer.ensure_open()
         ledger_id = writer.ledger_id
         writer.close()
         if kernel < 3:

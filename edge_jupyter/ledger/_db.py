@@ -126,6 +126,11 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
+    def ensure_open(self) -> None:
+        """Open (and if need be create) the file: ``ledger_id`` is known from here on."""
+        with self._lock:
+            self._connect()
+
     @contextmanager
     def _private_read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction on a connection of its own, opened and closed here.
@@ -133,8 +138,7 @@ class Database:
         For long background reads: in WAL mode readers never wait for each other, so the
         user's own reads (and writes) go on while it runs, whatever its length.
         """
-        with self._lock:
-            self._connect()  # creates the file and reads the ledger's id, if not done yet
+        self.ensure_open()
         conn = self._open()
         try:
             conn.execute("BEGIN")

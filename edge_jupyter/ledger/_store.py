@@ -415,7 +415,7 @@ class Ledger(Database):
         from . import _columns
 
         snapshot_path = self.path.with_name(self.path.name + "-snapshot")
-        self._bulk_connect()  # opens the file if need be: the ledger's id is known from here
+        self.ensure_open()  # the ledger's id is known from here (a rewrite needs no bulk connection)
         base, base_seq, base_deletions = _columns.load(snapshot_path, self.ledger_id)
         # A rewrite (in the background) reads on a connection of its own: a cold one reads
         # every row, seconds at 1M rows, and the user's small reads must not wait for it.
