@@ -2,17 +2,32 @@
 
 ``GET /key`` works for every key (its cap, what is left of it, its spend);
 the account's credits (``GET /credits``) need a management key, which a user
-may store for that purpose alone.  Lookups have a short timeout and are cached,
-so a slow answer never holds a cell up for long.
+may store for that purpose alone.  Lookups share one TOTAL deadline (``LOOKUP_TIMEOUT``
+seconds for both, whatever the server does: a ``/key`` that trickles a byte a second
+counts against it as much as one that never answers) and are cached, so a slow answer
+never holds a cell up for long.  They run in worker threads that the caller stops
+waiting for at the deadline; such a thread ends by itself soon after (the client
+checks the same deadline between reads, and each read has the same timeout).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from .openrouter import Credits, KeyInfo, OpenRouterClient, OpenRouterError, PermissionDenied
+from .openrouter import (
+    Credits,
+    KeyInfo,
+    OpenRouterClient,
+    OpenRouterError,
+    PermissionDenied,
+    RequestTimeout,
+)
+
+T = TypeVar("T")
 
 CACHE_SECONDS = 60.0
 LOOKUP_TIMEOUT = 3.0
@@ -66,23 +81,60 @@ def _management_client(origin: str) -> OpenRouterClient | None:
     return OpenRouterClient(key, origin=origin) if key else None
 
 
+class _Lookup(Generic[T]):
+    """One lookup in a daemon thread; :meth:`result` waits for it until a deadline only."""
+
+    def __init__(self, name: str, call: Callable[[], T]) -> None:
+        self._name = name
+        self._call = call
+        self._done = threading.Event()
+        self._value: T | None = None
+        self._error: OpenRouterError | None = None
+        threading.Thread(target=self._run, daemon=True, name=f"edge-balance-{name}").start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except OpenRouterError as exc:
+            self._error = exc
+        except Exception as exc:  # a lookup must never take the cell down
+            self._error = OpenRouterError(f"The {self._name} lookup failed ({type(exc).__name__}).")
+        finally:
+            self._done.set()
+
+    def result(self, deadline: float, timeout: float) -> T:
+        if not self._done.wait(max(0.0, deadline - time.monotonic())):
+            raise RequestTimeout(f"The {self._name} lookup timed out: OpenRouter did not answer "
+                                 f"within {timeout:g} s.")
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
 def fetch(client: OpenRouterClient, *, timeout: float = LOOKUP_TIMEOUT) -> Balance:
-    """Ask OpenRouter now (``/key``, and ``/credits`` when a management key is stored)."""
+    """Ask OpenRouter now (``/key``, and ``/credits`` when a management key is stored).
+
+    Both lookups run at once and ``timeout`` bounds them together: this returns by then.
+    """
+    deadline = time.monotonic() + timeout
+    key_lookup = _Lookup("/key", lambda: client.key_info(timeout=timeout, deadline=deadline))
+    manager = _management_client(client.origin)
+    credits_lookup = None if manager is None else _Lookup(
+        "/credits", lambda: manager.credits(timeout=timeout, deadline=deadline))
     key_info: KeyInfo | None = None
     problem = ""
     try:
-        key_info = client.key_info(timeout=timeout)
+        key_info = key_lookup.result(deadline, timeout)
     except OpenRouterError as exc:
         problem = str(exc)
     credits: Credits | None = None
     note = ""
-    manager = _management_client(client.origin)
-    if manager is None:
+    if credits_lookup is None:
         note = ("The account balance is not visible to this key (OpenRouter shows it only to a "
                 "management key: `%edge balance --management-key`).")
     else:
         try:
-            credits = manager.credits(timeout=timeout)
+            credits = credits_lookup.result(deadline, timeout)
         except PermissionDenied:
             note = "The stored management key was refused by /credits."
         except OpenRouterError as exc:

@@ -12,7 +12,6 @@ from edge_jupyter.openrouter import (
     ConnectionFailed,
     InsufficientCredits,
     KeyLimitExceeded,
-    MalformedResponse,
     OpenRouterClient,
     ProviderError,
     RateLimited,
@@ -183,12 +182,16 @@ def texts_before(error: type[BaseException], stream) -> list[str]:
     return seen
 
 
-def test_malformed_chunk_is_reported(sb):
+def test_a_malformed_chunk_is_skipped_said_and_the_rest_of_the_answer_arrives(sb):
     sb.inject(Fault.malformed(after_tokens=3))
     stream = client_for(sb).stream_chat(BODY)
-    seen = texts_before(MalformedResponse, stream)
-    # what came before reached the consumer, not only the completion
-    assert seen and "".join(seen) == stream.completion.text
+    seen = consume(stream)
+    sent = sb.completions[-1]
+    assert seen == stream.completion.text == sent.text, "every token after the bad chunk arrived"
+    assert stream.completion.usage is not None and stream.completion.usage.cost == sent.usage["cost"]
+    assert stream.malformed == 1
+    assert stream.completion.notes == [
+        "1 malformed chunk from the server was skipped; the answer may miss a few words."]
 
 
 def _replayed(body: str) -> OpenRouterClient:
@@ -223,10 +226,16 @@ def test_one_read_keeps_the_order_text_finish_usage_and_ignores_what_follows_don
     assert (text.text, text.chunks) == ("Hello", 2)
 
 
-@pytest.mark.parametrize("bad", ['{"choices": [{"delta": "oops"}]}', '{"choices": 7}'])
-def test_a_chunk_of_the_wrong_shape_is_malformed_and_keeps_the_text_before_it(bad):
-    body = _chunk(delta={"content": "kept"}) + f"data: {bad}\n\n"
-    assert texts_before(MalformedResponse, _replayed(body).stream_chat(BODY)) == ["kept"]
+@pytest.mark.parametrize("bad", ['{"choices": [{"delta": "oops"}]}', '{"choices": 7}', "[1, 2]",
+                                 "{not json"])
+def test_a_chunk_of_the_wrong_shape_is_skipped_and_the_text_around_it_kept(bad):
+    body = (_chunk(delta={"content": "kept"}) + f"data: {bad}\n\n" + f"data: {bad}\n\n"
+            + _chunk(delta={"content": " and more"}) + _chunk(finish="stop") + "data: [DONE]\n\n")
+    stream = _replayed(body).stream_chat(BODY)
+    assert consume(stream) == "kept and more"
+    assert stream.completion.finish_reason == "stop"
+    assert stream.completion.notes == [
+        "2 malformed chunks from the server were skipped; the answer may miss a few words."]
 
 
 def test_a_stalled_stream_times_out(sb):

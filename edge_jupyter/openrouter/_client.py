@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 
 from .. import settings as _settings
+from ..scrub import scrub, scrub_obj
 from ._errors import (
     AuthenticationError,
     ConnectionFailed,
@@ -24,12 +27,58 @@ from ._errors import (
 from ._http import shared_client
 from ._retry import RetryPolicy, parse_retry_after
 from ._sse import SSEFramer
-from ._stream import StreamAssembler, StreamEvent, TextDelta
-from ._types import Completion, Credits, Generation, KeyInfo, ModelInfo, Usage
+from ._stream import Started, StreamAssembler, StreamEvent, TextDelta
+from ._types import Completion, Credits, Generation, ImpossibleFigure, KeyInfo, ModelInfo, Usage
 
 RetryHook = Callable[[OpenRouterError, float, int], None]
 
 _MODELS_TTL = 300.0  # OpenRouter's own edge cache for /models is max-age=300
+
+#: The most of an error body that is read (counted decoded, as it streams): OpenRouter's
+#: error bodies are a few hundred bytes; 1 MiB keeps any provider's verbose message whole
+#: while a gzip bomb (1 MB that inflates to gigabytes) stops here.
+ERROR_BODY_CAP = 1 << 20
+#: After one oversized error body, a retry reads only this much of the next one.
+ERROR_BODY_CAP_AGAIN = 4 << 10
+#: The most of a JSON document that is read: ``/models`` is ~1 MB today (≈350 models of
+#: ~3 KB); 32 MiB leaves 30x room for growth and for long non-streamed answers, and
+#: bounds what a broken server can make the kernel hold.
+DOCUMENT_CAP = 32 << 20
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _TooLarge(Exception):
+    """A body went over its cap (it was closed there, not read to its end)."""
+
+
+class _TooSlow(Exception):
+    """A body was still arriving at the caller's deadline."""
+
+
+def read_capped(response: httpx.Response, cap: int, *, deadline: float | None = None) -> bytes:
+    """The body of a streamed ``response``, at most ``cap`` decoded bytes, then closed.
+
+    ``iter_bytes`` yields content already decompressed, so the count is of what the
+    kernel would hold, not of what crossed the wire.  ``deadline`` (``time.monotonic``)
+    bounds the whole read, not each network read: a server trickling a byte a second
+    cannot hold the caller beyond it.
+    """
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        for piece in response.iter_bytes():
+            size += len(piece)
+            if size > cap:
+                raise _TooLarge
+            pieces.append(piece)
+            if deadline is not None and time.monotonic() > deadline:
+                raise _TooSlow
+    finally:
+        response.close()
+    return b"".join(pieces)
 _models_cache: dict[str, tuple[float, list[ModelInfo]]] = {}
 _models_lock = threading.Lock()
 
@@ -49,13 +98,6 @@ class _Secret:
         return "<secret>"
 
     __str__ = __repr__
-
-
-def mask_key(text: str, key: str | None) -> str:
-    """Remove the key from a text that came from elsewhere (a server message)."""
-    if key and key in text:
-        text = text.replace(key, "sk-or-…")
-    return text
 
 
 class OpenRouterClient:
@@ -113,62 +155,109 @@ class OpenRouterClient:
     def _key_text(self) -> str | None:
         return self._key.reveal() if self._key else None
 
-    def error_from_response(self, response: httpx.Response) -> OpenRouterError:
-        """Build the typed error for a non-2xx answer (its body must have been read)."""
+    def scrub(self, text: str) -> str:
+        """A server's text with this client's key (in any encoding) and any key masked."""
+        return scrub(text, self._key_text())
+
+    def error_from_response(self, response: httpx.Response, body: bytes | None = None
+                            ) -> OpenRouterError:
+        """Build the typed error for a non-2xx answer.
+
+        ``body`` is what was read of it (:func:`read_capped`); ``None`` means it was over
+        the cap and was not read to the end.  Every quoted text is scrubbed.
+        """
         status = response.status_code
         metadata: dict[str, Any] | None = None
+        if body is None:
+            message = (f"HTTP {status} {response.reason_phrase}: the error body was larger than "
+                       f"{ERROR_BODY_CAP >> 20} MiB, so it was not read")
+            return error_for_status(status, message,
+                                    retry_after=parse_retry_after(response.headers))
         try:
-            body = response.json()
-            err = body.get("error") if isinstance(body, dict) else None
+            parsed = json.loads(body)
+            err = parsed.get("error") if isinstance(parsed, dict) else None
             if isinstance(err, dict):
                 message = str(err.get("message") or f"HTTP {status}")
                 metadata = err.get("metadata") if isinstance(err.get("metadata"), dict) else None
             else:
                 message = f"HTTP {status}"
         except ValueError:
-            snippet = response.text.strip().replace("\n", " ")[:200]
+            snippet = body[:4096].decode("utf-8", "replace").strip().replace("\n", " ")[:200]
             message = f"HTTP {status} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
-        message = mask_key(message, self._key_text())
+        key = self._key_text()
+        message = scrub(message, key)
+        if metadata is not None:
+            metadata = scrub_obj(metadata, lambda text: scrub(text, key))
         return error_for_status(status, message, metadata=metadata,
                                 retry_after=parse_retry_after(response.headers))
 
-    def _send(self, method: str, path: str, *, auth: bool = True, stream: bool = False,
-              on_retry: RetryHook | None = None, **kwargs: Any) -> httpx.Response:
-        """Send with retries; returns a 2xx response (streamed responses still open)."""
+    def _send(self, method: str, path: str, *, auth: bool = True,
+              on_retry: RetryHook | None = None, deadline: float | None = None,
+              **kwargs: Any) -> httpx.Response:
+        """Send with retries; returns a 2xx response whose body is still to be read.
+
+        The request is always streamed, so an error body is read through
+        :func:`read_capped` (``ERROR_BODY_CAP``) and never held whole.
+        """
         attempt = 0
+        error_cap = ERROR_BODY_CAP
         while True:
             request = self.http.build_request(method, self.api_base + path,
                                               headers=self._headers(auth), **kwargs)
             try:
-                response = self.http.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
-                error: OpenRouterError = RequestTimeout(
-                    f"No answer from {self.origin} in time ({type(exc).__name__}).")
-            except httpx.TransportError as exc:
-                error = ConnectionFailed(f"Could not reach {self.origin} ({type(exc).__name__}).")
-            else:
+                response = self.http.send(request, stream=True)
                 if response.is_success:
                     return response
                 try:
-                    response.read()
-                finally:
-                    response.close()
-                error = self.error_from_response(response)
+                    body: bytes | None = read_capped(response, error_cap, deadline=deadline)
+                except _TooLarge:
+                    body = None
+                    error_cap = ERROR_BODY_CAP_AGAIN  # retried, but never read in full again
+                error: OpenRouterError = self.error_from_response(response, body)
+            except _TooSlow:
+                raise RequestTimeout(f"{path} was still arriving from {self.origin} after the "
+                                     "time allowed for it.") from None
+            except httpx.TimeoutException as exc:
+                error = RequestTimeout(
+                    f"No answer from {self.origin} in time ({type(exc).__name__}).")
+            except httpx.TransportError as exc:
+                error = ConnectionFailed(f"Could not reach {self.origin} ({type(exc).__name__}).")
             attempt += 1
             wait = self.retry.delay(attempt, getattr(error, "retry_after", None)) \
                 if error.retryable else None
+            if deadline is not None and wait is not None and time.monotonic() + wait > deadline:
+                wait = None
             if wait is None:
                 raise error
             if on_retry is not None:
                 on_retry(error, wait, attempt)
             time.sleep(wait)
 
-    def _get_json(self, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
-        response = self._send("GET", path, auth=auth, **kwargs)
+    def _json(self, method: str, path: str, *, deadline: float | None = None,
+              **kwargs: Any) -> tuple[httpx.Response, Any]:
+        """Send, then read the answer (at most ``DOCUMENT_CAP``) as JSON."""
+        response = self._send(method, path, deadline=deadline, **kwargs)
         try:
-            return response.json()
+            body = read_capped(response, DOCUMENT_CAP, deadline=deadline)
+        except _TooLarge:
+            raise MalformedResponse(f"{path} answered with more than {DOCUMENT_CAP >> 20} MiB; "
+                                    "it was not read to the end.") from None
+        except _TooSlow:
+            raise RequestTimeout(f"{path} was still arriving from {self.origin} after the "
+                                 "time allowed for it.") from None
+        except httpx.TimeoutException as exc:
+            raise RequestTimeout(f"No answer from {self.origin} in time ({type(exc).__name__}).") \
+                from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"The connection to {self.origin} broke while {path} was "
+                                   f"being read ({type(exc).__name__}).") from exc
+        try:
+            return response, json.loads(body)
         except ValueError as exc:
             raise MalformedResponse(f"{path} answered with something that is not JSON.") from exc
+
+    def _get_json(self, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
+        return self._json("GET", path, auth=auth, **kwargs)[1]
 
     # -- chat ---------------------------------------------------------------------------------
 
@@ -179,13 +268,12 @@ class OpenRouterClient:
     def complete(self, body: dict[str, Any], *, on_retry: RetryHook | None = None) -> Completion:
         """A non-streamed completion."""
         payload = {**body, "stream": False, "usage": {"include": True}}
-        response = self._send("POST", "/chat/completions", json=payload, on_retry=on_retry)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise MalformedResponse("The completion was not JSON.") from exc
-        completion = Completion(generation_id=data.get("id") or response.headers.get("x-generation-id"),
-                                model=data.get("model"), provider=data.get("provider"))
+        response, data = self._json("POST", "/chat/completions", json=payload, on_retry=on_retry)
+        if not isinstance(data, dict):
+            raise MalformedResponse("The completion was not a JSON object.")
+        completion = Completion(
+            generation_id=_text_or_none(data.get("id")) or response.headers.get("x-generation-id"),
+            model=self._name(data.get("model")), provider=self._name(data.get("provider")))
         choices = data.get("choices") or []
         if choices:
             choice = choices[0]
@@ -195,13 +283,17 @@ class OpenRouterClient:
             completion.finish_reason = choice.get("finish_reason")
             completion.native_finish_reason = choice.get("native_finish_reason")
             if choice.get("error"):
-                err = choice["error"]
+                err = choice["error"] if isinstance(choice["error"], dict) else {}
                 completion.extra["error"] = error_for_status(
                     int(err.get("code") or 502) if str(err.get("code", "")).isdigit() else 502,
-                    mask_key(str(err.get("message") or "provider error"), self._key_text()),
+                    self.scrub(str(err.get("message") or "provider error")),
                     during_stream=True)
         if data.get("usage"):
-            completion.usage = Usage.from_json(data["usage"])
+            try:
+                completion.usage = Usage.from_json(data["usage"])
+            except ImpossibleFigure as exc:
+                completion.notes.append(f"OpenRouter sent {exc}: it was not recorded, and the "
+                                        "exact cost is read from /generation instead.")
         return completion
 
     # -- account and catalogue -----------------------------------------------------------------
@@ -223,19 +315,38 @@ class OpenRouterClient:
         """``GET /models/{author}/{slug}/endpoints``: the providers serving a model."""
         return self._get_json(f"/models/{model_id.split(':', 1)[0]}/endpoints", auth=False).get("data", {})
 
-    def key_info(self, *, timeout: float | None = None) -> KeyInfo:
-        """``GET /key``: the key's cap, what is left of it and its spend."""
-        extra = {"timeout": timeout} if timeout else {}
-        return KeyInfo.from_json(self._get_json("/key", **extra))
+    def key_info(self, *, timeout: float | None = None, deadline: float | None = None) -> KeyInfo:
+        """``GET /key``: the key's cap, what is left of it and its spend (label scrubbed).
 
-    def credits(self, *, timeout: float | None = None) -> Credits:
+        ``timeout`` bounds each network read; ``deadline`` (``time.monotonic``) the whole call.
+        """
+        extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
+        info = KeyInfo.from_json(self._get_json("/key", deadline=deadline, **extra))
+        return dataclasses.replace(info, label=self.scrub(info.label)) if info.label else info
+
+    def credits(self, *, timeout: float | None = None, deadline: float | None = None) -> Credits:
         """Account balance; needs a management key (others get PermissionDenied)."""
-        extra = {"timeout": timeout} if timeout else {}
-        return Credits.from_json(self._get_json("/credits", **extra))
+        extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
+        return Credits.from_json(self._get_json("/credits", deadline=deadline, **extra))
 
     def generation(self, generation_id: str) -> Generation:
-        """Exact final record of a call; NotFound for a moment after it ends."""
-        return Generation.from_json(self._get_json("/generation", params={"id": generation_id}))
+        """Exact final record of a call; NotFound for a moment after it ends.
+
+        A record whose figures cannot be true is :class:`MalformedResponse`: it never
+        settles a row (the ledger tries again on a later pass).
+        """
+        data = self._get_json("/generation", params={"id": generation_id})
+        try:
+            gen = Generation.from_json(data)
+        except ImpossibleFigure as exc:
+            raise MalformedResponse(f"OpenRouter's /generation record for {generation_id} holds "
+                                    f"{exc}; the cost stays unknown for now.") from None
+        return dataclasses.replace(gen, model=self.scrub(gen.model),
+                                   provider=self._name(gen.provider))
+
+    def _name(self, value: Any) -> str | None:
+        """A model or provider name from the server: a string, scrubbed, or None."""
+        return self.scrub(value) if isinstance(value, str) and value else None
 
     def wait_for_generation(self, generation_id: str, timeout: float = 10.0) -> Generation:
         """Poll ``/generation`` until the record exists (it lags the stream by ~0.5-1 s)."""
@@ -252,14 +363,11 @@ class OpenRouterClient:
 
     def exchange_code(self, code: str, code_verifier: str, method: str = "S256") -> str:
         """PKCE step 3: trade the callback's code for a user API key."""
-        response = self._send("POST", "/auth/keys", auth=False,
-                              json={"code": code, "code_verifier": code_verifier,
-                                    "code_challenge_method": method})
-        try:
-            key = response.json().get("key")
-        except ValueError as exc:
-            raise MalformedResponse("The key exchange answer was not JSON.") from exc
-        if not key:
+        _, data = self._json("POST", "/auth/keys", auth=False,
+                             json={"code": code, "code_verifier": code_verifier,
+                                   "code_challenge_method": method})
+        key = data.get("key") if isinstance(data, dict) else None
+        if not key or not isinstance(key, str):
             raise MalformedResponse("The key exchange answer held no key.")
         return str(key)
 
@@ -277,10 +385,12 @@ class ChatStream:
         self._body = {**body, "stream": True, "usage": {"include": True},
                       "stream_options": {"include_usage": True}}
         self._on_retry = on_retry
-        self._assembler = StreamAssembler()
+        self._assembler = StreamAssembler(scrub=client.scrub)
         self._response: httpx.Response | None = None
         self._cancelled = threading.Event()
         self.done = False
+        #: chunks that were not JSON of the expected shape (or over the line cap): skipped
+        self.malformed = 0
 
     @property
     def completion(self) -> Completion:
@@ -295,10 +405,16 @@ class ChatStream:
         return self._cancelled.is_set()
 
     def close(self) -> None:
-        """Cancel: closing the connection stops generation (and billing) at most providers."""
+        """Cancel: closing the connection stops generation (and billing) at most providers.
+
+        Called from another thread (an interrupt of several models), ``response.close()``
+        alone may leave the streaming thread blocked in ``recv`` until the next byte; a
+        ``shutdown`` of the socket ends that read at once.
+        """
         self._cancelled.set()
         response = self._response
         if response is not None:
+            _shutdown_socket(response)
             response.close()
 
     def __enter__(self) -> ChatStream:
@@ -309,43 +425,60 @@ class ChatStream:
 
     def __iter__(self) -> Iterator[StreamEvent]:
         response = self._client._send("POST", "/chat/completions", json=self._body,
-                                      stream=True, on_retry=self._on_retry)
+                                      on_retry=self._on_retry)
         self._response = response
         if self._cancelled.is_set():
+            _shutdown_socket(response)
             response.close()
             return
         header_id = response.headers.get("x-generation-id")
         if header_id:
+            # Known before the first chunk: hand it over now, so an interrupt that
+            # comes before any chunk can still be priced from /generation.
             self._assembler.completion.generation_id = header_id
+            yield Started(header_id, None, None)
         if "text/event-stream" not in response.headers.get("content-type", ""):
             response.close()
             raise MalformedResponse("Expected an event stream, got "
                                     f"{response.headers.get('content-type') or 'no content type'}.")
+        framer = SSEFramer()
         try:
-            yield from self._events(response)
+            yield from self._events(response, framer)
         except httpx.TimeoutException as exc:
             if not self._cancelled.is_set():
                 raise StreamInterrupted("The answer stalled: no data for too long.") from exc
-        except (httpx.TransportError, httpx.StreamError, AttributeError) as exc:
-            # AttributeError/StreamError: httpcore raising on a response closed by close()
+        except (httpx.TransportError, httpx.StreamError, AttributeError, OSError) as exc:
+            # AttributeError/StreamError/OSError: httpcore raising on a response closed
+            # (or a socket shut down) by close() in another thread
             if not self._cancelled.is_set():
                 raise StreamInterrupted("The connection dropped in the middle of the answer.") from exc
         finally:
             response.close()
+            self._note_skipped(framer)
         completion = self._assembler.completion
-        if not (self.done or self._cancelled.is_set() or completion.usage or completion.finish_reason):
+        if not (self.done or self._cancelled.is_set() or completion.usage or completion.finish_reason
+                or completion.notes):
             raise StreamInterrupted("The connection closed before the answer was complete.")
 
-    def _events(self, response: httpx.Response) -> Iterator[StreamEvent]:
+    def _note_skipped(self, framer: SSEFramer) -> None:
+        skipped = self.malformed + framer.skipped
+        if skipped and not getattr(self, "_noted", False):
+            self._noted = True
+            self._assembler.completion.notes.append(
+                f"{skipped} malformed chunk{'s' if skipped != 1 else ''} from the server "
+                f"{'were' if skipped != 1 else 'was'} skipped; the answer may miss a few words.")
+
+    def _events(self, response: httpx.Response, framer: SSEFramer) -> Iterator[StreamEvent]:
         """The events of the stream, a network read at a time.
 
         The ordinary chunks of one read (text only) become one ``TextDelta``: at a
         model's pace that is one chunk, as it arrives; when the client falls behind
         (a burst, a fast model) a whole read is handed over at once, so the consumer's
-        per-update work does not grow with the number of tokens.
+        per-update work does not grow with the number of tokens.  A chunk that is not
+        JSON of the expected shape is skipped and counted (``malformed``): one broken
+        chunk must not end an answer that goes on after it.
         """
         assembler = self._assembler
-        framer = SSEFramer()
         loads = json.loads
         plain_text = assembler.plain_text
         texts: list[str] = []
@@ -357,6 +490,7 @@ class ChatStream:
                 try:
                     chunk = loads(data)
                     if type(chunk) is not dict:
+                        self.malformed += 1
                         continue
                     text = plain_text(chunk)
                     if text is None:
@@ -365,11 +499,9 @@ class ChatStream:
                     if texts:  # what came before an error inside the stream reaches the consumer
                         yield TextDelta("".join(texts), len(texts))
                     raise
-                except (ValueError, TypeError, AttributeError, KeyError) as exc:
-                    if texts:
-                        yield TextDelta("".join(texts), len(texts))
-                    raise MalformedResponse("A streamed chunk was not valid JSON of the "
-                                            "expected shape.") from exc
+                except (ValueError, TypeError, AttributeError, KeyError):
+                    self.malformed += 1
+                    continue
                 if text is not None:
                     texts.append(text)
                     continue
@@ -382,3 +514,15 @@ class ChatStream:
                 texts = []
             if self.done:
                 return
+
+
+def _shutdown_socket(response: httpx.Response) -> None:
+    """Shut the response's socket down (both ways), so a read blocked in another thread ends."""
+    stream = response.extensions.get("network_stream")
+    get_info = getattr(stream, "get_extra_info", None)
+    sock = get_info("socket") if get_info is not None else None
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed

@@ -4,16 +4,23 @@ SSE framing (``data:`` lines, CRLF, ``:`` comments) is ``_sse.py``'s job and UTF
 split across network reads httpx's; this module turns each decoded JSON chunk into small
 events and keeps the running :class:`Completion`.  It copes with both shapes of
 the final usage chunk seen in the wild (``choices: []`` and one empty choice),
-with ``usage`` on earlier chunks (the last one wins) and with errors inside the
-stream (a top-level ``error`` plus ``finish_reason: "error"``).
+with ``usage`` on earlier chunks (the last one wins while none carried a cost) and with
+errors inside the stream (a top-level ``error`` plus ``finish_reason: "error"``).
+
+Server figures are never trusted blindly: an impossible usage (an infinite, negative,
+huge or boolean cost, negative tokens) or a second costed usage that contradicts the
+first makes the usage *unknown* (``completion.usage`` is None, ``completion.notes`` says
+why), so the exact figures are read from ``/generation`` as after a lost usage chunk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ..scrub import scrub_obj
 from ._errors import error_for_status
-from ._types import Completion, Usage
+from ._types import Completion, ImpossibleFigure, Usage, json_text
 
 
 class StreamEvent:
@@ -74,23 +81,26 @@ def _status_of(code: Any) -> int:
 class StreamAssembler:
     """Feed it decoded chunks in order; it yields events and builds the completion."""
 
-    def __init__(self) -> None:
+    def __init__(self, scrub: Callable[[str], str] | None = None) -> None:
         self.completion = Completion()
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._started = False
+        self._usage_doubtful = False  # once unknown, a later usage chunk cannot make it known
+        # masks the key in what the server says (error messages, ids); see edge_jupyter.scrub
+        self._scrub = scrub or (lambda text: text)
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         c = self.completion
         if not self._started:
             self._started = True
-            c.generation_id = chunk.get("id") or c.generation_id
-            c.model = chunk.get("model") or c.model
-            c.provider = chunk.get("provider") or c.provider
+            c.generation_id = self._name(chunk.get("id")) or c.generation_id
+            c.model = self._name(chunk.get("model")) or c.model
+            c.provider = self._name(chunk.get("provider")) or c.provider
             events.append(Started(c.generation_id, c.model, c.provider))
         elif chunk.get("provider") and not c.provider:
-            c.provider = chunk["provider"]
+            c.provider = self._name(chunk["provider"])
 
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
@@ -110,20 +120,56 @@ class StreamAssembler:
 
         usage = chunk.get("usage")
         if usage:
-            c.usage = Usage.from_json(usage)
-            events.append(UsageReceived(c.usage))
+            received = self._take_usage(usage)
+            if received is not None:
+                events.append(UsageReceived(received))
 
         error = chunk.get("error")
         if error:
             c.finish_reason = "error"
             error = error if isinstance(error, dict) else {"message": str(error)}
+            metadata = error.get("metadata")
             raise error_for_status(
                 _status_of(error.get("code")),
-                str(error.get("message") or "the provider failed"),
-                metadata=error.get("metadata") or None,
+                self._scrub(str(error.get("message") or "the provider failed")),
+                metadata=scrub_obj(metadata, self._scrub) if isinstance(metadata, dict) else None,
                 during_stream=True,
             )
         return events
+
+    def _name(self, value: Any) -> str | None:
+        """An id, model or provider name from the server: a string, scrubbed, or None."""
+        return self._scrub(value) if isinstance(value, str) and value else None
+
+    def _take_usage(self, data: Any) -> Usage | None:
+        """Keep a usage chunk if its figures can be true and agree with any costed one before."""
+        c = self.completion
+        if self._usage_doubtful:
+            return None
+        try:
+            usage = Usage.from_json(data)
+        except ImpossibleFigure as exc:
+            return self._doubt(f"OpenRouter sent {exc}")
+        before = c.usage
+        if before is not None and before.cost is not None and (
+                usage.cost not in (None, before.cost)
+                or (usage.prompt_tokens, usage.completion_tokens)
+                != (before.prompt_tokens, before.completion_tokens)):
+            return self._doubt(
+                "OpenRouter sent two usage figures that disagree (cost "
+                f"{json_text(before.cost)} then {json_text(usage.cost)}, "
+                f"{before.completion_tokens} then {usage.completion_tokens} output tokens)")
+        if before is not None and before.cost is not None and usage.cost is None:
+            return None  # a repeat without the cost adds nothing
+        c.usage = usage
+        return usage
+
+    def _doubt(self, why: str) -> None:
+        self._usage_doubtful = True
+        self.completion.usage = None
+        self.completion.notes.append(
+            f"{why}: it was not recorded, and the exact cost is read from /generation instead.")
+        return None
 
     def plain_text(self, chunk: dict[str, Any]) -> str | None:
         """The content of an ordinary chunk (one choice carrying only text), else None.

@@ -8,6 +8,7 @@ wire and become floats in USD per token.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,74 @@ def _num(value: Any) -> float | None:
 def _int(value: Any) -> int:
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
+
+
+class ImpossibleFigure(ValueError):
+    """A cost or token count from the server that cannot be true; ``str()`` says which."""
+
+
+#: The most one call can plausibly cost.  The dearest models listed on OpenRouter charge
+#: ~$150/M input and ~$600/M output tokens; a full 2M-token context plus 100k output tokens
+#: there is ~$360.  $10,000 is ~30x that, so no real call reaches it, while a server's
+#: ``1e12`` (or a unit mix-up) is caught before it blocks every budget for the day.
+MAX_CALL_COST_USD = 10_000.0
+#: The most tokens one call can plausibly count (context windows are at most a few million).
+MAX_CALL_TOKENS = 100_000_000
+
+
+def _figure(value: Any, what: str) -> float | None:
+    """A server's money figure: absent is None; anything not a finite number >= 0 is impossible."""
+    if value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or number != number or number in (float("inf"), float("-inf")) \
+            or number < 0 or number > MAX_CALL_COST_USD:
+        shown = f"${number:g}" if number is not None else json_text(value)
+        raise ImpossibleFigure(f"an impossible {what} ({shown})")
+    return number
+
+
+def _count(value: Any, what: str) -> int:
+    """A server's token count: absent is 0; anything not a whole number >= 0 is impossible."""
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CALL_TOKENS:
+        raise ImpossibleFigure(f"an impossible token count ({what} = {json_text(value)})")
+    return value
+
+
+def json_text(value: Any) -> str:
+    """A server value as a short text for a message (never a long one)."""
+    import json
+
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _finite(value: Any) -> float | None:
+    """An account figure (may be negative: an overspent key): None unless a finite number."""
+    if isinstance(value, bool):
+        return None
+    number = _num(value)
+    return number if number is not None and abs(number) < float("inf") else None
+
+
+def _details(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -44,49 +111,102 @@ class Usage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Usage:
-        prompt_details = data.get("prompt_tokens_details") or {}
-        completion_details = data.get("completion_tokens_details") or {}
-        cost_details = data.get("cost_details") or {}
-        prompt = _int(data.get("prompt_tokens"))
-        completion = _int(data.get("completion_tokens"))
+        """Parse a ``usage`` object; :class:`ImpossibleFigure` when a figure cannot be true.
+
+        Cost: a finite number from 0 to :data:`MAX_CALL_COST_USD` (never a boolean); tokens:
+        whole numbers from 0 to :data:`MAX_CALL_TOKENS`.  The caller then treats the usage
+        as unknown and reads the exact figures from ``/generation``.
+        """
+        if not isinstance(data, dict):
+            raise ImpossibleFigure(f"a usage that is not an object ({json_text(data)})")
+        prompt_details = _details(data.get("prompt_tokens_details"))
+        completion_details = _details(data.get("completion_tokens_details"))
+        cost_details = _details(data.get("cost_details"))
+        prompt = _count(data.get("prompt_tokens"), "prompt_tokens")
+        completion = _count(data.get("completion_tokens"), "completion_tokens")
         return cls(
             prompt_tokens=prompt,
             completion_tokens=completion,
-            total_tokens=_int(data.get("total_tokens")) or prompt + completion,
-            cost=_num(data.get("cost")),
-            is_byok=bool(data.get("is_byok")),
-            cached_tokens=_int(prompt_details.get("cached_tokens")),
-            cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
-            reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
-            upstream_cost=_num(cost_details.get("upstream_inference_cost")),
+            total_tokens=_count(data.get("total_tokens"), "total_tokens") or prompt + completion,
+            cost=_figure(data.get("cost"), "cost"),
+            is_byok=data.get("is_byok") is True,
+            cached_tokens=_count(prompt_details.get("cached_tokens"), "cached_tokens"),
+            cache_write_tokens=_count(prompt_details.get("cache_write_tokens"), "cache_write_tokens"),
+            reasoning_tokens=_count(completion_details.get("reasoning_tokens"), "reasoning_tokens"),
+            upstream_cost=_figure(cost_details.get("upstream_inference_cost"), "upstream cost"),
         )
+
+
+#: Marks an ``unknown_reason`` that comes from OpenRouter's ``"-1"`` (a router's price).
+VARIABLE_PRICE = "variable"
+
+
+def _price(data: Any, key: str, *, required: bool, default: float | None) -> tuple[float | None, str | None]:
+    """(USD per unit, None) or (None, why it is unknown). Never a negative or non-finite number.
+
+    ``"-1"`` is OpenRouter's "variable" (``openrouter/auto`` bills at the price of the model
+    it picks): reading it as -1 USD would make such a call look like it pays you.
+    """
+    value = data.get(key)
+    if value is None or value == "":
+        return (None, f"no {key} price") if required else (default, None)
+    number = None if isinstance(value, bool) else _num(value)
+    if number is not None and number == -1:
+        return None, VARIABLE_PRICE
+    if number is None or not math.isfinite(number) or number < 0:
+        return None, f"{key} price {str(value)[:20]!r} is not a price"
+    return number, None
 
 
 @dataclass(frozen=True)
 class Pricing:
-    """USD per token (per request / per image where named)."""
+    """USD per token (per request / per image where named).
 
-    prompt: float = 0.0
-    completion: float = 0.0
-    request: float = 0.0
-    image: float = 0.0
+    A price OpenRouter gives as variable (``"-1"``), negative, non-finite or (for prompt and
+    completion) missing is **unknown**: its field is ``None``, ``unknown`` names the fields and
+    ``unknown_reason`` says why. Nothing may price a call with an unknown :class:`Pricing`
+    (``known`` is False); the budget code refuses instead.
+    """
+
+    prompt: float | None = 0.0
+    completion: float | None = 0.0
+    request: float | None = 0.0
+    image: float | None = 0.0
     cache_read: float | None = None
     reasoning: float | None = None
+    unknown: tuple[str, ...] = ()
+    unknown_reason: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Pricing:
-        return cls(
-            prompt=_num(data.get("prompt")) or 0.0,
-            completion=_num(data.get("completion")) or 0.0,
-            request=_num(data.get("request")) or 0.0,
-            image=_num(data.get("image")) or 0.0,
-            cache_read=_num(data.get("input_cache_read")),
-            reasoning=_num(data.get("internal_reasoning")),
-        )
+        fields = {"prompt": _price(data, "prompt", required=True, default=None),
+                  "completion": _price(data, "completion", required=True, default=None),
+                  "request": _price(data, "request", required=False, default=0.0),
+                  "image": _price(data, "image", required=False, default=0.0),
+                  "reasoning": _price(data, "internal_reasoning", required=False, default=None)}
+        unknown = tuple(name for name, (_, why) in fields.items() if why)
+        variable = [name for name, (_, why) in fields.items() if why == VARIABLE_PRICE]
+        reasons = [why for _, why in fields.values() if why and why != VARIABLE_PRICE]
+        if variable:
+            reasons.insert(0, f"the {' and '.join(variable)} price{'s are' if len(variable) > 1 else ' is'} "
+                              f"{VARIABLE_PRICE} (\"-1\": a router bills at the price of the model it picks)")
+        cache_read, _ = _price(data, "input_cache_read", required=False, default=None)
+        return cls(**{name: value for name, (value, _) in fields.items()}, cache_read=cache_read,
+                   unknown=unknown, unknown_reason="; ".join(reasons) or None)
+
+    @property
+    def known(self) -> bool:
+        """Can a call be priced with these numbers? (False for variable or broken prices.)"""
+        return not self.unknown
+
+    @property
+    def is_variable(self) -> bool:
+        """Is the price OpenRouter's "variable" (a router such as ``openrouter/auto``)?"""
+        return VARIABLE_PRICE in (self.unknown_reason or "")
 
     @property
     def is_free(self) -> bool:
-        return self.prompt == 0 and self.completion == 0 and self.request == 0
+        return self.known and self.prompt == 0 and self.completion == 0 and self.request == 0
 
 
 @dataclass(frozen=True)
@@ -139,17 +259,18 @@ class KeyInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KeyInfo:
-        d = data.get("data", data) or {}
+        d = data.get("data", data) if isinstance(data, dict) else None
+        d = d if isinstance(d, dict) else {}
         return cls(
             label=str(d.get("label") or ""),
-            limit=_num(d.get("limit")),
-            limit_remaining=_num(d.get("limit_remaining")),
+            limit=_finite(d.get("limit")),
+            limit_remaining=_finite(d.get("limit_remaining")),
             limit_reset=d.get("limit_reset"),
-            usage=_num(d.get("usage")) or 0.0,
-            usage_daily=_num(d.get("usage_daily")) or 0.0,
-            usage_weekly=_num(d.get("usage_weekly")) or 0.0,
-            usage_monthly=_num(d.get("usage_monthly")) or 0.0,
-            byok_usage=_num(d.get("byok_usage")) or 0.0,
+            usage=_finite(d.get("usage")) or 0.0,
+            usage_daily=_finite(d.get("usage_daily")) or 0.0,
+            usage_weekly=_finite(d.get("usage_weekly")) or 0.0,
+            usage_monthly=_finite(d.get("usage_monthly")) or 0.0,
+            byok_usage=_finite(d.get("byok_usage")) or 0.0,
             is_free_tier=bool(d.get("is_free_tier")),
             is_management_key=bool(d.get("is_management_key") or d.get("is_provisioning_key")),
         )
@@ -168,8 +289,9 @@ class Credits:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Credits:
-        d = data.get("data", data) or {}
-        return cls(_num(d.get("total_credits")) or 0.0, _num(d.get("total_usage")) or 0.0)
+        d = data.get("data", data) if isinstance(data, dict) else None
+        d = d if isinstance(d, dict) else {}
+        return cls(_finite(d.get("total_credits")) or 0.0, _finite(d.get("total_usage")) or 0.0)
 
 
 @dataclass(frozen=True)
@@ -191,18 +313,24 @@ class Generation:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Generation:
-        d = data.get("data", data) or {}
+        """Parse a ``/generation`` record; :class:`ImpossibleFigure` as for :class:`Usage`."""
+        d = data.get("data", data) if isinstance(data, dict) else None
+        if not isinstance(d, dict):
+            raise ImpossibleFigure(f"a generation record that is not an object ({json_text(d)})")
         return cls(
             id=str(d.get("id", "")),
-            total_cost=_num(d.get("total_cost")) or 0.0,
+            # validated like a usage chunk: an impossible record is never used to settle a row
+            total_cost=_figure(d.get("total_cost"), "total_cost") or 0.0,
             model=str(d.get("model") or ""),
-            provider=d.get("provider_name"),
-            is_byok=bool(d.get("is_byok")),
-            upstream_cost=_num(d.get("upstream_inference_cost")),
-            prompt_tokens=_int(d.get("native_tokens_prompt") or d.get("tokens_prompt")),
-            completion_tokens=_int(d.get("native_tokens_completion") or d.get("tokens_completion")),
-            reasoning_tokens=_int(d.get("native_tokens_reasoning")),
-            cached_tokens=_int(d.get("native_tokens_cached")),
+            provider=d.get("provider_name") if isinstance(d.get("provider_name"), str) else None,
+            is_byok=d.get("is_byok") is True,
+            upstream_cost=_figure(d.get("upstream_inference_cost"), "upstream cost"),
+            prompt_tokens=_count(d.get("native_tokens_prompt") or d.get("tokens_prompt"),
+                                 "native_tokens_prompt"),
+            completion_tokens=_count(d.get("native_tokens_completion") or d.get("tokens_completion"),
+                                     "native_tokens_completion"),
+            reasoning_tokens=_count(d.get("native_tokens_reasoning"), "native_tokens_reasoning"),
+            cached_tokens=_count(d.get("native_tokens_cached"), "native_tokens_cached"),
             cancelled=bool(d.get("cancelled")),
             finish_reason=d.get("finish_reason"),
         )
@@ -221,3 +349,5 @@ class Completion:
     native_finish_reason: str | None = None
     usage: Usage | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what the cell should say about this answer (an impossible usage, skipped chunks)
+    notes: list[str] = field(default_factory=list)

@@ -185,7 +185,9 @@ class CallbackHandler(_PageHandler):
         try:
             key = await _in_thread(self.edge.exchange_code, code, flow.verifier)
         except OpenRouterError as exc:
-            message = _scrub(str(exc), code, flow.verifier)
+            from ..connect import exchange_failure  # not the chat-call hint of str(exc)
+
+            message = _scrub(exchange_failure(exc), code, flow.verifier)
             self.log.warning("edge_jupyter: the key exchange failed: %s", message)
             flows.set_watch(watch, "error", f"OpenRouter did not issue a key: {message}")
             self.render_page(pages.error(
@@ -248,14 +250,15 @@ class StatusHandler(_EdgeMixin, APIHandler):
             "key": None,
         }
         if resolved.connected and self.get_argument("details", "1") != "0":
-            from ..openrouter import OpenRouterError, mask_key
+            from ..openrouter import OpenRouterError
+            from ..scrub import scrub
 
             try:
                 info = await _in_thread(self.edge.key_info, resolved.key)
             except OpenRouterError as exc:
-                body["key_error"] = mask_key(str(exc), resolved.key)
+                body["key_error"] = scrub(str(exc), resolved.key)
             else:
-                body["key"] = {"label": mask_key(info.label, resolved.key), "limit": info.limit,
+                body["key"] = {"label": scrub(info.label, resolved.key), "limit": info.limit,
                                "limit_remaining": info.limit_remaining,
                                "limit_reset": info.limit_reset, "usage": info.usage,
                                "is_free_tier": info.is_free_tier}
