@@ -157,9 +157,9 @@ def _not_set_up(backend: str, action: str) -> KeyStoreError:
 
 def _scrub(text: str, secret: str | None) -> str:
     """Belt and braces: a backend's own error text must never carry the key."""
-    if secret and secret in text:
-        text = text.replace(secret, "sk-or-…")
-    return text
+    from .scrub import scrub
+
+    return scrub(text, secret)
 
 
 # -- the file store ------------------------------------------------------------------------------

@@ -45,11 +45,24 @@ def test_both_usage_chunk_shapes(final):
     assert isinstance(events[-1], UsageReceived)
 
 
-def test_last_usage_wins():
+def test_last_usage_wins_over_an_early_one_without_a_cost():
+    # some upstreams attach a running usage (no cost) to an earlier chunk
+    a = StreamAssembler()
+    a.feed(chunk("a", usage={"prompt_tokens": 17, "completion_tokens": 5, "total_tokens": 22}))
+    a.feed({"choices": [], "usage": USAGE})
+    assert a.result().usage.cost == 0.000093
+    assert a.result().notes == []
+
+
+def test_a_second_costed_usage_that_disagrees_makes_the_usage_unknown():
     a = StreamAssembler()
     a.feed(chunk("a", usage={**USAGE, "cost": 1.0}))
     a.feed({"choices": [], "usage": USAGE})
-    assert a.result().usage.cost == 0.000093
+    a.feed({"choices": [], "usage": {**USAGE, "cost": 1.0}})  # cannot make it known again
+    result = a.result()
+    assert result.usage is None
+    assert len(result.notes) == 1 and "disagree" in result.notes[0]
+    assert "/generation" in result.notes[0]
 
 
 @pytest.mark.parametrize("code,status", [(429, 429), ("server_error", 502), (None, 502)])

@@ -322,7 +322,7 @@ class Ledger(Database):
         tried again next time; any other OpenRouter error (offline, bad key) ends the pass.
         A pending row of a dead process becomes ``interrupted``.  Returns the rows changed.
         """
-        from edge_jupyter.openrouter import NotFound, OpenRouterError
+        from edge_jupyter.openrouter import MalformedResponse, NotFound, OpenRouterError
 
         fixed = 0
         for row_id, record in self.to_reconcile(max_age_days)[:limit]:
@@ -337,6 +337,8 @@ class Ledger(Database):
                     self._interrupt(row_id, release=False)
                     fixed += 1
                 continue
+            except MalformedResponse:  # an impossible record (e.g. cost inf): never settles
+                continue               # a row; this row is tried again, the others go on
             except OpenRouterError:
                 break
             fixed += self._settle(row_id, generation)
