@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge_jupyter.money import exact_usd
+from edge_jupyter.untrusted_text import markdown_to_safe_html
 
 
 def last_user_message(sb) -> str:
@@ -15,7 +16,9 @@ def test_streams_the_exact_text_and_shows_the_exact_cost(kernel, sb):
     sb.answer_length = 60
     run = kernel.ok("%%edge -m openai/gpt-4o-mini\nSay hello")
     sent = sb.completions[-1]
-    assert run.output_with("text/markdown")["data"] == {"text/markdown": sent.text}
+    # rendered in the kernel and sanitised (answers are untrusted), and nothing else
+    assert run.output_with("text/html")["data"] == {"text/html": markdown_to_safe_html(sent.text)}
+    assert run.texts("text/markdown") == []
     # what text frontends show: the answer, its line ended, and no text/plain twin repeating it
     assert run.streamed == sent.text + ("" if sent.text.endswith("\n") else "\n")
     cost_line = next(t for t in run.texts() if t.startswith("💰"))
@@ -50,11 +53,13 @@ def test_display_traffic_is_linear_in_the_answer(kernel, sb):
     sb.tokens_per_second = 1500  # two seconds: ~30 throttled updates
     run = kernel.ok("%%edge -m openai/gpt-4o-mini\nA long one please")
     answer = len(sb.completions[-1].text.encode())
+    rendered = len(markdown_to_safe_html(sb.completions[-1].text).encode())
     assert run.count("stream") >= 10
-    # the streamed text once, the final Markdown once, the status and cost lines (< 1 KB)
-    assert run.display_bytes() <= 2 * answer + 1024
+    assert rendered <= 1.5 * answer  # the HTML's tags are a small share of it
+    # the streamed text once, the final HTML once, the status and cost lines (< 1 KB)
+    assert run.display_bytes() <= answer + rendered + 1024
     # re-sending the whole text on every update would be ~count/2 times the answer
-    assert run.display_bytes(include_stream=False) <= answer + 1024
+    assert run.display_bytes(include_stream=False) <= rendered + 1024
 
 
 def test_interpolation_fills_python_values(kernel, sb):
@@ -79,9 +84,10 @@ def test_several_models_answer_side_by_side_with_a_total(kernel, sb):
     grid = [m for m in run.messages if m["msg_type"] == "display_data"
             and "edge-grid" in m["content"]["data"].get("text/html", "")]
     assert grid, "a side-by-side grid is shown while they stream"
-    markdown = run.texts("text/markdown")
+    answers = run.texts("text/html")
     for completion in sent.values():
-        assert completion.text in markdown
+        assert markdown_to_safe_html(completion.text) in answers
+        assert completion.text in run.texts("text/plain")  # did not stream: a plain twin
     total = sum(c.usage["cost"] for c in sent.values())
     total_line = next(t for t in run.texts() if t.startswith("Σ"))
     assert exact_usd(round(total, 12)) in total_line
@@ -94,7 +100,7 @@ def test_output_variable_and_formats(kernel, sb):
     assert kernel.value("answer.text") == sb.completions[-1].text
     assert kernel.value("str(answer) == answer.text") is True
     run = kernel.ok("%%edge -m openai/gpt-4o-mini -f text\nPlain please")
-    assert run.texts("text/markdown") == []
+    assert run.texts("text/markdown") == [] and not any("<p>" in t for t in run.texts("text/html"))
     assert sb.completions[-1].text in run.texts("text/plain")
 
 
@@ -111,7 +117,7 @@ def test_no_stream_gives_the_same_answer(kernel, sb):
     run = kernel.ok("%%edge -m openai/gpt-4o-mini --no-stream\nAt once")
     sent = sb.completions[-1]
     assert sent.stream is False
-    assert run.texts("text/markdown") == [sent.text]
+    assert markdown_to_safe_html(sent.text) in run.texts("text/html")
     assert kernel.value("_edge.cost_usd") == sent.usage["cost"]
 
 

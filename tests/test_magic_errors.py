@@ -7,6 +7,7 @@ import time
 import pytest
 
 from edge_jupyter.sandbox import Fault, answer_tokens
+from edge_jupyter.untrusted_text import markdown_to_safe_html
 
 
 def assert_short(run) -> None:
@@ -40,7 +41,7 @@ def test_rate_limit_and_server_errors_are_retried_before_the_first_token(kernel,
     sb.inject(Fault.http(429, retry_after=0.2))
     sb.inject(Fault.http(503))
     run = kernel.ok("%%edge -m openai/gpt-4o-mini\nHi")
-    assert run.texts("text/markdown") == [sb.completions[-1].text]
+    assert markdown_to_safe_html(sb.completions[-1].text) in run.texts("text/html")
     assert sum(1 for r in sb.requests if r.path.endswith("/chat/completions")) == 3
 
 
@@ -58,7 +59,7 @@ def test_midstream_error_keeps_the_partial_answer(kernel, sb):
     assert_short(run)
     partial = kernel.value("_edge.text")
     assert partial and sb.completions[-1].text.startswith(partial)
-    assert partial in run.texts("text/markdown")
+    assert markdown_to_safe_html(partial) in run.texts("text/html")
     assert "during the answer" in run.all_text
     assert kernel.value("_edge.status") == "error"
 
@@ -70,7 +71,7 @@ def test_dropped_connection_keeps_the_partial_answer(kernel, sb):
     assert_short(run)
     assert "dropped" in run.all_text or "closed" in run.all_text
     partial = kernel.value("_edge.text")
-    assert partial and partial in run.texts("text/markdown")
+    assert partial and markdown_to_safe_html(partial) in run.texts("text/html")
 
 
 def test_interrupt_stops_the_stream_and_keeps_the_partial_text(kernel, sb):
@@ -90,7 +91,7 @@ def test_interrupt_stops_the_stream_and_keeps_the_partial_text(kernel, sb):
     assert sent.cancelled, "closing the connection must cancel the generation"
     assert text and sent.text.startswith(text)
     assert len(text) < len("".join(answer_tokens(sent.model, sent.messages, 2000)))
-    assert text in run.texts("text/markdown")
+    assert markdown_to_safe_html(text) in run.texts("text/html")
     assert gen_id == sent.id
     assert cost == sent.usage["cost"], "the exact cost of an interrupted call comes from /generation"
 
@@ -129,4 +130,4 @@ def test_interrupt_stops_every_model_of_a_multi_model_cell(kernel, sb):
     sb.wait_for_completions(len(sb.completions))
     assert all(c.cancelled for c in sb.completions[-2:])
     texts = kernel.value("[r.text for r in _edge]")
-    assert all(texts) and all(t in run.texts("text/markdown") for t in texts)
+    assert all(texts) and all(markdown_to_safe_html(t) in run.texts("text/html") for t in texts)

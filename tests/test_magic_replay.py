@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_jupyter.money import exact_usd
+from edge_jupyter.untrusted_text import markdown_to_safe_html
 
 
 def chat_calls(sb) -> int:
@@ -15,7 +16,8 @@ def test_replay_answers_an_unchanged_cell_for_free_without_a_request(kernel, sb)
     calls = chat_calls(sb)
     run = kernel.ok("%%edge --replay -m openai/gpt-4o-mini\nReplay me")
     assert chat_calls(sb) == calls, "a replay makes no request"
-    assert run.texts("text/markdown") == [original.text]
+    assert markdown_to_safe_html(original.text) in run.texts("text/html")
+    assert original.text in run.texts("text/plain")  # not streamed: its plain twin
     line = next(t for t in run.texts() if t.startswith("💰"))
     assert f"replayed (saved {exact_usd(original.usage['cost'])})" in line
     status, cost, saved, text = kernel.value("[_edge.status, _edge.cost_usd, _edge.saved_usd, _edge.text]")
@@ -76,4 +78,6 @@ def test_code_format_inserts_a_cell_below(kernel, sb):
     inserted = [p for p in payload if p.get("source") == "set_next_input"]
     assert inserted and inserted[0]["replace"] is False
     assert inserted[0]["text"] == kernel.value("_edge.value")
-    assert run.texts("text/markdown")[0].startswith("```")
+    shown = [o["data"] for o in run.outputs
+             if o.get("data", {}).get("text/html", "").startswith('<pre><code class="language-')]
+    assert [d["text/plain"] for d in shown] == [kernel.value("_edge.value")]  # escaped code

@@ -19,7 +19,9 @@ class EdgeCellError(Exception):
     def _render_traceback_(self) -> list[str]:
         if self.shown:
             return ["\x1b[31medge: the call failed (details above).\x1b[0m"]
-        return [f"\x1b[31medge: {self.message}\x1b[0m"]
+        from ..untrusted_text import strip_controls  # the message may quote a server
+
+        return [f"\x1b[31medge: {strip_controls(self.message)}\x1b[0m"]
 
 
 class EdgeInterrupted(KeyboardInterrupt):

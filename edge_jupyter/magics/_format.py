@@ -91,6 +91,12 @@ def extract_code(text: str) -> tuple[str, str]:
     return "\n\n".join(body.rstrip("\n") for _, body in blocks), language
 
 
+def code_html(code: str, language: str) -> str:
+    """A code answer as an escaped block: no Markdown fence for the code to close early."""
+    return (f'<pre><code class="language-{html.escape(language)}">{html.escape(code)}'
+            "</code></pre>")
+
+
 def parse_json_answer(text: str) -> Any:
     """The JSON in an answer (fences tolerated); raises ValueError with a readable message."""
     candidate = text.strip()

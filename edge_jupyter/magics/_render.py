@@ -7,9 +7,19 @@ update would be O(n²)).  When the answer is complete, the streamed text is
 replaced once (``clear_output(wait=True)``: no flicker) by the final rendering
 in the chosen format and the cost line.
 
+The answer is untrusted text (a prompt injection in the data being summarised
+writes it), and JupyterLab trusts every output produced live, then marks a saved
+notebook trusted again: raw ``text/markdown`` holding ``<script>`` or
+``<img onerror=…>`` would run as the user.  So a Markdown answer is rendered here,
+with raw HTML off, and sanitised (:mod:`edge_jupyter.untrusted_text`), and sent as
+``text/html``; code answers go out as escaped ``<pre><code>``, model ids as escaped
+text; every ``text/plain`` form and every stdout write has its control characters
+removed (an OSC 52 sequence in an answer would write the clipboard of terminal
+IPython or ``jupyter console``).
+
 A Markdown answer that already went out whole as ``stdout`` is sent as
-``text/markdown`` alone, without a ``text/plain`` twin: every notebook frontend
-renders the Markdown, while text frontends (``jupyter console``, terminal IPython)
+``text/html`` alone, without a ``text/plain`` twin: every notebook frontend
+renders the HTML, while text frontends (``jupyter console``, terminal IPython)
 print ``text/plain`` *below* the streamed text rather than instead of it, so a
 twin only showed them the answer twice (and cost the notebook a third copy of
 it).  Answers that did not stream (replays, several models) keep their twin.
@@ -33,6 +43,7 @@ from IPython.display import clear_output, display
 
 from ..money import exact_usd
 from ..record import CallRecord
+from ..untrusted_text import markdown_to_safe_html, strip_controls
 from . import _format
 from ._context import in_kernel
 
@@ -42,7 +53,8 @@ TAIL_CHARS = 280
 
 
 def _bundle(text_html: str, text_plain: str) -> dict[str, str]:
-    return {"text/html": text_html, "text/plain": text_plain}
+    # Errors, providers and warnings quote the server: their plain form is printed as is.
+    return {"text/html": text_html, "text/plain": strip_controls(text_plain)}
 
 
 def show_error(message: str, title: str = "edge") -> None:
@@ -61,19 +73,32 @@ def answer_bundle(record: CallRecord, fmt: str, *, plain_twin: bool = True
     """
     text = record.text
     if fmt == "text":
-        return {"text/plain": text}, text, None
+        return {"text/plain": strip_controls(text)}, text, None
     if fmt == "code":
         code, language = _format.extract_code(text)
-        return {"text/markdown": f"```{language}\n{code}\n```", "text/plain": code}, code, None
+        # Escaped, never put back into Markdown: a fence inside the code cannot close it.
+        return {"text/html": _format.code_html(code, language),
+                "text/plain": strip_controls(code)}, code, None
     if fmt == "json":
         try:
             value = _format.parse_json_answer(text)
         except ValueError as exc:
-            return {"text/plain": text}, None, str(exc) if record.status == "ok" else None
+            return ({"text/plain": strip_controls(text)}, None,
+                    str(exc) if record.status == "ok" else None)
         return {"application/json": value if isinstance(value, (dict, list)) else {"value": value},
-                "text/plain": json.dumps(value, indent=2, ensure_ascii=False)}, value, None
-    return ({"text/markdown": text, "text/plain": text} if plain_twin
-            else {"text/markdown": text}), text, None
+                "text/plain": strip_controls(json.dumps(value, indent=2, ensure_ascii=False))
+                }, value, None
+    rendered = markdown_to_safe_html(text)
+    return ({"text/html": rendered, "text/plain": strip_controls(text)} if plain_twin
+            else {"text/html": rendered}), text, None
+
+
+def transcript_bundle(parts: list[tuple[str, str]]) -> dict[str, str]:
+    """A conversation as (who, Markdown) pairs: names escaped, bodies rendered safely."""
+    blocks = [f'<div class="edge-turn"><div style="font-weight:600">{html.escape(who)}:</div>'
+              f"{markdown_to_safe_html(body)}</div>" for who, body in parts]
+    return {"text/html": "".join(blocks),
+            "text/plain": strip_controls("\n\n".join(f"{who}: {body}" for who, body in parts))}
 
 
 def cost_bundle(record: CallRecord) -> dict[str, str]:
@@ -116,10 +141,12 @@ class SingleView:
                     self._status.update(self._status_bundle("▶ streaming…"), raw=True)
             text = "".join(self._pending)
             self._pending.clear()
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            self._written += len(text)
-            self._ends_line = text.endswith("\n")
+            self._written += len(text)  # the answer's characters, to compare with record.text
+            shown = strip_controls(text)
+            if shown:
+                sys.stdout.write(shown)
+                sys.stdout.flush()
+                self._ends_line = shown.endswith("\n")
         self._last = now or time.perf_counter()
 
     def clear(self) -> None:
@@ -205,7 +232,8 @@ class MultiView:
             show_warning(message)
         values = []
         for record in records:
-            display({"text/markdown": f"#### {record.model}", "text/plain": f"== {record.model}"}, raw=True)
+            display(_bundle(f"<h4>{html.escape(record.model)}</h4>", f"== {record.model}"),
+                    raw=True)
             if record.status == "error" and not record.text:
                 show_error(record.error, record.model)
                 values.append(None)

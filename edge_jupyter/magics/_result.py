@@ -29,8 +29,11 @@ class EdgeResult(CallRecord):
                 f"cost_usd={exact_usd(self.cost_usd)}, completion_tokens={self.completion_tokens}, "
                 f"text={preview!r})")
 
-    def _repr_markdown_(self) -> str:
-        return self.text
+    def _repr_html_(self) -> str:
+        # Not _repr_markdown_: the frontend would render raw HTML in the answer (see _render).
+        from ..untrusted_text import markdown_to_safe_html
+
+        return markdown_to_safe_html(self.text)
 
 
 class EdgeResults(list):

