@@ -161,13 +161,13 @@ def cmd_history(shell: Any, argv: list[str]) -> None:
         raise EdgeCellError(str(exc)) from None
     if not conv.turns:
         raise EdgeCellError(f"No conversation named {args.name!r} (`%edge chats` lists them).")
-    parts = [f"**system:** {conv.system}"] if conv.system else []
+    from ._render import transcript_bundle
+
+    parts = [("system", conv.system)] if conv.system else []
     for i, turn in enumerate(conv.turns, 1):
-        parts.append(f"**{i}. you:** {turn.prompt}")
-        for model, answer in turn.answers.items():
-            parts.append(f"**{model}:** {answer}")
-    text = "\n\n".join(parts)
-    display({"text/markdown": text, "text/plain": text}, raw=True)
+        parts.append((f"{i}. you", turn.prompt))
+        parts.extend(turn.answers.items())
+    display(transcript_bundle(parts), raw=True)  # answers are untrusted: rendered safely
 
 
 def cmd_forget(shell: Any, argv: list[str]) -> None:
