@@ -6,6 +6,7 @@ pandas is imported inside each function, so importing the ledger stays cheap.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,41 @@ def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
     return restore_dtypes(result[[*keys, *GROUP_FIGURES]])
 
 
+# OWASP's CSV injection list: a spreadsheet runs a cell that starts with one of these as a
+# formula (`=HYPERLINK(...)` in a model id or an error message a server chose).  Such a
+# cell is written with a leading "'", which spreadsheets show as text.  Cells that
+# already start with quotes before such a character get one more, so that
+# :func:`read_export` can take exactly one off and give back the text as it was.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_QUOTED_FORMULA = re.compile(r"'+[=+\-@\t\r]")
+
+
+def _defuse(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and _FORMULA.match(value) else value
+
+
+def _restore(value: Any) -> Any:
+    return value[1:] if isinstance(value, str) and _QUOTED_FORMULA.match(value) else value
+
+
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding text: numbers (a negative figure starts with "-") are never touched."""
+    import pandas as pd
+
+    return [name for name in df.columns
+            if pd.api.types.is_object_dtype(df[name]) or pd.api.types.is_string_dtype(df[name])]
+
+
+def _map_text(df: pd.DataFrame, fn: Any) -> pd.DataFrame:
+    columns = _text_columns(df)
+    if not columns:
+        return df
+    out = df.copy()
+    for name in columns:
+        out[name] = out[name].map(fn)
+    return out
+
+
 def _need(module: str, what: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise LedgerError(f"Writing {what} needs the `{module}` package: run "
@@ -88,7 +124,9 @@ def export(df: pd.DataFrame, path: str | Path) -> Path:
 
     CSV and Parquet read back (:func:`read_export`) exactly equal.  Times are in UTC; Excel
     has no time zones (they are plain UTC times there) and keeps them to the millisecond.
-    Returns the absolute path written.
+    In CSV and Excel files a text cell that a spreadsheet would run as a formula (it starts
+    with ``= + - @``, a tab or a CR) starts with ``'`` instead; :func:`read_export` takes
+    it off again.  Returns the absolute path written.
     """
     target = Path(path).expanduser().resolve()
     suffix = target.suffix.lower()
@@ -99,8 +137,12 @@ def export(df: pd.DataFrame, path: str | Path) -> Path:
     elif suffix == ".xlsx":
         _need("openpyxl", "Excel files")
     target.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in (".csv", ".xlsx"):  # Parquet is typed data: no spreadsheet evaluates it
+        df = _map_text(df, _defuse)
     if suffix == ".csv":
-        df.to_csv(target, index=False)
+        # CRLF, as RFC 4180 says: a CR inside a cell is then quoted too (with "\n" only, a
+        # CR in an error message was written bare and read back as the end of a row).
+        df.to_csv(target, index=False, lineterminator="\r\n")
     elif suffix == ".parquet":
         df.to_parquet(target, index=False)
     else:
@@ -113,7 +155,8 @@ def export(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def read_export(path: str | Path) -> pd.DataFrame:
-    """Read a file written by :func:`export` back, with the ledger's dtypes."""
+    """Read a file written by :func:`export` back, with the ledger's dtypes (and the text
+    as it was before :func:`export` guarded it against formulas)."""
     import pandas as pd
 
     source = Path(path).expanduser()
@@ -132,6 +175,8 @@ def read_export(path: str | Path) -> pd.DataFrame:
         df = pd.read_excel(source, sheet_name="usage", **text_as_text)
     else:
         raise LedgerError(f"Cannot read {source.name!r}: use a .csv, .parquet or .xlsx path.")
+    if suffix != ".parquet":
+        df = _map_text(df, _restore)
     return restore_dtypes(df)
 
 
