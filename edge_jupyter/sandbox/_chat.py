@@ -31,6 +31,7 @@ from ._text import (
     reasoning_length,
     reasoning_tokens,
     requested_length,
+    served_model,
 )
 
 try:  # the C escaper: ~10x faster than json.dumps for a single string
@@ -79,6 +80,11 @@ class ChatPlan:
     byok: bool = False
     #: Endpoints tried before this one that failed (``Sandbox.down_providers``).
     failed: tuple[CatalogEndpoint, ...] = ()
+
+    @property
+    def served_model(self) -> str:
+        """The model id the response names: the one asked for, unless ``[sandbox:model=ID]``."""
+        return served_model(self.messages) or self.model.id
 
     @property
     def native_finish_reason(self) -> str:
@@ -254,7 +260,7 @@ class ChunkEncoder:
         fp = fingerprint(plan)
         self._head = (
             '{"id":' + _esc(gen_id) + ',"provider":' + _esc(plan.endpoint.provider_name)
-            + ',"model":' + _esc(plan.model.id) + ',"object":"chat.completion.chunk","created":'
+            + ',"model":' + _esc(plan.served_model) + ',"object":"chat.completion.chunk","created":'
             + str(created) + ',"choices":['
         )
         self._tail = "]" + (',"system_fingerprint":' + _esc(fp) if fp else "") + "}"
@@ -334,7 +340,7 @@ def chat_result(plan: ChatPlan, gen_id: str, created: int, content: str, reasoni
     return {
         "id": gen_id,
         "provider": plan.endpoint.provider_name,
-        "model": plan.model.id,
+        "model": plan.served_model,
         "object": "chat.completion",
         "created": created,
         "system_fingerprint": fingerprint(plan),

@@ -17,6 +17,16 @@ sentence, so 50 000 tokens cost a few milliseconds.
 The output is *prefix-stable*: ``answer_tokens(m, msgs, k)`` is the first ``k``
 items of ``answer_tokens(m, msgs, n)`` for any ``k <= n``, so an answer cut by
 ``max_tokens`` is a prefix of the uncut one.
+
+Directives in the last user message (test and demo knobs, never sent by real users):
+
+- ``[sandbox:tokens=N]``: answer with ``N`` tokens.
+- ``[sandbox:echo]``: answer with exactly the text that follows the directive, as a
+  model fooled by a prompt injection would (``<script>``, escape sequences, a fence that
+  closes early…): how the client's rendering of hostile answers is tested.  Its length
+  is the echoed text's token count, still cut by ``max_tokens``.
+- ``[sandbox:model=ID]``: the response names ``ID`` as the model that answered, like a
+  hostile or broken server; the call is still routed and billed as the model asked for.
 """
 
 from __future__ import annotations
@@ -142,6 +152,9 @@ def answer_tokens(model: str, messages: list[dict[str, Any]], n: int) -> list[st
     """
     if n <= 0:
         return []
+    echoed = _echo_tokens(messages)
+    if echoed is not None:
+        return echoed[:n]
     rng = _rng("answer", model, messages)
     rand = rng.random
     out: list[str] = []
@@ -237,9 +250,30 @@ def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
 
 
 _DIRECTIVE = re.compile(r"\[sandbox:tokens=(\d{1,7})\]")
+_ECHO = "[sandbox:echo]"
+_MODEL = re.compile(r"\[sandbox:model=([^\]\n]{1,200})\]")
+
+
+def _echo_tokens(messages: Iterable[Mapping[str, Any]]) -> list[str] | None:
+    """The text after ``[sandbox:echo]`` as tokens that join back to it exactly, if asked."""
+    text = _last_user_text(messages)
+    at = text.find(_ECHO)
+    if at < 0:
+        return None
+    # Every character is a letter, digit, "_", space or other: the tokens cover the text.
+    return _TOKEN_RE.findall(text[at + len(_ECHO):])
 
 
 def requested_length(messages: list[dict[str, Any]]) -> int | None:
-    """``N`` from a ``[sandbox:tokens=N]`` directive in the last user message, if any."""
+    """``N`` from ``[sandbox:tokens=N]`` in the last user message, or the length of an echo."""
     match = _DIRECTIVE.search(_last_user_text(messages))
-    return int(match.group(1)) if match else None
+    if match:
+        return int(match.group(1))
+    echoed = _echo_tokens(messages)
+    return len(echoed) if echoed is not None else None
+
+
+def served_model(messages: list[dict[str, Any]]) -> str | None:
+    """``ID`` from a ``[sandbox:model=ID]`` directive in the last user message, if any."""
+    match = _MODEL.search(_last_user_text(messages))
+    return match.group(1) if match else None
