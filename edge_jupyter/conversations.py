@@ -1,23 +1,44 @@
 """Named conversations that continue across cells and kernel restarts.
 
 One JSON file per conversation under ``EDGE_DATA_DIR/chats``.  A turn is keyed by
-the cell that made it (the frontend's cell id), so re-running that cell replaces
-its turn instead of appending a duplicate, and an earlier cell re-run sees only
-the turns before it.  Several models in one cell each keep their own answer, so
-each model continues its own thread.
+the execution that made it: in JupyterLab/Notebook 7 by the frontend's cell id, so
+re-running that cell replaces its turn instead of appending a duplicate, and an earlier
+cell re-run sees only the turns before it; without a cell id (nbclient, consoles,
+terminal IPython) by a new id per execution, so a repeated prompt ("go on") is a new
+turn.  Several models in one cell each keep their own answer, so each model continues
+its own thread.
+
+A turn is saved by :func:`record_turn`: a locked read-modify-write that merges the turn
+into the file as it is on disk then, so two kernels writing one chat keep both turns.
+A file that is not valid JSON or has the wrong shape is kept aside under a unique name
+and removed, and the cell fails with that message rather than paying for an answer
+without the context the user expected (``storage.py`` has the design).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .storage import data_dir, read_json, write_json_atomic
+from .storage import (
+    DamagedFile,
+    DataError,
+    DataFileError,
+    data_dir,
+    load_json,
+    read_json,
+    update_json,
+)
 
-_NAME = re.compile(r"^[\w.-]{1,64}$")
+#: A letter, digit or '_' first (no '.', '..' or hidden files), then letters, digits, '_', '.'
+#: or '-'; matched whole (``$`` would let a trailing newline through).
+_NAME = re.compile(r"\w[\w.-]{0,63}")
+NAME_RULE = ("up to 64 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' "
+             "(no spaces, slashes or control characters)")
 
 
 class ConversationError(Exception):
@@ -77,9 +98,9 @@ class Conversation:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise ConversationError(
-            f"Conversation name {name!r} is not allowed: use up to 64 letters, digits, '-', '_' or '.'.")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConversationError(f"Conversation name {name!r} is not allowed: use {NAME_RULE}, "
+                                "e.g. trip-2026.")
     return name
 
 
@@ -91,30 +112,107 @@ def _path(name: str) -> Path:
     return _folder() / f"{check_name(name)}.json"
 
 
+def _is_turn(t: Any) -> bool:
+    return (isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("prompt"), str)
+            and isinstance(t.get("answers", {}), dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in t.get("answers", {}).items())
+            and isinstance(t.get("timestamp", 0.0), (int, float))
+            and not isinstance(t.get("timestamp", 0.0), bool)
+            and math.isfinite(t.get("timestamp", 0.0))
+            and set(t) <= {"key", "prompt", "answers", "timestamp"})
+
+
+def _problem(raw: Any) -> str | None:
+    if not isinstance(raw, dict):
+        return f"a JSON object was expected, not {type(raw).__name__}"
+    if raw.get("system") is not None and not isinstance(raw["system"], str):
+        return "'system' should be text"
+    turns = raw.get("turns", [])
+    if not isinstance(turns, list):
+        return "'turns' should be a list"
+    for i, turn in enumerate(turns, 1):
+        if not _is_turn(turn):
+            return f"turn {i} is not a turn (key, prompt, answers, timestamp)"
+    return None
+
+
+def _damaged(name: str, damage: DamagedFile, *, saved: bool = False) -> ConversationError:
+    then = ("this cell's turn starts it afresh" if saved else
+            "run the cell again to start the conversation afresh")
+    return ConversationError(f"Conversation {name!r}: {damage}; {then}, or restore the turns "
+                             "from the kept copy.")
+
+
+def _from_raw(name: str, raw: dict[str, Any]) -> Conversation:
+    return Conversation(name=name, system=raw.get("system"),
+                        turns=[Turn(**t) for t in raw.get("turns", [])])
+
+
+def _to_raw(conversation: Conversation) -> dict[str, Any]:
+    return {"name": conversation.name, "system": conversation.system,
+            "turns": [asdict(t) for t in conversation.turns]}
+
+
 def load(name: str) -> Conversation:
-    raw: dict[str, Any] = read_json(_path(name), {})
-    turns = [Turn(**t) for t in raw.get("turns", []) if isinstance(t, dict)]
-    return Conversation(name=name, system=raw.get("system"), turns=turns)
+    """The conversation (empty if new); a damaged file raises :class:`ConversationError`."""
+    try:
+        raw: dict[str, Any] = read_json(_path(name), {}, check=_problem)
+    except DamagedFile as damage:
+        raise _damaged(name, damage) from None
+    return _from_raw(name, raw)
+
+
+def diagnose(name: str) -> str | None:
+    """What is wrong with the chat's file, without touching it (for ``%edge status``), or None."""
+    try:
+        load_json(_path(name), {}, _problem)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def record_turn(name: str, key: str, prompt: str, answers: dict[str, str],
+                system: str | None = None) -> Conversation:
+    """Add (or, for the same key, replace) one turn in the file as it is now, under the lock.
+
+    Only this turn is merged: turns another kernel added meanwhile are kept.
+    """
+    found: list[DamagedFile] = []
+
+    def start_afresh(damage: DamagedFile) -> dict[str, Any]:
+        found.append(damage)
+        return {}
+
+    def add(raw: dict[str, Any]) -> dict[str, Any]:
+        conversation = _from_raw(name, raw)
+        conversation.record(key, prompt, answers, system)
+        return _to_raw(conversation)
+
+    raw = update_json(_path(name), add, {}, check=_problem, repair=start_afresh)
+    if found:
+        raise _damaged(name, found[0], saved=True)
+    return _from_raw(name, raw)
 
 
 def save(conversation: Conversation) -> None:
-    write_json_atomic(_path(conversation.name), {
-        "name": conversation.name,
-        "system": conversation.system,
-        "turns": [asdict(t) for t in conversation.turns],
-    })
+    """Write the whole conversation (under the lock); cells use :func:`record_turn`."""
+    update_json(_path(conversation.name), lambda _raw: _to_raw(conversation), {},
+                repair=lambda _damage: {})
 
 
 def names() -> list[str]:
     folder = _folder()
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob("*.json") if _NAME.match(p.stem))
+    return sorted(p.stem for p in folder.glob("*.json") if _NAME.fullmatch(p.stem))
 
 
 def forget(name: str) -> bool:
+    path = _path(name)
     try:
-        _path(name).unlink()
+        path.unlink()
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise DataFileError(path, "delete", exc) from None
     return True

@@ -3,7 +3,10 @@
 The key is a hash of the model, the messages and the parameters, so a changed
 prompt, model, system prompt, temperature or conversation history asks again.
 Entries live next to the conversations (``EDGE_DATA_DIR/replay``), one JSON file
-each, written atomically; ``%edge cache clear`` removes them.
+each, written atomically; ``%edge cache clear`` removes them.  Entries are never
+read-modify-written (each is written whole, once), so they need no lock; a damaged entry
+is a miss (the next complete answer overwrites it), while a file that cannot be read at
+all is an error (``storage.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .record import CallRecord
-from .storage import data_dir, read_json, write_json_atomic
+from .storage import DamagedFile, data_dir, load_json, write_json_atomic
 
 _FIELDS = ("text", "model", "provider", "generation_id", "prompt_tokens", "completion_tokens",
            "reasoning_tokens", "cached_tokens", "cost_usd", "upstream_cost_usd", "is_byok",
@@ -38,8 +41,11 @@ def _path(key: str) -> Path:
 
 
 def lookup(body: dict[str, Any]) -> dict[str, Any] | None:
-    entry = read_json(_path(request_key(body)), None)
-    return entry if isinstance(entry, dict) and "text" in entry else None
+    try:
+        entry = load_json(_path(request_key(body)), None)
+    except DamagedFile:
+        return None  # a half-written entry of another program: ask again, which overwrites it
+    return entry if isinstance(entry, dict) and isinstance(entry.get("text"), str) else None
 
 
 def store(body: dict[str, Any], record: CallRecord) -> None:

@@ -10,12 +10,22 @@ it (``busy_timeout``) instead of failing, and the reads inside it cannot go stal
 process, one connection serves writes and small reads for every thread behind a lock;
 a second one serves large reads, so a long ``frame()`` does not hold up writes (in WAL
 mode a reader never blocks a writer).
+
+Creation and damage.  A new ledger is built complete (WAL mode, schema, ``ledger_id``) in a
+temporary file beside it and then linked into place, and an existing one is opened with
+SQLite's ``mode=rw``, which never creates a file.  So edge_jupyter never leaves a zero-byte
+``ledger.sqlite3``, and one found is damage (a truncation by another program or a full
+disk): SQLite would take it for a new, empty database, and budgets would count nothing
+spent so far.  That, a file that is not a database or is malformed, and a folder that
+cannot be written raise :class:`LedgerFileError`: one line with the file, the problem and
+the fix, and no call is made without its row.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 import uuid
@@ -24,10 +34,59 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edge_jupyter.storage import DataError, fix_for
+
+from ._errors import LedgerError
 from ._schema import DDL, SCHEMA_VERSION
 
 _BUSY = ("locked", "busy")
 _D = TypeVar("_D", bound="Database")
+
+
+class LedgerFileError(LedgerError, DataError):
+    """The ledger's file is damaged, or it cannot be opened or written."""
+
+
+#: SQLite's error names -> errno-like fixes (``storage.fix_for``) for files that cannot be used.
+_SQLITE_ERRNO = {"SQLITE_READONLY": 30, "SQLITE_FULL": 28, "SQLITE_IOERR": 5, "SQLITE_PERM": 1}
+
+
+def _damaged(path: Path, problem: str, *, recoverable: bool = True) -> LedgerFileError:
+    recover = (f", or recover its rows: `sqlite3 {path}.damaged .recover | sqlite3 {path}`"
+               if recoverable else "")
+    return LedgerFileError(
+        f"The usage ledger {path} is damaged ({problem}), so spending cannot be checked and no "
+        f"call is made. Move it aside (`mv {path} {path}.damaged`) to start a new, empty ledger "
+        f"(day and month budgets then count only calls from now on){recover}.")
+
+
+def translate(path: Path, exc: sqlite3.Error) -> LedgerFileError | None:
+    """The one-line error for a SQLite failure that is about the file, else None."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return _damaged(path, str(exc))
+    base = name.split("_", 2)
+    base_name = "_".join(base[:2]) if len(base) >= 2 else name
+    if base_name in _SQLITE_ERRNO:
+        return LedgerFileError(f"Could not write the usage ledger {path}: {exc}. No call is made "
+                               f"without its row; {fix_for(_SQLITE_ERRNO[base_name])}.")
+    if base_name == "SQLITE_CANTOPEN":
+        return LedgerFileError(f"Could not open the usage ledger {path}: {exc}. No call is made "
+                               "without its row; check that the data folder exists and can be "
+                               "written (or set EDGE_DATA_DIR to a folder that can).")
+    return None
+
+
+@contextmanager
+def _file_errors(path: Path) -> Iterator[None]:
+    """SQLite errors about the file become :class:`LedgerFileError`; others pass unchanged."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        translated = translate(path, exc)
+        if translated is None:
+            raise
+        raise translated from None
 
 
 class Database:
@@ -49,8 +108,65 @@ class Database:
         self.ledger_id = ""
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+        with _file_errors(self.path):
+            return self._open_file()
+
+    def _ensure_file(self) -> None:
+        """Create the ledger complete, or find it; a zero-byte file is damage (module docstring)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            self._create_file()
+            return
+        except OSError as exc:
+            raise LedgerFileError(f"Could not open the usage ledger {self.path}: "
+                                  f"{exc.strerror or exc}. No call is made without its row; "
+                                  f"{fix_for(exc.errno)}.") from None
+        if size == 0:
+            raise _damaged(self.path, "it is empty, 0 bytes: edge_jupyter never leaves it so, "
+                           "its rows were lost", recoverable=False)
+
+    def _create_file(self) -> None:
+        """Build a new ledger in a temporary file, then link it into place (never half made)."""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.new-", dir=self.path.parent)
+        except OSError as exc:
+            raise LedgerFileError(f"Could not create the usage ledger {self.path}: "
+                                  f"{exc.strerror or exc}. No call is made without its row; "
+                                  f"{fix_for(exc.errno)}.") from None
+        os.close(fd)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()  # kept in the file's header
+                self._create(conn)
+            finally:
+                conn.close()  # checkpoints: everything is in the main file now
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another kernel made it first: use that one
+            except OSError:  # no hard links here: rename, unless one appeared meanwhile
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+        except OSError as exc:
+            raise LedgerFileError(f"Could not create the usage ledger {self.path}: "
+                                  f"{exc.strerror or exc}. No call is made without its row; "
+                                  f"{fix_for(exc.errno)}.") from None
+        finally:
+            for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+                try:
+                    os.unlink(leftover)
+                except OSError:
+                    pass
+
+    def _open_file(self) -> sqlite3.Connection:
+        self._ensure_file()
+        # mode=rw: SQLite never makes the file itself (only _create_file does, complete), so a
+        # ledger truncated or removed after the check above is not taken for a new, empty one.
+        uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None,
                                check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
@@ -116,13 +232,14 @@ class Database:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once so the reads inside it cannot go stale."""
-        with self._lock:
+        with self._lock, _file_errors(self.path):
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -141,18 +258,19 @@ class Database:
         self.ensure_open()
         conn = self._open()
         try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+            with _file_errors(self.path):
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
         finally:
             conn.close()
 
     @contextmanager
     def _read(self, *, bulk: bool = False) -> Iterator[sqlite3.Connection]:
         """One read transaction: every SELECT inside sees the same state."""
-        with self._bulk_lock if bulk else self._lock:
+        with self._bulk_lock if bulk else self._lock, _file_errors(self.path):
             conn = self._bulk_connect() if bulk else self._connect()
             conn.execute("BEGIN")
             try:
