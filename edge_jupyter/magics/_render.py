@@ -232,8 +232,9 @@ class MultiView:
             show_warning(message)
         values = []
         for record in records:
-            display(_bundle(f"<h4>{html.escape(record.model)}</h4>", f"== {record.model}"),
-                    raw=True)
+            # the id the server says answered: its text, never its markup
+            display(_bundle(f"<h4>{html.escape(strip_controls(record.model))}</h4>",
+                            f"== {record.model}"), raw=True)
             if record.status == "error" and not record.text:
                 show_error(record.error, record.model)
                 values.append(None)
