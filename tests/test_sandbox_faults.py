@@ -291,3 +291,125 @@ def test_control_api(sb: Sandbox, client: httpx.Client) -> None:
     assert httpx.get(sb.api_url + "/key", headers=auth(key)).status_code == 401
     assert ctl.post("/reset").json() == {"requests": 0, "completions": 0, "credits_used": 0.0}
     ctl.close()
+
+
+# -- hostile kinds (a broken or malicious server) --------------------------------------------------
+@pytest.mark.parametrize("figures", [{"cost": float("inf")}, {"cost": -1}, {"cost": True},
+                                     {"cost": 1e12}, {"prompt_tokens": -5}])
+def test_usage_fault_sends_the_figures_and_keeps_the_true_generation(
+        sb: Sandbox, client: httpx.Client, figures: dict) -> None:
+    sb.inject(Fault.usage(**figures))
+    cs = chunks(client.post(URL, json=chat_body(stream=True)).text)
+    usage = cs[-1]["usage"]
+    for name, value in figures.items():
+        assert usage[name] == value and type(usage[name]) is type(value)
+    rec = sb.wait_for_completions(1)[-1]
+    gen = client.get("/api/v1/generation", params={"id": rec.id})
+    for _ in range(50):
+        if gen.status_code == 200:
+            break
+        time.sleep(0.05)
+        gen = client.get("/api/v1/generation", params={"id": rec.id})
+    # the true record (and the true charge): only the usage chunk lies
+    assert sb.credits_used > 0
+    assert gen.json()["data"]["total_cost"] == pytest.approx(float(sb.credits_used))
+
+
+def test_usage_fault_can_make_the_generation_impossible_too(sb: Sandbox, client: httpx.Client) -> None:
+    sb.inject(Fault.usage(cost=float("inf"), in_generation=True))
+    non_stream = client.post(URL, json=chat_body()).json()
+    assert non_stream["usage"]["cost"] == float("inf")
+    gen_id = non_stream["id"]
+    for _ in range(50):
+        gen = client.get("/api/v1/generation", params={"id": gen_id})
+        if gen.status_code == 200:
+            break
+        time.sleep(0.05)
+    assert gen.json()["data"]["total_cost"] == float("inf")
+
+
+def test_second_usage_follows_the_true_one(sb: Sandbox, client: httpx.Client) -> None:
+    sb.inject(Fault.second_usage(cost=5.0))
+    payloads, _ = parse_sse(client.post(URL, json=chat_body(stream=True)).text)
+    assert payloads[-1] == "[DONE]"
+    usages = [json.loads(p)["usage"] for p in payloads[:-1] if "usage" in json.loads(p)]
+    assert len(usages) == 2 and usages[1]["cost"] == 5.0 != usages[0]["cost"]
+    assert usages[0]["cost"] == pytest.approx(float(sb.credits_used))
+
+
+def _encoded(key: str, encoding: str) -> str:
+    from edge_jupyter.sandbox._faults import encode_key
+
+    return encode_key(key, encoding)
+
+
+@pytest.mark.parametrize("encoding", ["exact", "url", "upper", "split", "base64"])
+def test_echo_key_puts_the_encoded_key_where_asked(sb: Sandbox, client: httpx.Client,
+                                                     encoding: str) -> None:
+    echoed = _encoded(sb.key, encoding)
+    assert encoding == "exact" or echoed != sb.key
+    sb.inject(Fault.echo_key(where="midstream", encoding=encoding, after_tokens=2))
+    cs = chunks(client.post(URL, json=chat_body(stream=True)).text)
+    assert echoed in cs[-1]["error"]["message"] and cs[-1]["choices"][0]["finish_reason"] == "error"
+    sb.inject(Fault.echo_key(where="http", encoding=encoding))
+    r = client.post(URL, json=chat_body(stream=True))
+    assert r.status_code == 401 and echoed in r.json()["error"]["message"]
+    sb.inject(Fault.echo_key(where="label", encoding=encoding))
+    assert client.post(URL, json=chat_body()).status_code == 200, "a /key fault is not for chat"
+    assert echoed in client.get("/api/v1/key").json()["data"]["label"]
+    assert sb.key not in client.get("/api/v1/key").json()["data"]["label"], "one use only"
+
+
+def test_gzip_bomb_is_small_on_the_wire_and_huge_inflated(sb: Sandbox, client: httpx.Client) -> None:
+    import zlib
+
+    sb.inject(Fault.gzip_bomb(size=64 << 20))
+    with client.stream("POST", URL, json=chat_body(stream=True)) as r:
+        assert r.status_code == 502 and r.headers["content-encoding"] == "gzip"
+        raw = b"".join(r.iter_raw())
+    assert len(raw) < 1 << 20
+    inflater = zlib.decompressobj(31)
+    assert len(inflater.decompress(raw, 128 << 20)) == 64 << 20
+    sb.inject(Fault.gzip_bomb(where="models", size=8 << 20))
+    assert client.post(URL, json=chat_body()).status_code == 200, "a /models fault is not for chat"
+    with client.stream("GET", "/api/v1/models") as r:
+        assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+        assert len(b"".join(r.iter_raw())) < 1 << 20
+
+
+def test_long_line_is_one_data_line_of_the_size_then_the_answer_goes_on(
+        sb: Sandbox, client: httpx.Client) -> None:
+    sb.inject(Fault.long_line(size=2_000_000, after_tokens=3))
+    text = client.post(URL, json=chat_body(stream=True)).text
+    payloads, _ = parse_sse(text)
+    sizes = sorted(len(p) for p in payloads)
+    assert sizes[-1] == 2_000_000 - len("data: ") - 2 and sizes[-2] < 1000
+    assert payloads[-1] == "[DONE]"
+    good = [json.loads(p) for p in payloads[:-1] if len(p) < 1000]
+    assert content_of(good) == "".join(answer_tokens(MINI.id, chat_body()["messages"], 24))
+
+
+def test_slow_key_trickles_the_body_a_byte_at_a_time(sb: Sandbox, client: httpx.Client) -> None:
+    sb.inject(Fault.slow_key(0.5))
+    with client.stream("GET", "/api/v1/key") as r:
+        reads = list(r.iter_raw())
+    body = json.loads(b"".join(reads))
+    assert body["data"]["label"] and len(reads) > 20  # many tiny reads, not one answer
+
+
+def test_control_api_takes_the_hostile_kinds(sb: Sandbox, client: httpx.Client) -> None:
+    ctl = httpx.Client(base_url=sb.url + "/_sandbox")
+    r = ctl.post("/faults", content=b'{"kind": "usage", "figures": {"cost": Infinity}}',
+                 headers={"content-type": "application/json"})
+    assert r.status_code == 200 and r.json()["pending"][0]["kind"] == "usage"
+    assert chunks(client.post(URL, json=chat_body(stream=True)).text)[-1]["usage"]["cost"] == float("inf")
+    r = ctl.post("/faults", json={"kind": "echo_key", "where": "label", "encoding": "upper"})
+    assert r.status_code == 200 and r.json()["pending"][0]["where"] == "label"
+    assert sb.key.upper() in client.get("/api/v1/key").json()["data"]["label"]
+    for bad in ({"kind": "echo_key", "where": "nowhere"}, {"kind": "echo_key", "encoding": "rot13"},
+                {"kind": "gzip_bomb", "where": "key"}, {"kind": "long_line", "size": -1},
+                {"kind": "usage", "figures": [1]}):
+        assert ctl.post("/faults", json=bad).status_code == 400, bad
+    assert ctl.post("/faults", json={"kind": "slow_key", "seconds": 0.01}).status_code == 200
+    assert client.get("/api/v1/key").status_code == 200
+    ctl.close()

@@ -30,7 +30,7 @@ from ._chat import (
     usd,
 )
 from ._errors import DEFAULT_MESSAGES, ApiError, error_type
-from ._faults import Fault
+from ._faults import Fault, echo_message, send_gzip_bomb
 from ._http import ChunkedWriter, Request, client_gone
 from ._records import CompletionRecord
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: With no pacing, bytes are batched up to this size per socket write.
 _BATCH = 32 * 1024
+#: The fault kinds that strike after ``after_tokens`` tokens of a stream.
+_AT_TOKEN = frozenset({"midstream", "drop", "malformed", "stall", "long_line", "echo_key"})
 _CREDITS_URL = "https://openrouter.ai/settings/credits"
 _KEYS_URL = "https://openrouter.ai/settings/keys"
 
@@ -109,6 +111,11 @@ def handle_chat(h: Handler, req: Request) -> None:
     fault = sb.faults.take()
     if fault is not None and fault.kind == "http":
         raise _http_fault(fault)
+    if fault is not None and fault.kind == "echo_key" and fault.where == "http":
+        raise ApiError(fault.status, echo_message(rec.key, fault.encoding or "exact"))
+    if fault is not None and fault.kind == "gzip_bomb":
+        send_gzip_bomb(h, fault.status, fault.size)
+        return
     if fault is not None and fault.kind == "overrun":
         plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers,
                          honour_cap=False)
@@ -222,6 +229,11 @@ class _Run:
             "response_cache_source_id": None,
             "workspace_id": None,
         }
+        fault = self.fault
+        if fault is not None and fault.kind == "usage" and fault.in_generation and fault.figures:
+            names = {"cost": "total_cost", "prompt_tokens": "native_tokens_prompt",
+                     "completion_tokens": "native_tokens_completion"}
+            data.update({names.get(k, k): v for k, v in fault.figures.items()})
         sb.accounts.add_generation(Generation(
             self.gen_id, self.rec.key, data, ready_at=ended + float(sb.generation_ready_after)))
         sb._record_completion(CompletionRecord(
@@ -284,16 +296,18 @@ class _Run:
         flush()
         n_r = len(plan.reasoning)
         total = n_r + len(plan.content)
-        at = fault.after_tokens if fault is not None and fault.kind not in ("http", "byok", "overrun") else -1
+        at = fault.after_tokens if fault is not None and fault.kind in _AT_TOKEN else -1
         next_at = time.monotonic()
         for i in range(total + 1):
             if i == at:
                 flush()
                 assert fault is not None
-                if fault.kind == "midstream":
+                if fault.kind in ("midstream", "echo_key"):
                     o.finish_reason = o.native = "error"
                     self._finish()
-                    buf += enc.error(fault.status, fault.message or _default_message(fault.status),
+                    message = (echo_message(self.rec.key, fault.encoding or "exact")
+                               if fault.kind == "echo_key" else fault.message)
+                    buf += enc.error(fault.status, message or _default_message(fault.status),
                                      fault.error_type or error_type(fault.status))
                     flush()
                     writer.end()
@@ -306,6 +320,8 @@ class _Run:
                 if fault.kind == "malformed":
                     buf += enc.malformed()
                     flush()
+                elif fault.kind == "long_line":
+                    _send_long_line(writer, fault.size, enc.le)
                 elif fault.kind == "stall" and client_gone(h.connection, fault.seconds):
                     raise ConnectionResetError("client went away during a stall")
             if i == total or sb.server_stopping:
@@ -336,17 +352,27 @@ class _Run:
         flush()  # every token is out: the completion is complete from here on
         o.finish_reason, o.native = plan.finish_reason, plan.native_finish_reason
         usage, _ = self._usage(o.finish_reason)
-        o.usage_sent = usage
+        sent = self._hostile_usage(usage, "usage")
+        o.usage_sent = sent
         # Record before the trailer leaves, so a client that has read [DONE]
         # always finds the record; a trailer lost on the wire changes nothing
         # (the provider finished, so OpenRouter bills in full too).
         self._finish()
         buf += enc.finish()
         buf += enc.comment()
-        buf += enc.usage(usage)
+        buf += enc.usage(sent)
+        if fault is not None and fault.kind == "second_usage":
+            buf += enc.usage(self._hostile_usage(usage, "second_usage"))
         buf += enc.done()
         flush()
         writer.end()
+
+    def _hostile_usage(self, usage: dict[str, Any], kind: str) -> dict[str, Any]:
+        """``usage`` with a ``usage``/``second_usage`` fault's figures laid over it."""
+        fault = self.fault
+        if fault is None or fault.kind != kind or not fault.figures:
+            return usage
+        return {**usage, **fault.figures}
 
     # -- non-streaming ------------------------------------------------------------
     def respond(self) -> None:
@@ -377,6 +403,7 @@ class _Run:
         else:
             o.finish_reason, o.native = plan.finish_reason, plan.native_finish_reason
         usage, _ = self._usage(o.finish_reason)
+        usage = self._hostile_usage(usage, "usage")
         reasoning = "".join(plan.reasoning[:o.reasoning_sent]) if plan.show_reasoning else ""
         body = chat_result(plan, self.gen_id, self.created, "".join(plan.content[:o.content_sent]),
                            reasoning, o.finish_reason or "stop", o.native or "stop", usage, error)
@@ -390,6 +417,19 @@ class _Run:
                 h.send_json(200, body, headers)
         except OSError:
             h.close_connection = True
+
+
+def _send_long_line(writer: ChunkedWriter, size: int, line_ending: str) -> None:
+    """One ``data:`` line of ``size`` bytes, written in 64 KiB pieces (never held whole)."""
+    head = b'data: {"choices":[{"index":0,"delta":{"content":"'
+    tail = b'"}}]}' + (line_ending * 2).encode()
+    piece = b"a" * (64 * 1024)
+    writer.send(head)
+    left = max(0, size - len(head) - len(tail))
+    while left > 0:
+        writer.send(piece[:left])
+        left -= len(piece)
+    writer.send(tail)
 
 
 def _default_message(status: int) -> str:

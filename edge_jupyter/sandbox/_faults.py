@@ -19,6 +19,28 @@ Kinds:
 ``byok``       bill the request as bring-your-own-key (5 % fee; full price upstream).
 ``overrun``    ignore ``max_tokens`` / ``max_completion_tokens`` (a provider that does not
                honour them): the whole answer is generated, and billed.
+
+Hostile kinds (a broken or malicious server; the client must stay safe and truthful):
+
+``usage``      the usage chunk (or a non-streamed body's ``usage``) carries the given
+               figures instead of the true ones: ``cost=float("inf")``, ``-1``, ``True``,
+               ``1e12``, ``prompt_tokens=-5``…  ``/generation`` keeps the true record
+               unless ``in_generation`` (then it is impossible too).
+``second_usage`` after the true usage chunk, a second one with the given figures.
+``echo_key``   the caller's key echoed, encoded as ``encoding`` (``exact``, ``url`` (every
+               byte ``%hh``), ``upper``, ``split`` (newlines and spaces inside), ``base64``),
+               in an error: ``where="midstream"`` (an error chunk after ``after_tokens``),
+               ``"http"`` (an HTTP ``status`` error body) or ``"label"`` (``GET /key``'s label).
+``gzip_bomb``  an answer with ``Content-Encoding: gzip`` whose ~1 MB body inflates to
+               ``size`` bytes (default 1 GiB): ``where="http"`` an HTTP ``status`` error of
+               chat completions, ``"models"`` a 200 ``GET /models``.  Compressed once, cached.
+``long_line``  after ``after_tokens`` tokens, one ``data:`` line of ``size`` bytes (sent in
+               64 KiB pieces), then the answer carries on.
+``slow_key``   ``GET /key`` answers its body a byte at a time over ``seconds``.
+
+Faults are taken by the route they are for: ``slow_key`` and ``echo_key(where="label")``
+by ``GET /key``, ``gzip_bomb(where="models")`` by ``GET /models``, every other by chat
+completions; each route skips the faults meant for the others.
 """
 
 from __future__ import annotations
@@ -27,8 +49,13 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-FaultKind = Literal["http", "midstream", "drop", "malformed", "stall", "byok", "overrun"]
-KINDS: tuple[str, ...] = ("http", "midstream", "drop", "malformed", "stall", "byok", "overrun")
+FaultKind = Literal["http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
+                    "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key"]
+KINDS: tuple[str, ...] = ("http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
+                          "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key")
+ENCODINGS: tuple[str, ...] = ("exact", "url", "upper", "split", "base64")
+#: One gzip bomb is ~1 MB compressed; this is how big it inflates unless told otherwise.
+BOMB_SIZE = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -43,6 +70,20 @@ class Fault:
     after_tokens: int = 0
     seconds: float = 0.0
     times: int = 1
+    figures: dict[str, Any] | None = None  # usage figures sent instead of (or after) the true ones
+    in_generation: bool = False
+    where: str | None = None
+    encoding: str | None = None
+    size: int = 0
+
+    @property
+    def route(self) -> str:
+        """Which route takes this fault: ``chat``, ``key`` or ``models``."""
+        if self.kind == "slow_key" or (self.kind == "echo_key" and self.where == "label"):
+            return "key"
+        if self.kind == "gzip_bomb" and self.where == "models":
+            return "models"
+        return "chat"
 
     @classmethod
     def http(cls, status: int, *, retry_after: float | None = None, times: int = 1,
@@ -84,6 +125,41 @@ class Fault:
         return cls("overrun", times=times)
 
     @classmethod
+    def usage(cls, *, in_generation: bool = False, times: int = 1, **figures: Any) -> Fault:
+        """The usage chunk carries ``figures`` (e.g. ``cost=float("inf")``, ``prompt_tokens=-5``)."""
+        return cls("usage", figures=dict(figures), in_generation=in_generation, times=times)
+
+    @classmethod
+    def second_usage(cls, *, times: int = 1, **figures: Any) -> Fault:
+        """After the true usage chunk, a second one that carries ``figures``."""
+        return cls("second_usage", figures=dict(figures), times=times)
+
+    @classmethod
+    def echo_key(cls, *, where: str = "midstream", encoding: str = "exact", status: int = 0,
+                 after_tokens: int = 0, times: int = 1) -> Fault:
+        """An error (or the key label) that echoes the caller's key, encoded as ``encoding``."""
+        status = status or (401 if where == "http" else 502)
+        return cls("echo_key", where=where, encoding=encoding, status=status,
+                   after_tokens=after_tokens, times=times)
+
+    @classmethod
+    def gzip_bomb(cls, *, where: str = "http", status: int = 502, size: int = BOMB_SIZE,
+                  times: int = 1) -> Fault:
+        """A gzip body of ~1 MB that inflates to ``size`` bytes."""
+        return cls("gzip_bomb", where=where, status=status if where == "http" else 200,
+                   size=size, times=times)
+
+    @classmethod
+    def long_line(cls, *, size: int = 16_000_000, after_tokens: int = 0, times: int = 1) -> Fault:
+        """One ``data:`` line of ``size`` bytes after ``after_tokens`` tokens."""
+        return cls("long_line", size=size, after_tokens=after_tokens, times=times)
+
+    @classmethod
+    def slow_key(cls, seconds: float, *, times: int = 1) -> Fault:
+        """``GET /key`` trickles its body a byte at a time over ``seconds``."""
+        return cls("slow_key", seconds=seconds, times=times)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
         """Build a fault from the control API's JSON (``code`` is accepted for ``status``)."""
         if not isinstance(data, dict) or data.get("kind") not in KINDS:
@@ -96,9 +172,29 @@ class Fault:
             raise ValueError("an http fault needs a status")
         if values["kind"] == "midstream" and not values.get("status"):
             values["status"] = 502
+        if values["kind"] == "echo_key":
+            values.setdefault("where", "midstream")
+            values.setdefault("encoding", "exact")
+            if not values.get("status"):
+                values["status"] = 401 if values["where"] == "http" else 502
+        if values["kind"] == "gzip_bomb":
+            values.setdefault("where", "http")
+            values.setdefault("size", BOMB_SIZE)
+            if not values.get("status"):
+                values["status"] = 502 if values["where"] == "http" else 200
+        if values["kind"] == "long_line":
+            values.setdefault("size", 16_000_000)
         fault = cls(**values)
-        if fault.times < 1 or fault.after_tokens < 0 or fault.seconds < 0:
-            raise ValueError("times must be >= 1, after_tokens and seconds >= 0")
+        if fault.times < 1 or fault.after_tokens < 0 or fault.seconds < 0 or fault.size < 0:
+            raise ValueError("times must be >= 1, after_tokens, seconds and size >= 0")
+        if fault.figures is not None and not isinstance(fault.figures, dict):
+            raise ValueError("figures must be an object of usage figures")
+        if fault.kind == "echo_key" and (fault.where not in ("midstream", "http", "label")
+                                         or fault.encoding not in ENCODINGS):
+            raise ValueError(f"echo_key needs where in midstream/http/label and encoding in "
+                             f"{'/'.join(ENCODINGS)}")
+        if fault.kind == "gzip_bomb" and fault.where not in ("http", "models"):
+            raise ValueError("gzip_bomb needs where in http/models")
         return fault
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,16 +214,17 @@ class FaultQueue:
         with self._lock:
             self._items.append([fault, fault.times])
 
-    def take(self) -> Fault | None:
-        """The fault for the current request (consuming one use), or ``None``."""
+    def take(self, route: str = "chat") -> Fault | None:
+        """The first fault for ``route`` (consuming one use), or ``None``."""
         with self._lock:
-            if not self._items:
-                return None
-            entry = self._items[0]
-            entry[1] -= 1
-            if entry[1] <= 0:
-                self._items.pop(0)
-            return entry[0]
+            for index, entry in enumerate(self._items):
+                if entry[0].route != route:
+                    continue
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    self._items.pop(index)
+                return entry[0]
+            return None
 
     def clear(self) -> None:
         """Drop every pending fault."""
@@ -138,3 +235,85 @@ class FaultQueue:
         """The faults still queued (for inspection in tests)."""
         with self._lock:
             return [f for f, _ in self._items]
+
+
+# -- what the hostile kinds send ---------------------------------------------------------------
+
+
+def encode_key(key: str, encoding: str) -> str:
+    """The caller's key as an ``echo_key`` fault echoes it."""
+    if encoding == "url":
+        return "".join(f"%{b:02X}" for b in key.encode())
+    if encoding == "upper":
+        return key.upper()
+    if encoding == "split":
+        return "\n  ".join(key[i:i + 10] for i in range(0, len(key), 10))
+    if encoding == "base64":
+        import base64
+
+        return base64.b64encode(key.encode()).decode()
+    return key
+
+
+def echo_message(key: str, encoding: str) -> str:
+    """An error message that quotes the key (as a careless proxy or provider would)."""
+    return f"Invalid credentials: the upstream rejected Authorization: Bearer {encode_key(key, encoding)}"
+
+
+_bombs: dict[int, bytes] = {}
+_bomb_lock = threading.Lock()
+
+
+def gzip_bomb_body(size: int) -> bytes:
+    """``size`` bytes of zeros, gzip-compressed once per size and cached (~1 MB for 1 GiB)."""
+    import zlib
+
+    with _bomb_lock:
+        body = _bombs.get(size)
+        if body is None:
+            compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+            block = bytes(1 << 20)
+            parts = []
+            left = size
+            while left > 0:
+                parts.append(compressor.compress(block[:min(left, len(block))]))
+                left -= len(block)
+            parts.append(compressor.flush())
+            body = _bombs[size] = b"".join(parts)
+        return body
+
+
+def send_gzip_bomb(h: Any, status: int, size: int) -> None:
+    """Answer with a gzip body that inflates to ``size`` bytes (the client must stop early)."""
+    body = gzip_bomb_body(size)
+    h.close_connection = True
+    try:
+        h.send_bytes(status, body, "application/json", {"Content-Encoding": "gzip"})
+    except OSError:
+        pass  # the client stopped reading at its cap and closed: what a good client does
+
+
+def serve_key_fault(h: Any, fault: Fault, key: str, info: dict[str, Any]) -> None:
+    """``GET /key`` under a ``slow_key`` or ``echo_key(where="label")`` fault."""
+    import json
+    import time
+
+    if fault.kind == "echo_key":
+        info = {**info, "label": f"my key {encode_key(key, fault.encoding or 'exact')}"}
+    body = json.dumps({"data": info}).encode()
+    if fault.kind != "slow_key":
+        h.send_json(200, {"data": info})
+        return
+    h.close_connection = True
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    pause = fault.seconds / max(1, len(body))
+    try:
+        for i in range(len(body)):  # every byte well inside any per-read timeout
+            h.wfile.write(body[i:i + 1])
+            h.wfile.flush()
+            time.sleep(pause)
+    except OSError:
+        pass  # the client gave up (its deadline): nothing more to send

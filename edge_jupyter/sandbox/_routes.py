@@ -18,7 +18,7 @@ from ._accounts import USER_ID
 from ._catalog import MODELS, endpoints_json, model_json
 from ._completions import authenticate, handle_chat
 from ._errors import ApiError
-from ._faults import Fault
+from ._faults import Fault, send_gzip_bomb, serve_key_fault
 from ._http import BaseHandler, Request, log
 from ._records import Headers, RecordedRequest
 
@@ -28,8 +28,19 @@ _ENDPOINTS_RE = re.compile(r"^/api/v1/models/([^/]+)/([^/]+)/endpoints$")
 
 
 # -- models ---------------------------------------------------------------------------
+def _catalogue_up(h: Handler) -> None:
+    """``Sandbox.catalogue_down``: the model list and price pages fail, completions do not."""
+    if h.sandbox.catalogue_down:
+        raise ApiError(503, "The model catalogue is temporarily unavailable (sandbox: catalogue_down)")
+
+
 def list_models(h: Handler, req: Request) -> None:
     """``GET /api/v1/models``: public, no auth."""
+    _catalogue_up(h)
+    fault = h.sandbox.faults.take("models")
+    if fault is not None:  # a gzip bomb (the only fault for this route)
+        send_gzip_bomb(h, fault.status or 200, fault.size)
+        return
     data = [model_json(m) for m in MODELS.values()]
     h.send_json(200, {"data": data, "total_count": len(data), "links": {"next": None}},
                 {"Cache-Control": "public, max-age=300"})
@@ -42,6 +53,7 @@ def model_endpoints(h: Handler, req: Request, author: str, slug: str) -> None:
     endpoints too: on OpenRouter a variant is an endpoint of its base model, and clients
     (ours included) drop the ``:variant`` suffix when they ask.
     """
+    _catalogue_up(h)
     wanted = f"{author}/{slug}"
     model = MODELS.get(wanted) or next(
         (m for m in MODELS.values() if m.id.split(":", 1)[0] == wanted), None)
@@ -54,6 +66,10 @@ def model_endpoints(h: Handler, req: Request, author: str, slug: str) -> None:
 def get_key(h: Handler, req: Request) -> None:
     """``GET /api/v1/key`` (and the legacy ``/auth/key``): the calling key."""
     rec = authenticate(h, req)
+    fault = h.sandbox.faults.take("key")
+    if fault is not None:
+        serve_key_fault(h, fault, rec.key, h.sandbox.accounts.key_info(rec))
+        return
     h.send_json(200, {"data": h.sandbox.accounts.key_info(rec)})
 
 
