@@ -19,12 +19,15 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import preferences, replay
 from .money import exact_usd, short_usd
-from .openrouter import ModelInfo, OpenRouterError, RetryPolicy
+from .openrouter import OpenRouterError, Pricing, RetryPolicy
 from .record import CallRecord
+
+if TYPE_CHECKING:
+    from .routing import WorstPrice
 
 #: Batches meet rate limits more often than single cells: retry longer before giving up.
 BATCH_RETRY = RetryPolicy(max_retries=6, base_delay=0.5, max_delay=10.0, max_wait=60.0)
@@ -43,12 +46,16 @@ class Quote:
     rows: int
     to_call: int
     replayed: int
-    worst_case_usd: float
+    #: None when the price cannot be known (variable, as for openrouter/auto, or not listed).
+    worst_case_usd: float | None
     expected_usd: float | None
+    unknown_reason: str = ""
 
     def __str__(self) -> str:
-        expected = f", expected about {short_usd(self.expected_usd)}" if self.expected_usd is not None else ""
         reuse = f" ({self.replayed} already answered, reused for $0)" if self.replayed else ""
+        if self.worst_case_usd is None:
+            return f"{self.to_call} calls{reuse}: the price cannot be known ({self.unknown_reason})."
+        expected = f", expected about {short_usd(self.expected_usd)}" if self.expected_usd is not None else ""
         return (f"{self.to_call} calls{reuse}: at most {short_usd(self.worst_case_usd)}{expected}.")
 
 
@@ -90,21 +97,32 @@ def _expected_completion_tokens(model: str) -> float | None:
     return float(done["completion_tokens"].mean()) if len(done) else None
 
 
-def quote(bodies: list[dict[str, Any]], info: ModelInfo, max_tokens: int) -> Quote:
+def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str) -> Quote:
+    """Price the rows not yet answered at ``price``: the dearest endpoint the rows' route can
+    reach (:func:`edge_jupyter.magics._prices.request_price`), not the one ``/models`` price."""
     from .ledger import estimate_prompt_tokens, worst_case_cost
 
     replayed = sum(1 for b in bodies if replay.lookup(b) is not None)
     to_call = [b for b in bodies if replay.lookup(b) is None]
+    if price.pricing is None:
+        return Quote(len(bodies), len(to_call), replayed, None, None, price.reason)
+    pricing = price.pricing
     prompts = [estimate_prompt_tokens(b["messages"]) for b in to_call]
-    worst = sum(worst_case_cost(p, max_tokens, info.pricing) for p in prompts)
-    average = _expected_completion_tokens(info.id)
+    worst = sum(worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing) for p in prompts)
+    average = _expected_completion_tokens(model)
     expected = None if average is None else sum(
-        worst_case_cost(p, math.ceil(min(average, max_tokens)), info.pricing) for p in prompts)
+        worst_case_cost(p, math.ceil(min(average, max_tokens)), pricing) for p in prompts)
     return Quote(len(bodies), len(to_call), replayed, worst, expected)
 
 
 def _confirm(q: Quote, confirm_over: float | None) -> None:
-    if confirm_over is None or q.worst_case_usd <= confirm_over:
+    if confirm_over is None:
+        return
+    if q.worst_case_usd is None:  # no figure to confirm: asking "go ahead?" would be blind
+        raise BatchError(f"{q} confirm_over={short_usd(confirm_over)} cannot be checked against an unknown "
+                         "price: pass max_price='PROMPT/COMPLETION' (USD per million tokens, e.g. "
+                         "max_price='1/2') to cap it, or confirm_over=None to send without a price.")
+    if q.worst_case_usd <= confirm_over:
         return
     question = f"edge map: {q} Go ahead? [y/N] "
     try:
@@ -114,6 +132,12 @@ def _confirm(q: Quote, confirm_over: float | None) -> None:
                          "way to ask here: pass a higher confirm_over (or None) to go ahead.") from None
     if answer.strip().lower() not in ("y", "yes"):
         raise BatchError("Not confirmed: nothing was sent.")
+
+
+def _no_rows(model: str) -> WorstPrice:
+    from .routing import WorstPrice
+
+    return WorstPrice(model, Pricing())
 
 
 class _Progress:
@@ -159,8 +183,13 @@ def map(
     confirm_over: float | None = 1.0,
     budget: float | None = None,
     progress: bool = True,
+    max_price: str | None = None,
 ) -> Any:
     """Ask ``model`` the ``prompt`` (a ``str.format`` template over each row) for every row.
+
+    ``max_price="1/2"`` caps the price OpenRouter may route to (USD per million prompt /
+    completion tokens, as ``--max-price``); it also makes a variable price (``openrouter/auto``)
+    priceable, which ``confirm_over`` and ``budget`` need.
 
     Returns a DataFrame on the input's index: ``answer, status, cost_usd, prompt_tokens,
     completion_tokens, model, error`` — ``cost_usd`` is 0 for rows reused from an earlier run.
@@ -174,6 +203,14 @@ def map(
 
     if concurrency < 1:
         raise BatchError("concurrency must be at least 1.")
+    cap = None
+    if max_price is not None:
+        from .routing import RoutingError, parse_max_price
+
+        try:
+            cap = parse_max_price(str(max_price))
+        except RoutingError as exc:
+            raise BatchError(str(exc).replace("--max-price", "max_price")) from None
     model = model or preferences.load().default_model
     rows = _rows(data, prompt)
     bodies = []
@@ -187,13 +224,17 @@ def map(
         body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
         if temperature is not None:
             body["temperature"] = temperature
+        if cap is not None:
+            body["provider"] = {"max_price": cap.to_object()}
         bodies.append(body)
 
     client = _client().with_retry(BATCH_RETRY)
     info = _budget._model_info(client, model)
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")
-    q = quote(bodies, info, max_tokens)
+    from .magics._prices import request_price
+
+    q = quote(bodies, request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens, model)
     print(f"edge map: {q}")
     _confirm(q, confirm_over)
 

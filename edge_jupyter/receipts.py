@@ -114,11 +114,12 @@ def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], def
         if number in by_cell:
             for r in by_cell[number]:
                 info = models.get(r.model)
+                priced = info is not None and info.pricing.known
                 now = (r.prompt_tokens * info.pricing.prompt + r.completion_tokens * info.pricing.completion
-                       + info.pricing.request) if info else None
+                       + info.pricing.request) if priced else None  # type: ignore[operator, union-attr]
                 rows.append({"cell": number, "model": r.model, "recorded_usd": r.cost_usd,
-                             "estimate_usd": now, "basis": "recorded tokens × today's prices"
-                             if info else "model no longer listed"})
+                             "estimate_usd": now, "basis": "recorded tokens × today's prices" if priced
+                             else "model no longer listed" if info is None else "price is variable"})
             continue
         try:
             args = parse_cell_line(first.strip()[len("%%edge"):])
@@ -127,9 +128,9 @@ def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], def
         messages = [{"role": "user", "content": prompt}]
         for model in args.model or [default_model]:
             info = models.get(model)
-            if info is None:
-                rows.append({"cell": number, "model": model, "recorded_usd": None,
-                             "estimate_usd": None, "basis": "unknown model"})
+            if info is None or not info.pricing.known:
+                rows.append({"cell": number, "model": model, "recorded_usd": None, "estimate_usd": None,
+                             "basis": "unknown model" if info is None else "price is variable"})
                 continue
             tokens = estimate_prompt_tokens(messages)
             ceiling = completion_ceiling(args.max_tokens, prompt_tokens=tokens,

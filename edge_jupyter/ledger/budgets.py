@@ -131,22 +131,45 @@ def completion_ceiling(max_tokens: int | None, *, prompt_tokens: int = 0,
     return min(known) if known else UNKNOWN_COMPLETION_CEILING
 
 
-def _completion_price(pricing: Pricing) -> float:
+class UnknownPrice(ValueError):
+    """A price that cannot be used: variable (``"-1"``), negative, non-finite or missing.
+
+    Pricing a call with it would be a made-up number (a "-1" prompt price makes a call look
+    like it pays you, so it fits any budget); callers refuse the call under a budget instead.
+    """
+
+
+def _checked(pricing: Pricing) -> tuple[float, float, float, float]:
+    """(prompt, completion incl. reasoning, request, image) prices, or :class:`UnknownPrice`."""
+    if not pricing.known:
+        raise UnknownPrice(pricing.unknown_reason or "the price is unknown")
+    values = (pricing.prompt, pricing.completion, pricing.request, pricing.image, pricing.reasoning or 0.0)
+    if not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in values):
+        raise UnknownPrice(f"a price is not a non-negative number: {values!r}")
+    prompt, completion, request, image, reasoning = (float(v) for v in values)  # type: ignore[arg-type]
     # Reasoning tokens are billed as completion tokens; where a model prices them apart,
     # take the dearer of the two so the estimate stays on the safe side.
-    return max(pricing.completion, pricing.reasoning or 0.0)
+    return prompt, max(completion, reasoning), request, image
+
+
+def _completion_price(pricing: Pricing) -> float:
+    return _checked(pricing)[1]
 
 
 def prompt_cost(prompt_tokens: int, pricing: Pricing, *, images: int = 0) -> float:
-    """What the request costs before any completion token: prompt, per-request, images."""
-    return prompt_tokens * pricing.prompt + pricing.request + images * pricing.image
+    """What the request costs before any completion token: prompt, per-request, images.
+
+    Raises :class:`UnknownPrice` for a variable or broken price."""
+    prompt, _, request, image = _checked(pricing)
+    return prompt_tokens * prompt + request + images * image
 
 
 def worst_case_cost(prompt_tokens: int, max_tokens: int, pricing: Pricing, *,
                     images: int = 0) -> float:
     """The most a call can cost: the prompt plus ``max_tokens`` completion tokens, in USD.
 
-    Cache reads are priced as fresh prompt tokens (they are never dearer).
+    Cache reads are priced as fresh prompt tokens (they are never dearer). Raises
+    :class:`UnknownPrice` for a variable or broken price: there is no worst case then.
     """
     return prompt_cost(prompt_tokens, pricing, images=images) + max_tokens * _completion_price(pricing)
 
@@ -158,6 +181,10 @@ class StreamGuard:
     estimates); it returns False on the chunk whose cost crosses ``remaining_usd`` and from
     then on.  Since every earlier chunk fitted, the overshoot is below one chunk's cost
     (plus whatever the provider generates before it notices the cancel).
+
+    Build it with the dearest prices the call can be billed at (the route's dearest
+    endpoint); an unknown price raises :class:`UnknownPrice` here, because a guard on a
+    negative price never stops and one on a made-up price stops at the wrong place.
     """
 
     def __init__(self, remaining_usd: float, pricing: Pricing, prompt_tokens: int, *,

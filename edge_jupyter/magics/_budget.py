@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import balance, preferences
@@ -41,6 +41,8 @@ class PreCall:
     row_id: int
     guard: Any = None  # a ledger StreamGuard when a budget applies
     worst_case_usd: float = 0.0
+    #: Facts about the price to show with the answer (e.g. a variable price counted at the cap).
+    notes: list[str] = field(default_factory=list)
 
 
 def _model_info(client: OpenRouterClient, model: str) -> ModelInfo | None:
@@ -65,14 +67,9 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
     The reservation is made inside one ledger transaction, so cells and kernels running
     at the same time see each other's worst cases and cannot overspend together.
     """
-    from ..ledger import (
-        BudgetExceeded,
-        Limit,
-        StreamGuard,
-        completion_ceiling,
-        estimate_prompt_tokens,
-        worst_case_cost,
-    )
+    from ..ledger import BudgetExceeded, Limit, StreamGuard, estimate_prompt_tokens, worst_case_cost
+    from ..ledger.budgets import UnknownPrice
+    from ._prices import request_price
 
     prefs = preferences.load()
     limits = [Limit(scope, float(usd)) for scope, usd in prefs.budgets.items() if usd is not None]
@@ -80,19 +77,23 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
         limits.append(Limit("cell", cell_budget))
     if not limits:
         return PreCall(_recorder.begin(record))
-    info = _model_info(client, model)
-    if info is None:
-        # Unknown here: the request will fail with OpenRouter's own message (and cost nothing).
-        return PreCall(_recorder.begin(record))
+    # The dearest endpoint the route can reach, over every `models` fallback: the /models
+    # price is one provider's, and another (or a fallback model) may cost many times more.
+    price = request_price(client, body)
+    if price.pricing is None:
+        # Fail closed: under a budget an unpriced call would be an unguarded one.
+        raise EdgeCellError(f"Refused before sending to {model}: a budget applies and the price "
+                            f"cannot be known: {price.reason}. To go ahead, {price.fix}.")
     prompt_tokens = estimate_prompt_tokens(body["messages"])
-    ceiling = completion_ceiling(body.get("max_tokens"), prompt_tokens=prompt_tokens,
-                                 context_length=info.context_length,
-                                 max_completion_tokens=info.max_completion_tokens)
-    worst = worst_case_cost(prompt_tokens, ceiling, info.pricing)
+    ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
     try:
+        worst = worst_case_cost(prompt_tokens, ceiling, price.pricing)
         row = _recorder.begin(record, worst_case_usd=worst, limits=limits)
+    except UnknownPrice as exc:  # cannot happen for a known WorstPrice; refuse rather than guess
+        raise EdgeCellError(f"Refused before sending to {model}: its price is unusable ({exc}).") from None
     except BudgetExceeded as exc:
         hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
-        raise EdgeCellError(f"Refused before sending to {model}{hint}: {exc}") from None
+        dear = f" (worst case at the dearest provider it can reach: {price.dearest})" if price.dearest else ""
+        raise EdgeCellError(f"Refused before sending to {model}{hint}{dear}: {exc}") from None
     left = _recorder.ledger().remaining(limits, record, exclude_id=row)
-    return PreCall(row, StreamGuard(left, info.pricing, prompt_tokens), worst)
+    return PreCall(row, StreamGuard(left, price.pricing, prompt_tokens), worst, list(price.notes))

@@ -197,6 +197,7 @@ def _prepare(plan: CellPlan, client: OpenRouterClient | None, hits: dict[str, di
                 participant = Participant(record, body, stream=not plan.args.no_stream,
                                           guard=check.guard)
                 row_id = check.row_id
+                plan.notes += [n for n in check.notes if n not in plan.notes]  # e.g. priced at the cap
             participant.route_prefs = part.resolved_route(plan.route)[0]
             participants.append(participant)
             rows[id(participant)] = row_id

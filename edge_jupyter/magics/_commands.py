@@ -80,10 +80,14 @@ def models_frame(search: str = "", sort: str = "name", *, free: bool = False,
     for m in _public_client().models(refresh=refresh):
         if needle and needle not in m.id.lower() and needle not in m.name.lower():
             continue
-        prompt, completion = round(m.pricing.prompt * 1e6, 6), round(m.pricing.completion * 1e6, 6)
+        # A variable ("-1") or broken price has no number: shown as "variable", never as
+        # $-1,000,000/M, and never matched by --free or --max-price.
+        known = m.pricing.known
+        prompt = round(m.pricing.prompt * 1e6, 6) if m.pricing.prompt is not None else None
+        completion = round(m.pricing.completion * 1e6, 6) if m.pricing.completion is not None else None
         if free and not m.pricing.is_free:
             continue
-        if max_price is not None and max(prompt, completion) > max_price:
+        if max_price is not None and (not known or max(prompt or 0.0, completion or 0.0) > max_price):
             continue
         if min_context is not None and (m.context_length or 0) < min_context:
             continue
@@ -91,10 +95,12 @@ def models_frame(search: str = "", sort: str = "name", *, free: bool = False,
             continue
         rows.append({"id": m.id, "name": m.name, "prompt_usd_per_m": prompt,
                      "completion_usd_per_m": completion, "context_length": m.context_length,
-                     "max_completion_tokens": m.max_completion_tokens})
+                     "max_completion_tokens": m.max_completion_tokens,
+                     "pricing": "per token" if known else "variable" if m.pricing.is_variable else "unknown"})
     frame = pd.DataFrame(rows, columns=["id", "name", "prompt_usd_per_m", "completion_usd_per_m",
-                                        "context_length", "max_completion_tokens"])
-    frame = frame.astype({"context_length": "Int64", "max_completion_tokens": "Int64"})
+                                        "context_length", "max_completion_tokens", "pricing"])
+    frame = frame.astype({"context_length": "Int64", "max_completion_tokens": "Int64",
+                          "prompt_usd_per_m": "Float64", "completion_usd_per_m": "Float64"})
     by = {"price": ["completion_usd_per_m", "prompt_usd_per_m"], "context": ["context_length"],
           "name": ["id"]}[sort]
     return frame.sort_values(by, ascending=sort != "context", ignore_index=True)
@@ -459,14 +465,15 @@ def cmd_advise(shell: Any, argv: list[str]) -> Any:
     prompt, completion = int(df["prompt_tokens"].sum()), int(df["completion_tokens"].sum())
     actual = float(df["cost_usd"].fillna(0).sum())
     used = list(dict.fromkeys(df["model"]))
-    cheapest = sorted((m for m in models.values() if not m.pricing.is_free),
-                      key=lambda m: m.pricing.prompt * prompt + m.pricing.completion * completion)
+    # A variable or unknown price cannot be compared: such models are skipped, not ranked first.
+    cheapest = sorted((m for m in models.values() if m.pricing.known and not m.pricing.is_free),
+                      key=lambda m: m.pricing.prompt * prompt + m.pricing.completion * completion)  # type: ignore[operator]
     candidates = list(dict.fromkeys(used + preferences.load().favourites
                                     + [m.id for m in cheapest[: args.top]]))
     rows = []
     for model_id in candidates:
         info = models.get(model_id)
-        if info is None:
+        if info is None or not info.pricing.known:
             continue
         cost = prompt * info.pricing.prompt + completion * info.pricing.completion + len(df) * info.pricing.request
         rows.append({"model": model_id, "would_cost_usd": cost, "vs_actual": cost / actual if actual else None,

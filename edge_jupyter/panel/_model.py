@@ -343,8 +343,11 @@ def _row(model_id: str, info: ModelInfo | None, prefs: Preferences) -> ModelRow:
     favourite, default = model_id in prefs.favourites, model_id == prefs.default_model
     if info is None:
         return ModelRow(model_id, model_id, MISSING, MISSING, MISSING, favourite, default, False)
-    return ModelRow(model_id, info.name, price_per_million(info.pricing.prompt),
-                    price_per_million(info.pricing.completion), context_text(info.context_length),
+    def price(value: float | None) -> str:  # None: variable ("-1", openrouter/auto) or unknown
+        return price_per_million(value) if value is not None else "variable"
+
+    return ModelRow(model_id, info.name, price(info.pricing.prompt),
+                    price(info.pricing.completion), context_text(info.context_length),
                     favourite, default)
 
 

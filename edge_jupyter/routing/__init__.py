@@ -18,6 +18,8 @@ OpenAPI spec, ``additionalProperties: false``) and may name fallback *models* in
   into a sentence naming the preference that excluded every provider of the model;
 - :func:`add_route_arguments` / :func:`route_from_args` (``_args``) give the magic its flags;
 - :func:`endpoints_frame` (``_endpoints_frame``) tabulates ``/models/{author}/{slug}/endpoints``;
+- :func:`dearest_price` / :func:`worst_of` (``_worst_price``) give the dearest price a request
+  can be billed at: every endpoint its route reaches, every ``models`` fallback (budgets use it);
 - :class:`RoutingError` (``_errors``) is raised for any preference that cannot be used.
 
 Nothing here does I/O except :func:`load_defaults` / :func:`save_defaults` (``_args``), which
@@ -41,6 +43,7 @@ from ._max_price import MaxPrice, parse_max_price
 from ._names import check_model_id, parse_provider_list, provider_slug
 from ._no_endpoints import explain_no_endpoints, is_no_endpoints_error
 from ._prefs import RoutePrefs, validate
+from ._worst_price import WorstPrice, dearest_price, request_models, request_route, worst_of
 from ._providers import (
     DATA_COLLECTION,
     DISPLAY_TO_SLUG,
@@ -60,8 +63,10 @@ __all__ = [
     "MaxPrice",
     "RoutePrefs",
     "RoutingError",
+    "WorstPrice",
     "add_route_arguments",
     "check_model_id",
+    "dearest_price",
     "effective_route",
     "endpoints_frame",
     "explain_no_endpoints",
@@ -70,7 +75,10 @@ __all__ = [
     "parse_max_price",
     "parse_provider_list",
     "provider_slug",
+    "request_models",
+    "request_route",
     "route_from_args",
     "save_defaults",
     "validate",
+    "worst_of",
 ]

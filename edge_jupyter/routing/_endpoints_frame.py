@@ -14,7 +14,15 @@ if TYPE_CHECKING:
 
 _FRAME_COLUMNS = ["provider", "tag", "quantization", "context_length", "max_completion_tokens",
                   "prompt_usd_per_m", "completion_usd_per_m", "uptime_30m", "latency_p50_ms",
-                  "throughput_p50", "status"]
+                  "throughput_p50", "status", "pricing"]
+
+
+def _pricing_word(raw: Any) -> str:
+    """"per token", or "variable" for OpenRouter's "-1", or "unknown" for a missing or broken price."""
+    from ..openrouter import Pricing
+
+    pricing = Pricing.from_json(raw if isinstance(raw, Mapping) else {})
+    return "per token" if pricing.known else "variable" if pricing.is_variable else "unknown"
 
 
 def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
@@ -23,7 +31,8 @@ def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
     Columns: provider, tag (what ``--provider``/``--only`` accept), quantization, context
     and completion limits, prompt/completion price, uptime over 30 minutes (%), median
     latency (ms, time to first token) and throughput (tokens/s), and OpenRouter's status
-    code (0 = normal). Missing values stay missing: OpenRouter omits stats for
+    code (0 = normal), and ``pricing``: "per token", or "variable" where OpenRouter gives
+    ``"-1"`` (the price columns are then empty, never -1,000,000). Missing values stay missing: OpenRouter omits stats for
     unauthenticated calls. ``frame.attrs["model"]`` holds the model id.
     """
     import pandas as pd
@@ -31,10 +40,12 @@ def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
     model, rows = _endpoint_dicts(endpoints_json)
 
     def per_m(value: Any) -> float | None:
+        # "-1" is OpenRouter's variable price: no number (the ``pricing`` column says so).
         try:
-            return float(Decimal(str(value)) * _MILLION)
+            price = Decimal(str(value))
         except (InvalidOperation, ValueError):
             return None
+        return float(price * _MILLION) if price.is_finite() and price >= 0 else None
 
     def p50(stats: Any) -> float | None:
         return stats.get("p50") if isinstance(stats, Mapping) else None
@@ -50,6 +61,7 @@ def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
             "completion_usd_per_m": per_m(pricing.get("completion")),
             "uptime_30m": r.get("uptime_last_30m"), "latency_p50_ms": p50(r.get("latency_last_30m")),
             "throughput_p50": p50(r.get("throughput_last_30m")), "status": r.get("status"),
+            "pricing": _pricing_word(pricing),
         })
     frame = pd.DataFrame(records, columns=_FRAME_COLUMNS)
     frame = frame.astype({"context_length": "Int64", "max_completion_tokens": "Int64", "status": "Int64",

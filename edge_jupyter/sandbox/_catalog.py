@@ -100,11 +100,15 @@ class CatalogModel:
     reasoning: bool = False
     knowledge_cutoff: str | None = None
     extra_params: tuple[str, ...] = field(default=())
+    #: A router (``openrouter/auto``): no endpoints of its own; each request goes to the first
+    #: of these models that the request's provider preferences allow, billed at that
+    #: model's endpoint price, and ``/models`` lists its price as ``"-1"`` (variable).
+    routes_to: tuple[str, ...] = field(default=())
 
     @property
     def provider(self) -> str:
         """Display name of the default provider, as sent in ``provider`` fields."""
-        return self.endpoints[0].provider_name
+        return self.endpoints[0].provider_name if self.endpoints else "OpenRouter"
 
     @property
     def prompt(self) -> str:
@@ -128,7 +132,9 @@ class CatalogModel:
 
     @property
     def pricing(self) -> dict[str, str]:
-        """The ``pricing`` object exactly as ``/models`` serves it."""
+        """The ``pricing`` object exactly as ``/models`` serves it (``"-1"`` for a router)."""
+        if self.routes_to:
+            return {"prompt": "-1", "completion": "-1"}
         return _pricing_json(self.prompt, self.completion)
 
     @property
@@ -173,7 +179,7 @@ def model_json(model: CatalogModel) -> dict[str, Any]:
         "pricing": model.pricing,
         "top_provider": {
             "context_length": model.context_length,
-            "max_completion_tokens": model.max_completion_tokens,
+            "max_completion_tokens": model.max_completion_tokens or None,
             "is_moderated": model.provider in ("OpenAI", "Anthropic"),
         },
         "per_request_limits": None,
@@ -335,6 +341,25 @@ _ALL: tuple[CatalogModel, ...] = (
             _ep("Mistral", "mistral", None, 131072, 32768, "0.0000001", "0.0000003",
                 native_stop="stop", native_length="length"),
         ),
+    ),
+    # Sandbox-only: a very dear model, to show what a `models` fallback can cost when it
+    # answers instead of a cheap primary ($15 / $75 per M, like the dearest models on OpenRouter).
+    CatalogModel(
+        id="pricey/opus", name="Pricey: Opus (sandbox)", created=1740000000,
+        description="A deliberately dear model of the sandbox, for fallback and budget tests. (sandbox only)",
+        context_length=200000, max_completion_tokens=32000, tokenizer="Claude", instruct_type=None,
+        input_modalities=("text",),
+        endpoints=(_ep("Anthropic", "anthropic", None, 200000, 32000, "0.000015", "0.000075",
+                       **_ANTHROPIC),),
+    ),
+    # OpenRouter's Auto Router: "-1" prices in /models (variable), no endpoints of its own; the
+    # answer comes from (and is billed as) the first model here that the route allows.
+    CatalogModel(
+        id="openrouter/auto", name="Auto Router", created=1699401600,
+        description="Picks a model for each prompt; billed at the price of the model it picks. (sandbox copy)",
+        context_length=2000000, max_completion_tokens=0, tokenizer="Router", instruct_type=None,
+        input_modalities=("text", "image"), endpoints=(),
+        routes_to=("openai/gpt-4o", "anthropic/claude-3.5-haiku", "openai/gpt-4o-mini"),
     ),
 )
 

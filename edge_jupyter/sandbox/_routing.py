@@ -267,19 +267,45 @@ def model_chain(body: dict[str, Any]) -> list[CatalogModel]:
     return [MODELS[name], *extra]
 
 
+def _served(chain: list[CatalogModel], prefs: dict[str, Any] | None, byok: frozenset[str]
+            ) -> Iterable[tuple[CatalogModel, list[CatalogEndpoint] | ApiError]]:
+    """Each model of the chain with its candidate endpoints (or why it has none).
+
+    A router (``openrouter/auto``) stands for the first of its ``routes_to`` models that the
+    preferences allow (``max_price`` included), so the answer comes from, and is billed as,
+    that model: what OpenRouter's Auto Router does with its "-1" (variable) price.
+    """
+    for model in chain:
+        if not model.routes_to:
+            try:
+                yield model, candidates(model, prefs, byok)
+            except ApiError as exc:
+                yield model, exc
+            continue
+        first: ApiError | None = None
+        for target in (MODELS[t] for t in model.routes_to if t in MODELS):
+            try:
+                eps = candidates(target, prefs, byok)
+            except ApiError as exc:
+                first = first or exc
+                continue
+            yield target, eps
+            break
+        else:
+            yield model, first or ApiError(404, f"No endpoints found for {model.id}.")
+
+
 def route(body: dict[str, Any], *, byok: frozenset[str] = frozenset(),
           down: frozenset[str] = frozenset()) -> Route:
     """Pick the model and endpoint for ``body``, or raise the error OpenRouter would send."""
     prefs = check_provider(body.get("provider"))
     failed: list[CatalogEndpoint] = []
     error: ApiError | None = None
-    for model in model_chain(body):
-        try:
-            eps = candidates(model, prefs, byok)
-        except ApiError as exc:
-            error = exc
+    for model, eps_or_error in _served(model_chain(body), prefs, byok):
+        if isinstance(eps_or_error, ApiError):
+            error = eps_or_error
             continue
-        for ep in eps:
+        for ep in eps_or_error:
             if ep.names() & down:
                 failed.append(ep)
                 error = ApiError(502, "Provider returned error", metadata={

@@ -65,6 +65,7 @@ class Sandbox:
             "code_ttl": 600.0,
             "byok_providers": routing_names(byok_providers),
             "down_providers": routing_names(down_providers),
+            "catalogue_down": False,
         }
         #: Token pace of streams (and the duration of non-streams); 0 = as fast as possible.
         self.tokens_per_second = tokens_per_second
@@ -78,6 +79,9 @@ class Sandbox:
         self.write_chunk_bytes: int | None = None
         #: Lifetime of PKCE authorization codes, in seconds (OpenRouter: 10 minutes).
         self.code_ttl = 600.0
+        #: When True, ``/models`` and ``/models/{author}/{slug}/endpoints`` answer 503 while
+        #: completions still work: a client that prices calls from them must then fail closed.
+        self.catalogue_down = False
         self._byok: frozenset[str] = self._defaults["byok_providers"]
         self._down: frozenset[str] = self._defaults["down_providers"]
         self.accounts = Accounts(credits)
