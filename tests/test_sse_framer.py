@@ -84,3 +84,100 @@ def test_one_read_hands_over_every_complete_event_and_keeps_the_rest():
     assert framer.feed("data: a\n\ndata: b\n\ndata: c") == ["a", "b"]
     assert framer.feed("\n\n") == ["c"]
     assert framer.feed("") == []
+
+
+# -- bounded against a hostile server: a line's length is capped, and cost stays linear ----------
+CAP = 64
+
+
+def stream_with_long_lines(rng: random.Random) -> tuple[str, list[str]]:
+    """Events of one data line each, some longer than ``CAP``; and the events that must survive."""
+    out, kept = [], []
+    for _ in range(rng.randint(1, 20)):
+        if rng.random() < 0.3:
+            comment = ":" + "k" * rng.randint(0, 3 * CAP)  # a long comment breaks no event
+            out.append(comment + rng.choice(ENDINGS))
+        value = "v" * rng.randint(0, 2 * CAP)
+        line = rng.choice(["data: ", "data:"]) + value
+        end = rng.choice(ENDINGS)  # the same twice: "\r" then "\n" would be one line ending
+        out.append(line + end + end)
+        if len(line) <= CAP:
+            kept.append(value)
+    return "".join(out), kept
+
+
+def framed_with_cap(pieces: list[str]) -> tuple[list[str], SSEFramer]:
+    framer = SSEFramer(max_line=CAP)
+    events = []
+    for piece in pieces:
+        events += framer.feed(piece)
+        assert framer._pending_len <= CAP  # never holds more than one capped line
+    return events, framer
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_a_line_over_the_cap_drops_its_event_only_however_the_stream_is_cut(seed):
+    rng = random.Random(seed)
+    text, kept = stream_with_long_lines(rng)
+    events, framer = framed_with_cap(cut(text, rng))
+    assert events == kept
+    long_data = sum(1 for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+                    if len(line) > CAP)
+    assert framer.skipped == long_data  # every dropped line is counted (comments too)
+
+
+def test_many_data_lines_adding_up_past_the_cap_drop_the_event():
+    framer = SSEFramer(max_line=CAP)
+    events = framer.feed("data: " + "a" * 40 + "\ndata: " + "b" * 40 + "\n\ndata: ok\n\n")
+    assert events == ["ok"] and framer.skipped == 1
+
+
+class CountingStr(str):
+    """A fed piece that counts the characters any concatenation, slice or replace copies."""
+
+    copied = 0
+
+    def __add__(self, other):
+        result = str.__add__(self, other)
+        CountingStr.copied += len(result)
+        return result
+
+    def __radd__(self, other):  # ``tail + piece``: Python asks the subclass first
+        result = str.__add__(other, self)
+        CountingStr.copied += len(result)
+        return result
+
+    def __getitem__(self, index):
+        result = str.__getitem__(self, index)
+        CountingStr.copied += len(result)
+        return result
+
+    def replace(self, *args):
+        result = str.replace(self, *args)
+        CountingStr.copied += len(result)
+        return result
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096])
+def test_a_long_line_costs_copies_linear_in_its_length_however_it_is_cut(piece):
+    # A 1 MiB line (under the default cap) arriving in small reads: the old framer made
+    # ``tail + text`` on every read (1 MiB x reads characters copied: quadratic).
+    line = "data: " + "x" * ((1 << 20) if piece > 1 else (1 << 16)) + "\n\n"
+    CountingStr.copied = 0
+    framer = SSEFramer()
+    events = []
+    for i in range(0, len(line), piece):
+        events += framer.feed(CountingStr(line[i:i + piece]))
+    assert events == [line[6:-2]]
+    assert CountingStr.copied <= 3 * len(line)
+
+
+def test_a_16_mb_line_is_dropped_as_it_streams_and_the_answer_goes_on():
+    framer = SSEFramer()  # the default cap: 4 MiB
+    events = framer.feed('data: {"choices": []}\n\n')
+    big = "data: " + "a" * 16_000_000 + "\n\n"
+    for i in range(0, len(big), 65536):
+        events += framer.feed(big[i:i + 65536])
+        assert framer._pending_len <= framer.max_line
+    events += framer.feed("data: [DONE]\n\n")
+    assert events == ['{"choices": []}', "[DONE]"] and framer.skipped == 1
