@@ -186,3 +186,40 @@ def test_key_info_and_credits_need_the_right_key(sb):
     assert "management" in str(err.value).lower()
     credits = client_for(sb, sb.management_key).credits()
     assert credits.total_credits > 0 and credits.balance <= credits.total_credits
+
+
+def test_the_generation_id_is_handed_over_with_the_headers_before_any_chunk(sb):
+    _, events = stream_text(client_for(sb))
+    first, second = events[0], events[1]
+    assert isinstance(first, Started) and first.model is None  # from X-Generation-Id
+    assert first.generation_id == sb.completions[-1].id
+    assert isinstance(second, Started) and second.model == "openai/gpt-4o-mini"  # the first chunk
+
+
+def test_close_from_another_thread_ends_a_read_blocked_in_a_stall(sb):
+    # The server goes silent (a stalled provider): the consuming thread sits in recv().
+    # Closing the response alone left it blocked until the next byte; shutting the socket
+    # down ends the read at once, so an interrupt of several models returns.
+    import threading
+
+    from edge_jupyter.sandbox import Fault
+
+    sb.inject(Fault.stall(60, after_tokens=2))
+    stream = client_for(sb).stream_chat({"model": "openai/gpt-4o-mini", "messages": MESSAGES})
+    text_seen, errors = threading.Event(), []
+
+    def consume():
+        try:
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    text_seen.set()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    assert text_seen.wait(10)
+    stream.close()
+    worker.join(20)  # the stall lasts 60 s: ending well before it means the read was ended
+    assert not worker.is_alive() and errors == [] and stream.cancelled
+    assert stream.completion.generation_id
