@@ -171,6 +171,21 @@ class _Progress:
             self.handle.update(self._bundle(done, cost, errors), raw=True)
 
 
+def _checked_numbers(max_tokens: Any, temperature: Any, concurrency: Any, confirm_over: Any,
+                     budget: Any) -> tuple[int, float | None, int, float | None, float | None]:
+    """The numbers of :func:`map`, refused exactly as the ``%%edge`` flags refuse them
+    (``max_tokens=0``, ``budget=nan``), before anything is priced, written or sent."""
+    from .user_numbers import CONCURRENCY, TEMPERATURE, TOKENS, USD, NumberError
+
+    try:
+        return (int(TOKENS.read(max_tokens, "max_tokens")),
+                TEMPERATURE.optional(temperature, "temperature"),
+                int(CONCURRENCY.read(concurrency, "concurrency")),
+                USD.optional(confirm_over, "confirm_over"), USD.optional(budget, "budget"))
+    except NumberError as exc:
+        raise BatchError(f"{exc}.") from None
+
+
 def map(
     data: Any,
     prompt: str,
@@ -201,8 +216,8 @@ def map(
     from .magics._cell import _client
     from .magics._errors import EdgeCellError, EdgeInterrupted
 
-    if concurrency < 1:
-        raise BatchError("concurrency must be at least 1.")
+    max_tokens, temperature, concurrency, confirm_over, budget = _checked_numbers(
+        max_tokens, temperature, concurrency, confirm_over, budget)
     cap = None
     if max_price is not None:
         from .routing import RoutingError, parse_max_price

@@ -102,7 +102,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     client = OpenRouterClient(key)
     model = args.model or load().default_model
     body = {"model": model, "messages": [{"role": "user", "content": " ".join(args.prompt)}]}
-    if args.max_tokens:
+    if args.max_tokens is not None:
         body["max_tokens"] = args.max_tokens
     p = Participant(CallRecord(model=model), body)
 
@@ -124,6 +124,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .user_numbers import RATE, TOKENS  # the same checks as the magics' flags
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
         return cmd_sandbox(argv[1:])
@@ -133,13 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--notebook", help="another notebook to run (default: the quickstart)")
     demo.add_argument("--output", help="where to write the executed notebook")
     demo.add_argument("--data-dir", help="EDGE_DATA_DIR for the run (default: a new temporary folder)")
-    demo.add_argument("--tokens-per-second", type=float, default=300.0,
+    demo.add_argument("--tokens-per-second", type=RATE.argtype(), default=300.0,
                       help="pace the sandbox like a real model (0 = as fast as possible)")
     sub.add_parser("sandbox", help="serve the OpenRouter-compatible sandbox (see `sandbox --help`)")
     ask = sub.add_parser("ask", help="stream one answer in the terminal, with its cost")
     ask.add_argument("prompt", nargs="+")
     ask.add_argument("-m", "--model")
-    ask.add_argument("--max-tokens", type=int)
+    ask.add_argument("--max-tokens", type=TOKENS.argtype())
     args = parser.parse_args(argv)
     if args.command == "demo":
         return cmd_demo(args)

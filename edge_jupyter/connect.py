@@ -25,12 +25,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from . import keystore, settings
 from .jupyter_servers import ServerInfo, find_server
+from .magics._args import sub_parser
 from .magics._context import in_kernel
+from .user_numbers import SECONDS, USD
 
 #: How long ``%edge connect`` waits for the user to approve (OpenRouter codes live 10 min).
 DEFAULT_TIMEOUT = 300.0
@@ -38,46 +40,40 @@ POLL_INTERVAL = 0.5
 
 
 # -- argument parsing ----------------------------------------------------------------------------
+# The magics' own parser: a bad flag raises UsageError, so the cell fails with one line
+# (a "Run All" stops here) instead of printing an error and carrying on.
 
 
-class _Exit(Exception):
-    """Raised by the parser instead of exiting the kernel."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
-        raise _Exit
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            print(message, file=sys.stderr)
-        raise _Exit
-
-
-def _usd(text: str) -> float:
-    from .serverext.urls import parse_limit
-
-    try:
-        value = parse_limit(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value is None:
-        raise argparse.ArgumentTypeError("a number of US dollars is needed")
-    return value
-
-
-def _connect_parser() -> _Parser:
-    p = _Parser(prog="%edge connect", add_help=True,
-                description="Connect this notebook to your OpenRouter account: approve on "
-                            "OpenRouter, and the key is kept in your OS keyring.")
-    p.add_argument("--limit", type=_usd, metavar="USD",
+def _connect_parser() -> argparse.ArgumentParser:
+    p = sub_parser("connect", "Connect this notebook to your OpenRouter account: approve on "
+                              "OpenRouter, and the key is kept in your OS keyring.")
+    p.add_argument("--limit", type=USD.argtype(), metavar="USD",
                    help="ask OpenRouter for a key with this credit limit (enforced by OpenRouter)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--timeout", type=SECONDS.argtype(), default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"stop waiting after this long (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--no-browser", action="store_true",
                    help="terminal only: print the link instead of opening a browser")
     return p
+
+
+def exchange_failure(exc: Exception) -> str:
+    """Why the key exchange failed, said for connecting.
+
+    The client's errors end with a hint for chat calls ("Check the model id and the flags
+    of the cell" on a 400, "run `%edge connect`" on a 401), which mislead here: the server's
+    own words are kept and the hint is one for a sign-in code.
+    """
+    from .openrouter import APIStatusError, OpenRouterError
+
+    if isinstance(exc, APIStatusError):
+        what = f"OpenRouter error {exc.status}: {exc.message.strip()}"
+    elif isinstance(exc, OpenRouterError):
+        what = exc.message.strip()
+    else:
+        what = str(exc).strip()
+    what = what.rstrip(".") or "OpenRouter did not say why"
+    return (f"{what}. A sign-in code works only once, for 10 minutes: run `%edge connect` "
+            "again (and check that this machine can reach OpenRouter).")
 
 
 # -- showing progress ----------------------------------------------------------------------------
@@ -326,7 +322,7 @@ class _OneShot:
             key = OpenRouterClient(origin=self.origin, retry=RetryPolicy(max_retries=0)) \
                 .exchange_code(query["code"], flow.verifier)
         except OpenRouterError as exc:
-            message = str(exc).replace(query["code"], "…")
+            message = exchange_failure(exc).replace(query["code"], "…")
             self._end("error", f"OpenRouter did not issue a key: {message}")
             return 502, pages.error("OpenRouter did not issue a key", message,
                                     ["Run `%edge connect` again."], reason="exchange-failed").html()
@@ -381,11 +377,12 @@ def _connect_here(args: argparse.Namespace, status: _Status) -> None:
 
 
 def run_connect(argv: list[str]) -> None:
-    """``%edge connect [--limit USD] [--timeout S] [--no-browser]``."""
-    try:
-        args = _connect_parser().parse_args(argv)
-    except _Exit:
-        return
+    """``%edge connect [--limit USD] [--timeout S] [--no-browser]``.
+
+    Bad flags raise :class:`~edge_jupyter.magics._args.UsageError` and ``--help`` raises
+    ``HelpRequested``; the magic shows either as one line.
+    """
+    args = _connect_parser().parse_args(argv)
     status = _Status()
     current = keystore.resolve_api_key()
     if current.source == "environment":
@@ -406,13 +403,8 @@ def run_connect(argv: list[str]) -> None:
 
 def run_disconnect(argv: list[str]) -> None:
     """``%edge disconnect``: remove the stored key; conversations and the ledger stay."""
-    parser = _Parser(prog="%edge disconnect",
-                     description="Remove the stored OpenRouter key. Your conversations, "
-                                 "preferences and usage ledger are kept.")
-    try:
-        parser.parse_args(argv)
-    except _Exit:
-        return
+    sub_parser("disconnect", "Remove the stored OpenRouter key. Your conversations, "
+                             "preferences and usage ledger are kept.").parse_args(argv)
     try:
         removed = keystore.delete_api_key()
     except keystore.KeyStoreError as exc:

@@ -26,7 +26,6 @@ the only code here that does I/O.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +43,7 @@ from .routing import (
     parse_provider_list,
     validate,
 )
+from .user_numbers import SEED, TEMPERATURE, TOKENS, TOP_P, NumberError, Rule
 
 
 class ParticipantError(ValueError):
@@ -51,30 +51,8 @@ class ParticipantError(ValueError):
 
 
 # -- option types --------------------------------------------------------------------------------
-def _float(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError("is not a number") from None
-        if not math.isfinite(value) or not lo <= value <= hi:
-            raise ValueError(f"must be between {lo:g} and {hi:g}")
-        return value
-
-    return parse
-
-
-def _int(lo: int | None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError("is not a whole number") from None
-        if lo is not None and value < lo:
-            raise ValueError(f"must be at least {lo}")
-        return value
-
-    return parse
+# Numbers are read by the same rules as the cell's flags (edge_jupyter.user_numbers), so
+# ``temperature=nan`` is refused in the same words as ``-t nan``.
 
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -105,13 +83,13 @@ def _text(text: str) -> str:
     return text
 
 
-#: option -> (parser, where it goes). ``param``: the request body; ``route``: a RoutePrefs
+#: option -> (parser or number rule, where it goes). ``param``: the request body; ``route``: a RoutePrefs
 #: field (named by the third item); ``system``: the system message.
-_OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
-    "temperature": (_float(0, 2), "param", "temperature"),
-    "max_tokens": (_int(1), "param", "max_tokens"),
-    "top_p": (_float(0, 1), "param", "top_p"),
-    "seed": (_int(None), "param", "seed"),
+_OPTIONS: dict[str, tuple[Callable[[str], Any] | Rule, str, str]] = {
+    "temperature": (TEMPERATURE, "param", "temperature"),
+    "max_tokens": (TOKENS, "param", "max_tokens"),
+    "top_p": (TOP_P, "param", "top_p"),
+    "seed": (SEED, "param", "seed"),
     "system": (_text, "system", "system"),
     "provider": (parse_provider_list, "route", "order"),
     "only": (parse_provider_list, "route", "only"),
@@ -265,7 +243,10 @@ def parse_participant(spec: str) -> Participant:
             raise ParticipantError(f"{model}: option {key} is given twice.")
         parse, where, name = _OPTIONS[key]
         try:
-            value = parse(text.strip() if key != "system" else text)
+            value = parse.read(text, key) if isinstance(parse, Rule) else \
+                parse(text.strip() if key != "system" else text)
+        except NumberError as exc:  # names the option and what is allowed
+            raise ParticipantError(f"{model}: {exc}.") from None
         except RoutingError as exc:  # already a full sentence
             raise ParticipantError(f"{model}: {key}: {exc}") from None
         except ValueError as exc:  # a type parser's phrase: "is not a number"
@@ -327,9 +308,11 @@ def save_set(name: str, specs: Sequence[str]) -> list[Participant]:
     if not specs:
         raise ParticipantError(f"Participant set {name!r} needs at least one model.")
     parts = parse_participants(specs)
-    sets = dict(preferences.load().participants)
-    sets[name] = [p.spec() for p in parts]
-    preferences.update(participants=sets)
+
+    def put(prefs: preferences.Preferences) -> None:  # on the file as it is now, locked
+        prefs.participants = {**prefs.participants, name: [p.spec() for p in parts]}
+
+    preferences.edit(put)
     return parts
 
 
@@ -350,9 +333,11 @@ def delete_set(name: str) -> None:
     from . import preferences
 
     load_set(name)
-    sets = list_sets()
-    del sets[name]
-    preferences.update(participants=sets)
+
+    def drop(prefs: preferences.Preferences) -> None:  # on the file as it is now, locked
+        prefs.participants = {k: v for k, v in prefs.participants.items() if k != name}
+
+    preferences.edit(drop)
 
 
 def resolve(models: Sequence[str], set_name: str | None = None) -> list[Participant]:

@@ -33,17 +33,19 @@ def file_store(sb, tmp_path, monkeypatch) -> Path:
 # -- flags ---------------------------------------------------------------------------------------
 
 
-def test_help_and_bad_flags_are_one_clean_message(capsys, file_store):
-    connect.run_connect(["--help"])
-    out = capsys.readouterr()
-    assert "--limit USD" in out.out and "credit limit" in out.out
-    connect.run_connect(["--limit", "lots"])
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("%edge connect: argument --limit:") and "\n" not in err
-    assert "Traceback" not in err
-    connect.run_disconnect(["--bogus"])
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("%edge disconnect: unrecognized arguments: --bogus")
+def test_help_and_bad_flags_are_one_clean_message(file_store):
+    from edge_jupyter.magics._args import HelpRequested, UsageError
+
+    with pytest.raises(HelpRequested) as helped:
+        connect.run_connect(["--help"])
+    assert "--limit USD" in helped.value.text and "credit limit" in helped.value.text
+    with pytest.raises(UsageError) as bad:
+        connect.run_connect(["--limit", "lots"])
+    assert str(bad.value).startswith("%edge connect: --limit must be a finite amount of USD")
+    assert "\n" not in str(bad.value)
+    with pytest.raises(UsageError) as bad:
+        connect.run_disconnect(["--bogus"])
+    assert str(bad.value).startswith("%edge disconnect: unrecognized arguments: --bogus")
 
 
 # -- finding the server --------------------------------------------------------------------------
@@ -217,6 +219,29 @@ def test_terminal_flow_runs_its_own_callback_server(file_store, monkeypatch, cap
     code = query_of(seen[0])["code"]
     key = keystore.resolve_api_key().key
     assert key and key not in out + err and code not in out + err  # nothing logged the request
+
+
+def test_a_failed_key_exchange_gives_a_connect_hint_not_a_model_hint(file_store, monkeypatch,
+                                                                    capsys):
+    from edge_jupyter.pkce import challenge_for, new_verifier
+
+    def open_(url: str) -> bool:  # a code issued for another verifier: OpenRouter refuses it
+        def go() -> None:
+            back = decide(url, challenge=challenge_for(new_verifier()))
+            with httpx.Client(trust_env=False) as client:
+                client.get(back)
+
+        threading.Thread(target=go, daemon=True).start()
+        return True
+
+    monkeypatch.setattr("webbrowser.open", open_)
+    connect.run_connect([])
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("❌"))
+    assert line.startswith("❌ Not connected: OpenRouter did not issue a key: OpenRouter error 4")
+    assert "Invalid code or code_verifier" in line and "run `%edge connect` again" in line
+    assert "model id" not in out and "flags of the cell" not in out
+    assert keystore.resolve_api_key().source == "none"
 
 
 def test_terminal_flow_denied(file_store, monkeypatch, capsys):

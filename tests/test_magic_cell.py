@@ -122,12 +122,12 @@ def test_no_stream_gives_the_same_answer(kernel, sb):
 
 
 @pytest.mark.parametrize("flags,expected", [
-    ("--temperature 5", "above 2"),
+    ("--temperature 5", "must be a finite number from 0 to 2, not 5"),
     ("--nope", "unrecognized arguments"),
     ("-f yaml", "invalid choice"),
     ("-o 1x", "not a valid Python variable"),
     ("--insert", "only works with -f code"),
-    ("--max-tokens 0", "at least 1"),
+    ("--max-tokens 0", "must be a whole number of tokens from 1 to"),
 ])
 def test_bad_flags_are_one_clear_line(kernel, sb, flags, expected):
     before = len(sb.requests)

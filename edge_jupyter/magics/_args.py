@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import functools
+import keyword
+import re
 import shlex
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from ..user_numbers import TEMPERATURE, TOKENS, USD, strip_argparse_prefix
 
 FORMATS = ("markdown", "text", "code", "json")
+_NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+|inf|infinity|nan)(e[+-]?\d+)?$", re.IGNORECASE)
 
 
 class UsageError(Exception):
@@ -25,7 +31,14 @@ class HelpRequested(Exception):  # control flow, not an error
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing and exiting the kernel."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "-inf" and "-nan" are values to refuse with the flag's own message, not unknown
+        # flags ("expected one argument"); argparse only knows digits as negative numbers.
+        self._negative_number_matcher = _NEGATIVE
+
     def error(self, message: str) -> NoReturn:
+        message = strip_argparse_prefix(message)
         raise UsageError(f"{self.prog}: {message}. See `{self.prog} --help`.")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
@@ -33,33 +46,6 @@ class _Parser(argparse.ArgumentParser):
 
     def print_help(self, file: object = None) -> None:
         raise HelpRequested(self.format_help())
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _temperature(text: str) -> float:
-    value = _positive_float(text)
-    if value > 2:
-        raise argparse.ArgumentTypeError(f"{text!r} is above 2, the highest temperature OpenRouter takes")
-    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,14 +63,14 @@ def cell_parser() -> _Parser:
                         'provider=azure"); repeat to ask several models at once')
     p.add_argument("--chat", metavar="NAME", help="continue (or start) the named conversation")
     p.add_argument("-s", "--system", metavar="SYSTEM", help="system prompt")
-    p.add_argument("-t", "--temperature", type=_temperature, metavar="T", help="sampling temperature, 0-2")
-    p.add_argument("--max-tokens", type=_positive_int, metavar="N", help="cap on completion tokens")
+    p.add_argument("-t", "--temperature", type=TEMPERATURE.argtype(), metavar="T", help="sampling temperature, 0-2")
+    p.add_argument("--max-tokens", type=TOKENS.argtype(), metavar="N", help="cap on completion tokens")
     p.add_argument("-f", "--format", choices=FORMATS, default="markdown",
                    help="how to show the answer (default: markdown)")
     p.add_argument("--insert", action="store_true",
                    help="with -f code: put the code into a new cell below")
     p.add_argument("-o", "--output", metavar="VAR", help="store the result in this variable")
-    p.add_argument("--budget", type=_positive_float, metavar="USD",
+    p.add_argument("--budget", type=USD.argtype(), metavar="USD",
                    help="spending limit for this cell, in USD")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
     p.add_argument("--replay", action="store_true",
@@ -98,6 +84,26 @@ def cell_parser() -> _Parser:
     return p
 
 
+#: Names IPython itself keeps in the user namespace: overwriting one breaks the session
+#: (``-o get_ipython`` stops every magic), and ``_edge`` is where every cell's result goes.
+_IPYTHON_NAMES = frozenset({"get_ipython", "exit", "quit", "In", "Out", "_", "__", "___",
+                            "_i", "_ii", "_iii", "_oh", "_dh", "_ih", "_sh", "_edge"})
+_IPYTHON_NUMBERED = re.compile(r"^_i?\d+$")  # _5 and _i5: the outputs and inputs of cell 5
+
+
+def output_name_problem(name: str) -> str:
+    """Why ``-o NAME`` cannot be used ("" when it can): not a name, a keyword, IPython's own."""
+    if not name.isidentifier():
+        return "is not a valid Python variable name"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "is a Python keyword"
+    if name in _IPYTHON_NAMES or _IPYTHON_NUMBERED.match(name):
+        return "is a name IPython uses itself"
+    if hasattr(builtins, name):  # -o print, -o list: the notebook's own code would break next
+        return "would hide the Python builtin of that name"
+    return ""
+
+
 def parse_cell_line(line: str) -> argparse.Namespace:
     """Parse the ``%%edge`` line; raises UsageError or HelpRequested."""
     try:
@@ -105,8 +111,10 @@ def parse_cell_line(line: str) -> argparse.Namespace:
     except ValueError as exc:
         raise UsageError(f"%%edge: cannot read the flags ({exc}); check the quotes.") from None
     args = cell_parser().parse_args(argv)
-    if args.output is not None and not args.output.isidentifier():
-        raise UsageError(f"%%edge: -o {args.output!r} is not a valid Python variable name.")
+    if args.output is not None:
+        problem = output_name_problem(args.output)
+        if problem:
+            raise UsageError(f"%%edge: -o {args.output!r} {problem}; pick another name, e.g. -o answer.")
     if args.insert and args.format != "code":
         raise UsageError("%%edge: --insert only works with -f code.")
     return args

@@ -10,6 +10,7 @@ from typing import Any
 from .. import conversations, preferences, settings
 from ..money import exact_usd, short_usd
 from ..openrouter import OpenRouterClient, OpenRouterError
+from ..user_numbers import CONTEXT, COUNT, USD, USD_PER_M
 from ._args import UsageError, sub_parser
 from ._errors import EdgeCellError
 from ._render import show_warning
@@ -111,8 +112,9 @@ def cmd_models(shell: Any, argv: list[str]) -> Any:
     p.add_argument("search", nargs="?", default="", help="text to look for in the id or name")
     p.add_argument("--sort", choices=("name", "price", "context"), default="name")
     p.add_argument("--free", action="store_true", help="only free models")
-    p.add_argument("--max-price", type=float, metavar="USD", help="highest price per million tokens")
-    p.add_argument("--min-context", type=int, metavar="N", help="smallest context length")
+    p.add_argument("--max-price", type=USD_PER_M.argtype(), metavar="USD",
+                   help="highest price per million tokens")
+    p.add_argument("--min-context", type=CONTEXT.argtype(), metavar="N", help="smallest context length")
     p.add_argument("--supports", action="append", choices=sorted(SUPPORTS), metavar="FEATURE",
                    help="only models that support tools, vision, reasoning or json (repeatable)")
     p.add_argument("--refresh", action="store_true", help="ignore the five-minute cache")
@@ -305,13 +307,11 @@ def _ledger_rows(remaining: float | None) -> list[tuple[str, str]]:
 
 def cmd_alert(shell: Any, argv: list[str]) -> None:
     p = sub_parser("alert", "Warn above every answer when the balance falls under USD (0 turns it off).")
-    p.add_argument("usd", nargs="?", type=float)
+    p.add_argument("usd", nargs="?", type=USD.argtype(), metavar="THRESHOLD")
     args = p.parse_args(argv)
     if args.usd is None:
         print(f"Low-balance alert under {short_usd(preferences.load().alert_threshold_usd)}.")
         return
-    if args.usd < 0:
-        raise UsageError("%edge alert: the threshold must not be negative.")
     preferences.update(alert_threshold_usd=args.usd)
     print(f"Low-balance alert under {short_usd(args.usd)}." if args.usd else "Low-balance alert off.")
 
@@ -325,7 +325,7 @@ def cmd_budget(shell: Any, argv: list[str]) -> None:
                    "  %edge budget set USD [--scope S]  set a limit (scope: session, notebook, day, month)\n"
                    "  %edge budget clear [--scope S]    remove one limit, or all")
     p.add_argument("action", nargs="?", choices=("show", "set", "clear"), default="show")
-    p.add_argument("usd", nargs="?", type=float)
+    p.add_argument("usd", nargs="?", type=USD.argtype(), metavar="LIMIT")
     p.add_argument("--scope", choices=SCOPES, default=None)
     args = p.parse_args(argv)
     prefs = preferences.load()
@@ -447,7 +447,8 @@ def cmd_advise(shell: Any, argv: list[str]) -> Any:
     p = sub_parser("advise", "What this notebook's calls would have cost on your favourites and on "
                    "cheaper models (same token counts × their prices: an estimate, tokenizers differ).")
     p.add_argument("--all", action="store_true", help="use the whole ledger, not just this notebook")
-    p.add_argument("--top", type=int, default=5, help="how many of the cheapest models to add")
+    p.add_argument("--top", type=COUNT.argtype(), default=5,
+                   help="how many of the cheapest models to add")
     args = p.parse_args(argv)
     import pandas as pd
 

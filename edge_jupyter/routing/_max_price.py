@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from ..user_numbers import USD_PER_M, NumberError
 from ._errors import RoutingError
 
 _MILLION = Decimal(1_000_000)
 
 
 def _usd(text: str, what: str) -> Decimal:
-    raw = text.strip().lstrip("$").strip()
+    """One price, checked by the rule every USD figure a user types is checked by (finite,
+    not negative: ``nan`` and ``1e999`` are refused), then kept exact as a Decimal."""
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise RoutingError(f"--max-price: {what} price {text!r} is not a number.") from None
-    if not value.is_finite() or value < 0:
-        raise RoutingError(f"--max-price: {what} price {text!r} must be zero or more.")
-    return value
+        USD_PER_M.read(text, f"{what} price")
+    except NumberError as exc:
+        raise RoutingError(f"--max-price: {exc}.") from None
+    return Decimal(text.strip().replace("_", "").lstrip("$").strip())
 
 
 def _plain(value: Decimal) -> str:
