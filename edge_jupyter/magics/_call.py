@@ -24,6 +24,18 @@ from ..openrouter import (
 )
 from ..record import CallRecord
 
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for the cell and the ledger: OpenRouter's errors are sentences already;
+    anything else is named with its type, e.g. ``UnicodeEncodeError: 'utf-8' codec …``."""
+    if isinstance(exc, OpenRouterError):
+        return str(exc)
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:299] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 TextCallback = Callable[["Participant", str], None]
 StartCallback = Callable[["Participant"], None]
 
@@ -37,7 +49,7 @@ class Participant:
         self.body = body
         self.streaming = stream
         self.guard = guard  # a ledger StreamGuard, or None
-        self.error: OpenRouterError | None = None
+        self.error: Exception | None = None  # an OpenRouterError, or what else ended the call
         self.interrupted = False
         self.stopped_budget = False
         self.completion: Completion | None = None
@@ -81,7 +93,12 @@ class Participant:
 
     def run(self, client: OpenRouterClient, on_text: TextCallback | None = None,
             on_start: StartCallback | None = None) -> None:
-        """Make the call; errors are kept on ``self.error``, KeyboardInterrupt propagates."""
+        """Make the call; errors are kept on ``self.error``, KeyboardInterrupt propagates.
+
+        Any other exception (a prompt that cannot be encoded, a display that fails in
+        ``on_text``, a bug) is kept too, so the call's ledger row is completed as an error
+        like any failed call, and a model in a worker thread cannot vanish as "ok".
+        """
         if self.replayed:
             return
         self._started = time.perf_counter()
@@ -97,6 +114,10 @@ class Participant:
                     on_text(self, self.completion.text)
         except OpenRouterError as exc:
             self.error = exc
+        except Exception as exc:
+            self.error = exc
+            if self._stream is not None:  # stop a stream that is still being billed
+                self._stream.close()
         finally:
             self._ended = time.perf_counter()
             if self._stream is not None and self.completion is None:
@@ -170,7 +191,7 @@ class Participant:
             record.status = "stopped_budget"
         elif self.error is not None:
             record.status = "error"
-            record.error = str(self.error)
+            record.error = describe_failure(self.error)
         else:
             record.status = "ok"
         if usage is None and record.generation_id and client is not None and lookup_timeout > 0:

@@ -6,7 +6,7 @@ import difflib
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import conversations, events, preferences, replay
 from ..money import exact_usd, total_usd
@@ -14,7 +14,7 @@ from ..openrouter import APIStatusError, OpenRouterClient, OpenRouterError, Unkn
 from ..record import CallRecord
 from . import _context, _recorder
 from ._args import parse_cell_line
-from ._call import Participant
+from ._call import Participant, describe_failure
 from ._errors import EdgeCellError, EdgeInterrupted
 from ._interpolate import InterpolationError, interpolate
 from ._render import MultiView, SingleView, show_error
@@ -131,18 +131,26 @@ def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
         warnings = _budget.low_balance_warnings(client)
     participants, rows = _prepare(plan, client, hits, session_id)
 
-    interrupted = False
-    if len(participants) == 1:
-        view: SingleView | MultiView = SingleView(participants[0].model, warnings=warnings,
-                                                  streaming=participants[0].streaming)
-        interrupted = _run_single(participants[0], client, view, rows)
-    else:
-        view = MultiView(participants, warnings=warnings)
-        interrupted = _run_concurrently(participants, client, view,
-                                        lambda p: _remember_generation(p, rows))
+    finished: set[int] = set()  # participants whose ledger row is complete
+    try:  # from here until every row is complete, nothing may leave a row pending
+        interrupted = False
+        if len(participants) == 1:
+            view: SingleView | MultiView = SingleView(participants[0].model, warnings=warnings,
+                                                      streaming=participants[0].streaming)
+            interrupted = _run_single(participants[0], client, view, rows)
+        else:
+            view = MultiView(participants, warnings=warnings)
+            interrupted = _run_concurrently(participants, client, view,
+                                            lambda p: _remember_generation(p, rows))
 
-    notes: list[str] = list(plan.notes)
-    records = [_finish(p, client, rows[id(p)], notes) for p in participants]
+        notes: list[str] = list(plan.notes)
+        records = []
+        for p in participants:
+            records.append(_finish(p, client, rows[id(p)], notes))
+            finished.add(id(p))
+    except BaseException as exc:
+        _abandon(participants, rows, finished, exc)
+        raise
     _show(view, records, plan.args.format, notes)
     if replaying:
         for p, record in zip(participants, records, strict=True):
@@ -202,13 +210,70 @@ def _prepare(plan: CellPlan, client: OpenRouterClient | None, hits: dict[str, di
             participants.append(participant)
             rows[id(participant)] = row_id
     except EdgeCellError as exc:
-        for p in participants:  # release the reservations already made for this cell
-            if not p.replayed:
-                p.record.status, p.record.error = "error", f"not sent: {exc.message}"
-            _recorder.finish(rows[id(p)], p.record)
+        _release(participants, rows, exc.message)
         show_error(exc.message)
         raise EdgeCellError(exc.message, shown=True) from None
+    except BaseException as exc:  # a damaged replay entry, a ledger error, an interrupt…
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else describe_failure(exc)
+        _release(participants, rows, why)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise EdgeCellError(f"Nothing was sent: {why}") from None
     return participants, rows
+
+
+def _release(participants: list[Participant], rows: dict[int, int], why: str) -> None:
+    """Complete the rows of a cell that stops before sending, releasing their reservations."""
+    for p in participants:
+        if not p.replayed:
+            p.record.status, p.record.error = "error", f"not sent: {why}"
+        _recorder.finish(rows[id(p)], p.record)
+
+
+def _held_estimate(p: Participant) -> float | None:
+    """What an unpriced call keeps reserved until reconciled: the stream guard's estimate,
+    but only for a call that reached a model (it has a generation id). One that never got
+    there cost nothing and holds nothing (its guard counted the prompt in advance)."""
+    if p.guard is None or not p.record.generation_id:
+        return None
+    return p.guard.cost_usd
+
+
+def _abandon(participants: list[Participant], rows: dict[int, int], finished: set[int],
+             exc: BaseException) -> NoReturn:
+    """Something other than an API error stopped the cell between its rows' start and finish.
+
+    Every row still open is completed (``error`` with the exception's one line, or
+    ``interrupted``): a row left ``pending`` would hold its reservation against the budgets
+    for as long as this kernel lives. A call that reached a model keeps what it may have
+    cost until reconciled from ``/generation``; one that never got there releases it.
+    Then the cell ends with one line, not a traceback.
+    """
+    interrupt = isinstance(exc, KeyboardInterrupt)
+    why = describe_failure(exc)
+    for p in participants:
+        p.cancel()  # a model still streaming in a worker thread stops being billed
+    for p in participants:
+        if id(p) in finished:
+            continue
+        if not p.replayed:
+            try:
+                p.finish_record(None, lookup_timeout=0)  # what arrived, without the network
+            except Exception:
+                pass
+            p.record.status = "interrupted" if interrupt else "error"
+            if not interrupt:
+                p.record.error = why
+        try:
+            _recorder.finish(rows[id(p)], p.record,
+                             estimated_usd=_held_estimate(p))
+        except Exception:
+            pass  # the ledger itself failing: nothing more can be done here
+    if interrupt:
+        raise EdgeInterrupted("Interrupted: the calls are recorded in the usage ledger; "
+                              "their exact cost is filled in from OpenRouter on the next call.")
+    raise EdgeCellError(f"The cell stopped on an unexpected error: {why}. Its calls are recorded "
+                        "in the usage ledger as errors; run the cell again.") from None
 
 
 def _remember_generation(p: Participant, rows: dict[int, int]) -> None:
@@ -247,7 +312,7 @@ def _finish(p: Participant, client: OpenRouterClient | None, row_id: int,
             record.error = explained
     try:
         _recorder.finish(row_id, record,
-                         estimated_usd=p.guard.cost_usd if p.guard is not None else None)
+                         estimated_usd=_held_estimate(p))
     except Exception as exc:  # the answer is shown even if the disk is full
         notes.append(f"The usage ledger could not be written: {exc}")
     if p.stopped_budget:
