@@ -207,15 +207,16 @@ def test_a_stale_price_list_serves_when_the_catalogue_is_down_and_says_so(sb: Sa
 
     client = OpenRouterClient(sb.key, origin=sb.url)
     _prices.clear_cache()
-    fresh, note, error, _ = _prices.endpoints_of(client, MISTRAL)
-    assert fresh and not note and not error
+    fresh = _prices.endpoints_of(client, MISTRAL)
+    assert fresh.data and not fresh.note and not fresh.error
     sb.catalogue_down = True
     try:
-        stale, note, error, _ = _prices.endpoints_of(client, MISTRAL, max_age=0)
-        assert stale == fresh and "fetched under a minute ago" in note and "did not answer" in note
+        stale = _prices.endpoints_of(client, MISTRAL, max_age=0)
+        assert stale.data == fresh.data and "fetched under a minute ago" in stale.note
+        assert "did not answer" in stale.note
         _prices.clear_cache()
-        gone, note, error, fix = _prices.endpoints_of(client, MISTRAL)
-        assert gone is None and "could not be fetched" in error and "retry when" in fix
+        gone = _prices.endpoints_of(client, MISTRAL)
+        assert gone.data is None and "could not be fetched" in gone.error and "retry when" in gone.fix
     finally:
         sb.catalogue_down = False
         _prices.clear_cache()
@@ -331,3 +332,13 @@ def test_models_shows_variable_and_advise_skips_it(kernel, sb) -> None:
     kernel.ok("%%edge -m openai/gpt-4o-mini --max-tokens 10\nAdvise me")
     table = kernel.value("get_ipython().run_line_magic('edge', 'advise --top 20').to_dict(orient='list')")
     assert AUTO not in table["model"] and all(c >= 0 for c in table["would_cost_usd"])
+
+
+def test_the_panel_shows_a_variable_price_as_variable() -> None:
+    from edge_jupyter.openrouter import ModelInfo
+    from edge_jupyter.panel._model import _row
+    from edge_jupyter.preferences import Preferences
+    from edge_jupyter.sandbox._catalog import model_json
+
+    row_ = _row(AUTO, ModelInfo.from_json(model_json(MODELS[AUTO])), Preferences())
+    assert row_.price == "variable" and "-1" not in row_.price

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..openrouter import NotFound, OpenRouterClient, OpenRouterError, RetryPolicy
@@ -34,10 +34,20 @@ def _age(seconds: float) -> str:
     return "under a minute ago" if minutes < 1 else f"{minutes} minute{'s' if minutes != 1 else ''} ago"
 
 
-def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPOINTS_TTL
-                 ) -> tuple[Any | None, str, str, str]:
-    """``(endpoints, note, error, fix)`` for ``model``: the list (or None), a note to show,
-    and when there is nothing to price with, why and what to do.
+@dataclass(frozen=True)
+class Fetched:
+    """What :func:`endpoints_of` found: the list, or why there is none and what to do."""
+
+    data: Any | None
+    note: str = ""  # e.g. "priced from the list fetched 7 minutes ago"
+    error: str = ""
+    fix: str = ""
+    not_found: bool = False  # /endpoints answered 404
+
+
+def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPOINTS_TTL) -> Fetched:
+    """The provider list of ``model``, with a note to show, or (``data`` None) why there is
+    nothing to price with and what to do.
 
     A list younger than ``max_age`` is used as is; otherwise it is fetched, and if that fails
     an older list of this kernel serves with a note saying so.
@@ -47,22 +57,24 @@ def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPO
     with _lock:
         cached = _cache.get(key)
     if cached is not None and now - cached[0] < max_age:
-        return cached[1], "", "", ""
+        return Fetched(cached[1])
     try:
         data = client.with_retry(_PRICE_RETRY).model_endpoints(model)
     except NotFound:
-        return None, "", f"OpenRouter does not list {model} (its /endpoints answered 404)", (
-            "check the model id (`%edge models SEARCH` lists them), or remove the budget")
+        return Fetched(None, error=f"OpenRouter does not list {model} (its /endpoints answered 404)",
+                       fix="check the model id (`%edge models SEARCH` lists them), or remove the budget",
+                       not_found=True)
     except OpenRouterError as exc:
         if cached is not None:
-            return cached[1], (f"{model} is priced from its provider list fetched {_age(now - cached[0])} "
-                               f"(OpenRouter's /endpoints did not answer: {exc})"), "", ""
-        return None, "", f"the prices of {model} could not be fetched ({exc})", (
-            f"retry when OpenRouter's /models/{key[1]}/endpoints answers, or remove the budget "
-            "(`%edge budget clear`, or drop --budget) to send it unguarded")
+            return Fetched(cached[1], note=(f"{model} is priced from its provider list fetched "
+                                            f"{_age(now - cached[0])} (OpenRouter's /endpoints did "
+                                            f"not answer: {exc})"))
+        return Fetched(None, error=f"the prices of {model} could not be fetched ({exc})",
+                       fix=(f"retry when OpenRouter's /models/{key[1]}/endpoints answers, or remove the "
+                            "budget (`%edge budget clear`, or drop --budget) to send it unguarded"))
     with _lock:
         _cache[key] = (now, data)
-    return data, "", "", ""
+    return Fetched(data)
 
 
 def _catalogue_entry(client: OpenRouterClient, model: str) -> Any:
@@ -73,9 +85,22 @@ def _catalogue_entry(client: OpenRouterClient, model: str) -> Any:
 
 
 def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs) -> WorstPrice:
-    data, note, error, fix = endpoints_of(client, model)
-    if error:
-        return unknown(model, error, fix)
+    fetched = endpoints_of(client, model)
+    data = fetched.data
+    listed = _catalogue_entry(client, model) if fetched.not_found else None
+    if listed is not None:
+        # Listed, yet no provider list: its one /models price may not be the dearest (a model
+        # can have providers at several times it), so only a --max-price cap can bound it.
+        why = (f"OpenRouter lists {model} in /models but not its providers (/endpoints answered "
+               "404), so its dearest price is unknown")
+        blind = replace(listed.pricing, prompt=None, completion=None, reasoning=None,
+                        unknown=("prompt", "completion"), unknown_reason=why)
+        price = dearest_price({"id": model, "endpoints": []}, route, model=model, catalogue=blind,
+                              catalogue_limits=(listed.context_length, listed.max_completion_tokens))
+        return price if price.known else unknown(
+            model, why, "add --max-price PROMPT/COMPLETION to cap what it may cost, or remove the budget")
+    if data is None:
+        return unknown(model, fetched.error, fetched.fix)
     endpoints = data.get("endpoints") if isinstance(data, dict) else None
     catalogue = limits = None
     if not endpoints:
@@ -86,7 +111,7 @@ def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs) -> Wor
             catalogue, limits = info.pricing, (info.context_length, info.max_completion_tokens)
     price = dearest_price(data, route, model=model, catalogue=catalogue,
                           catalogue_limits=limits or (None, None))
-    return replace(price, notes=(*price.notes, note)) if note else price
+    return replace(price, notes=(*price.notes, fetched.note)) if fetched.note else price
 
 
 def request_price(client: OpenRouterClient, body: dict[str, Any]) -> WorstPrice:

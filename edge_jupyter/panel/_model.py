@@ -317,6 +317,8 @@ class ModelRow:
             return "not in the catalogue"
         if self.prompt == "$0" and self.completion == "$0":
             return "free"
+        if "variable" in (self.prompt, self.completion):  # "-1": openrouter/auto and other routers
+            return "variable"
         return f"{self.prompt} / {self.completion} per M"
 
     @property
