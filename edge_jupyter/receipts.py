@@ -9,6 +9,7 @@ kernel needed) and prices a re-run.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,28 +40,105 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+class ReceiptError(ValueError):
+    """A notebook whose receipts cannot be read; the message names the file and the problem."""
+
+
 def read_notebook(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The notebook at ``path``, checked to be an nbformat-4 notebook with well-formed receipts.
+
+    Raises :class:`ReceiptError` (not JSON, not a notebook, another nbformat, a damaged
+    receipt) and ``OSError`` (cannot be read). Checked here, once, so a bill is either
+    right or refused, never a traceback half-way through the totals.
+    """
+    name = Path(path).name
+    try:
+        with open(path, encoding="utf-8") as f:
+            notebook = json.load(f)
+    except UnicodeDecodeError:
+        raise ReceiptError(f"{name} is not a notebook: it is not UTF-8 text.") from None
+    except json.JSONDecodeError as exc:
+        raise ReceiptError(f"{name} is not a notebook: it is not valid JSON (line {exc.lineno}, "
+                           f"column {exc.colno}: {exc.msg}).") from None
+    problem = _notebook_problem(notebook)
+    if problem:
+        raise ReceiptError(f"{name} {problem}")
+    try:
+        collect(notebook)
+    except ReceiptError as exc:
+        raise ReceiptError(f"{name}: {exc}") from None
+    return notebook
+
+
+def _notebook_problem(notebook: Any) -> str:
+    """What keeps ``notebook`` from being read as nbformat 4 ("" when nothing)."""
+    if not isinstance(notebook, dict) or "nbformat" not in notebook:
+        return "is not a notebook: it has no nbformat version."
+    version = notebook.get("nbformat")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"is not a notebook: its nbformat is {version!r}, not a version number."
+    if version < 4:
+        return (f"is an nbformat {version} notebook: open and save it in Jupyter to upgrade it "
+                "to nbformat 4.")
+    if version > 4:
+        return f"is an nbformat {version} notebook; this edge_jupyter reads nbformat 4."
+    cells = notebook.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        return "is not a notebook: its cells are not a list of cells."
+    for number, cell in enumerate(cells, 1):
+        outputs = cell.get("outputs", [])
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+            return f"is damaged: the outputs of cell {number} are not a list of outputs."
+        if any(not isinstance(o.get("metadata") or {}, dict) for o in outputs):
+            return f"is damaged: an output of cell {number} has metadata that is not an object."
+    return ""
+
+
+def _count(meta: dict[str, Any], key: str) -> int:
+    value = meta.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ReceiptError(f"{key} is {value!r}, not a number of tokens")
+    return value
+
+
+def _usd(meta: dict[str, Any], key: str) -> float | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0:
+        raise ReceiptError(f"{key} is {value!r}, not an amount of USD")
+    return float(value)
 
 
 def collect(notebook: dict[str, Any]) -> list[Receipt]:
+    """Every receipt in the notebook's outputs; :class:`ReceiptError` names a damaged one."""
     receipts = []
     for number, cell in enumerate(notebook.get("cells", []), 1):
         if cell.get("cell_type") != "code":
             continue
         for output in cell.get("outputs", []):
             meta = (output.get("metadata") or {}).get(RECEIPT_KEY)
-            if not isinstance(meta, dict):
+            if meta is None:
                 continue
-            receipts.append(Receipt(
-                cell=number, cell_id=str(cell.get("id", "")), model=str(meta.get("model", "")),
-                provider=str(meta.get("provider") or ""), generation_id=str(meta.get("generation_id") or ""),
-                prompt_tokens=int(meta.get("prompt_tokens") or 0),
-                completion_tokens=int(meta.get("completion_tokens") or 0),
-                cost_usd=meta.get("cost_usd"), upstream_cost_usd=meta.get("upstream_cost_usd"),
-                is_byok=bool(meta.get("is_byok")), status=str(meta.get("status") or ""),
-                timestamp=str(meta.get("timestamp") or "")))
+            try:
+                if not isinstance(meta, dict):
+                    raise ReceiptError(f"it is {type(meta).__name__}, not an object")
+                receipt = Receipt(
+                    cell=number, cell_id=str(cell.get("id", "")), model=str(meta.get("model", "")),
+                    provider=str(meta.get("provider") or ""),
+                    generation_id=str(meta.get("generation_id") or ""),
+                    prompt_tokens=_count(meta, "prompt_tokens"),
+                    completion_tokens=_count(meta, "completion_tokens"),
+                    cost_usd=_usd(meta, "cost_usd"), upstream_cost_usd=_usd(meta, "upstream_cost_usd"),
+                    is_byok=bool(meta.get("is_byok")), status=str(meta.get("status") or ""),
+                    timestamp=str(meta.get("timestamp") or ""))
+            except ReceiptError as exc:
+                raise ReceiptError(f"cell {number} has a damaged receipt ({exc}); re-run the "
+                                   "cell, or clear its output, to replace it.") from None
+            receipts.append(receipt)
     return receipts
 
 

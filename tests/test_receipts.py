@@ -92,3 +92,64 @@ def test_models_filters(kernel):
     cheap = kernel.value("get_ipython().run_line_magic('edge', 'models --max-price 0.5 --min-context 200000')"
                          ".to_dict(orient='list')")
     assert cheap["id"] == ["google/gemini-2.0-flash-001"]
+
+
+# -- a malformed notebook is one line naming the file and the problem ---------------------------
+
+
+def _receipt_output(**meta) -> dict:
+    return {"output_type": "display_data", "data": {"text/plain": "answer"},
+            "metadata": {"edge_jupyter": {"model": "openai/gpt-4o-mini", "prompt_tokens": 3,
+                                          "completion_tokens": 4, "cost_usd": 0.0001, **meta}}}
+
+
+def _nb(*outputs: dict, nbformat_version: int = 4) -> str:
+    return json.dumps({"nbformat": nbformat_version, "nbformat_minor": 5, "metadata": {},
+                       "cells": [{"cell_type": "code", "id": "c1", "source": "%%edge\nHi",
+                                  "metadata": {}, "execution_count": 1, "outputs": list(outputs)}]})
+
+
+MALFORMED = {
+    "not-json.ipynb": ("{ this is not", "is not a notebook: it is not valid JSON (line 1"),
+    "a-list.ipynb": ("[1, 2]", "is not a notebook: it has no nbformat version"),
+    "old.ipynb": (json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}),
+                  "is an nbformat 3 notebook: open and save it in Jupyter to upgrade it"),
+    "future.ipynb": (_nb(nbformat_version=5), "is an nbformat 5 notebook; this edge_jupyter reads"),
+    "cells.ipynb": (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": "x"}),
+                    "its cells are not a list of cells"),
+    "tokens.ipynb": (_nb(_receipt_output(prompt_tokens="many")),
+                     "cell 1 has a damaged receipt (prompt_tokens is 'many', not a number of tokens)"),
+    "cost.ipynb": (_nb(_receipt_output(cost_usd=-5)),
+                   "cell 1 has a damaged receipt (cost_usd is -5, not an amount of USD)"),
+    "shape.ipynb": (_nb({**_receipt_output(), "metadata": {"edge_jupyter": [1]}}),
+                    "cell 1 has a damaged receipt (it is list, not an object)"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_a_malformed_notebook_is_refused_naming_the_file(tmp_path, name):
+    text, problem = MALFORMED[name]
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(receipts.ReceiptError) as refused:
+        receipts.read_notebook(path)
+    message = str(refused.value)
+    assert message.startswith(name) and problem in message and "\n" not in message
+
+
+def test_a_well_formed_receipt_still_reads(tmp_path):
+    path = tmp_path / "fine.ipynb"
+    path.write_text(_nb(_receipt_output(), {"output_type": "stream", "name": "stdout", "text": "x"}))
+    found = receipts.collect(receipts.read_notebook(path))
+    assert [(r.prompt_tokens, r.completion_tokens, r.cost_usd) for r in found] == [(3, 4, 0.0001)]
+
+
+def test_receipt_magic_on_a_malformed_notebook_is_one_line(kernel, tmp_path):
+    for name in ("not-json.ipynb", "a-list.ipynb", "tokens.ipynb"):
+        text, problem = MALFORMED[name]
+        path = tmp_path / name
+        path.write_text(text)
+        run = kernel.run(f"%edge receipt {path}")
+        assert run.status == "error"
+        assert "Traceback (most recent call last)" not in run.error_text
+        assert name in run.error_text and problem in run.error_text

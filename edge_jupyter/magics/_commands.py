@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import html
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .. import conversations, preferences, settings
@@ -356,14 +358,52 @@ def cmd_budget(shell: Any, argv: list[str]) -> None:
     _display_table(rows, "Spending limits")
 
 
+def _since_arg(text: str) -> str:
+    """Check ``--since`` while parsing, so a typo is one line before the ledger is read."""
+    from datetime import datetime, timezone
+
+    from ..ledger import LedgerError
+    from ..ledger._frame import since_to_us
+
+    try:
+        since_to_us(text, datetime.now(timezone.utc))
+    except (LedgerError, ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"takes a date like 2026-12-01 or 2026-12-01T10:00 (or a span back from now like "
+            f"7D or 12h), not {text[:40]!r}") from None
+    return text
+
+
+def _export_target(raw: str, *, force: bool) -> Path:
+    """Where ``--export`` may write: never over a file, nor into a folder that is not there,
+    unless ``--force`` (then the folders are made by the export)."""
+    target = Path(raw).expanduser()
+    if target.is_dir():
+        raise EdgeCellError(f"--export {raw}: that is a folder; give a file name, "
+                            "e.g. usage.csv inside it.")
+    if force:
+        return target
+    if target.exists():
+        raise EdgeCellError(f"--export {raw}: the file already exists; add --force to replace "
+                            "it, or pick another name.")
+    if not target.resolve().parent.is_dir():
+        raise EdgeCellError(f"--export {raw}: the folder {target.parent} does not exist; "
+                            "create it, or add --force to create it.")
+    return target
+
+
 def cmd_usage(shell: Any, argv: list[str]) -> Any:
     p = sub_parser("usage", "The usage ledger: every call with its exact cost.")
     scope = p.add_mutually_exclusive_group()
     for name in ("cell", "notebook", "session", "all"):
         scope.add_argument(f"--{name}", dest="scope", action="store_const", const=name)
     p.add_argument("--by", choices=("model", "provider", "day", "notebook", "chat", "cell"))
-    p.add_argument("--since", help="only calls since this date/time (ISO), e.g. 2026-11-01")
+    p.add_argument("--since", type=_since_arg,
+                   help="only calls since this date/time (ISO), e.g. 2026-11-01, or a span back "
+                        "from now, e.g. 7D or 12h")
     p.add_argument("--export", metavar="PATH", help="write the rows to .csv (or .parquet/.xlsx)")
+    p.add_argument("--force", action="store_true",
+                   help="with --export: replace an existing file and create missing folders")
     p.add_argument("--reconcile", action="store_true",
                    help="fetch exact costs of pending/interrupted calls from OpenRouter now")
     args = p.parse_args(argv)
@@ -383,9 +423,11 @@ def cmd_usage(shell: Any, argv: list[str]) -> Any:
                        cell_id=cell_id)
     if args.export:
         try:
-            path = export(frame, args.export)
+            path = export(frame, _export_target(args.export, force=args.force))
         except LedgerError as exc:
             raise EdgeCellError(str(exc)) from None
+        except OSError as exc:  # a read-only folder, a full disk
+            raise EdgeCellError(f"Could not write {args.export}: {exc.strerror or exc}.") from None
         print(f"Wrote {len(frame)} rows to {path}.")
         return None
     return group(frame, args.by) if args.by else frame
@@ -429,8 +471,10 @@ def cmd_receipt(shell: Any, argv: list[str]) -> Any:
                             "only when the kernel runs under a Jupyter server).")
     try:
         notebook = receipts.read_notebook(path)
-    except (OSError, ValueError) as exc:
-        raise EdgeCellError(f"Could not read {path}: {exc}") from None
+    except receipts.ReceiptError as exc:  # names the file and the problem already
+        raise EdgeCellError(str(exc)) from None
+    except OSError as exc:
+        raise EdgeCellError(f"Could not read {path}: {exc.strerror or exc}.") from None
     if not args.path:
         print(f"Receipts of {os.path.basename(path)} as last saved (save first to include new outputs).")
     if args.estimate:

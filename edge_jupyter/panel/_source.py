@@ -183,8 +183,17 @@ class Source:
 
     def export_csv(self, frame: pd.DataFrame, folder: Path | None = None,
                    today: date | None = None) -> Path:
-        """Write ``edge-usage-<date>.csv`` in ``folder`` (the notebook's folder: the cwd)."""
+        """Write ``edge-usage-<date>.csv`` in ``folder`` (the notebook's folder: the cwd).
+
+        Never over an existing file (a second export the same day, or the user's own file
+        of that name): ``edge-usage-<date>-2.csv`` and so on.
+        """
         from ..ledger import export
 
-        name = f"edge-usage-{(today or date.today()).isoformat()}.csv"
-        return export(frame, (folder or Path.cwd()) / name)
+        where = folder or Path.cwd()
+        stem = f"edge-usage-{(today or date.today()).isoformat()}"
+        target, n = where / f"{stem}.csv", 1
+        while target.exists():
+            n += 1
+            target = where / f"{stem}-{n}.csv"
+        return export(frame, target)
