@@ -244,6 +244,11 @@ def map(
         bodies.append(body)
 
     client = _client().with_retry(BATCH_RETRY)
+    try:  # no list is not "unknown model": say which it is
+        client.models()
+    except OpenRouterError as exc:
+        raise BatchError(f"OpenRouter's model list could not be fetched ({exc}), so {model!r} cannot "
+                         "be checked or priced: nothing was sent; run the map again when it answers.") from None
     info = _budget._model_info(client, model)
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")

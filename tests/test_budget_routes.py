@@ -342,3 +342,17 @@ def test_the_panel_shows_a_variable_price_as_variable() -> None:
 
     row_ = _row(AUTO, ModelInfo.from_json(model_json(MODELS[AUTO])), Preferences())
     assert row_.price == "variable" and "-1" not in row_.price
+
+
+def test_map_refuses_to_confirm_when_the_prices_cannot_be_fetched(kernel, sb) -> None:
+    # Gemini is priced nowhere else in this module's kernel, so no earlier list is cached.
+    kernel.ok("import pandas as pd; few = pd.Series(['a', 'b'])")
+    sb.catalogue_down = True
+    try:
+        calls = chat_calls(sb)
+        run = kernel.run("edge_jupyter.map(few, 'Say {text}', 'google/gemini-2.0-flash-001', "
+                         "max_tokens=20, confirm_over=1.0)")
+        assert run.status == "error" and "could not be fetched" in run.all_text
+        assert chat_calls(sb) == calls
+    finally:
+        sb.catalogue_down = False
