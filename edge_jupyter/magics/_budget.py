@@ -69,9 +69,13 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
     """
     from ..ledger import BudgetExceeded, Limit, StreamGuard, estimate_prompt_tokens, worst_case_cost
     from ..ledger.budgets import UnknownPrice
+    from ..storage import DataError
     from ._prices import request_price
 
-    prefs = preferences.load()
+    try:  # unreadable preferences, or damaged ones not yet shown: nothing is sent
+        prefs = preferences.load_for_spending()
+    except DataError as exc:
+        raise EdgeCellError(str(exc)) from None
     limits = [Limit(scope, float(usd)) for scope, usd in prefs.budgets.items() if usd is not None]
     if cell_budget is not None:
         limits.append(Limit("cell", cell_budget))

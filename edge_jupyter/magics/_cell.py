@@ -70,7 +70,7 @@ def plan_cell(shell: Any, line: str, cell: str) -> CellPlan:
         raise EdgeCellError(str(exc)) from None
     context = _context.current(shell)
     plan = CellPlan(models=[p.key for p in parts], prompt=prompt, args=args, context=context,
-                    turn_key=context.turn_key(prompt), route=route, notes=list(notes))
+                    turn_key=context.turn_key(), route=route, notes=list(notes))
     if args.chat:
         try:
             plan.conversation = conversations.load(conversations.check_name(args.chat))
@@ -408,8 +408,18 @@ def _save_conversation(plan: CellPlan, records: list[EdgeResult]) -> None:
     answers = {r.model: r.text for r in records if r.status in ("ok", "replayed")}
     if not answers:
         return
-    plan.conversation.record(plan.turn_key, plan.prompt, answers, plan.args.system)
-    conversations.save(plan.conversation)
+    # Merged into the file as it is now (under its lock): another kernel's new turns stay.
+    # The answer is shown and paid for already: a failure here is a warning, not an error.
+    from ..storage import DataError
+    from ._render import show_warning
+
+    try:
+        conversations.record_turn(plan.conversation.name, plan.turn_key, plan.prompt, answers,
+                                  plan.args.system)
+    except conversations.ConversationError as exc:
+        show_warning(str(exc))
+    except DataError as exc:
+        show_warning(f"This turn was not saved to the conversation {plan.conversation.name!r}: {exc}")
 
 
 def _interrupt_message(records: list[EdgeResult]) -> str:

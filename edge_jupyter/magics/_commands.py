@@ -151,6 +151,10 @@ def cmd_chats(shell: Any, argv: list[str]) -> Any:
 
     rows = []
     for name in conversations.names():
+        damage = conversations.diagnose(name)  # listed without touching a damaged file
+        if damage:
+            show_warning(f"Conversation {name!r} is left out: {damage}")
+            continue
         conv = conversations.load(name)
         models = sorted({m for t in conv.turns for m in t.answers})
         last = max((t.timestamp for t in conv.turns), default=None)
@@ -202,22 +206,56 @@ def cmd_status(shell: Any, argv: list[str]) -> None:
     resolved = resolve_api_key()
     source = resolved.source if resolved.key else "none"
     connected = "yes" if resolved.key else "no — run %edge connect"
-    prefs = preferences.load()
-    rows = [("connected", connected), ("key source", source),
-            ("origin", current.origin), ("default model", prefs.default_model),
-            ("alert under", short_usd(prefs.alert_threshold_usd)),
-            ("budgets", ", ".join(f"{s}: {short_usd(v)}" for s, v in prefs.budgets.items()) or "none"),
-            ("data folder", str(current.data_dir))]
     from .. import routing
+    from ..storage import DataError
 
+    rows = [("connected", connected), ("key source", source), ("origin", current.origin)]
+    try:  # status diagnoses damaged or unreadable data: each problem is a row, never a traceback
+        prefs = preferences.load()
+    except DataError as exc:
+        rows.append(("preferences", str(exc)))
+    else:
+        rows += [("default model", prefs.default_model),
+                 ("alert under", short_usd(prefs.alert_threshold_usd)),
+                 ("budgets", ", ".join(f"{s}: {short_usd(v)}" for s, v in prefs.budgets.items())
+                  or "none")]
+        damage = preferences.damage_status(prefs)
+        if damage:
+            rows.append(("preferences", damage))
+    rows += _data_rows(current.data_dir)
     try:
         rows.append(("routing", routing.load_defaults().describe()))
     except routing.RoutingError as exc:
         rows.append(("routing", f"saved defaults are invalid ({exc}): `%edge route --reset`"))
+    except DataError:
+        pass  # the preferences row says why
     problem = getattr(resolved, "problem", "")
     if problem:
         rows.append(("key store", problem))
     _display_table(rows, "edge_jupyter status")
+
+
+def _data_rows(folder: Any) -> list[tuple[str, str]]:
+    """The data folder, the ledger and the chats: what is wrong with which file, if anything."""
+    from ..storage import DataError, check_writable
+
+    if not folder.exists():
+        return [("data folder", f"{folder} (made on first use)")]
+    problem = check_writable(folder) if folder.is_dir() else "not a folder: move it aside"
+    rows = [("data folder", f"{folder} — {problem}" if problem else str(folder))]
+    try:
+        from . import _recorder
+
+        rows.append(("ledger", f"ok, {exact_usd(_recorder.ledger().spent('day'))} spent today"))
+    except DataError as exc:
+        rows.append(("ledger", str(exc)))
+    try:
+        damaged = [p for p in map(conversations.diagnose, conversations.names()) if p]
+        if damaged:
+            rows.append(("chats", " · ".join(damaged)))
+    except DataError as exc:
+        rows.append(("chats", str(exc)))
+    return rows
 
 
 def cmd_connect(shell: Any, argv: list[str]) -> None:
@@ -335,14 +373,16 @@ def cmd_budget(shell: Any, argv: list[str]) -> None:
     if args.action == "set":
         if args.usd is None or args.usd < 0:
             raise UsageError("%edge budget set: give the limit in USD, e.g. `%edge budget set 5 --scope day`.")
-        budgets[args.scope or "session"] = args.usd
-        preferences.update(budgets=budgets)
+        def set_limit(prefs: preferences.Preferences) -> None:  # on the file now, locked
+            prefs.budgets = {**prefs.budgets, args.scope or "session": args.usd}
+
+        budgets = dict(preferences.edit(set_limit).budgets)
     elif args.action == "clear":
-        if args.scope:
-            budgets.pop(args.scope, None)
-        else:
-            budgets = {}
-        preferences.update(budgets=budgets)
+        def clear_limits(prefs: preferences.Preferences) -> None:
+            prefs.budgets = ({k: v for k, v in prefs.budgets.items() if k != args.scope}
+                             if args.scope else {})
+
+        budgets = dict(preferences.edit(clear_limits).budgets)
     if not budgets:
         print("No spending limits set (`%edge budget set USD --scope day`).")
         return
@@ -438,18 +478,18 @@ def cmd_fav(shell: Any, argv: list[str]) -> None:
     p.add_argument("action", choices=("add", "rm", "list"), nargs="?", default="list")
     p.add_argument("model", nargs="?")
     args = p.parse_args(argv)
-    prefs = preferences.load()
-    favs = list(prefs.favourites)
     if args.action in ("add", "rm") and not args.model:
         raise UsageError(f"%edge fav {args.action}: name the model.")
-    if args.action == "add" and args.model not in favs:
-        favs.append(args.model)
-    elif args.action == "rm":
-        if args.model not in favs:
-            raise EdgeCellError(f"{args.model!r} is not a favourite.")
-        favs.remove(args.model)
-    if favs != prefs.favourites:
-        preferences.update(favourites=favs)
+
+    def change(prefs: preferences.Preferences) -> None:  # on the file as it is now, locked
+        if args.action == "add" and args.model not in prefs.favourites:
+            prefs.favourites = [*prefs.favourites, args.model]
+        elif args.action == "rm":
+            if args.model not in prefs.favourites:
+                raise EdgeCellError(f"{args.model!r} is not a favourite.")
+            prefs.favourites = [f for f in prefs.favourites if f != args.model]
+
+    favs = (preferences.edit(change) if args.action != "list" else preferences.load()).favourites
     print("Favourites: " + (", ".join(favs) if favs else "none"))
 
 
@@ -544,7 +584,7 @@ def cmd_route(shell: Any, argv: list[str]) -> None:
         else:
             change = routing.route_from_args(args)
             if change.to_json():
-                routing.save_defaults(change.merged_over(routing.load_defaults()))
+                routing.save_defaults(change, over_saved=True)
         current = routing.load_defaults()
     except routing.RoutingError as exc:
         raise EdgeCellError(str(exc)) from None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +22,18 @@ class CellContext:
     cell_id: str = ""
     execution_count: int | None = None
 
-    def turn_key(self, prompt: str) -> str:
-        """Identifies this cell's turn in a conversation (the prompt's hash outside a notebook)."""
+    def turn_key(self) -> str:
+        """Identifies this cell's turn in a conversation.
+
+        With a cell id (JupyterLab, Notebook 7) the cell's, so re-running it replaces its
+        own turn.  Without one (nbclient, consoles, terminal IPython) a new id for every
+        execution: the same prompt run twice ("go on") is two turns, never one replacing
+        the other.  The execution count is kept in it only for people reading the file.
+        """
         if self.cell_id:
             return f"cell:{self.cell_id}"
-        return "prompt:" + hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+        count = "" if self.execution_count is None else str(self.execution_count)
+        return f"exec:{count}:{uuid.uuid4().hex[:16]}"
 
 
 def current(shell: Any) -> CellContext:

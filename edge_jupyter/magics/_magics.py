@@ -8,6 +8,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool
 
 from ..openrouter import OpenRouterError
+from ..storage import DataError
 from ._args import HelpRequested, UsageError, split_line
 from ._errors import EdgeCellError
 
@@ -34,6 +35,8 @@ class EdgeMagics(Magics):
             raise EdgeCellError(str(exc)) from None
         except OpenRouterError as exc:
             raise EdgeCellError(str(exc)) from None
+        except DataError as exc:  # a data file or folder (preferences, chat, ledger) cannot be used
+            raise EdgeCellError(str(exc)) from None
         return None
 
     def _line(self, line: str) -> Any:
@@ -44,6 +47,7 @@ class EdgeMagics(Magics):
             print(help_text())
             return None
         name, rest = argv[0], argv[1:]
+        _warn_of_damaged_preferences()
         if name not in COMMANDS:
             import difflib
 
@@ -51,3 +55,20 @@ class EdgeMagics(Magics):
             hint = f" Did you mean `%edge {close[0]}`?" if close else ""
             raise UsageError(f"%edge: unknown subcommand {name!r}.{hint} `%edge help` lists them.")
         return COMMANDS[name][0](self.shell, rest)
+
+
+def _warn_of_damaged_preferences() -> None:
+    """Show (once, in any kernel) that the preferences were damaged and reset to defaults.
+
+    A spending cell refuses instead (``preferences.load_for_spending``); a line command
+    only warns.  A preferences file that cannot be read at all is left to the command.
+    """
+    from .. import preferences
+    from ._render import show_warning
+
+    try:
+        message = preferences.take_unseen_damage()
+    except DataError:
+        return
+    if message:
+        show_warning(message)

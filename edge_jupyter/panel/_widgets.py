@@ -377,12 +377,12 @@ class Panel:
         self._render_models()
 
     def _toggle_favourite(self, model_id: str) -> None:
-        favs = list(preferences.load().favourites)
-        if model_id in favs:
-            favs.remove(model_id)
-        else:
-            favs.append(model_id)
-        self._prefs = preferences.update(favourites=favs)
+        def toggle(prefs: preferences.Preferences) -> None:  # on the file as it is now, locked
+            favs = prefs.favourites
+            prefs.favourites = ([f for f in favs if f != model_id] if model_id in favs
+                                else [*favs, model_id])
+
+        self._prefs = preferences.edit(toggle)
         self._render_models()
 
     # -- drawing -------------------------------------------------------------------------------

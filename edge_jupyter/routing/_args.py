@@ -104,9 +104,19 @@ def load_defaults() -> RoutePrefs:
     return RoutePrefs.from_json(preferences.load().route)
 
 
-def save_defaults(prefs: RoutePrefs) -> None:
-    """Save ``prefs`` as the routing defaults (validated first, so a bad set is never stored)."""
+def save_defaults(prefs: RoutePrefs, *, over_saved: bool = False) -> None:
+    """Save ``prefs`` as the routing defaults (validated first, so a bad set is never stored).
+
+    ``over_saved``: ``prefs`` is a change, merged over the defaults as saved at that moment,
+    inside the preferences lock (another kernel's change made meanwhile is kept).
+    """
     from .. import preferences
 
-    validate(prefs)
-    preferences.update(route=prefs.to_json())
+    def change(saved: preferences.Preferences) -> None:
+        merged = prefs.merged_over(RoutePrefs.from_json(saved.route)) if over_saved else prefs
+        validate(merged)
+        saved.route = merged.to_json()
+
+    if not over_saved:
+        validate(prefs)
+    preferences.edit(change)
