@@ -255,7 +255,7 @@ def test_default_and_favourites_come_with_prices_and_context(catalogue):
     assert haiku.favourite and not haiku.default
     assert mini.favourite and mini.default
     assert "Anthropic: Claude 3.5 Haiku" in haiku.title
-    assert view.results == () and view.note == "Search 7 models by name or id."
+    assert view.results == () and view.note == f"Search {len(catalogue)} models by name or id."
 
 
 def test_a_favourite_the_catalogue_does_not_list_is_kept_and_marked(catalogue):

@@ -43,7 +43,6 @@ from ._max_price import MaxPrice, parse_max_price
 from ._names import check_model_id, parse_provider_list, provider_slug
 from ._no_endpoints import explain_no_endpoints, is_no_endpoints_error
 from ._prefs import RoutePrefs, validate
-from ._worst_price import WorstPrice, dearest_price, request_models, request_route, worst_of
 from ._providers import (
     DATA_COLLECTION,
     DISPLAY_TO_SLUG,
@@ -52,6 +51,7 @@ from ._providers import (
     SLUG_TO_DISPLAY,
     SORTS,
 )
+from ._worst_price import WorstPrice, dearest_price, request_models, request_route, worst_of
 
 __all__ = [
     "DATA_COLLECTION",
