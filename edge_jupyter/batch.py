@@ -212,7 +212,7 @@ def map(
     import pandas as pd
 
     from .magics import _budget, _context, _recorder
-    from .magics._call import Participant
+    from .magics._call import Participant, describe_failure
     from .magics._cell import _client
     from .magics._errors import EdgeCellError, EdgeInterrupted
 
@@ -290,11 +290,16 @@ def map(
         live[i] = p
         try:
             p.run(client)
+            p.finish_record(client, lookup_timeout=0)
+        except BaseException as exc:  # any failure still completes the row, as in a cell
+            record.status, record.error = "error", describe_failure(exc)
+            _recorder.finish(check.row_id, record)
+            raise
         finally:
             live.pop(i, None)
-        p.finish_record(client, lookup_timeout=0)
-        _recorder.finish(check.row_id, record,
-                         estimated_usd=p.guard.cost_usd if p.guard is not None else None)
+        # An unpriced row holds the guard's estimate only if it reached a model.
+        held = p.guard.cost_usd if p.guard is not None and record.generation_id else None
+        _recorder.finish(check.row_id, record, estimated_usd=held)
         replay.store(bodies[i], record)
         with lock:
             results[i] = record

@@ -29,7 +29,9 @@ def request_key(body: dict[str, Any]) -> str:
     """A stable hash of everything that shapes the answer."""
     relevant = {k: v for k, v in body.items() if k not in ("stream", "usage", "stream_options")}
     blob = json.dumps(relevant, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    # surrogatepass: text decoded with surrogateescape (a non-UTF-8 file name) still has a
+    # key; the request itself then fails and its row is completed as an error.
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _folder() -> Path:

@@ -334,3 +334,57 @@ def test_connect_with_a_bad_limit_fails_the_cell(kernel, kernel_env):
     assert run.reply["content"]["status"] == "error"
     assert_one_line(run, "%edge connect: --limit must be a finite amount of USD ≥ 0, not nan")
     assert prefs_bytes(kernel_env) == prefs
+
+
+def test_map_with_a_row_that_cannot_be_sent_answers_the_others_and_leaves_nothing_pending(
+        kernel, kernel_env, sb):
+    kernel.ok("import os, pandas as pd, edge_jupyter\n"
+              "_files = pd.Series(['notes.csv', os.fsdecode(b'caf\\xe9.csv'), 'plan.csv'])")
+    kernel.ok("%edge budget set 1 --scope session")
+    try:
+        before = len(ledger_rows(kernel_env))
+        kernel.ok("_out = edge_jupyter.map(_files, 'Describe {text}', 'openai/gpt-4o-mini', "
+                  "max_tokens=10, confirm_over=None, progress=False)")
+        assert kernel.value("list(_out['status'])") == ["ok", "error", "ok"]
+        assert kernel.value("_out['error'].iloc[1]").startswith("UnicodeEncodeError: ")
+        rows = ledger_rows(kernel_env)[before:]
+        assert sorted(r[0] for r in rows) == ["error", "ok", "ok"]
+        assert all(reserved == 0 for _, reserved, _ in rows)
+    finally:
+        kernel.ok("%edge budget clear")
+
+
+def test_a_nan_budget_left_in_the_preferences_is_one_line_not_a_traceback(kernel, kernel_env, sb):
+    """An older version could write ``NaN`` into preferences.json: every cell failed with a
+    traceback. Now it is damage the cell reports in one line (preferences.py's check)."""
+    path = Path(kernel_env["EDGE_DATA_DIR"]) / "preferences.json"
+    saved = path.read_bytes() if path.exists() else None
+    path.write_text('{"budgets": {"day": NaN}, "alert_threshold_usd": NaN}')
+    try:
+        run = kernel.run("%%edge -m openai/gpt-4o-mini --max-tokens 10\nHi")
+        assert "Traceback (most recent call last)" not in run.error_text
+        assert "preferences" in run.all_text
+        assert not [r for r in ledger_rows(kernel_env) if r[0] == "pending"]
+    finally:
+        if saved is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(saved)
+        for aside in path.parent.glob("preferences.json.*"):
+            aside.unlink()
+        kernel.run("%%edge -m openai/gpt-4o-mini --max-tokens 5\nacknowledge")  # clears the notice
+
+
+def test_the_panel_export_never_overwrites_a_file(edge_env, tmp_path):
+    import pandas as pd
+
+    from edge_jupyter.panel._source import Source
+
+    day = pd.Timestamp("2026-12-01").date()
+    mine = tmp_path / "edge-usage-2026-12-01.csv"
+    mine.write_text("the user's own file\n")
+    frame = pd.DataFrame({"model": ["openai/gpt-4o-mini"], "cost_usd": [0.001]})
+    first = Source().export_csv(frame, tmp_path, today=day)
+    second = Source().export_csv(frame, tmp_path, today=day)
+    assert mine.read_text() == "the user's own file\n"
+    assert (first.name, second.name) == ("edge-usage-2026-12-01-2.csv", "edge-usage-2026-12-01-3.csv")
