@@ -19,7 +19,6 @@ The path is ``JUPYTERHUB_SERVICE_PREFIX`` when set, else the server's ``base_url
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode, urlsplit
@@ -103,16 +102,14 @@ def parse_limit(raw: str | None) -> float | None:
 
     Raises ValueError with a sentence for the error page.
     """
+    from ..user_numbers import USD, NumberError  # the check every typed USD figure gets
+
     if raw is None or raw.strip() == "":
         return None
     try:
-        value = float(raw.strip().lstrip("$"))
-    except ValueError:
-        raise ValueError(f"The limit must be a number of US dollars, such as 5 or 2.50, "
-                         f"not {raw[:40]!r}.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError("The limit must be zero or a positive number of US dollars.")
-    return value
+        return float(USD.read(raw, "The limit"))
+    except NumberError as exc:
+        raise ValueError(f"{exc} (such as 5 or 2.50).") from None
 
 
 def format_limit(value: float) -> str:
