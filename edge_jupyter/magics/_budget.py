@@ -99,5 +99,12 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
         hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
         dear = f" (worst case at the dearest provider it can reach: {price.dearest})" if price.dearest else ""
         raise EdgeCellError(f"Refused before sending to {model}{hint}{dear}: {exc}") from None
-    left = _recorder.ledger().remaining(limits, record, exclude_id=row)
+    try:
+        left = _recorder.ledger().remaining(limits, record, exclude_id=row)
+    except BaseException as exc:  # the row is written and reserved: complete it, never leave it
+        from ._call import describe_failure
+
+        record.status, record.error = "error", f"not sent: {describe_failure(exc)}"
+        _recorder.finish(row, record)
+        raise
     return PreCall(row, StreamGuard(left, price.pricing, prompt_tokens), worst, list(price.notes))
