@@ -101,10 +101,11 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
         raise EdgeCellError(f"Refused before sending to {model}{hint}{dear}: {exc}") from None
     try:
         left = _recorder.ledger().remaining(limits, record, exclude_id=row)
+        guard = StreamGuard(left, price.pricing, prompt_tokens)  # the same dearest prices
     except BaseException as exc:  # the row is written and reserved: complete it, never leave it
         from ._call import describe_failure
 
         record.status, record.error = "error", f"not sent: {describe_failure(exc)}"
         _recorder.finish(row, record)
         raise
-    return PreCall(row, StreamGuard(left, price.pricing, prompt_tokens), worst, list(price.notes))
+    return PreCall(row, guard, worst, list(price.notes))
