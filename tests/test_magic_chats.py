@@ -57,6 +57,60 @@ def test_bad_chat_name_is_refused(kernel, sb):
     assert run.status == "error" and "not allowed" in run.all_text
 
 
+def test_chat_names_with_a_newline_or_only_dots_are_refused(kernel, sb):
+    before = len(sb.completions)
+    for name in ("trip\n", ".", "..", ".hidden"):
+        # run_cell_magic: the only way a newline can reach the flag, as a notebook's code might
+        run = kernel.run(f"get_ipython().run_cell_magic('edge', \"--chat '\" + {name!r} + \"'\", 'Hi')")
+        assert run.status == "error", name
+        assert "not allowed" in run.all_text and "letters, digits" in run.all_text, run.all_text
+    assert len(sb.completions) == before
+    assert kernel.run("%edge forget ..").status == "error"
+    assert kernel.run("%edge history .").status == "error"
+
+
+def test_a_repeated_prompt_without_a_cell_id_is_a_new_turn(kernel, sb):
+    # nbclient, consoles and terminal IPython send no cell id: "go on" twice is two turns
+    kernel.ok("%%edge -m openai/gpt-4o-mini --chat goon\ngo on")
+    first = sb.completions[-1].text
+    kernel.ok("%%edge -m openai/gpt-4o-mini --chat goon\ngo on")
+    assert sent_messages(sb) == [
+        {"role": "user", "content": "go on"},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "go on"},
+    ]
+    assert kernel.run("%edge history goon").all_text.count("you:") == 2
+
+
+def test_two_kernels_writing_one_chat_keep_both_turns(kernel, kernel_env, sb):
+    import threading
+
+    from kernel_harness import Kernel
+
+    other = Kernel(kernel_env)
+    try:
+        other.ok("%load_ext edge_jupyter")
+        sb.tokens_per_second = 20.0  # both cells read the chat before either saves its turn
+        runs = {}
+
+        def ask(name, k, cell_id):
+            runs[name] = k.run(f"%%edge -m openai/gpt-4o-mini --chat both\nfrom {name}",
+                               cell_id=cell_id, timeout=90)
+
+        threads = [threading.Thread(target=ask, args=("one", kernel, "b1")),
+                   threading.Thread(target=ask, args=("two", other, "b2"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(r.status == "ok" for r in runs.values()), [r.all_text for r in runs.values()]
+        history = kernel.run("%edge history both").all_text
+        assert "from one" in history and "from two" in history
+    finally:
+        sb.tokens_per_second = 0.0
+        other.shutdown()
+
+
 def test_use_sets_the_default_model_and_checks_it(kernel, sb):
     kernel.ok("%edge use anthropic/claude-3.5-haiku")
     kernel.ok("%%edge\nWho are you?")
