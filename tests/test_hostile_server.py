@@ -37,6 +37,9 @@ def client_for(sb) -> OpenRouterClient:
 def leaks(text: str, key: str) -> list[str]:
     """The forms of ``key`` found in ``text`` (any case, percent-decoded, split, base64)."""
     secret = key.removeprefix("sk-or-v1-")
+    # JSON escapes first: in json.dumps output a split key's "\n" is a backslash and an "n"
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    text = re.sub(r"\\[nrt]", " ", text)
     flat = re.sub(r"[^0-9a-z]", "", unquote(text).lower())
     found = [form for form, needle in (("plain", secret[:24]), ("plain-end", secret[-24:]))
              if needle in flat]
