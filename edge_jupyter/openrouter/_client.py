@@ -391,6 +391,7 @@ class ChatStream:
         self.done = False
         #: chunks that were not JSON of the expected shape (or over the line cap): skipped
         self.malformed = 0
+        self._noted = False
 
     @property
     def completion(self) -> Completion:
@@ -462,7 +463,7 @@ class ChatStream:
 
     def _note_skipped(self, framer: SSEFramer) -> None:
         skipped = self.malformed + framer.skipped
-        if skipped and not getattr(self, "_noted", False):
+        if skipped and not self._noted:
             self._noted = True
             self._assembler.completion.notes.append(
                 f"{skipped} malformed chunk{'s' if skipped != 1 else ''} from the server "
