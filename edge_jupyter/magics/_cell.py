@@ -303,6 +303,8 @@ def _run_single(p: Participant, client: OpenRouterClient | None, view: SingleVie
 def _finish(p: Participant, client: OpenRouterClient | None, row_id: int,
             notes: list[str]) -> EdgeResult:
     record = p.finish_record(client)
+    if p.completion is not None:  # what the server sent that could not be used, said once
+        notes.extend(f"{p.model}: {note}" for note in p.completion.notes if note)
     if isinstance(p.error, UnknownModel) and client is not None:
         p.error.suggestions = _suggest(client, p.model)
         record.error = str(p.error)
