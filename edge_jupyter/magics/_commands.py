@@ -371,7 +371,7 @@ def cmd_budget(shell: Any, argv: list[str]) -> None:
     prefs = preferences.load()
     budgets = dict(prefs.budgets)
     if args.action == "set":
-        if args.usd is None or args.usd < 0:
+        if args.usd is None:
             raise UsageError("%edge budget set: give the limit in USD, e.g. `%edge budget set 5 --scope day`.")
         def set_limit(prefs: preferences.Preferences) -> None:  # on the file now, locked
             prefs.budgets = {**prefs.budgets, args.scope or "session": args.usd}
