@@ -96,8 +96,12 @@ class CellTrace:
                 return m
         raise AssertionError(f"the cell showed no cost line: {self.error_text()}")
 
-    def final_text(self, mime: str = "text/markdown") -> str:
-        """The answer as finally displayed: the longest ``mime`` value of any display."""
+    def final_text(self, mime: str = "text/html") -> str:
+        """The answer as finally displayed: the longest ``mime`` value of any display.
+
+        A Markdown answer is shown as sanitised ``text/html`` rendered in the kernel
+        (``edge_jupyter.untrusted_text``): compare with ``markdown_to_safe_html(answer)``.
+        """
         values = [m.data[mime] for m in self.of("display_data") if mime in m.data]
         return max(values, key=len) if values else ""
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import tempfile
 
+from edge_jupyter.untrusted_text import markdown_to_safe_html
+
 from ._common import MODEL, Row, answer_for, prompt_for
 from ._kernel import BenchKernel, edge_cell, kernel_env
 from ._sandbox import SandboxProcess
@@ -64,14 +66,15 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = 1) -> list[Row]:
             tokens = answer_for(MODEL, prompt, n)
             answer = "".join(tokens)
             answer_bytes = len(answer.encode())
+            shown = markdown_to_safe_html(answer)  # the final display: rendered, sanitised
             ratios, messages = [], []
             for _ in range(repeats):
                 trace = k.ok(edge_cell(prompt, MODEL), timeout=600)
-                assert trace.final_text() == answer, "the kernel showed another text"
+                assert trace.final_text() == shown, "the kernel showed another text"
                 ratios.append(trace.display_bytes() / answer_bytes)
                 streamed = sum(m.payload_bytes() for m in trace.of("stream"))
                 final = sum(m.payload_bytes() for m in trace.of("display_data")
-                            if m.data.get("text/markdown") == answer)
+                            if m.data.get("text/html") == shown)
                 counts = {kind: len(trace.of(kind)) for kind in
                           ("stream", "display_data", "update_display_data", "clear_output")}
                 messages.append(counts)
@@ -83,7 +86,7 @@ def run(sizes: tuple[int, ...] = SIZES, repeats: int = 1) -> list[Row]:
                 NAME, f"display bytes ÷ answer bytes, {n:,} tokens", ratio, "×",
                 naive, "× naive", None, "<= 3", ratio <= 3.0,
                 f"answer {answer_bytes:,} B: streamed {streamed / answer_bytes:.3f}×, final "
-                f"Markdown {final / answer_bytes:.3f}×, status and cost lines "
+                f"HTML {final / answer_bytes:.3f}×, status and cost lines "
                 f"{trace.display_bytes() - streamed - final:,} B; {counts['stream']} stream, "
                 f"{counts['display_data']} display, {counts['update_display_data']} update msgs; "
                 f"naive per token {naive:,.0f}×, per 15/s update at 50 tok/s {throttled:,.0f}×"))

@@ -41,6 +41,8 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource
 
+from edge_jupyter.untrusted_text import markdown_to_safe_html
+
 from ._common import MODEL, Row, answer_for, chat_body, median, prompt_for
 from ._kernel import BenchKernel, edge_cell, kernel_env
 from ._sandbox import SandboxProcess
@@ -226,10 +228,11 @@ def run(tokens: int = 20_000, repeats: int = 7, kernel: bool = True,
         if kernel:
             k = stack.enter_context(BenchKernel(kernel_env(sb.url, sb.key, data)))
             cell = edge_cell(prompt, MODEL)
+            shown = markdown_to_safe_html(expected)  # what the cell shows: rendered, sanitised
 
             def c() -> float:
                 trace = k.ok(cell)
-                assert trace.final_text() == expected, "the kernel showed another text"
+                assert trace.final_text() == shown, "the kernel showed another text"
                 return trace.last_display().arrived - trace.sent
 
             consumers["c"] = c
@@ -241,7 +244,7 @@ def run(tokens: int = 20_000, repeats: int = 7, kernel: bool = True,
 
             def c0() -> float:
                 trace = k.ok(c0_cell)
-                assert trace.final_text() == expected, "the bare kernel loop lost text"
+                assert trace.final_text("text/markdown") == expected, "the bare kernel loop lost text"
                 return trace.last_display().arrived - trace.sent
 
             consumers["c0"] = c0
