@@ -213,7 +213,7 @@ def map(
 
     from .magics import _budget, _context, _recorder
     from .magics._call import Participant, describe_failure
-    from .magics._cell import _client
+    from .magics._cell import _client, _held_estimate
     from .magics._errors import EdgeCellError, EdgeInterrupted
 
     max_tokens, temperature, concurrency, confirm_over, budget = _checked_numbers(
@@ -292,14 +292,12 @@ def map(
             p.run(client)
             p.finish_record(client, lookup_timeout=0)
         except BaseException as exc:  # any failure still completes the row, as in a cell
-            record.status, record.error = "error", describe_failure(exc)
-            _recorder.finish(check.row_id, record)
+            _recorder.fail(check.row_id, record, describe_failure(exc),
+                           estimated_usd=_held_estimate(p))
             raise
         finally:
             live.pop(i, None)
-        # An unpriced row holds the guard's estimate only if it reached a model.
-        held = p.guard.cost_usd if p.guard is not None and record.generation_id else None
-        _recorder.finish(check.row_id, record, estimated_usd=held)
+        _recorder.finish(check.row_id, record, estimated_usd=_held_estimate(p))
         replay.store(bodies[i], record)
         with lock:
             results[i] = record

@@ -51,6 +51,8 @@ class Turn:
     prompt: str
     answers: dict[str, str] = field(default_factory=dict)
     timestamp: float = field(default_factory=time.time)
+    #: Keys a newer version wrote into the turn: not used here, written back unchanged.
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def answer_for(self, model: str) -> str:
         if model in self.answers:
@@ -118,8 +120,7 @@ def _is_turn(t: Any) -> bool:
             and all(isinstance(k, str) and isinstance(v, str) for k, v in t.get("answers", {}).items())
             and isinstance(t.get("timestamp", 0.0), (int, float))
             and not isinstance(t.get("timestamp", 0.0), bool)
-            and math.isfinite(t.get("timestamp", 0.0))
-            and set(t) <= {"key", "prompt", "answers", "timestamp"})
+            and math.isfinite(t.get("timestamp", 0.0)))  # other keys: a newer version's
 
 
 def _problem(raw: Any) -> str | None:
@@ -143,14 +144,28 @@ def _damaged(name: str, damage: DamagedFile, *, saved: bool = False) -> Conversa
                              "from the kept copy.")
 
 
+_TURN_KEYS = ("key", "prompt", "answers", "timestamp")
+
+
+def _turn(raw: dict[str, Any]) -> Turn:
+    return Turn(**{k: raw[k] for k in _TURN_KEYS if k in raw},
+                extra={k: v for k, v in raw.items() if k not in _TURN_KEYS})
+
+
 def _from_raw(name: str, raw: dict[str, Any]) -> Conversation:
     return Conversation(name=name, system=raw.get("system"),
-                        turns=[Turn(**t) for t in raw.get("turns", [])])
+                        turns=[_turn(t) for t in raw.get("turns", [])])
 
 
-def _to_raw(conversation: Conversation) -> dict[str, Any]:
-    return {"name": conversation.name, "system": conversation.system,
-            "turns": [asdict(t) for t in conversation.turns]}
+def _to_raw(conversation: Conversation, kept: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The file's content; ``kept``: the file as read, whose unknown keys are written back."""
+    turns = []
+    for t in conversation.turns:
+        fields = asdict(t)
+        turns.append({**fields.pop("extra"), **fields})
+    known = {"name", "system", "turns"}
+    return {**{k: v for k, v in (kept or {}).items() if k not in known},
+            "name": conversation.name, "system": conversation.system, "turns": turns}
 
 
 def load(name: str) -> Conversation:
@@ -186,18 +201,12 @@ def record_turn(name: str, key: str, prompt: str, answers: dict[str, str],
     def add(raw: dict[str, Any]) -> dict[str, Any]:
         conversation = _from_raw(name, raw)
         conversation.record(key, prompt, answers, system)
-        return _to_raw(conversation)
+        return _to_raw(conversation, raw)
 
     raw = update_json(_path(name), add, {}, check=_problem, repair=start_afresh)
     if found:
         raise _damaged(name, found[0], saved=True)
     return _from_raw(name, raw)
-
-
-def save(conversation: Conversation) -> None:
-    """Write the whole conversation (under the lock); cells use :func:`record_turn`."""
-    update_json(_path(conversation.name), lambda _raw: _to_raw(conversation), {},
-                repair=lambda _damage: {})
 
 
 def names() -> list[str]:

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge_jupyter.storage import DataError, fix_for
+from edge_jupyter.storage import DataError, fix_for, locked
 
 from ._errors import LedgerError
 from ._schema import DDL, SCHEMA_VERSION
@@ -60,9 +60,31 @@ def _damaged(path: Path, problem: str, *, recoverable: bool = True) -> LedgerFil
         f"(day and month budgets then count only calls from now on){recover}.")
 
 
+#: SQLite's own messages for those errors, for Pythons whose exceptions do not carry
+#: ``sqlite_errorname`` (3.10, which requires-python still allows).
+_NAME_BY_MESSAGE = (
+    ("file is not a database", "SQLITE_NOTADB"),
+    ("database disk image is malformed", "SQLITE_CORRUPT"),
+    ("readonly database", "SQLITE_READONLY"),
+    ("disk is full", "SQLITE_FULL"),  # "database or disk is full"
+    ("disk i/o error", "SQLITE_IOERR"),
+    ("access permission denied", "SQLITE_PERM"),
+    ("unable to open", "SQLITE_CANTOPEN"),
+)
+
+
+def _error_name(exc: sqlite3.Error) -> str:
+    """SQLite's error name (``SQLITE_CORRUPT``…), from the exception or else its message."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name:
+        return name
+    message = str(exc).lower()
+    return next((known for fragment, known in _NAME_BY_MESSAGE if fragment in message), "")
+
+
 def translate(path: Path, exc: sqlite3.Error) -> LedgerFileError | None:
     """The one-line error for a SQLite failure that is about the file, else None."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
+    name = _error_name(exc)
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         return _damaged(path, str(exc))
     base = name.split("_", 2)
@@ -148,8 +170,11 @@ class Database:
             except FileExistsError:
                 pass  # another kernel made it first: use that one
             except OSError:  # no hard links here: rename, unless one appeared meanwhile
-                if not self.path.exists():
-                    os.replace(tmp, self.path)
+                # Under the file's lock: two kernels checking at once would otherwise both
+                # see no ledger, and the second rename would replace the first's new one.
+                with locked(self.path):
+                    if not self.path.exists():
+                        os.replace(tmp, self.path)
         except OSError as exc:
             raise LedgerFileError(f"Could not create the usage ledger {self.path}: "
                                   f"{exc.strerror or exc}. No call is made without its row; "

@@ -298,7 +298,8 @@ class Ledger(Database):
 
         Ended calls (interrupted, stopped, failed, or without an inline cost) that have a
         generation id, and pending rows whose process is gone.  Rows older than
-        ``max_age_days`` are left alone.
+        ``max_age_days`` are left alone.  Least recently touched first: a row that could
+        not be settled goes behind the others (:meth:`_tried`).
         """
         now = _now_us()
         oldest = now - int(max_age_days * 86_400e6)
@@ -306,7 +307,8 @@ class Ledger(Database):
             rows = conn.execute(
                 f"SELECT id, {', '.join(WRITE_COLUMNS)}, pid, host, updated_at FROM calls "
                 "WHERE cost_usd IS NULL AND timestamp >= ? AND status != 'replayed' "
-                "AND (generation_id != '' OR status = 'pending') ORDER BY id", (oldest,)).fetchall()
+                "AND (generation_id != '' OR status = 'pending') ORDER BY updated_at, id",
+                (oldest,)).fetchall()
         found = []
         for row in rows:
             record = _record(row[1:-3])
@@ -336,13 +338,26 @@ class Ledger(Database):
                 if record.status == "pending":
                     self._interrupt(row_id, release=False)
                     fixed += 1
+                else:
+                    self._tried(row_id)
                 continue
-            except MalformedResponse:  # an impossible record (e.g. cost inf): never settles
-                continue               # a row; this row is tried again, the others go on
+            except MalformedResponse:  # an impossible record (e.g. cost inf) never settles a
+                self._tried(row_id)    # row; it is tried again later, after the others
+                continue
             except OpenRouterError:
                 break
             fixed += self._settle(row_id, generation)
         return fixed
+
+    def _tried(self, row_id: int) -> None:
+        """Move a row that could not be settled behind the others (:meth:`to_reconcile`
+        reads the least recently touched first), so rows a hostile or lagging server never
+        settles cannot fill every pass's ``limit`` and starve the rest.  Only ``updated_at``
+        changes: nothing anyone reads (so no ``seq``); a pending row of another host is
+        then taken as stale that much later, which is what a retry back-off wants too."""
+        with self._write() as conn:
+            conn.execute("UPDATE calls SET updated_at = ? WHERE id = ? AND cost_usd IS NULL",
+                         (_now_us(), row_id))
 
     def _interrupt(self, row_id: int, *, release: bool) -> None:
         with self._write() as conn:

@@ -105,7 +105,6 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
     except BaseException as exc:  # the row is written and reserved: complete it, never leave it
         from ._call import describe_failure
 
-        record.status, record.error = "error", f"not sent: {describe_failure(exc)}"
-        _recorder.finish(row, record)
+        _recorder.fail(row, record, f"not sent: {describe_failure(exc)}")
         raise
     return PreCall(row, guard, worst, list(price.notes))

@@ -25,10 +25,24 @@ from ..openrouter import (
 from ..record import CallRecord
 
 
+def _own_errors() -> tuple[type[BaseException], ...]:
+    """edge_jupyter's own error tree: every message is a sentence saying what to do."""
+    from ..conversations import ConversationError
+    from ..ledger import LedgerError
+    from ..participants import ParticipantError
+    from ..routing import RoutingError
+    from ..storage import DataError
+    from ._errors import EdgeCellError
+
+    return (OpenRouterError, DataError, EdgeCellError, LedgerError, ConversationError,
+            ParticipantError, RoutingError)
+
+
 def describe_failure(exc: BaseException) -> str:
-    """One line for the cell and the ledger: OpenRouter's errors are sentences already;
-    anything else is named with its type, e.g. ``UnicodeEncodeError: 'utf-8' codec …``."""
-    if isinstance(exc, OpenRouterError):
+    """One line for the cell and the ledger: our own errors are sentences already (their
+    type would only come between "Nothing was sent:" and the sentence); anything else is
+    named with its type, e.g. ``UnicodeEncodeError: 'utf-8' codec …``."""
+    if isinstance(exc, _own_errors()):
         return str(exc)
     text = " ".join(str(exc).split())
     if len(text) > 300:

@@ -206,9 +206,11 @@ def _prepare(plan: CellPlan, client: OpenRouterClient | None, hits: dict[str, di
                                           guard=check.guard)
                 row_id = check.row_id
                 plan.notes += [n for n in check.notes if n not in plan.notes]  # e.g. priced at the cap
-            participant.route_prefs = part.resolved_route(plan.route)[0]
+            # Known to the handlers below as soon as its row exists: whatever fails next
+            # (the route, a note) completes the row instead of leaving it pending.
             participants.append(participant)
             rows[id(participant)] = row_id
+            participant.route_prefs = part.resolved_route(plan.route)[0]
     except EdgeCellError as exc:
         _release(participants, rows, exc.message)
         show_error(exc.message)
@@ -225,9 +227,10 @@ def _prepare(plan: CellPlan, client: OpenRouterClient | None, hits: dict[str, di
 def _release(participants: list[Participant], rows: dict[int, int], why: str) -> None:
     """Complete the rows of a cell that stops before sending, releasing their reservations."""
     for p in participants:
-        if not p.replayed:
-            p.record.status, p.record.error = "error", f"not sent: {why}"
-        _recorder.finish(rows[id(p)], p.record)
+        if p.replayed:
+            _recorder.finish(rows[id(p)], p.record)
+        else:
+            _recorder.fail(rows[id(p)], p.record, f"not sent: {why}")
 
 
 def _held_estimate(p: Participant) -> float | None:
@@ -243,30 +246,39 @@ def _abandon(participants: list[Participant], rows: dict[int, int], finished: se
              exc: BaseException) -> NoReturn:
     """Something other than an API error stopped the cell between its rows' start and finish.
 
-    Every row still open is completed (``error`` with the exception's one line, or
-    ``interrupted``): a row left ``pending`` would hold its reservation against the budgets
-    for as long as this kernel lives. A call that reached a model keeps what it may have
+    Every row still open is completed: a call that had already ended keeps its own outcome
+    (an answer that arrived stays ``ok``); one still running becomes ``error`` with the
+    exception's one line, or ``interrupted``. A row left ``pending`` would hold its
+    reservation against the budgets for as long as this kernel lives. A call that reached a model keeps what it may have
     cost until reconciled from ``/generation``; one that never got there releases it.
     Then the cell ends with one line, not a traceback.
     """
     interrupt = isinstance(exc, KeyboardInterrupt)
     why = describe_failure(exc)
+    # Taken before cancelling: a call that had ended (answered, or failed on its own) keeps
+    # what finish_record makes of it; only one still running is stopped by ``exc``.
+    ended = {id(p) for p in participants if p.done}
     for p in participants:
         p.cancel()  # a model still streaming in a worker thread stops being billed
     for p in participants:
         if id(p) in finished:
             continue
-        if not p.replayed:
-            try:
-                p.finish_record(None, lookup_timeout=0)  # what arrived, without the network
-            except Exception:
-                pass
-            p.record.status = "interrupted" if interrupt else "error"
-            if not interrupt:
-                p.record.error = why
         try:
-            _recorder.finish(rows[id(p)], p.record,
-                             estimated_usd=_held_estimate(p))
+            described = p.replayed  # its record says what happened (else: exc's line)
+            if not p.replayed:
+                try:
+                    p.finish_record(None, lookup_timeout=0)  # what arrived, without the network
+                    described = True
+                except Exception:
+                    pass
+            held = _held_estimate(p)
+            if described and id(p) in ended:  # ok, or its own error, as finish_record says
+                _recorder.finish(rows[id(p)], p.record, estimated_usd=held)
+            elif interrupt:
+                p.record.status = "interrupted"
+                _recorder.finish(rows[id(p)], p.record, estimated_usd=held)
+            else:
+                _recorder.fail(rows[id(p)], p.record, why, estimated_usd=held)
         except Exception:
             pass  # the ledger itself failing: nothing more can be done here
     if interrupt:

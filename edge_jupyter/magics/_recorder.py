@@ -52,6 +52,19 @@ def finish(row_id: int, record: CallRecord, *, estimated_usd: float | None = Non
     ledger().complete(row_id, record, estimated_usd=estimated_usd)
 
 
+def fail(row_id: int, record: CallRecord, why: str, *, estimated_usd: float | None = None) -> None:
+    """Complete the row of a call that failed or was never sent: ``error``, with ``why``.
+
+    The one way every path that stops a call between its row's start and finish closes the
+    row (a cell that stops before sending, a cell that breaks mid-call, a failed ``map`` row,
+    a budget check that breaks after reserving), so none is left ``pending`` holding its
+    reservation. ``estimated_usd``: what a call that reached a model keeps reserved until
+    reconciled from ``/generation``; ``None`` releases it.
+    """
+    record.status, record.error = "error", why
+    finish(row_id, record, estimated_usd=estimated_usd)
+
+
 def reconcile_in_background(fetch: Any) -> None:
     """Price earlier pending/interrupted rows from ``/generation`` without delaying the cell."""
     from ..background import submit
