@@ -350,8 +350,10 @@ def map(
         "model": [r.model if r else model for r in results],
         "error": [(r.error if r else stop_reason) or "" for r in results],
     }, index=pd.Index([i for i, _ in rows], name=getattr(data.index, "name", None)))
-    if stop_reason:
-        print(f"edge map: stopped early: {stop_reason}")
+    if stop_reason:  # may quote the server: printed to a terminal without control characters
+        from .untrusted_text import strip_controls
+
+        print(strip_controls(f"edge map: stopped early: {stop_reason}"))
     print(f"edge map: {int((frame['status'].isin(['ok', 'replayed'])).sum())}/{len(rows)} answered · "
           f"{exact_usd(spent[0])} spent")
     return frame

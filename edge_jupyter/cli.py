@@ -94,6 +94,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from .openrouter import OpenRouterClient
     from .preferences import load
     from .record import CallRecord
+    from .untrusted_text import strip_controls
 
     key = resolve_api_key().key
     if not key:
@@ -106,8 +107,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         body["max_tokens"] = args.max_tokens
     p = Participant(CallRecord(model=model), body)
 
+    # The answer and anything the server said reach a terminal: an OSC 52 or CSI sequence
+    # in them would write the clipboard or rewrite the screen, so control characters go.
     def write(_p: object, text: str) -> None:
-        sys.stdout.write(text)
+        sys.stdout.write(strip_controls(text))
         sys.stdout.flush()
 
     try:
@@ -116,9 +119,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         p.interrupted = True
         p.cancel()
     record = p.finish_record(client)
-    print("\n" + cost_line_text(record))
+    print("\n" + strip_controls(cost_line_text(record)))
     if p.error is not None:
-        print(f"error: {p.error}", file=sys.stderr)
+        print(strip_controls(f"error: {p.error}"), file=sys.stderr)
         return 1
     return 0
 

@@ -135,7 +135,6 @@ def _show_link(href: str, absolute: str, limit: float | None) -> None:
 def _connected_text() -> tuple[bool, str]:
     """Read the key back from the store and describe it (label, limit, what is left)."""
     from .openrouter import OpenRouterClient, OpenRouterError
-    from .scrub import scrub
 
     resolved = keystore.resolve_api_key()
     if not resolved.key:
@@ -149,7 +148,7 @@ def _connected_text() -> tuple[bool, str]:
         info = OpenRouterClient(resolved.key).key_info()
     except OpenRouterError as exc:
         return True, f"Connected (key {where}), but its details could not be read: {exc}"
-    label = scrub(info.label, resolved.key) or "your key"
+    label = info.label or "your key"  # key_info scrubbed it (OpenRouterClient.scrub)
     if info.limit is not None:
         left = info.limit_remaining if info.limit_remaining is not None else info.limit - info.usage
         money = f"limit ${info.limit:,.2f}, ${left:,.2f} left"

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import settings
+from .scrub import scrub  # a backend's own error text must never carry the key
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -153,13 +154,6 @@ def _not_set_up(backend: str, action: str) -> KeyStoreError:
         ["create and unlock a default keyring (log in to the desktop session once, or start "
          "`gnome-keyring-daemon --unlock` with a password on its standard input)",
          *_options()[::2]])
-
-
-def _scrub(text: str, secret: str | None) -> str:
-    """Belt and braces: a backend's own error text must never carry the key."""
-    from .scrub import scrub
-
-    return scrub(text, secret)
 
 
 # -- the file store ------------------------------------------------------------------------------
@@ -404,7 +398,7 @@ def _store(username: str, secret: str) -> str:
     except InitError:
         raise _not_set_up(name, "stored") from None
     except KeyringError as exc:
-        detail = _scrub(f"{type(exc).__name__}: {exc}", secret)
+        detail = scrub(f"{type(exc).__name__}: {exc}", secret)
         raise KeyStoreError(f"Storing the key in the OS keyring ({name}) failed: {detail}.",
                             _options()) from None
     except Exception as exc:

@@ -288,13 +288,25 @@ def _abandon(participants: list[Participant], rows: dict[int, int], finished: se
                         "in the usage ledger as errors; run the cell again.") from None
 
 
+#: The generation id last written for each ledger row: a streamed call announces it twice
+#: (from the response header, then again on its first chunk) and one write is enough.
+#: Bounded: only the calls of the running cell need it.
+_noted_generation: dict[int, str] = {}
+
+
 def _remember_generation(p: Participant, rows: dict[int, int]) -> None:
     """Note the generation id in the ledger at once, so even a killed kernel can be priced."""
-    if p.record.generation_id:
-        try:
-            _recorder.note_generation(rows[id(p)], p.record.generation_id)
-        except Exception:
-            pass  # the final write carries it anyway
+    generation_id = p.record.generation_id
+    row_id = rows.get(id(p))
+    if not generation_id or row_id is None or _noted_generation.get(row_id) == generation_id:
+        return
+    try:
+        _recorder.note_generation(row_id, generation_id)
+    except Exception:
+        return  # the final write carries it anyway
+    if len(_noted_generation) > 256:
+        _noted_generation.clear()
+    _noted_generation[row_id] = generation_id
 
 
 def _run_single(p: Participant, client: OpenRouterClient | None, view: SingleView,

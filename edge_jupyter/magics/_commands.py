@@ -26,8 +26,12 @@ def _display_table(rows: list[tuple[str, str]], title: str) -> None:
     body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
                    f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
     plain = "\n".join(f"{k:>16}: {v}" for k, v in rows)
-    display({"text/html": f"<b>{html.escape(title)}</b><table class='edge-table'>{body}</table>",
-             "text/plain": f"{title}\n{plain}"}, raw=True)
+    # _bundle strips control characters from the plain form: values quote the server
+    # (the /key label), and terminal IPython prints text/plain as it is.
+    from ._render import _bundle
+
+    display(_bundle(f"<b>{html.escape(title)}</b><table class='edge-table'>{body}</table>",
+                    f"{title}\n{plain}"), raw=True)
 
 
 def _public_client() -> OpenRouterClient:

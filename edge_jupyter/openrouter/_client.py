@@ -14,6 +14,7 @@ import httpx
 
 from .. import settings as _settings
 from ..scrub import scrub, scrub_obj
+from ..untrusted_text import strip_controls
 from ._errors import (
     AuthenticationError,
     ConnectionFailed,
@@ -27,7 +28,7 @@ from ._errors import (
 from ._http import shared_client
 from ._retry import RetryPolicy, parse_retry_after
 from ._sse import SSEFramer
-from ._stream import Started, StreamAssembler, StreamEvent, TextDelta
+from ._stream import Started, StreamAssembler, StreamEvent, TextDelta, server_name
 from ._types import Completion, Credits, Generation, ImpossibleFigure, KeyInfo, ModelInfo, Usage
 
 RetryHook = Callable[[OpenRouterError, float, int], None]
@@ -156,8 +157,10 @@ class OpenRouterClient:
         return self._key.reveal() if self._key else None
 
     def scrub(self, text: str) -> str:
-        """A server's text with this client's key (in any encoding) and any key masked."""
-        return scrub(text, self._key_text())
+        """A server's text with this client's key (in any encoding) and any key masked, and
+        without control characters (an OSC 52 in an error or a label would reach stdout,
+        the ledger and CSV exports): everything a server says is cleaned here, on arrival."""
+        return strip_controls(scrub(text, self._key_text()))
 
     def error_from_response(self, response: httpx.Response, body: bytes | None = None
                             ) -> OpenRouterError:
@@ -169,8 +172,8 @@ class OpenRouterClient:
         status = response.status_code
         metadata: dict[str, Any] | None = None
         if body is None:
-            message = (f"HTTP {status} {response.reason_phrase}: the error body was larger than "
-                       f"{ERROR_BODY_CAP >> 20} MiB, so it was not read")
+            message = self.scrub(f"HTTP {status} {response.reason_phrase}: the error body was "
+                                 f"larger than {ERROR_BODY_CAP >> 20} MiB, so it was not read")
             return error_for_status(status, message,
                                     retry_after=parse_retry_after(response.headers))
         try:
@@ -184,10 +187,9 @@ class OpenRouterClient:
         except ValueError:
             snippet = body[:4096].decode("utf-8", "replace").strip().replace("\n", " ")[:200]
             message = f"HTTP {status} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
-        key = self._key_text()
-        message = scrub(message, key)
+        message = self.scrub(message)
         if metadata is not None:
-            metadata = scrub_obj(metadata, lambda text: scrub(text, key))
+            metadata = scrub_obj(metadata, self.scrub)
         return error_for_status(status, message, metadata=metadata,
                                 retry_after=parse_retry_after(response.headers))
 
@@ -280,8 +282,8 @@ class OpenRouterClient:
             message = choice.get("message") or {}
             completion.text = message.get("content") or ""
             completion.reasoning = message.get("reasoning") or ""
-            completion.finish_reason = choice.get("finish_reason")
-            completion.native_finish_reason = choice.get("native_finish_reason")
+            completion.finish_reason = self._name(choice.get("finish_reason"))
+            completion.native_finish_reason = self._name(choice.get("native_finish_reason"))
             if choice.get("error"):
                 err = choice["error"] if isinstance(choice["error"], dict) else {}
                 completion.extra["error"] = error_for_status(
@@ -345,8 +347,7 @@ class OpenRouterClient:
                                    provider=self._name(gen.provider))
 
     def _name(self, value: Any) -> str | None:
-        """A model or provider name from the server: a string, scrubbed, or None."""
-        return self.scrub(value) if isinstance(value, str) and value else None
+        return server_name(value, self.scrub)
 
     def wait_for_generation(self, generation_id: str, timeout: float = 10.0) -> Generation:
         """Poll ``/generation`` until the record exists (it lags the stream by ~0.5-1 s)."""
@@ -440,8 +441,8 @@ class ChatStream:
             yield Started(header_id, None, None)
         if "text/event-stream" not in response.headers.get("content-type", ""):
             response.close()
-            raise MalformedResponse("Expected an event stream, got "
-                                    f"{response.headers.get('content-type') or 'no content type'}.")
+            got = self._client.scrub(response.headers.get("content-type") or "no content type")
+            raise MalformedResponse(f"Expected an event stream, got {got}.")
         framer = SSEFramer()
         try:
             yield from self._events(response, framer)
@@ -456,9 +457,11 @@ class ChatStream:
         finally:
             response.close()
             self._note_skipped(framer)
+        # A note (a skipped chunk) is no proof the stream reached its end; a usage chunk is,
+        # even one refused as impossible.
         completion = self._assembler.completion
-        if not (self.done or self._cancelled.is_set() or completion.usage or completion.finish_reason
-                or completion.notes):
+        if not (self.done or self._cancelled.is_set() or self._assembler.usage_seen
+                or completion.finish_reason):
             raise StreamInterrupted("The connection closed before the answer was complete.")
 
     def _note_skipped(self, framer: SSEFramer) -> None:

@@ -111,7 +111,7 @@ class SSEFramer:
     def _drop(self, start: str) -> None:
         """A line over the cap is lost; if it was (or may have been) data, so is its event."""
         self.skipped += 1
-        if start[:4] == "data"[:len(start[:4])]:
+        if "data".startswith(start[:4]):  # "d", "da", "dat", "data…": may have been data
             self._broken = True
 
     def _line(self, line: str, events: list[str]) -> None:

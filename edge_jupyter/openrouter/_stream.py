@@ -71,6 +71,11 @@ class UsageReceived(StreamEvent):
         self.usage = usage
 
 
+def server_name(value: Any, scrub: Callable[[str], str]) -> str | None:
+    """An id, model or provider name from the server: a string, scrubbed, or None."""
+    return scrub(value) if isinstance(value, str) and value else None
+
+
 def _status_of(code: Any) -> int:
     try:
         return int(code)
@@ -87,6 +92,9 @@ class StreamAssembler:
         self._reasoning: list[str] = []
         self._started = False
         self._usage_doubtful = False  # once unknown, a later usage chunk cannot make it known
+        #: a usage chunk arrived (even one refused as impossible): the stream reached its end,
+        #: so a close without ``[DONE]`` after it is not a cut-off answer
+        self.usage_seen = False
         # masks the key in what the server says (error messages, ids); see edge_jupyter.scrub
         self._scrub = scrub or (lambda text: text)
 
@@ -113,9 +121,10 @@ class StreamAssembler:
                 self._text.append(content)
                 events.append(TextDelta(content))
             reason = choice.get("finish_reason")
-            if reason:
+            if reason:  # server text: it is printed and stored, so it is scrubbed like a name
+                reason = self._scrub(str(reason))
                 c.finish_reason = reason
-                c.native_finish_reason = choice.get("native_finish_reason") or reason
+                c.native_finish_reason = self._name(choice.get("native_finish_reason")) or reason
                 events.append(Finished(reason))
 
         usage = chunk.get("usage")
@@ -138,12 +147,12 @@ class StreamAssembler:
         return events
 
     def _name(self, value: Any) -> str | None:
-        """An id, model or provider name from the server: a string, scrubbed, or None."""
-        return self._scrub(value) if isinstance(value, str) and value else None
+        return server_name(value, self._scrub)
 
     def _take_usage(self, data: Any) -> Usage | None:
         """Keep a usage chunk if its figures can be true and agree with any costed one before."""
         c = self.completion
+        self.usage_seen = True
         if self._usage_doubtful:
             return None
         try:

@@ -47,15 +47,12 @@ def _figure(value: Any, what: str) -> float | None:
     if value is None:
         return None
     number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             number = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
             number = None
-    if number is None or number != number or number in (float("inf"), float("-inf")) \
-            or number < 0 or number > MAX_CALL_COST_USD:
+    if number is None or not math.isfinite(number) or number < 0 or number > MAX_CALL_COST_USD:
         shown = f"${number:g}" if number is not None else json_text(value)
         raise ImpossibleFigure(f"an impossible {what} ({shown})")
     return number
@@ -87,8 +84,11 @@ def _finite(value: Any) -> float | None:
     """An account figure (may be negative: an overspent key): None unless a finite number."""
     if isinstance(value, bool):
         return None
-    number = _num(value)
-    return number if number is not None and abs(number) < float("inf") else None
+    try:
+        number = _num(value)
+    except OverflowError:  # a JSON integer too long for a float
+        return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _details(value: Any) -> dict[str, Any]:

@@ -299,7 +299,9 @@ def serve_key_fault(h: Any, fault: Fault, key: str, info: dict[str, Any]) -> Non
     import time
 
     if fault.kind == "echo_key":
-        info = {**info, "label": f"my key {encode_key(key, fault.encoding or 'exact')}"}
+        # ``message`` (if set) opens the label: hostile text such as terminal escapes
+        info = {**info, "label": f"{fault.message or 'my key'} "
+                                 f"{encode_key(key, fault.encoding or 'exact')}"}
     body = json.dumps({"data": info}).encode()
     if fault.kind != "slow_key":
         h.send_json(200, {"data": info})

@@ -251,14 +251,14 @@ class StatusHandler(_EdgeMixin, APIHandler):
         }
         if resolved.connected and self.get_argument("details", "1") != "0":
             from ..openrouter import OpenRouterError
-            from ..scrub import scrub
 
+            # The client scrubbed every server text in these (OpenRouterClient.scrub).
             try:
                 info = await _in_thread(self.edge.key_info, resolved.key)
             except OpenRouterError as exc:
-                body["key_error"] = scrub(str(exc), resolved.key)
+                body["key_error"] = str(exc)
             else:
-                body["key"] = {"label": scrub(info.label, resolved.key), "limit": info.limit,
+                body["key"] = {"label": info.label, "limit": info.limit,
                                "limit_remaining": info.limit_remaining,
                                "limit_reset": info.limit_reset, "usage": info.usage,
                                "is_free_tier": info.is_free_tier}
