@@ -121,8 +121,14 @@ def completion_ceiling(max_tokens: int | None, *, prompt_tokens: int = 0,
 
     ``max_tokens`` when given (a provider never exceeds its own ceiling, so the smaller of
     the two); otherwise the model's ``max_completion_tokens`` or what the context leaves
-    after the prompt; :data:`UNKNOWN_COMPLETION_CEILING` when nothing is known.
+    after the prompt; :data:`UNKNOWN_COMPLETION_CEILING` when nothing is known. A model
+    limit of 0 or below (a broken or hostile catalogue) is no limit: taking it would make
+    the ceiling, and so the worst case, zero or negative, and let any call through.
     """
+    if max_completion_tokens is not None and max_completion_tokens <= 0:
+        max_completion_tokens = None
+    if context_length is not None and context_length <= 0:
+        context_length = None
     known = [n for n in (max_tokens, max_completion_tokens) if n]
     if context_length:
         known.append(max(context_length - prompt_tokens, 1))

@@ -68,7 +68,6 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
     at the same time see each other's worst cases and cannot overspend together.
     """
     from ..ledger import BudgetExceeded, Limit, StreamGuard, estimate_prompt_tokens, worst_case_cost
-    from ..ledger.budgets import UnknownPrice
     from ..storage import DataError
     from ._prices import request_price
 
@@ -90,11 +89,10 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
                             f"cannot be known: {price.reason}. To go ahead, {price.fix}.")
     prompt_tokens = estimate_prompt_tokens(body["messages"])
     ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
+    # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
+    worst = worst_case_cost(prompt_tokens, ceiling, price.pricing)
     try:
-        worst = worst_case_cost(prompt_tokens, ceiling, price.pricing)
         row = _recorder.begin(record, worst_case_usd=worst, limits=limits)
-    except UnknownPrice as exc:  # cannot happen for a known WorstPrice; refuse rather than guess
-        raise EdgeCellError(f"Refused before sending to {model}: its price is unusable ({exc}).") from None
     except BudgetExceeded as exc:
         hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
         dear = f" (worst case at the dearest provider it can reach: {price.dearest})" if price.dearest else ""

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..openrouter import NotFound, OpenRouterClient, OpenRouterError, RetryPolicy
+from ..openrouter import NotFound, OpenRouterClient, OpenRouterError, RequestTimeout, RetryPolicy
 from ..routing import RoutePrefs, WorstPrice, dearest_price, request_models, request_route, worst_of
 from ..routing._worst_price import unknown
 
@@ -24,6 +24,10 @@ from ..routing._worst_price import unknown
 ENDPOINTS_TTL = 300.0
 #: A price list is asked for before a call is sent: fail fast rather than hold the cell.
 _PRICE_RETRY = RetryPolicy(max_retries=1, base_delay=0.25, max_delay=1.0, max_wait=2.0)
+#: Seconds the whole price look-up of one request may take (every model, retries and slow
+#: bodies included), as for balance look-ups: a /endpoints trickling a byte a second must not
+#: hold every budgeted cell. Past it the price is unknown, and under a budget that refuses.
+PRICE_DEADLINE = 5.0
 
 _cache: dict[tuple[str, str], tuple[float, Any]] = {}
 _lock = threading.Lock()
@@ -45,21 +49,32 @@ class Fetched:
     not_found: bool = False  # /endpoints answered 404
 
 
-def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPOINTS_TTL) -> Fetched:
+def _fetch(client: OpenRouterClient, model: str, deadline: float) -> Any:
+    """The provider list of ``model`` (a ``:free`` variant's own), ended by ``deadline``."""
+    left = deadline - time.monotonic()
+    if left <= 0:  # an earlier model of the request used the time up
+        raise RequestTimeout(f"/models/{model}/endpoints was not asked: the {PRICE_DEADLINE:g} s "
+                             "allowed for the prices were up")
+    return client.with_retry(_PRICE_RETRY).model_endpoints(model, timeout=left, deadline=deadline)
+
+
+def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPOINTS_TTL,
+                 deadline: float | None = None) -> Fetched:
     """The provider list of ``model``, with a note to show, or (``data`` None) why there is
     nothing to price with and what to do.
 
-    A list younger than ``max_age`` is used as is; otherwise it is fetched, and if that fails
-    an older list of this kernel serves with a note saying so.
+    A list younger than ``max_age`` is used as is; otherwise it is fetched (by ``deadline``,
+    ``time.monotonic``; :data:`PRICE_DEADLINE` from now by default), and if that fails an
+    older list of this kernel serves with a note saying so.
     """
-    key = (client.origin, model.split(":", 1)[0])
+    key = (client.origin, model)  # with its :variant: a :free model is not priced as its base
     now = time.monotonic()
     with _lock:
         cached = _cache.get(key)
     if cached is not None and now - cached[0] < max_age:
         return Fetched(cached[1])
     try:
-        data = client.with_retry(_PRICE_RETRY).model_endpoints(model)
+        data = _fetch(client, model, now + PRICE_DEADLINE if deadline is None else deadline)
     except NotFound:
         return Fetched(None, error=f"OpenRouter does not list {model} (its /endpoints answered 404)",
                        fix="check the model id (`%edge models SEARCH` lists them), or remove the budget",
@@ -70,7 +85,7 @@ def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPO
                                             f"{_age(now - cached[0])} (OpenRouter's /endpoints did "
                                             f"not answer: {exc})"))
         return Fetched(None, error=f"the prices of {model} could not be fetched ({exc})",
-                       fix=(f"retry when OpenRouter's /models/{key[1]}/endpoints answers, or remove the "
+                       fix=(f"retry when OpenRouter's /models/{model}/endpoints answers, or remove the "
                             "budget (`%edge budget clear`, or drop --budget) to send it unguarded"))
     with _lock:
         _cache[key] = (now, data)
@@ -84,8 +99,8 @@ def _catalogue_entry(client: OpenRouterClient, model: str) -> Any:
     return _model_info(client, model)
 
 
-def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs) -> WorstPrice:
-    fetched = endpoints_of(client, model)
+def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadline: float) -> WorstPrice:
+    fetched = endpoints_of(client, model, deadline=deadline)
     data = fetched.data
     listed = _catalogue_entry(client, model) if fetched.not_found else None
     if listed is not None:
@@ -125,7 +140,8 @@ def request_price(client: OpenRouterClient, body: dict[str, Any]) -> WorstPrice:
     models = request_models(body)
     if not models:
         return unknown("this request", "it names no model", "name the model with -m")
-    return worst_of([_model_price(client, m, route) for m in models])
+    deadline = time.monotonic() + PRICE_DEADLINE  # one deadline for the model and its fallbacks
+    return worst_of([_model_price(client, m, route, deadline) for m in models])
 
 
 def clear_cache() -> None:

@@ -313,9 +313,24 @@ class OpenRouterClient:
             _models_cache[self.origin] = (now, models)
         return models
 
-    def model_endpoints(self, model_id: str) -> dict[str, Any]:
-        """``GET /models/{author}/{slug}/endpoints``: the providers serving a model."""
-        return self._get_json(f"/models/{model_id.split(':', 1)[0]}/endpoints", auth=False).get("data", {})
+    def model_endpoints(self, model_id: str, *, timeout: float | None = None,
+                        deadline: float | None = None) -> dict[str, Any]:
+        """``GET /models/{author}/{slug}/endpoints``: the providers serving a model.
+
+        A ``:variant`` (``:free``) is asked for as named, since it has providers of its own at
+        its own price; only when OpenRouter has no list under that name is the base id's
+        fetched (its rows' ``model_id`` says which serve the variant). ``timeout`` bounds each
+        network read, ``deadline`` (``time.monotonic``) the whole call.
+        """
+        extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
+        try:
+            data = self._get_json(f"/models/{model_id}/endpoints", auth=False, deadline=deadline, **extra)
+        except NotFound:
+            if ":" not in model_id:
+                raise
+            data = self._get_json(f"/models/{model_id.split(':', 1)[0]}/endpoints", auth=False,
+                                  deadline=deadline, **extra)
+        return data.get("data", {}) if isinstance(data, dict) else {}
 
     def key_info(self, *, timeout: float | None = None, deadline: float | None = None) -> KeyInfo:
         """``GET /key``: the key's cap, what is left of it and its spend (label scrubbed).

@@ -227,13 +227,16 @@ class ModelInfo:
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
         top = data.get("top_provider") or {}
         arch = data.get("architecture") or {}
-        context = data.get("context_length") or top.get("context_length")
+        context = _int(data.get("context_length") or top.get("context_length"))
+        most = _int(top.get("max_completion_tokens"))
         return cls(
             id=str(data.get("id", "")),
             name=str(data.get("name") or data.get("id", "")),
-            context_length=int(context) if context else None,
+            # A limit of 0 or below is no limit we can use (a negative one made a budget's
+            # worst case negative): unknown, as for an endpoint's (routing._worst_price._int).
+            context_length=context if context > 0 else None,
             pricing=Pricing.from_json(data.get("pricing") or {}),
-            max_completion_tokens=_int(top.get("max_completion_tokens")) or None,
+            max_completion_tokens=most if most > 0 else None,
             supported_parameters=tuple(data.get("supported_parameters") or ()),
             input_modalities=tuple(arch.get("input_modalities") or ()),
             description=str(data.get("description") or ""),

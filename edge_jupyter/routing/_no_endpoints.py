@@ -9,8 +9,9 @@ from typing import Any
 
 from ._max_price import _MILLION, _plain
 from ._names import _covers
-from ._prefs import RoutePrefs, _join
+from ._prefs import RoutePrefs
 from ._providers import _LOWER_DISPLAY, PRIVACY_URL, SLUG_TO_DISPLAY
+from ._reach import name_filters
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class _Endpoint:
     completion: Decimal | None
 
     def matches(self, name: str) -> bool:
-        return any(_covers(name, n) for n in self.names)
+        return any(_covers(name.lower(), n) for n in self.names)
 
 
 def _price(pricing: Any, key: str) -> Decimal | None:
@@ -121,15 +122,7 @@ def explain_no_endpoints(prefs: RoutePrefs, endpoints: Any, *, model: str | None
     head = (f"the only provider of {model} ({_labels(eps)})" if len(eps) == 1
             else f"all {len(eps)} providers of {model} ({_labels(eps)})")
     fix = " Loosen it for this cell, or change the defaults with `%edge route`."
-    filters: list[tuple[str, Any]] = []
-    if prefs.only:
-        filters.append((f"--only {_join(prefs.only)}", lambda e: any(e.matches(n) for n in prefs.only or [])))
-    if prefs.ignore:
-        filters.append((f"--ignore {_join(prefs.ignore)}",
-                        lambda e: not any(e.matches(n) for n in prefs.ignore or [])))
-    if prefs.order and prefs.allow_fallbacks is False:
-        filters.append((f"--provider {_join(prefs.order)} --no-fallbacks",
-                        lambda e: any(e.matches(n) for n in prefs.order or [])))
+    filters: list[tuple[str, Any]] = list(name_filters(prefs))
     cap = prefs.max_price
     if cap is not None:
         filters.append((f"--max-price {cap.flag()}",

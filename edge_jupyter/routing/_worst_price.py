@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ._max_price import _MILLION, MaxPrice
 from ._no_endpoints import _endpoint_dicts
 from ._prefs import RoutePrefs
+from ._reach import reachable
 
 if TYPE_CHECKING:  # imported where used: edge_jupyter.openrouter loads httpx, routing stays light
     from ..openrouter import Pricing
@@ -146,6 +147,22 @@ def _reduce(rows: Sequence[Mapping[str, Any]]) -> list[_Endpoint]:
     return out
 
 
+def _exact(price: float | None) -> Decimal:
+    return Decimal(0) if price is None else Decimal(str(price))
+
+
+def _own_rows(rows: list[Mapping[str, Any]], model: str | None) -> list[Mapping[str, Any]]:
+    """The endpoints of ``model`` itself, when the list names which are (``model_id``).
+
+    A base model's list may carry its variants' endpoints and a variant's its base's: a
+    ``:free`` model priced at its base's paid providers is refused by a budget it fits, and
+    the base priced at $0 would be unguarded. When no row names ``model`` every row counts
+    (the safe side: the dearest of them).
+    """
+    own = [r for r in rows if model and r.get("model_id") == model]
+    return own or rows
+
+
 def _per_token(cap: Decimal | None) -> float | None:
     return None if cap is None else float(cap / _MILLION)
 
@@ -160,10 +177,8 @@ def _under_cap(ep: _Endpoint, cap: MaxPrice) -> _Endpoint | None:
 
     p = ep.pricing
     prompt, completion = _per_token(cap.prompt), _per_token(cap.completion)
-    if p.prompt is not None and prompt is not None and Decimal(str(p.prompt)) * _MILLION > cap.prompt:
-        return None
-    if p.completion is not None and completion is not None and \
-            Decimal(str(p.completion)) * _MILLION > cap.completion:  # type: ignore[operator]
+    # A price not known (None) is never over the cap here: it is filled with the cap below.
+    if not cap.admits(_exact(p.prompt), _exact(p.completion)):
         return None
     if p.known:
         return ep
@@ -192,20 +207,14 @@ def dearest_price(endpoints: Any, route: RoutePrefs, *, model: str | None = None
 
     listed, rows = _endpoint_dicts(endpoints)
     model = model or listed or "this model"
-    eps = _reduce(rows)
+    eps = _reduce(_own_rows(rows, model))
     notes: list[str] = []
     if not eps and catalogue is not None:
         eps = [_Endpoint("", frozenset(), catalogue, *catalogue_limits)]
     if not eps:
         return unknown(model, f"OpenRouter lists no provider (endpoint) for {model}",
                        "pick another model, or remove the budget")
-    kept = eps
-    if route.only:
-        kept = [e for e in kept if any(e.matches(n) for n in route.only)]
-    if route.ignore:
-        kept = [e for e in kept if not any(e.matches(n) for n in route.ignore)]
-    if route.order and route.allow_fallbacks is False:
-        kept = [e for e in kept if any(e.matches(n) for n in route.order)]
+    kept = reachable(eps, route)
     if not kept:
         # OpenRouter will answer "no endpoints" and charge nothing; should its matching of
         # names differ from ours, every endpoint stays priced (the safe side).

@@ -307,6 +307,21 @@ _ALL: tuple[CatalogModel, ...] = (
                 uptime_last_30m=99.8, **_ZDR, **_GOOGLE),
         ),
     ),
+    # The paid model behind the :free variant below. On OpenRouter a variant is a model of its
+    # own in /models, with its own providers: `/models/meta-llama/llama-3.1-8b-instruct:free/
+    # endpoints` lists the free ones, the base id's list the paid ones (a budget must price the
+    # variant that is asked for, not its base).
+    CatalogModel(
+        id="meta-llama/llama-3.1-8b-instruct", name="Meta: Llama 3.1 8B Instruct", created=1721692800,
+        description="Meta's 8B instruct model. (sandbox copy)",
+        context_length=131072, max_completion_tokens=8192, tokenizer="Llama3", instruct_type="llama3",
+        input_modalities=("text",), knowledge_cutoff="2023-12-31",
+        endpoints=(  # $0.02 / $0.05 per M, and a dearer fast provider at $0.18 / $0.18
+            _ep("DeepInfra", "deepinfra/bf16", "bf16", 131072, 8192, "0.00000002", "0.00000005"),
+            _ep("Together", "together/fp8", "fp8", 131072, 8192, "0.00000018", "0.00000018",
+                uptime_last_30m=99.5, **_ZDR),
+        ),
+    ),
     CatalogModel(
         id="meta-llama/llama-3.1-8b-instruct:free", name="Meta: Llama 3.1 8B Instruct (free)",
         created=1721692800,

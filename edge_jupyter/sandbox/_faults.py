@@ -37,9 +37,12 @@ Hostile kinds (a broken or malicious server; the client must stay safe and truth
 ``long_line``  after ``after_tokens`` tokens, one ``data:`` line of ``size`` bytes (sent in
                64 KiB pieces), then the answer carries on.
 ``slow_key``   ``GET /key`` answers its body a byte at a time over ``seconds``.
+``slow_endpoints`` ``GET /models/{author}/{slug}/endpoints`` answers a byte at a time over
+               ``seconds`` (a budget's price look-up must end at its own deadline).
 
 Faults are taken by the route they are for: ``slow_key`` and ``echo_key(where="label")``
-by ``GET /key``, ``gzip_bomb(where="models")`` by ``GET /models``, every other by chat
+by ``GET /key``, ``gzip_bomb(where="models")`` by ``GET /models``, ``slow_endpoints`` by
+``GET …/endpoints``, every other by chat
 completions; each route skips the faults meant for the others.
 """
 
@@ -50,9 +53,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 FaultKind = Literal["http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
-                    "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key"]
+                    "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key",
+                    "slow_endpoints"]
 KINDS: tuple[str, ...] = ("http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
-                          "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key")
+                          "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key",
+                          "slow_endpoints")
 ENCODINGS: tuple[str, ...] = ("exact", "url", "upper", "split", "base64")
 #: One gzip bomb is ~1 MB compressed; this is how big it inflates unless told otherwise.
 BOMB_SIZE = 1 << 30
@@ -78,7 +83,9 @@ class Fault:
 
     @property
     def route(self) -> str:
-        """Which route takes this fault: ``chat``, ``key`` or ``models``."""
+        """Which route takes this fault: ``chat``, ``key``, ``models`` or ``endpoints``."""
+        if self.kind == "slow_endpoints":
+            return "endpoints"
         if self.kind == "slow_key" or (self.kind == "echo_key" and self.where == "label"):
             return "key"
         if self.kind == "gzip_bomb" and self.where == "models":
@@ -158,6 +165,11 @@ class Fault:
     def slow_key(cls, seconds: float, *, times: int = 1) -> Fault:
         """``GET /key`` trickles its body a byte at a time over ``seconds``."""
         return cls("slow_key", seconds=seconds, times=times)
+
+    @classmethod
+    def slow_endpoints(cls, seconds: float, *, times: int = 1) -> Fault:
+        """``GET …/endpoints`` trickles its body a byte at a time over ``seconds``."""
+        return cls("slow_endpoints", seconds=seconds, times=times)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
@@ -295,23 +307,28 @@ def send_gzip_bomb(h: Any, status: int, size: int) -> None:
 
 def serve_key_fault(h: Any, fault: Fault, key: str, info: dict[str, Any]) -> None:
     """``GET /key`` under a ``slow_key`` or ``echo_key(where="label")`` fault."""
-    import json
-    import time
-
     if fault.kind == "echo_key":
         # ``message`` (if set) opens the label: hostile text such as terminal escapes
         info = {**info, "label": f"{fault.message or 'my key'} "
                                  f"{encode_key(key, fault.encoding or 'exact')}"}
-    body = json.dumps({"data": info}).encode()
     if fault.kind != "slow_key":
         h.send_json(200, {"data": info})
         return
+    trickle_json(h, {"data": info}, fault.seconds)
+
+
+def trickle_json(h: Any, payload: Any, seconds: float) -> None:
+    """A 200 JSON answer sent a byte at a time over ``seconds`` (no single read times out)."""
+    import json
+    import time
+
+    body = json.dumps(payload).encode()
     h.close_connection = True
     h.send_response(200)
     h.send_header("Content-Type", "application/json")
     h.send_header("Content-Length", str(len(body)))
     h.end_headers()
-    pause = fault.seconds / max(1, len(body))
+    pause = seconds / max(1, len(body))
     try:
         for i in range(len(body)):  # every byte well inside any per-read timeout
             h.wfile.write(body[i:i + 1])

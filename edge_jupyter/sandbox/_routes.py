@@ -18,7 +18,7 @@ from ._accounts import USER_ID
 from ._catalog import MODELS, endpoints_json, model_json
 from ._completions import authenticate, handle_chat
 from ._errors import ApiError
-from ._faults import Fault, send_gzip_bomb, serve_key_fault
+from ._faults import Fault, send_gzip_bomb, serve_key_fault, trickle_json
 from ._http import BaseHandler, Request, log
 from ._records import Headers, RecordedRequest
 
@@ -49,9 +49,9 @@ def list_models(h: Handler, req: Request) -> None:
 def model_endpoints(h: Handler, req: Request, author: str, slug: str) -> None:
     """``GET /api/v1/models/{author}/{slug}/endpoints``.
 
-    The base id of a variant (``…/llama-3.1-8b-instruct`` for ``…:free``) finds the variant's
-    endpoints too: on OpenRouter a variant is an endpoint of its base model, and clients
-    (ours included) drop the ``:variant`` suffix when they ask.
+    A variant id (``…/llama-3.1-8b-instruct:free``) lists that variant's own endpoints, the
+    base id the base model's; a base id with no model of its own finds a variant of it (for
+    clients that drop the ``:variant`` suffix when they ask).
     """
     _catalogue_up(h)
     wanted = f"{author}/{slug}"
@@ -59,6 +59,10 @@ def model_endpoints(h: Handler, req: Request, author: str, slug: str) -> None:
         (m for m in MODELS.values() if m.id.split(":", 1)[0] == wanted), None)
     if model is None:
         raise ApiError(404, "Model not found")
+    fault = h.sandbox.faults.take("endpoints")
+    if fault is not None:  # slow_endpoints (the only fault for this route)
+        trickle_json(h, {"data": endpoints_json(model)}, fault.seconds)
+        return
     h.send_json(200, {"data": endpoints_json(model)})
 
 
