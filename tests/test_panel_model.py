@@ -281,7 +281,7 @@ def test_search_results_carry_prices_stars_and_a_count(catalogue):
         ("openai/gpt-4o", True, False), ("openai/gpt-4o-mini", False, True)]
     assert view.results[0].price == "$2.50 / $10.00 per M"
     assert view.matched == 2 and view.note == "2 models match."
-    free = models_view(prefs, catalogue, "llama").results[0]
+    free = models_view(prefs, catalogue, "llama free").results[0]  # the paid base is listed too
     assert free.price == "free" and free.context == "131K"
 
 
