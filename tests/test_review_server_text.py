@@ -58,10 +58,13 @@ def one_shot_server(head: bytes, body_parts: list[bytes]) -> Iterator[str]:
                            if line.lower().startswith(b"content-length:")), 0)
             while len(rest) < length:
                 rest += conn.recv(65536)
-            conn.sendall(head)
-            for part in body_parts:
-                conn.sendall(part)
-            conn.shutdown(socket.SHUT_WR)
+            try:
+                conn.sendall(head)
+                for part in body_parts:
+                    conn.sendall(part)
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the client stopped reading (an error body over its cap) and closed
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
