@@ -20,6 +20,7 @@ OpenAPI spec, ``additionalProperties: false``) and may name fallback *models* in
 - :func:`endpoints_frame` (``_endpoints_frame``) tabulates ``/models/{author}/{slug}/endpoints``;
 - :func:`dearest_price` / :func:`worst_of` (``_worst_price``) give the dearest price a request
   can be billed at: every endpoint its route reaches, every ``models`` fallback (budgets use it);
+- ``_reach`` replays which endpoints a route's provider lists leave (shared by the two above);
 - :class:`RoutingError` (``_errors``) is raised for any preference that cannot be used.
 
 Nothing here does I/O except :func:`load_defaults` / :func:`save_defaults` (``_args``), which
