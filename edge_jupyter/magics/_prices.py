@@ -5,7 +5,7 @@ The arithmetic is :func:`edge_jupyter.routing.dearest_price` (pure); this module
 and keeps what it fetched for five minutes (as :meth:`OpenRouterClient.models` does), so a
 ``map`` over 200 rows asks once. When OpenRouter does not answer, a list fetched earlier in
 this kernel may still serve; the price then says how old it is. The /endpoints look-ups of one
-request ends within :data:`PRICE_DEADLINE` seconds, however slowly /endpoints answers. A
+request end within :data:`PRICE_DEADLINE` seconds, however slowly /endpoints answers. A
 ``:free`` variant is priced at its own providers, not its base model's. Nothing here guesses: a
 model that cannot be priced comes back as an unknown :class:`~edge_jupyter.routing.WorstPrice`
 with the reason and the way out, and the budget code refuses the call.
