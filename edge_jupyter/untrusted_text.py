@@ -63,9 +63,15 @@ _TAGS = {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s
          "th", "td", "a", "span", "div"}
 _ALIGN = {"text-align:left", "text-align:center", "text-align:right"}
 _LANGUAGE_CLASS = re.compile(r"language-[\w+#.-]{1,40}")
-# MathJax's html extension turns these into links, classes, styles and ids: text the
-# model chose would then become markup after all, so such math is shown as code instead.
-_UNSAFE_TEX = re.compile(r"\\(?:href|style|class|cssId|data|unicode|require)(?![A-Za-z])")
+# MathJax macros that put text the model chose into markup: the html extension's links,
+# classes, styles and ids (\href, \class, \style, \cssId; \data in 3.2), \mmlToken's
+# attributes (href, style among them), \bbox's style (JupyterLab's MathJax 3 passes any
+# "name:value" through unchecked, so "background:url(…)" loads a URL), \unicode's font and
+# \require (loads extensions).  Such math is shown as code instead.  Left alone: the
+# action extension (\toggle, \mathtip, \texttip) makes tooltips and toggles of math, no
+# attributes or URLs; \ref/\eqref link only to the page's own equation ids.
+_UNSAFE_TEX = re.compile(
+    r"\\(?:href|style|class|cssId|data|unicode|require|mmlToken|bbox)(?![A-Za-z])")
 
 
 def _allow_attribute(element: str, attribute: str, value: str) -> str | None:
@@ -91,11 +97,27 @@ def _cleaner() -> Any:
 
 def _math(token: Any, display: bool, block: bool) -> str:
     if _UNSAFE_TEX.search(token.content):
-        return f"<code>{html.escape(token.markup + token.content + token.markup)}</code>"
+        closing = {"\\(": "\\)", "\\[": "\\]"}.get(token.markup, token.markup)
+        return f"<code>{html.escape(token.markup + token.content + closing)}</code>"
     body = html.escape(token.content)
     math = f"\\[{body}\\]" if display else f"\\({body}\\)"
     # "$$…$$" inside a paragraph stays inline markup: a <div> there would end the <p>.
     return f"<div>{math}</div>\n" if block else f"<span>{math}</span>"
+
+
+def _inert_text(text: str) -> str:
+    """Plain text, HTML-escaped, that JupyterLab's MathJax cannot typeset.
+
+    MathJax reads the page's text nodes (entities are already decoded there, so an
+    escaped ``&#92;`` would not help) and pairs "$" with "$" ("costs $5 or $10" typeset
+    as math), and also typesets ``\\(…\\)``, ``\\[…\\]``, ``\\begin{…}…\\end{…}`` and
+    ``\\ref``: text that reaches here never went through the :data:`_UNSAFE_TEX` check, so
+    ``\\\\(\\href{javascript:…}{x}\\\\)`` in an answer would become a link.  A delimiter
+    cannot span elements, and every one of them starts with "\\" or "$": each of those
+    alone in its own ``<span>`` can start nothing.
+    """
+    return (html.escape(text, quote=False).replace("\\", "<span>\\</span>")
+            .replace("$", "<span>$</span>"))
 
 
 @lru_cache(maxsize=1)
@@ -120,14 +142,12 @@ def _markdown() -> Any:
                            _math(tokens[idx], d, b))
 
     def text(self: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
-        # A "$" left in plain text would be paired up by MathJax in the browser
-        # ("costs $5 or $10" typeset as math): alone in its element it cannot be.
-        return html.escape(tokens[idx].content, quote=False).replace("$", "<span>$</span>")
+        return _inert_text(tokens[idx].content)
 
     def image(self: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
         alt = self.renderInlineAsText(token.children or [], options, env) or "image"
-        return f'<a href="{html.escape(token.attrGet("src") or "")}">🖼 {html.escape(alt)}</a>'
+        return f'<a href="{html.escape(token.attrGet("src") or "")}">🖼 {_inert_text(alt)}</a>'
 
     md.add_render_rule("text", text)
     md.add_render_rule("image", image)

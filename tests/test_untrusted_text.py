@@ -8,6 +8,7 @@ what comes out, structurally (an HTML parser, not substring hopes).
 
 from __future__ import annotations
 
+import html
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -131,6 +132,62 @@ def test_math_is_kept_whole_for_mathjax_and_escaped() -> None:
     assert "<span>\\(p_*q*\\)</span>" in out
     assert "<div>\\[\n\\frac{a}{b} &gt; 1\n\\]</div>" in out
     assert "<div>\\[\n\\sum_i x_i\n\\]</div>" in out
+
+
+class _TypesetText(HTMLParser):
+    """Text nodes MathJax would scan: outside <code>/<pre>, each node as the browser has it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.code = 0
+        self.nodes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.code += tag in ("code", "pre")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.code -= tag in ("code", "pre")
+
+    def handle_data(self, data: str) -> None:
+        if not self.code:
+            self.nodes.append(data)
+
+
+#: TeX that reaches plain text, not a math token: MathJax in JupyterLab would still typeset it.
+TEX_IN_TEXT = [
+    "\\\\(\\href{javascript:alert(1)}{click}\\\\)",
+    "\\\\[\\href{javascript:alert(1)}{click}\\\\]",
+    "\\begin{equation}\\href{javascript:alert(1)}{click}\\end{equation}",
+    "&#92;(\\href{javascript:alert(1)}{click}&#92;)",
+    "![\\\\(\\href{javascript:alert(1)}{x}\\\\) $a$ and $b$](https://example.org/c.png)",
+]
+
+
+@pytest.mark.parametrize("payload", TEX_IN_TEXT)
+def test_tex_in_plain_text_cannot_start_math(payload: str) -> None:
+    out = markdown_to_safe_html(f"Summary: {payload} The end.")
+    assert_inert(out)
+    parser = _TypesetText()
+    parser.feed(out)
+    # every delimiter MathJax knows starts with "\\" or "$": alone in a node, none can open
+    for node in parser.nodes:
+        assert node in ("\\", "$") or ("\\" not in node and "$" not in node), (node, out)
+    assert "href{javascript:alert(1)}" in "".join(parser.nodes)  # shown, as text
+
+
+@pytest.mark.parametrize("tex", ["\\mmlToken{mi}[href='javascript:alert(1)']{x}",
+                                 "\\bbox[background:url(https://evil.example/?q=1)]{x}",
+                                 "\\href{javascript:alert(1)}{x}", "\\cssId{a}{x}",
+                                 "\\require{html}"])
+def test_math_with_markup_macros_is_shown_as_code(tex: str) -> None:
+    for source in (f" ${tex}$ ", f" $${tex}$$ ", f" \\({tex}\\) ", f"\n\n\\[\n{tex}\n\\]\n\n",
+                   f"\n\n$$\n{tex}\n$$\n\n"):
+        out = markdown_to_safe_html(f"Before{source}after")
+        parser = _TypesetText()
+        parser.feed(out)
+        assert "".join(parser.nodes).split() == ["Before", "after"], out  # nothing for MathJax
+        shown = f"<code>{html.escape(source.strip(), quote=False)}</code>"
+        assert shown in out.replace("&#x27;", "'"), out
 
 
 def test_dollar_amounts_are_not_math() -> None:

@@ -53,8 +53,13 @@ SHOWCASE = "\n".join([
     "$$", "C = \\sum_{i=1}^{N} c_i", "$$", "",
     "```python", "cost = prompt_price * prompt_tokens + completion_price * completion_tokens",
     "```", "",
-    "- one", "- two, with `inline code`",
+    "- one", "- two, with `inline code`", "",
+    # TeX that is not a math token, so never checked for \\href: MathJax must not typeset it
+    f"Not math: \\\\(\\href{{javascript:{TITLE}}}{{click}}\\\\) or "
+    f"\\begin{{equation}}\\href{{javascript:{TITLE}}}{{here}}\\end{{equation}}.",
 ])
+#: How the TeX above must show: as text, not as a formula or a link.
+TEX_SHOWN = f"Not math: \\(\\href{{javascript:{TITLE}}}{{click}}\\) or \\begin{{equation}}"
 CELLS = [
     "%load_ext edge_jupyter\n"
     f"attack = {ATTACK!r}\ncode = {CODE!r}\nshowcase = {SHOWCASE!r}",
@@ -167,3 +172,4 @@ def test_hostile_answers_render_in_jupyterlab_and_nothing_runs(sandbox, tmp_path
     # the showcase: a table, code, and math typeset by JupyterLab's MathJax (money is not math)
     assert "claude-3.5-haiku" in out[6] and "$5 or $10" in out[6]
     assert seen["math"] == 2, seen["math"]
+    assert TEX_SHOWN in out[6], out[6]
