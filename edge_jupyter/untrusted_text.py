@@ -24,13 +24,15 @@ Server-supplied names (model ids, providers) that go into HTML are escaped with
 ``html.escape`` like every other figure this package puts into HTML.
 
 Imports only the standard library at load time: markdown-it-py, its plugins and nh3
-are imported on the first answer rendered, so ``%load_ext edge_jupyter`` stays cheap.
+are imported when the first cell starts streaming (:func:`warm_up`, in a background
+thread) or on the first answer rendered, so ``%load_ext edge_jupyter`` stays cheap.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -152,6 +154,38 @@ def _markdown() -> Any:
     md.add_render_rule("text", text)
     md.add_render_rule("image", image)
     return md
+
+
+_warming = threading.Lock()
+_warmed = False
+
+
+def warm_up() -> None:
+    """Import and build the renderer and the sanitiser in a background thread, once.
+
+    Called when a cell starts streaming: the first answer of a session would otherwise
+    pay ≈ 60 ms (importing markdown-it-py and its plugins, building the parser) after its
+    last token, on the way to the cost line; while tokens arrive the kernel mostly waits
+    on the socket, so the thread's work hides there.  Best effort: nothing it does can
+    raise into the cell (a failure here is met again, and reported, by the render).
+    """
+    global _warmed
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+
+    def build() -> None:
+        try:
+            _markdown()
+            _cleaner()
+        except Exception:  # the render itself meets, and reports, any real problem
+            pass
+
+    try:
+        threading.Thread(target=build, name="edge-render-warm-up", daemon=True).start()
+    except RuntimeError:  # no thread to be had (interpreter shutting down): render cold
+        pass
 
 
 def markdown_to_safe_html(text: str) -> str:

@@ -222,6 +222,21 @@ def test_loading_the_extension_imports_no_renderer() -> None:
                      ("markdown_it", "mdit_py_plugins", "nh3")) == []
 
 
+def test_a_cell_starting_warms_the_renderer_in_one_background_thread() -> None:
+    # what a cell's view does first; the thread's work is then done before the answer ends
+    statement = ("import threading\n"
+                 "from edge_jupyter.magics._render import SingleView\n"
+                 "from edge_jupyter.untrusted_text import _cleaner, _markdown\n"
+                 "SingleView('m', streaming=True, warnings=[]); SingleView('m', streaming=True,"
+                 " warnings=[])\n"
+                 "warm = [t for t in threading.enumerate() if t.name == 'edge-render-warm-up']\n"
+                 "assert len(warm) <= 1, warm\n"
+                 "[t.join(30) for t in warm]\n"
+                 "assert _markdown.cache_info().currsize == _cleaner.cache_info().currsize == 1")
+    assert loaded_by(statement, ("markdown_it", "mdit_py_plugins", "nh3")) == [
+        "markdown_it", "mdit_py_plugins", "nh3"]
+
+
 def test_exports_defuse_formulas_and_read_back_unchanged(tmp_path: Path) -> None:
     from edge_jupyter.panel._source import Source
 

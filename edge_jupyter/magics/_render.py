@@ -43,7 +43,7 @@ from IPython.display import clear_output, display
 
 from ..money import exact_usd
 from ..record import CallRecord
-from ..untrusted_text import markdown_to_safe_html, strip_controls
+from ..untrusted_text import markdown_to_safe_html, strip_controls, warm_up
 from . import _format
 from ._context import in_kernel
 
@@ -109,6 +109,7 @@ class SingleView:
     """One model: a status line, then the text as it streams, then the final render."""
 
     def __init__(self, model: str, *, streaming: bool, warnings: list[str]) -> None:
+        warm_up()  # the renderer's imports, in a thread, while the answer streams
         self.model = model
         self.warnings = warnings
         for message in warnings:
@@ -185,6 +186,7 @@ class MultiView:
     """Several models side by side while they stream, full answers at the end."""
 
     def __init__(self, participants: list[Any], *, warnings: list[str]) -> None:
+        warm_up()  # the renderer's imports, in a thread, while the answers stream
         self.participants = participants
         self.warnings = warnings
         for message in warnings:
