@@ -121,6 +121,29 @@ def in_browser(script: Callable[[Any], Any], *, width: int = 1400, height: int =
         return pool.submit(session).result(timeout=180)
 
 
+def with_evidence(script: Callable[[Any], Any], lab: Any, name: str,
+                  shown: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """``script`` that, when it fails, says why: a screenshot, the browser console, the log.
+
+    ``shown(page)``, when given, adds what the page displayed at the moment of failure.
+    """
+    def run(page: Any) -> Any:
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        try:
+            return script(page)
+        except Exception as exc:
+            failure = _ROOT / "test-artifacts" / "screenshots" / f"{name}-failure.png"
+            failure.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(failure), full_page=True)
+            outputs = f"\noutputs: {shown(page)}" if shown is not None else ""
+            raise AssertionError(f"{exc}\nsee {failure}{outputs}\nbrowser console:\n"
+                                 + "\n".join(console[-30:])
+                                 + f"\nJupyterLab log:\n{lab.log_text()[-3000:]}") from None
+
+    return run
+
+
 def notebook_json(cells: list[str]) -> str:
     """A notebook file with these code cells and the python3 kernel (no kernel picker)."""
     import nbformat

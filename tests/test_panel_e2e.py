@@ -22,6 +22,7 @@ from panel_fixtures import (
     jupyterlab,
     lab_env,
     notebook_json,
+    with_evidence,
 )
 
 from edge_jupyter import preferences
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 
 FAVOURITE = "anthropic/claude-3.5-haiku"
 SIDEBAR = "#jp-right-stack .edge-panel"
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_panel_in_the_jupyterlab_sidebar(sandbox, tmp_path, monkeypatch):
@@ -95,20 +95,7 @@ def test_panel_in_the_jupyterlab_sidebar(sandbox, tmp_path, monkeypatch):
             page.screenshot(path=str(_shot("panel.png")), full_page=True)
             return seen
 
-        def script_with_evidence(page: Any) -> dict[str, str]:
-            console: list[str] = []
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            try:
-                return script(page)
-            except Exception as exc:
-                failure = _ROOT / "test-artifacts" / "screenshots" / "panel-failure.png"
-                failure.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(failure), full_page=True)
-                raise AssertionError(
-                    f"{exc}\nsee {failure}\nbrowser console:\n" + "\n".join(console[-30:])
-                    + f"\nJupyterLab log:\n{lab.log_text()[-3000:]}") from None
-
-        seen = in_browser(script_with_evidence)
+        seen = in_browser(with_evidence(script, lab, "panel"))
 
     first = sandbox.wait_for_completions(3)[0]  # the single-model cell ran first
     # Account: connected, the account balance and the key's limit (from /credits and /key)

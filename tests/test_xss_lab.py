@@ -19,7 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-from panel_fixtures import CHROMIUM, SCREENSHOTS, in_browser, jupyterlab, lab_env, notebook_json
+from panel_fixtures import (
+    CHROMIUM,
+    SCREENSHOTS,
+    in_browser,
+    jupyterlab,
+    lab_env,
+    notebook_json,
+    with_evidence,
+)
 from test_panel_e2e import watch_kernel_ready
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -73,7 +81,6 @@ CELLS = [
 ]
 #: The rendered outputs themselves (not JupyterLab's own icons around them).
 OUTPUTS = ".jp-Notebook .jp-OutputArea-output"
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_hostile_answers_render_in_jupyterlab_and_nothing_runs(sandbox, tmp_path):
@@ -134,22 +141,11 @@ def test_hostile_answers_render_in_jupyterlab_and_nothing_runs(sandbox, tmp_path
             page.screenshot(path=str(SCREENSHOTS / "xss-lab.png"), full_page=True)
             return seen
 
-        def with_evidence(page: Any) -> dict[str, Any]:
-            console: list[str] = []
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            try:
-                return script(page)
-            except Exception as exc:
-                failure = _ROOT / "test-artifacts" / "screenshots" / "xss-failure.png"
-                failure.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(failure), full_page=True)
-                shown = page.evaluate("() => [...document.querySelectorAll('.jp-Cell "
-                                      ".jp-OutputArea')].map(o => o.textContent.slice(-300))")
-                raise AssertionError(f"{exc}\nsee {failure}\noutputs: {shown}\nbrowser console:\n"
-                                     + "\n".join(console[-30:])
-                                     + f"\nJupyterLab log:\n{lab.log_text()[-3000:]}") from None
+        def shown(page: Any) -> Any:
+            return page.evaluate("() => [...document.querySelectorAll('.jp-Cell "
+                                 ".jp-OutputArea')].map(o => o.textContent.slice(-300))")
 
-        seen = in_browser(with_evidence)
+        seen = in_browser(with_evidence(script, lab, "xss", shown))
         with httpx.Client(trust_env=False, timeout=10) as client:
             listed = client.get(lab.api("api/contents"), headers=lab.auth).json()
 
