@@ -148,7 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return cmd_demo(args)
-    return cmd_ask(args)
+    from .storage import DataError
+
+    try:
+        return cmd_ask(args)
+    except DataError as exc:  # an unreadable or damaged data file: one line, as in a cell
+        from .untrusted_text import strip_controls
+
+        print(f"edge-jupyter ask: {strip_controls(str(exc))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -196,6 +196,16 @@ def test_ask_prints_no_terminal_escapes_from_an_error(sb, tmp_path):
     assert no_controls(done.stdout) and no_controls(done.stderr)
 
 
+def test_ask_reports_an_unreadable_preferences_file_in_one_line(sb, tmp_path):
+    # A folder where preferences.json should be: a read error, not damage (nothing is moved).
+    (tmp_path / "edge-data" / "preferences.json").mkdir(parents=True)
+    requests = len(sb.requests)
+    done = _ask(sb, tmp_path, "hello")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "preferences.json" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and len(sb.requests) == requests
+
+
 # -- item 4: %edge balance --------------------------------------------------------------------
 
 def test_edge_balance_shows_a_hostile_label_without_control_characters(kernel, sb):
