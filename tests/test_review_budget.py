@@ -149,6 +149,26 @@ def test_a_slow_price_list_ends_at_its_deadline_and_the_price_is_unknown(sb: San
         _prices.clear_cache()
 
 
+def test_a_slow_catalogue_ends_a_router_s_price_look_up_at_the_deadline(sb) -> None:
+    # openrouter/auto has no provider list: its price comes from /models, which must end
+    # under the same price deadline as /endpoints, not hold the cell for minutes.
+    from edge_jupyter.magics import _prices
+    from edge_jupyter.openrouter import clear_models_cache
+
+    client = OpenRouterClient(sb.key, origin=sb.url)
+    _prices.clear_cache()
+    clear_models_cache()
+    sb.inject(Fault.slow_models(120))  # a byte every ~0.05 s for 2 minutes: no read times out
+    try:
+        price = _prices.request_price(client, {"model": AUTO, "provider": {
+            "max_price": {"prompt": 1, "completion": 2}}})
+        assert sb.faults.pending() == []  # the slow catalogue was asked for
+        assert price.pricing is None, price  # not priced from a list that never came
+    finally:
+        _prices.clear_cache()
+        clear_models_cache()
+
+
 def test_a_slow_price_list_refuses_a_budgeted_cell_instead_of_holding_it(kernel, sb) -> None:
     kernel.ok("import edge_jupyter.magics._prices as _p\n_p.clear_cache()")
     sb.inject(Fault.slow_endpoints(120))  # trickles for 2 minutes

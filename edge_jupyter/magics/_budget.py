@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +46,18 @@ class PreCall:
     notes: list[str] = field(default_factory=list)
 
 
-def _model_info(client: OpenRouterClient, model: str) -> ModelInfo | None:
+def _model_info(client: OpenRouterClient, model: str, *,
+                deadline: float | None = None) -> ModelInfo | None:
+    """The catalogue entry of ``model`` (exact id, else its base id); None when not listed
+    or when /models cannot be had by ``deadline`` (``time.monotonic``)."""
     try:
-        models = client.models()
+        if deadline is None:
+            models = client.models()
+        else:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            models = client.models(timeout=left, deadline=deadline)
     except OpenRouterError:
         return None
     base = model.split(":", 1)[0]

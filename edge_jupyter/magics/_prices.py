@@ -94,17 +94,18 @@ def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPO
     return Fetched(data)
 
 
-def _catalogue_entry(client: OpenRouterClient, model: str) -> Any:
-    """The ``/models`` entry of ``model`` (exact id, else its base id), or None."""
+def _catalogue_entry(client: OpenRouterClient, model: str, deadline: float) -> Any:
+    """The ``/models`` entry of ``model`` (exact id, else its base id), or None: fetched
+    under the same price deadline as the provider lists."""
     from ._budget import _model_info
 
-    return _model_info(client, model)
+    return _model_info(client, model, deadline=deadline)
 
 
 def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadline: float) -> WorstPrice:
     fetched = endpoints_of(client, model, deadline=deadline)
     data = fetched.data
-    listed = _catalogue_entry(client, model) if fetched.not_found else None
+    listed = _catalogue_entry(client, model, deadline) if fetched.not_found else None
     if listed is not None:
         # Listed, yet no provider list: its one /models price may not be the dearest (a model
         # can have providers at several times it), so only a --max-price cap can bound it.
@@ -123,7 +124,7 @@ def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadli
     if not endpoints:
         # Routers (openrouter/auto) have no endpoints of their own: only /models prices them,
         # and it says "-1" (variable). That is the one case the catalogue price stands in.
-        info = _catalogue_entry(client, model)
+        info = _catalogue_entry(client, model, deadline)
         if info is not None:
             catalogue, limits = info.pricing, (info.context_length, info.max_completion_tokens)
     price = dearest_price(data, route, model=model, catalogue=catalogue,

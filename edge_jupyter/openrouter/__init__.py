@@ -3,7 +3,7 @@
 Must not import IPython, ipywidgets, tornado or jupyter_server.
 """
 
-from ._client import ChatStream, OpenRouterClient
+from ._client import ChatStream, OpenRouterClient, clear_models_cache
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -43,5 +43,5 @@ __all__ = [
     "OpenRouterClient", "OpenRouterError", "PermissionDenied", "Pricing", "ProviderError",
     "RateLimited", "ReasoningDelta", "RequestTimeout", "RetryPolicy", "Started", "StreamAssembler",
     "StreamEvent", "StreamInterrupted", "TextDelta", "TransportError", "UnknownModel",
-    "Usage", "UsageReceived", "error_for_status", "parse_retry_after",
+    "Usage", "UsageReceived", "clear_models_cache", "error_for_status", "parse_retry_after",
 ]

@@ -81,6 +81,12 @@ def read_capped(response: httpx.Response, cap: int, *, deadline: float | None = 
         response.close()
     return b"".join(pieces)
 _models_cache: dict[str, tuple[float, list[ModelInfo]]] = {}
+
+
+def clear_models_cache() -> None:
+    """Forget every cached ``/models`` list (the next :meth:`OpenRouterClient.models` asks)."""
+    with _models_lock:
+        _models_cache.clear()
 _models_lock = threading.Lock()
 
 
@@ -300,14 +306,19 @@ class OpenRouterClient:
 
     # -- account and catalogue -----------------------------------------------------------------
 
-    def models(self, *, refresh: bool = False) -> list[ModelInfo]:
-        """``GET /models`` (public), cached for five minutes per origin."""
+    def models(self, *, refresh: bool = False, timeout: float | None = None,
+               deadline: float | None = None) -> list[ModelInfo]:
+        """``GET /models`` (public), cached for five minutes per origin.
+
+        ``timeout`` bounds each network read, ``deadline`` (``time.monotonic``) the whole call.
+        """
         now = time.monotonic()
         with _models_lock:
             cached = _models_cache.get(self.origin)
             if cached and not refresh and now - cached[0] < _MODELS_TTL:
                 return cached[1]
-        data = self._get_json("/models", auth=False)
+        extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
+        data = self._get_json("/models", auth=False, deadline=deadline, **extra)
         models = [ModelInfo.from_json(m) for m in (data.get("data") or []) if isinstance(m, dict)]
         with _models_lock:
             _models_cache[self.origin] = (now, models)

@@ -39,9 +39,11 @@ Hostile kinds (a broken or malicious server; the client must stay safe and truth
 ``slow_key``   ``GET /key`` answers its body a byte at a time over ``seconds``.
 ``slow_endpoints`` ``GET /models/{author}/{slug}/endpoints`` answers a byte at a time over
                ``seconds`` (a budget's price look-up must end at its own deadline).
+``slow_models`` ``GET /models`` likewise (the catalogue price of a router such as
+               ``openrouter/auto`` is looked up under the same deadline).
 
 Faults are taken by the route they are for: ``slow_key`` and ``echo_key(where="label")``
-by ``GET /key``, ``gzip_bomb(where="models")`` by ``GET /models``, ``slow_endpoints`` by
+by ``GET /key``, ``gzip_bomb(where="models")`` and ``slow_models`` by ``GET /models``, ``slow_endpoints`` by
 ``GET …/endpoints``, every other by chat
 completions; each route skips the faults meant for the others.
 """
@@ -54,10 +56,10 @@ from typing import Any, Literal
 
 FaultKind = Literal["http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
                     "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key",
-                    "slow_endpoints"]
+                    "slow_endpoints", "slow_models"]
 KINDS: tuple[str, ...] = ("http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
                           "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key",
-                          "slow_endpoints")
+                          "slow_endpoints", "slow_models")
 ENCODINGS: tuple[str, ...] = ("exact", "url", "upper", "split", "base64")
 #: One gzip bomb is ~1 MB compressed; this is how big it inflates unless told otherwise.
 BOMB_SIZE = 1 << 30
@@ -88,7 +90,7 @@ class Fault:
             return "endpoints"
         if self.kind == "slow_key" or (self.kind == "echo_key" and self.where == "label"):
             return "key"
-        if self.kind == "gzip_bomb" and self.where == "models":
+        if self.kind == "slow_models" or (self.kind == "gzip_bomb" and self.where == "models"):
             return "models"
         return "chat"
 
@@ -170,6 +172,11 @@ class Fault:
     def slow_endpoints(cls, seconds: float, *, times: int = 1) -> Fault:
         """``GET …/endpoints`` trickles its body a byte at a time over ``seconds``."""
         return cls("slow_endpoints", seconds=seconds, times=times)
+
+    @classmethod
+    def slow_models(cls, seconds: float, *, times: int = 1) -> Fault:
+        """``GET /models`` answers its body a byte at a time over ``seconds``."""
+        return cls("slow_models", seconds=seconds, times=times)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
