@@ -17,7 +17,6 @@ without the context the user expected (``storage.py`` has the design).
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from .storage import (
     read_json,
     update_json,
 )
+from .user_numbers import finite
 
 #: A letter, digit or '_' first (no '.', '..' or hidden files), then letters, digits, '_', '.'
 #: or '-'; matched whole (``$`` would let a trailing newline through).
@@ -118,9 +118,7 @@ def _is_turn(t: Any) -> bool:
     return (isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("prompt"), str)
             and isinstance(t.get("answers", {}), dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in t.get("answers", {}).items())
-            and isinstance(t.get("timestamp", 0.0), (int, float))
-            and not isinstance(t.get("timestamp", 0.0), bool)
-            and math.isfinite(t.get("timestamp", 0.0)))  # other keys: a newer version's
+            and finite(t.get("timestamp", 0.0)) is not None)  # other keys: a newer version's
 
 
 def _problem(raw: Any) -> str | None:

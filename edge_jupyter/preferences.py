@@ -23,7 +23,6 @@ is an error, never damage: nothing is moved and the call is not made.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .storage import DamagedFile, DataError, data_dir, read_json, update_json
+from .user_numbers import finite
 
 DEFAULT_MODEL = "openai/gpt-4o-mini"
 DEFAULT_ALERT_USD = 1.0
@@ -63,8 +63,7 @@ def path() -> Path:
 # -- shape --------------------------------------------------------------------------------
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value) and value >= 0)
+    return finite(value, low=0) is not None
 
 
 def _is_str_list(value: Any) -> bool:

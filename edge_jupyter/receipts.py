@@ -9,12 +9,12 @@ kernel needed) and prices a re-run.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .openrouter import ModelInfo
+from .user_numbers import finite, whole
 
 RECEIPT_KEY = "edge_jupyter"
 
@@ -98,19 +98,20 @@ def _count(meta: dict[str, Any], key: str) -> int:
     value = meta.get(key)
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    count = whole(value, low=0)
+    if count is None:
         raise ReceiptError(f"{key} is {value!r}, not a number of tokens")
-    return value
+    return count
 
 
 def _usd(meta: dict[str, Any], key: str) -> float | None:
     value = meta.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value < 0:
+    usd = finite(value, low=0)
+    if usd is None:
         raise ReceiptError(f"{key} is {value!r}, not an amount of USD")
-    return float(value)
+    return usd
 
 
 def collect(notebook: dict[str, Any]) -> list[Receipt]:

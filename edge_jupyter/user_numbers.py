@@ -70,10 +70,15 @@ class Rule:
     def _refuse(self, raw: object, name: str) -> NumberError:
         return NumberError(f"{name} must be {self.allowed()}, not {_shown(raw)}")
 
-    def _from_text(self, text: str, name: str) -> float | int:
+    def cleaned(self, text: str) -> str:
+        """The text as it is parsed: blanks and ``_`` dropped, one leading ``$`` if allowed."""
         cleaned = text.strip().replace("_", "")
         if self.dollar_sign and cleaned.startswith("$"):
             cleaned = cleaned[1:].strip()
+        return cleaned
+
+    def _from_text(self, text: str, name: str) -> float | int:
+        cleaned = self.cleaned(text)
         try:
             return int(cleaned) if self.whole else float(cleaned)
         except ValueError:
@@ -154,3 +159,42 @@ def strip_argparse_prefix(message: str) -> str:
     if sep and head.startswith("argument ") and rest.startswith(("must be ", "takes ")):
         return f"{head[len('argument '):]} {rest}"
     return message
+
+
+# -- numbers read back from a file or a server ----------------------------------------------
+# Not typed by a person, so there is no one to tell: a value that is not a usable number
+# is ``None`` and the caller decides (unknown, damaged file, impossible figure).
+
+def real(value: object, *, text: bool = False) -> float | None:
+    """``value`` as a float if it is an int or float (never a bool: ``True`` is no amount),
+    or with ``text=True`` a decimal string (OpenRouter sends prices as ``"0.000002"``);
+    else None. Not checked for finiteness (see :func:`finite`); a JSON integer too long for
+    a float is None rather than an ``OverflowError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, str) and not text:
+        return None
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+def finite(value: object, *, low: float | None = None, high: float | None = None,
+           text: bool = False) -> float | None:
+    """A stored or server number: :func:`real`, finite, and within ``low``..``high`` if given; else None."""
+    number = real(value, text=text)
+    if number is None or not math.isfinite(number):
+        return None
+    if (low is not None and number < low) or (high is not None and number > high):
+        return None
+    return number
+
+
+def whole(value: object, *, low: int | None = 0, high: int | None = None) -> int | None:
+    """A stored or server count: an int (not a bool, not ``5.0``) within ``low``..``high``; else None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    if (low is not None and value < low) or (high is not None and value > high):
+        return None
+    return value

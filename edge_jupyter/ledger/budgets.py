@@ -29,6 +29,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..user_numbers import finite
+
 if TYPE_CHECKING:
     from edge_jupyter.openrouter import Pricing
 
@@ -150,9 +152,10 @@ def _checked(pricing: Pricing) -> tuple[float, float, float, float]:
     if not pricing.known:
         raise UnknownPrice(pricing.unknown_reason or "the price is unknown")
     values = (pricing.prompt, pricing.completion, pricing.request, pricing.image, pricing.reasoning or 0.0)
-    if not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in values):
+    checked = [finite(v, low=0) for v in values]
+    if None in checked:
         raise UnknownPrice(f"a price is not a non-negative number: {values!r}")
-    prompt, completion, request, image, reasoning = (float(v) for v in values)  # type: ignore[arg-type]
+    prompt, completion, request, image, reasoning = checked  # type: ignore[misc]
     # Reasoning tokens are billed as completion tokens; where a model prices them apart,
     # take the dearer of the two so the estimate stays on the safe side.
     return prompt, max(completion, reasoning), request, image

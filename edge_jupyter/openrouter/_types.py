@@ -8,21 +8,15 @@ wire and become floats in USD per token.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def _num(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+from ..user_numbers import finite, real, whole
 
 
 def _int(value: Any) -> int:
+    """A ``/models`` figure read leniently (``"4096"`` counts), 0 if unreadable; a limit then
+    goes through ``whole(..., low=1)`` like an endpoint's."""
     try:
         return int(value or 0)
     except (TypeError, ValueError, OverflowError):
@@ -46,14 +40,10 @@ def _figure(value: Any, what: str) -> float | None:
     """A server's money figure: absent is None; anything not a finite number >= 0 is impossible."""
     if value is None:
         return None
-    number: float | None = None
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except (ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
-            number = None
-    if number is None or not math.isfinite(number) or number < 0 or number > MAX_CALL_COST_USD:
-        shown = f"${number:g}" if number is not None else json_text(value)
+    number = finite(value, low=0, high=MAX_CALL_COST_USD, text=True)
+    if number is None:
+        parsed = real(value, text=True)  # quoted as a number if it is one ("$-1", "$inf")
+        shown = f"${parsed:g}" if parsed is not None else json_text(value)
         raise ImpossibleFigure(f"an impossible {what} ({shown})")
     return number
 
@@ -63,10 +53,11 @@ def _count(value: Any, what: str) -> int:
     if value is None:
         return 0
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CALL_TOKENS:
+        value = int(value)  # a JSON ``5.0`` is 5 tokens
+    count = whole(value, low=0, high=MAX_CALL_TOKENS)
+    if count is None:
         raise ImpossibleFigure(f"an impossible token count ({what} = {json_text(value)})")
-    return value
+    return count
 
 
 def json_text(value: Any) -> str:
@@ -82,13 +73,7 @@ def json_text(value: Any) -> str:
 
 def _finite(value: Any) -> float | None:
     """An account figure (may be negative: an overspent key): None unless a finite number."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = _num(value)
-    except OverflowError:  # a JSON integer too long for a float
-        return None
-    return number if number is not None and math.isfinite(number) else None
+    return finite(value, text=True)
 
 
 def _details(value: Any) -> dict[str, Any]:
@@ -150,10 +135,10 @@ def _price(data: Any, key: str, *, required: bool, default: float | None) -> tup
     value = data.get(key)
     if value is None or value == "":
         return (None, f"no {key} price") if required else (default, None)
-    number = None if isinstance(value, bool) else _num(value)
-    if number is not None and number == -1:
+    if real(value, text=True) == -1:
         return None, VARIABLE_PRICE
-    if number is None or not math.isfinite(number) or number < 0:
+    number = finite(value, low=0, text=True)
+    if number is None:
         return None, f"{key} price {str(value)[:20]!r} is not a price"
     return number, None
 
@@ -233,10 +218,10 @@ class ModelInfo:
             id=str(data.get("id", "")),
             name=str(data.get("name") or data.get("id", "")),
             # A limit of 0 or below is no limit we can use (a negative one made a budget's
-            # worst case negative): unknown, as for an endpoint's (routing._worst_price._int).
-            context_length=context if context > 0 else None,
+            # worst case negative): unknown, as for an endpoint's (routing._worst_price).
+            context_length=whole(context, low=1),
             pricing=Pricing.from_json(data.get("pricing") or {}),
-            max_completion_tokens=most if most > 0 else None,
+            max_completion_tokens=whole(most, low=1),
             supported_parameters=tuple(data.get("supported_parameters") or ()),
             input_modalities=tuple(arch.get("input_modalities") or ()),
             description=str(data.get("description") or ""),

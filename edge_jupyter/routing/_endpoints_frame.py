@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..user_numbers import finite
 from ._max_price import _MILLION
 from ._no_endpoints import _endpoint_dicts
 
@@ -41,11 +42,10 @@ def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
 
     def per_m(value: Any) -> float | None:
         # "-1" is OpenRouter's variable price: no number (the ``pricing`` column says so).
-        try:
-            price = Decimal(str(value))
-        except (InvalidOperation, ValueError):
+        # Checked as every server price is; multiplied as a Decimal so "0.0000015" is 1.5, exactly.
+        if finite(value, low=0, text=True) is None:
             return None
-        return float(price * _MILLION) if price.is_finite() and price >= 0 else None
+        return float(Decimal(str(value)) * _MILLION)
 
     def p50(stats: Any) -> float | None:
         return stats.get("p50") if isinstance(stats, Mapping) else None

@@ -20,7 +20,7 @@ def _usd(text: str, what: str) -> Decimal:
         USD_PER_M.read(text, f"{what} price")
     except NumberError as exc:
         raise RoutingError(f"--max-price: {exc}.") from None
-    return Decimal(text.strip().replace("_", "").lstrip("$").strip())
+    return Decimal(USD_PER_M.cleaned(text))
 
 
 def _plain(value: Decimal) -> str:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..user_numbers import whole
 from ._max_price import _MILLION, MaxPrice
 from ._no_endpoints import _endpoint_dicts
 from ._prefs import RoutePrefs
@@ -94,10 +95,6 @@ def unknown(model: str, reason: str, fix: str) -> WorstPrice:
     return WorstPrice(model, None, reason=reason, fix=fix)
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
 def _dearer(a: Pricing, b: Pricing) -> Pricing:
     """Field by field, the dearer of two prices; a field unknown in either stays unknown."""
     from ..openrouter import Pricing
@@ -143,7 +140,9 @@ def _reduce(rows: Sequence[Mapping[str, Any]]) -> list[_Endpoint]:
             names.add(_LOWER_DISPLAY[provider.lower()])
         label = f"{provider or tag or '?'}" + (f" ({tag})" if tag and provider.lower() != tag else "")
         out.append(_Endpoint(label, frozenset(n for n in names if n), _pricing_of(row.get("pricing")),
-                             _int(row.get("context_length")), _int(row.get("max_completion_tokens"))))
+                             # 0 or below is no limit we can use: unknown
+                             whole(row.get("context_length"), low=1),
+                             whole(row.get("max_completion_tokens"), low=1)))
     return out
 
 
