@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from processes import JupyterProcess, jupyter_process
 
 from edge_jupyter.ledger import Ledger
@@ -22,6 +23,9 @@ from edge_jupyter.record import CallRecord
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: The browser tests' module mark: they need Debian's chromium, which scripts/test.sh installs.
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason="needs Debian's chromium (installed by scripts/test.sh)")
 
 _ROOT = Path(__file__).resolve().parent.parent
 #: Like the other e2e tests: screenshots go to test-artifacts/ (ignored by git);

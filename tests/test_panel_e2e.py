@@ -14,13 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from panel_fixtures import (
-    CHROMIUM,
     SCREENSHOTS,
     in_browser,
     jupyterlab,
     lab_env,
+    needs_chromium,
     notebook_json,
     with_evidence,
 )
@@ -29,8 +28,7 @@ from edge_jupyter import preferences
 from edge_jupyter.money import exact_usd
 from edge_jupyter.panel._model import money
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="needs Debian's chromium (installed by scripts/test.sh)")
+pytestmark = needs_chromium
 
 FAVOURITE = "anthropic/claude-3.5-haiku"
 SIDEBAR = "#jp-right-stack .edge-panel"

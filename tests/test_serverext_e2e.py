@@ -10,7 +10,6 @@ the saved notebook, the pages and the data dir are scanned for the key.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 import time
@@ -31,18 +30,9 @@ from connect_fixtures import (
     query_of,
     server_env,
 )
+from panel_fixtures import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-# Screenshots land in test-artifacts/ (ignored by git); EDGE_UPDATE_DOCS=1 refreshes the
-# committed ones in docs/screenshots/ instead.
-_ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = (_ROOT / "docs" / "screenshots" if os.environ.get("EDGE_UPDATE_DOCS")
-               else _ROOT / "test-artifacts" / "screenshots")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="needs Debian's chromium (installed by scripts/test.sh)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")

@@ -14,24 +14,21 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from panel_fixtures import (
-    CHROMIUM,
     SCREENSHOTS,
     in_browser,
     jupyterlab,
     lab_env,
+    needs_chromium,
     notebook_json,
     with_evidence,
 )
 from test_panel_e2e import watch_kernel_ready
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="needs Debian's chromium (installed by scripts/test.sh)")
+pytestmark = needs_chromium
 
 #: Writes pwned.txt into the server's root through the REST API, as the page's user.
 PUT_FILE = ("fetch('/api/contents/pwned.txt',{method:'PUT',headers:{'Content-Type':"
