@@ -1,6 +1,6 @@
 """The usage ledger and spending limits.
 
-* :class:`Ledger` -- one SQLite row per model call (``_store.py``), written ``pending``
+* :class:`Ledger` -- one SQLite row per model call (``_read.py``), written ``pending``
   before the request and completed after; safe across threads and kernels.
 * :mod:`.budgets` -- pure arithmetic: prompt estimates, worst-case cost, :class:`Limit`,
   :class:`StreamGuard`.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._context import Context, current_context, set_context
 from ._errors import BudgetExceeded, LedgerError
 from ._queries import export, group, read_export, restore_dtypes
-from ._store import Ledger
+from ._read import Ledger
 from .budgets import (
     Limit,
     StreamGuard,
