@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import preferences, replay
+from .errors import EdgeError
 from .money import exact_usd, short_usd
 from .openrouter import OpenRouterError, Pricing, RetryPolicy
 from .record import CallRecord
@@ -34,7 +35,7 @@ BATCH_RETRY = RetryPolicy(max_retries=6, base_delay=0.5, max_delay=10.0, max_wai
 DEFAULT_MAX_TOKENS = 512
 
 
-class BatchError(Exception):
+class BatchError(EdgeError):
     """A batch that cannot start (bad template, not confirmed, unknown model)."""
 
     def _render_traceback_(self) -> list[str]:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import EdgeError
 from .storage import (
     DamagedFile,
     DataError,
@@ -41,8 +42,8 @@ NAME_RULE = ("up to 64 letters, digits, '_', '.' or '-', starting with a letter,
              "(no spaces, slashes or control characters)")
 
 
-class ConversationError(Exception):
-    pass
+class ConversationError(EdgeError):
+    """A conversation (``--chat NAME``) that cannot be used; the message says why."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import EdgeError
 from .openrouter import ModelInfo
 from .user_numbers import finite, whole
 
@@ -40,7 +41,7 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-class ReceiptError(ValueError):
+class ReceiptError(EdgeError, ValueError):
     """A notebook whose receipts cannot be read; the message names the file and the problem."""
 
 

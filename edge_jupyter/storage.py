@@ -53,9 +53,10 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
+from .errors import EdgeError
 
 
-class DataError(Exception):
+class DataError(EdgeError):
     """A file or folder under ``EDGE_DATA_DIR`` cannot be used; the message says why and what to do."""
 
 

@@ -22,8 +22,10 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .errors import EdgeError
 
-class NumberError(ValueError):
+
+class NumberError(EdgeError, ValueError):
     """A number that cannot be used; ``str()`` names it and says what is allowed."""
 
 

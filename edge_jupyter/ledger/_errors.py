@@ -11,8 +11,10 @@ what to do.
 
 from __future__ import annotations
 
+from ..errors import EdgeError
 
-class LedgerError(Exception):
+
+class LedgerError(EdgeError):
     """Base of the ledger's errors."""
 
 

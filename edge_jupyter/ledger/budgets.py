@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import EdgeError
 from ..user_numbers import finite
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def completion_ceiling(max_tokens: int | None, *, prompt_tokens: int = 0,
     return min(known) if known else UNKNOWN_COMPLETION_CEILING
 
 
-class UnknownPrice(ValueError):
+class UnknownPrice(EdgeError, ValueError):
     """A price that cannot be used: variable (``"-1"``), negative, non-finite or missing.
 
     Pricing a call with it would be a made-up number (a "-1" prompt price makes a call look

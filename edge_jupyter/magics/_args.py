@@ -10,13 +10,14 @@ import re
 import shlex
 from typing import Any, NoReturn
 
+from ..errors import EdgeError
 from ..user_numbers import TEMPERATURE, TOKENS, USD, strip_argparse_prefix
 
 FORMATS = ("markdown", "text", "code", "json")
 _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+|inf|infinity|nan)(e[+-]?\d+)?$", re.IGNORECASE)
 
 
-class UsageError(Exception):
+class UsageError(EdgeError):
     """Bad flags: the message says what is wrong and how to ask for help."""
 
 

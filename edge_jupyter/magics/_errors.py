@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import EdgeError
 
-class EdgeCellError(Exception):
+
+class EdgeCellError(EdgeError):
     """The cell failed for a reason the message explains (bad flag, not connected, API error).
 
     IPython calls ``_render_traceback_`` instead of printing a traceback, so the user

@@ -6,8 +6,10 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import EdgeError
 
-class InterpolationError(Exception):
+
+class InterpolationError(EdgeError):
     """A ``{…}`` that cannot be filled; the message names it and says what to do."""
 
 

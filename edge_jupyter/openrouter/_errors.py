@@ -32,11 +32,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import EdgeError
+
 _TOP_UP = "https://openrouter.ai/settings/credits"
 _KEYS = "https://openrouter.ai/settings/keys"
 
 
-class OpenRouterError(Exception):
+class OpenRouterError(EdgeError):
     """Base of every error raised by the client."""
 
     retryable: bool = False

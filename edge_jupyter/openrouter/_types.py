@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import EdgeError
 from ..user_numbers import finite, real, whole
 
 
@@ -23,7 +24,7 @@ def _int(value: Any) -> int:
         return 0
 
 
-class ImpossibleFigure(ValueError):
+class ImpossibleFigure(EdgeError, ValueError):
     """A cost or token count from the server that cannot be true; ``str()`` says which."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import EdgeError
 
-class RoutingError(ValueError):
+
+class RoutingError(EdgeError, ValueError):
     """A routing preference OpenRouter would reject, or one that can route nowhere.
 
     The message names the offending flag or value and what to do instead, so the

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import pkce
+from ..errors import EdgeError
 
 #: The code OpenRouter hands out lives 10 minutes; a flow older than that is useless.
 DEFAULT_TTL = 600.0
@@ -31,7 +32,7 @@ MAX_WATCHES = 256
 ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
 
 
-class FlowError(Exception):
+class FlowError(EdgeError):
     """The callback's flow id cannot be used; ``reason`` is "unknown", "used" or "expired"."""
 
     def __init__(self, reason: str) -> None:
