@@ -7,7 +7,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool
 
-from ..openrouter import OpenRouterError
+from ..errors import EdgeError
 from ..storage import DataError
 from ._args import HelpRequested, UsageError, split_line
 from ._errors import EdgeCellError
@@ -31,11 +31,11 @@ class EdgeMagics(Magics):
             return None
         except HelpRequested as exc:
             print(exc.text)
-        except UsageError as exc:
-            raise EdgeCellError(str(exc)) from None
-        except OpenRouterError as exc:
-            raise EdgeCellError(str(exc)) from None
-        except DataError as exc:  # a data file or folder (preferences, chat, ledger) cannot be used
+        except EdgeCellError:
+            raise  # already the cell's one line (or "details above"): shown by its own renderer
+        except EdgeError as exc:
+            # The one place any error of the tree (bad flags, OpenRouter, budget, ledger,
+            # data files, routing, chats, …) becomes the cell's one line, without a traceback.
             raise EdgeCellError(str(exc)) from None
         return None
 
