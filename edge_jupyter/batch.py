@@ -28,6 +28,7 @@ from .openrouter import OpenRouterError, Pricing, RetryPolicy
 from .record import CallRecord
 
 if TYPE_CHECKING:
+    from .calls import CallContext
     from .routing import WorstPrice
 
 #: Batches meet rate limits more often than single cells: retry longer before giving up.
@@ -88,10 +89,10 @@ def _rows(data: Any, template: str) -> list[tuple[Any, dict[str, Any]]]:
 
 
 def _expected_completion_tokens(model: str) -> float | None:
-    from .magics import _recorder
+    from .ledger import Ledger
 
     try:
-        frame = _recorder.ledger().frame("all")
+        frame = Ledger.default().frame("all")
     except Exception:
         return None
     done = frame[(frame["model"] == model) & (frame["status"] == "ok")]
@@ -100,7 +101,7 @@ def _expected_completion_tokens(model: str) -> float | None:
 
 def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str) -> Quote:
     """Price the rows not yet answered at ``price``: the dearest endpoint the rows' route can
-    reach (:func:`edge_jupyter.magics._prices.request_price`), not the one ``/models`` price."""
+    reach (:func:`edge_jupyter.calls.request_price`), not the one ``/models`` price."""
     from .ledger import estimate_prompt_tokens, worst_case_cost
 
     replayed = sum(1 for b in bodies if replay.lookup(b) is not None)
@@ -133,6 +134,22 @@ def _confirm(q: Quote, confirm_over: float | None) -> None:
                          "way to ask here: pass a higher confirm_over (or None) to go ahead.") from None
     if answer.strip().lower() not in ("y", "yes"):
         raise BatchError("Not confirmed: nothing was sent.")
+
+
+def _where() -> CallContext:
+    """The cell ``map`` runs in, when it runs in a kernel (else an empty context)."""
+    from .calls import CallContext
+
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return CallContext()
+    shell = get_ipython()
+    if shell is None:
+        return CallContext()
+    from .magics import cell_context
+
+    return cell_context(shell)
 
 
 def _no_rows(model: str) -> WorstPrice:
@@ -212,10 +229,8 @@ def map(
     """
     import pandas as pd
 
-    from .magics import _budget, _context, _recorder
-    from .magics._call import Participant, describe_failure
-    from .magics._cell import _client, _held_estimate
-    from .magics._errors import EdgeCellError, EdgeInterrupted
+    from . import calls
+    from .calls import CallRefused, EdgeInterrupted, RunningCall, describe_failure
 
     max_tokens, temperature, concurrency, confirm_over, budget = _checked_numbers(
         max_tokens, temperature, concurrency, confirm_over, budget)
@@ -244,27 +259,20 @@ def map(
             body["provider"] = {"max_price": cap.to_object()}
         bodies.append(body)
 
-    client = _client().with_retry(BATCH_RETRY)
+    client = calls.connected_client().with_retry(BATCH_RETRY)
     try:  # no list is not "unknown model": say which it is
         client.models()
     except OpenRouterError as exc:
         raise BatchError(f"OpenRouter's model list could not be fetched ({exc}), so {model!r} cannot "
                          "be checked or priced: nothing was sent; run the map again when it answers.") from None
-    info = _budget._model_info(client, model)
+    info = calls.model_info(client, model)
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")
-    from .magics._prices import request_price
-
-    q = quote(bodies, request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens, model)
+    q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens, model)
     print(f"edge map: {q}")
     _confirm(q, confirm_over)
 
-    try:
-        from IPython import get_ipython
-
-        ctx = _context.current(get_ipython()) if get_ipython() is not None else _context.CellContext()
-    except ImportError:
-        ctx = _context.CellContext()
+    ctx = _where()
     from .ledger import set_context
 
     session_id = set_context(ctx.notebook).session_id
@@ -286,26 +294,26 @@ def map(
     def run_row(i: int) -> None:
         record = CallRecord(model=model, notebook=ctx.notebook, cell_id=ctx.cell_id,
                             execution_count=ctx.execution_count, session_id=session_id, chat="map")
-        check = _budget.pre_call(client, model, bodies[i], budget, record)
-        p = Participant(record, bodies[i], guard=check.guard)
+        check = calls.pre_call(client, model, bodies[i], budget, record)
+        p = RunningCall(record, bodies[i], guard=check.guard)
         live[i] = p
         try:
             p.run(client)
             p.finish_record(client, lookup_timeout=0)
         except BaseException as exc:  # any failure still completes the row, as in a cell
-            _recorder.fail(check.row_id, record, describe_failure(exc),
-                           estimated_usd=_held_estimate(p))
+            calls.fail(check.row_id, record, describe_failure(exc),
+                           estimated_usd=calls.held_estimate(p))
             raise
         finally:
             live.pop(i, None)
-        _recorder.finish(check.row_id, record, estimated_usd=_held_estimate(p))
+        calls.finish(check.row_id, record, estimated_usd=calls.held_estimate(p))
         replay.store(bodies[i], record)
         with lock:
             results[i] = record
             spent[0] += record.cost_usd or 0.0
             spent[1] += record.status not in ("ok", "replayed")
 
-    live: dict[int, Participant] = {}
+    live: dict[int, RunningCall] = {}
     pending = [i for i, r in enumerate(results) if r is None]
     done_count = len(rows) - len(pending)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="edge-map")
@@ -321,8 +329,8 @@ def map(
             for future in finished:
                 futures.pop(future)
                 exc = future.exception()
-                if isinstance(exc, EdgeCellError):  # a budget refused this row: stop here
-                    stop_reason = exc.message
+                if isinstance(exc, CallRefused):  # a budget refused this row: stop here
+                    stop_reason = str(exc)
                 elif exc is not None and not isinstance(exc, OpenRouterError):
                     raise exc
                 done_count += 1

@@ -87,47 +87,48 @@ def cmd_sandbox(argv: list[str]) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    """Stream one answer in the terminal, then its exact cost."""
-    from .keystore import resolve_api_key
-    from .magics._call import Participant
-    from .magics._format import cost_line_text
-    from .openrouter import OpenRouterClient
-    from .preferences import load
-    from .record import CallRecord
+    """Stream one answer in the terminal, then its exact cost: a front-end of the call
+    engine, so the call is a ledger row, respects the budgets and warns of a low balance."""
+    from . import calls
+    from .answer_format import cost_line_text
+    from .errors import EdgeError
     from .untrusted_text import strip_controls
-
-    key = resolve_api_key().key
-    if not key:
-        print("Not connected: set OPENROUTER_API_KEY, or run `%edge connect` in Jupyter.", file=sys.stderr)
-        return 2
-    client = OpenRouterClient(key)
-    model = args.model or load().default_model
-    body = {"model": model, "messages": [{"role": "user", "content": " ".join(args.prompt)}]}
-    if args.max_tokens is not None:
-        body["max_tokens"] = args.max_tokens
-    p = Participant(CallRecord(model=model), body)
 
     # The answer and anything the server said reach a terminal: an OSC 52 or CSI sequence
     # in them would write the clipboard or rewrite the screen, so control characters go.
-    def write(_p: object, text: str) -> None:
-        sys.stdout.write(strip_controls(text))
-        sys.stdout.flush()
+    def show(event: calls.Event) -> None:
+        if isinstance(event, calls.Text):
+            sys.stdout.write(strip_controls(event.text))
+            sys.stdout.flush()
+        elif isinstance(event, calls.Began):
+            for message in event.warnings:
+                print(strip_controls(f"warning: {message}"), file=sys.stderr)
 
+    request = calls.Request(prompt=" ".join(args.prompt), models=[args.model] if args.model else [],
+                            max_tokens=args.max_tokens, budget=args.budget, label="cli")
     try:
-        p.run(client, on_text=write)
-    except KeyboardInterrupt:
-        p.interrupted = True
-        p.cancel()
-    record = p.finish_record(client)
+        outcome = calls.CallRun(calls.plan(request), show).execute()
+    except calls.EdgeInterrupted as exc:
+        print(f"\n{strip_controls(str(exc))}", file=sys.stderr)
+        return 130
+    except EdgeError as exc:  # not connected, refused by a budget, a bad model id…
+        print(f"edge-jupyter ask: {strip_controls(str(exc))}", file=sys.stderr)
+        return 2
+    record = outcome.records[0]
     print("\n" + strip_controls(cost_line_text(record)))
-    if p.error is not None:
-        print(strip_controls(f"error: {p.error}"), file=sys.stderr)
+    for note in outcome.notes:
+        print(strip_controls(f"note: {note}"), file=sys.stderr)
+    if outcome.interrupted:
+        print(strip_controls(outcome.interrupt_message()), file=sys.stderr)
+        return 130
+    if record.status == "error":
+        print(strip_controls(f"error: {record.error}"), file=sys.stderr)
         return 1
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .user_numbers import RATE, TOKENS  # the same checks as the magics' flags
+    from .user_numbers import RATE, TOKENS, USD  # the same checks as the magics' flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
@@ -145,18 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("prompt", nargs="+")
     ask.add_argument("-m", "--model")
     ask.add_argument("--max-tokens", type=TOKENS.argtype())
+    ask.add_argument("--budget", type=USD.argtype(), metavar="USD",
+                     help="spending limit for this call, in USD (the saved budgets apply too)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return cmd_demo(args)
-    from .storage import DataError
-
-    try:
-        return cmd_ask(args)
-    except DataError as exc:  # an unreadable or damaged data file: one line, as in a cell
-        from .untrusted_text import strip_controls
-
-        print(f"edge-jupyter ask: {strip_controls(str(exc))}", file=sys.stderr)
-        return 2
+    return cmd_ask(args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import EdgeError
 from .routing import (
     DATA_COLLECTION,
     SORTS,
@@ -46,7 +47,7 @@ from .routing import (
 from .user_numbers import SEED, TEMPERATURE, TOKENS, TOP_P, NumberError, Rule
 
 
-class ParticipantError(ValueError):
+class ParticipantError(EdgeError, ValueError):
     """A participant spec or a participant set that cannot be used; the message says why."""
 
 
@@ -136,7 +137,7 @@ def _show(value: Any) -> str:
 
 # -- the participant -----------------------------------------------------------------------------
 @dataclass
-class Participant:
+class ParticipantSpec:
     """One model of a cell with its own options.
 
     ``params`` go into the request body as they are (temperature, max_tokens, top_p, seed);
@@ -208,8 +209,8 @@ class Participant:
         return route.apply_to_body(out)
 
 
-def parse_participant(spec: str) -> Participant:
-    """``"anthropic/claude-3.5-haiku temperature=0.2 provider=amazon-bedrock"`` -> a Participant.
+def parse_participant(spec: str) -> ParticipantSpec:
+    """``"anthropic/claude-3.5-haiku temperature=0.2 provider=amazon-bedrock"`` -> a ParticipantSpec.
 
     Errors name the model, the option and what is allowed, with a suggestion for a typo.
     """
@@ -227,7 +228,7 @@ def parse_participant(spec: str) -> Participant:
         model = check_model_id(model)
     except RoutingError as exc:
         raise ParticipantError(str(exc).replace("fallback models look", "models look")) from None
-    p = Participant(model)
+    p = ParticipantSpec(model)
     for token in rest:
         raw_key, sep, text = token.partition("=")
         key = _canonical_key(raw_key)
@@ -261,7 +262,7 @@ def parse_participant(spec: str) -> Participant:
     return p
 
 
-def check_unique(participants: Sequence[Participant]) -> None:
+def check_unique(participants: Sequence[ParticipantSpec]) -> None:
     """Refuse the same model with the same options twice (it would only double the cost)."""
     seen: set[str] = set()
     for p in participants:
@@ -270,7 +271,7 @@ def check_unique(participants: Sequence[Participant]) -> None:
         seen.add(p.key)
 
 
-def parse_participants(specs: Sequence[str]) -> list[Participant]:
+def parse_participants(specs: Sequence[str]) -> list[ParticipantSpec]:
     """Parse several specs (the ``-m`` values of a cell, or a saved set) and check them."""
     parts = [parse_participant(s) for s in specs]
     check_unique(parts)
@@ -296,7 +297,7 @@ def list_sets() -> dict[str, list[str]]:
     return dict(preferences.load().participants)
 
 
-def save_set(name: str, specs: Sequence[str]) -> list[Participant]:
+def save_set(name: str, specs: Sequence[str]) -> list[ParticipantSpec]:
     """Check ``specs`` and save them under ``name`` (replacing a set of that name).
 
     Specs are stored in canonical form (slugs, normalised values), so what
@@ -340,7 +341,7 @@ def delete_set(name: str) -> None:
     preferences.edit(drop)
 
 
-def resolve(models: Sequence[str], set_name: str | None = None) -> list[Participant]:
+def resolve(models: Sequence[str], set_name: str | None = None) -> list[ParticipantSpec]:
     """The participants of a cell: the set named by ``-p`` (if any), then each ``-m``."""
     specs = [*(load_set(set_name) if set_name else []), *models]
     return parse_participants(specs)

@@ -52,6 +52,13 @@ class CallRecord:
     finish_reason: str | None = None
     session_id: str = ""
 
+    def tokens_per_second(self) -> float | None:
+        """Completion tokens per second of streaming (after the first token), if measurable."""
+        if self.latency_s is None or self.ttft_s is None or not self.completion_tokens:
+            return None
+        streaming = self.latency_s - self.ttft_s
+        return self.completion_tokens / streaming if streaming > 0 else None
+
     def ledger_row(self) -> dict[str, Any]:
         """The ledger's columns (plus the session id), nothing else."""
         data = asdict(self)

@@ -6,7 +6,7 @@ import pytest
 from sandbox_fixtures import spec_available, validate
 
 from edge_jupyter import participants
-from edge_jupyter.participants import Participant, ParticipantError, parse_participant
+from edge_jupyter.participants import ParticipantSpec, ParticipantError, parse_participant
 from edge_jupyter.routing import MaxPrice, RoutePrefs
 
 BODY = {"model": "openai/gpt-4o-mini", "temperature": 1.0, "max_tokens": 50,
@@ -110,7 +110,7 @@ def test_named_sets_are_saved_canonical_listed_loaded_and_removed(edge_env: dict
 
     saved = participants.save_set("trio", ["anthropic/claude-3.5-haiku provider='Amazon Bedrock' temperature=0.20",
                                            "openai/gpt-4o-mini"])
-    assert all(isinstance(p, Participant) for p in saved)
+    assert all(isinstance(p, ParticipantSpec) for p in saved)
     assert preferences.load().participants == {
         "trio": ["anthropic/claude-3.5-haiku provider=amazon-bedrock temperature=0.2", "openai/gpt-4o-mini"]}
     assert participants.load_set("trio")[1] == "openai/gpt-4o-mini"

@@ -20,7 +20,7 @@ from processes import loaded_by
 from test_terminal import run_ipython
 
 from edge_jupyter.ledger import export, read_export
-from edge_jupyter.magics._format import code_html
+from edge_jupyter.answer_format import code_html
 from edge_jupyter.untrusted_text import markdown_to_safe_html, strip_controls
 
 HOSTILE = [

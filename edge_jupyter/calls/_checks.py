@@ -1,4 +1,7 @@
-"""Money checks around a call: low-balance alert before, budget reservation, stream guard."""
+"""Money checks around a call: low-balance alert before, budget reservation, stream guard.
+
+Every refusal is a :class:`CallRefused` raised before anything is sent.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from .. import balance, preferences
 from ..money import short_usd
 from ..openrouter import ModelInfo, OpenRouterClient, OpenRouterError
 from ..record import CallRecord
-from . import _recorder
-from ._errors import EdgeCellError
+from . import _recording
+from ._errors import CallRefused
 
 TOP_UP = "https://openrouter.ai/settings/credits"
 
@@ -46,7 +49,7 @@ class PreCall:
     notes: list[str] = field(default_factory=list)
 
 
-def _model_info(client: OpenRouterClient, model: str, *,
+def model_info(client: OpenRouterClient, model: str, *,
                 deadline: float | None = None) -> ModelInfo | None:
     """The catalogue entry of ``model`` (exact id, else its base id); None when not listed
     or when /models cannot be had by ``deadline`` (``time.monotonic``)."""
@@ -84,35 +87,35 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_bu
     try:  # unreadable preferences, or damaged ones not yet shown: nothing is sent
         prefs = preferences.load_for_spending()
     except DataError as exc:
-        raise EdgeCellError(str(exc)) from None
+        raise CallRefused(str(exc)) from None
     limits = [Limit(scope, float(usd)) for scope, usd in prefs.budgets.items() if usd is not None]
     if cell_budget is not None:
         limits.append(Limit("cell", cell_budget))
     if not limits:
-        return PreCall(_recorder.begin(record))
+        return PreCall(_recording.begin(record))
     # The dearest endpoint the route can reach, over every `models` fallback: the /models
     # price is one provider's, and another (or a fallback model) may cost many times more.
     price = request_price(client, body)
     if price.pricing is None:
         # Fail closed: under a budget an unpriced call would be an unguarded one.
-        raise EdgeCellError(f"Refused before sending to {model}: a budget applies and the price "
+        raise CallRefused(f"Refused before sending to {model}: a budget applies and the price "
                             f"cannot be known: {price.reason}. To go ahead, {price.fix}.")
     prompt_tokens = estimate_prompt_tokens(body["messages"])
     ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
     # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
     worst = worst_case_cost(prompt_tokens, ceiling, price.pricing)
     try:
-        row = _recorder.begin(record, worst_case_usd=worst, limits=limits)
+        row = _recording.begin(record, worst_case_usd=worst, limits=limits)
     except BudgetExceeded as exc:
         hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
         dear = f" (worst case at the dearest provider it can reach: {price.dearest})" if price.dearest else ""
-        raise EdgeCellError(f"Refused before sending to {model}{hint}{dear}: {exc}") from None
+        raise CallRefused(f"Refused before sending to {model}{hint}{dear}: {exc}") from None
     try:
-        left = _recorder.ledger().remaining(limits, record, exclude_id=row)
+        left = _recording.ledger().remaining(limits, record, exclude_id=row)
         guard = StreamGuard(left, price.pricing, prompt_tokens)  # the same dearest prices
     except BaseException as exc:  # the row is written and reserved: complete it, never leave it
-        from ._call import describe_failure
+        from ._running import describe_failure
 
-        _recorder.fail(row, record, f"not sent: {describe_failure(exc)}")
+        _recording.fail(row, record, f"not sent: {describe_failure(exc)}")
         raise
     return PreCall(row, guard, worst, list(price.notes))

@@ -19,8 +19,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..openrouter import NotFound, OpenRouterClient, OpenRouterError, RequestTimeout, RetryPolicy
-from ..routing import RoutePrefs, WorstPrice, dearest_price, request_models, request_route, worst_of
-from ..routing._worst_price import unknown
+from ..routing import (
+    RoutePrefs,
+    WorstPrice,
+    dearest_price,
+    request_models,
+    request_route,
+    unknown_price,
+    worst_of,
+)
 
 #: Same freshness as ``/models`` (OpenRouter caches both for five minutes at its edge).
 ENDPOINTS_TTL = 300.0
@@ -97,9 +104,9 @@ def endpoints_of(client: OpenRouterClient, model: str, *, max_age: float = ENDPO
 def _catalogue_entry(client: OpenRouterClient, model: str, deadline: float) -> Any:
     """The ``/models`` entry of ``model`` (exact id, else its base id), or None: fetched
     under the same price deadline as the provider lists."""
-    from ._budget import _model_info
+    from ._checks import model_info
 
-    return _model_info(client, model, deadline=deadline)
+    return model_info(client, model, deadline=deadline)
 
 
 def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadline: float) -> WorstPrice:
@@ -115,10 +122,10 @@ def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadli
                         unknown=("prompt", "completion"), unknown_reason=why)
         price = dearest_price({"id": model, "endpoints": []}, route, model=model, catalogue=blind,
                               catalogue_limits=(listed.context_length, listed.max_completion_tokens))
-        return price if price.known else unknown(
+        return price if price.known else unknown_price(
             model, why, "add --max-price PROMPT/COMPLETION to cap what it may cost, or remove the budget")
     if data is None:
-        return unknown(model, fetched.error, fetched.fix)
+        return unknown_price(model, fetched.error, fetched.fix)
     endpoints = data.get("endpoints") if isinstance(data, dict) else None
     catalogue = limits = None
     if not endpoints:
@@ -138,11 +145,11 @@ def request_price(client: OpenRouterClient, body: dict[str, Any]) -> WorstPrice:
     try:
         route = request_route(body)
     except ValueError as exc:  # RoutingError: a hand-made provider object we cannot read
-        return unknown(str(body.get("model")), f"its provider preferences cannot be read ({exc})",
+        return unknown_price(str(body.get("model")), f"its provider preferences cannot be read ({exc})",
                        "fix the provider preferences, or remove the budget")
     models = request_models(body)
     if not models:
-        return unknown("this request", "it names no model", "name the model with -m")
+        return unknown_price("this request", "it names no model", "name the model with -m")
     deadline = time.monotonic() + PRICE_DEADLINE  # one deadline for the model and its fallbacks
     return worst_of([_model_price(client, m, route, deadline) for m in models])
 

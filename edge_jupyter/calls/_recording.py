@@ -1,37 +1,26 @@
-"""The one seam between the magic and the usage ledger.
+"""The one seam between a call and the usage ledger.
 
 A call is written as ``pending`` (with its worst-case reservation when a budget
 applies) before the request is sent, and completed afterwards, so a killed
 kernel loses nothing and concurrent kernels see each other's reservations.
+Every write goes to ``Ledger.default()``: one instance per data folder, shared
+with ``usage()``, ``%edge`` and the panel.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
+from ..ledger import Ledger
 from ..record import CallRecord
 
 if TYPE_CHECKING:
-    from ..ledger import Ledger, Limit
-
-_lock = threading.Lock()
-_ledger: Ledger | None = None
-_ledger_path: Any = None
+    from ..ledger import Limit
 
 
 def ledger() -> Ledger:
-    """The ledger of the current EDGE_DATA_DIR (re-opened if it changed)."""
-    global _ledger, _ledger_path
-    from ..ledger import Ledger
-    from ..storage import data_dir
-
-    path = data_dir() / "ledger.sqlite3"
-    with _lock:
-        if _ledger is None or _ledger_path != path:
-            _ledger = Ledger(path)
-            _ledger_path = path
-        return _ledger
+    """The ledger of the current EDGE_DATA_DIR (another one if it changed)."""
+    return Ledger.default()
 
 
 def begin(record: CallRecord, *, worst_case_usd: float = 0.0, limits: list[Limit] | None = None) -> int:
@@ -56,7 +45,7 @@ def fail(row_id: int, record: CallRecord, why: str, *, estimated_usd: float | No
     """Complete the row of a call that failed or was never sent: ``error``, with ``why``.
 
     The one way every path that stops a call between its row's start and finish closes the
-    row (a cell that stops before sending, a cell that breaks mid-call, a failed ``map`` row,
+    row (calls that stop before sending, calls that break mid-way, a failed ``map`` row,
     a budget check that breaks after reserving), so none is left ``pending`` holding its
     reservation. ``estimated_usd``: what a call that reached a model keeps reserved until
     reconciled from ``/generation``; ``None`` releases it.
@@ -66,7 +55,7 @@ def fail(row_id: int, record: CallRecord, why: str, *, estimated_usd: float | No
 
 
 def reconcile_in_background(fetch: Any) -> None:
-    """Price earlier pending/interrupted rows from ``/generation`` without delaying the cell."""
+    """Price earlier pending/interrupted rows from ``/generation`` without delaying the call."""
     from ..background import submit
 
     submit(lambda: ledger().reconcile(fetch, limit=50))

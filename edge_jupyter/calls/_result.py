@@ -44,13 +44,11 @@ class EdgeResults(list):
     def comparison(self) -> Any:
         import pandas as pd
 
-        from ._format import tokens_per_second
-
         rows = [{"model": r.model, "options": r.options, "provider": r.provider, "status": r.status,
                  "cost_usd": r.cost_usd, "upstream_cost_usd": r.upstream_cost_usd,
                  "is_byok": r.is_byok, "prompt_tokens": r.prompt_tokens,
                  "completion_tokens": r.completion_tokens, "reasoning_tokens": r.reasoning_tokens,
-                 "ttft_s": r.ttft_s, "tokens_per_s": tokens_per_second(r), "latency_s": r.latency_s,
+                 "ttft_s": r.ttft_s, "tokens_per_s": r.tokens_per_second(), "latency_s": r.latency_s,
                  "finish_reason": r.finish_reason} for r in self]
         return pd.DataFrame(rows).set_index("model")
 

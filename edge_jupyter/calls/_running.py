@@ -1,7 +1,7 @@
-"""Run one model call of a cell and turn what happened into a :class:`CallRecord`.
+"""One model call running: the request, its stream under the budget guard, and the record.
 
-No display code here: a participant reports text through a callback, and the
-orchestrator decides how to show it.  Works in the main thread (one model:
+No display code here: a running call reports text through a callback, and the engine
+(:mod:`._engine`) turns that into events for whichever front-end listens.  Works in the main thread (one model:
 a kernel interrupt lands straight in the socket read) or in a worker thread
 (several models at once).
 """
@@ -25,24 +25,13 @@ from ..openrouter import (
 from ..record import CallRecord
 
 
-def _own_errors() -> tuple[type[BaseException], ...]:
-    """edge_jupyter's own error tree: every message is a sentence saying what to do."""
-    from ..conversations import ConversationError
-    from ..ledger import LedgerError
-    from ..participants import ParticipantError
-    from ..routing import RoutingError
-    from ..storage import DataError
-    from ._errors import EdgeCellError
-
-    return (OpenRouterError, DataError, EdgeCellError, LedgerError, ConversationError,
-            ParticipantError, RoutingError)
-
-
 def describe_failure(exc: BaseException) -> str:
     """One line for the cell and the ledger: our own errors are sentences already (their
     type would only come between "Nothing was sent:" and the sentence); anything else is
     named with its type, e.g. ``UnicodeEncodeError: 'utf-8' codec …``."""
-    if isinstance(exc, _own_errors()):
+    from ..errors import EdgeError
+
+    if isinstance(exc, EdgeError):
         return str(exc)
     text = " ".join(str(exc).split())
     if len(text) > 300:
@@ -50,12 +39,16 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-TextCallback = Callable[["Participant", str], None]
-StartCallback = Callable[["Participant"], None]
+TextCallback = Callable[["RunningCall", str], None]
+StartCallback = Callable[["RunningCall"], None]
 
 
-class Participant:
-    """One model answering one cell."""
+class RunningCall:
+    """One request to one model, from sending to its filled-in record.
+
+    (Not :class:`edge_jupyter.participants.ParticipantSpec`, which is a model with its
+    options as the user wrote it; this is one call of it, running.)
+    """
 
     def __init__(self, record: CallRecord, body: dict[str, Any], *, stream: bool = True,
                  guard: Any = None) -> None:
@@ -78,8 +71,8 @@ class Participant:
         self.route_prefs: Any = None  # the routing preferences the request carried
 
     @classmethod
-    def replay(cls, record: CallRecord, body: dict[str, Any], entry: dict[str, Any]) -> Participant:
-        """A participant answered from the replay store: no request is made."""
+    def replay(cls, record: CallRecord, body: dict[str, Any], entry: dict[str, Any]) -> RunningCall:
+        """A call answered from the replay store: no request is made."""
         from .. import replay
 
         p = cls(record, body, stream=False)

@@ -1,11 +1,11 @@
-"""Where a cell runs: notebook path, cell id and execution count, from the kernel."""
+"""Where a cell runs, from the kernel: notebook path, cell id and execution count."""
 
 from __future__ import annotations
 
 import os
-import uuid
-from dataclasses import dataclass
 from typing import Any
+
+from ..calls import CallContext
 
 
 def in_kernel() -> bool:
@@ -16,29 +16,11 @@ def in_kernel() -> bool:
     return getattr(get_ipython(), "kernel", None) is not None
 
 
-@dataclass(frozen=True)
-class CellContext:
-    notebook: str = ""
-    cell_id: str = ""
-    execution_count: int | None = None
-
-    def turn_key(self) -> str:
-        """Identifies this cell's turn in a conversation.
-
-        With a cell id (JupyterLab, Notebook 7) the cell's, so re-running it replaces its
-        own turn.  Without one (nbclient, consoles, terminal IPython) a new id for every
-        execution: the same prompt run twice ("go on") is two turns, never one replacing
-        the other.  The execution count is kept in it only for people reading the file.
-        """
-        if self.cell_id:
-            return f"cell:{self.cell_id}"
-        count = "" if self.execution_count is None else str(self.execution_count)
-        return f"exec:{count}:{uuid.uuid4().hex[:16]}"
-
-
-def current(shell: Any) -> CellContext:
+def current(shell: Any) -> CallContext:
     """JupyterLab/Notebook 7 send the cell id in the request metadata; the server puts the
     notebook path in ``JPY_SESSION_NAME``.  Elsewhere both are empty rather than guessed."""
+    if shell is None:
+        return CallContext()
     parent: dict[str, Any] = {}
     kernel = getattr(shell, "kernel", None)
     try:
@@ -52,5 +34,5 @@ def current(shell: Any) -> CellContext:
     cell_id = str(metadata.get("cellId") or metadata.get("cell_id") or "")
     notebook = os.environ.get("JPY_SESSION_NAME", "")
     count = getattr(shell, "execution_count", None)
-    return CellContext(notebook=notebook, cell_id=cell_id,
+    return CallContext(notebook=notebook, cell_id=cell_id,
                        execution_count=count if isinstance(count, int) else None)

@@ -37,14 +37,17 @@ import html
 import json
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.display import clear_output, display
 
+from ..calls import Began, Ended, Event, Text
 from ..money import exact_usd
 from ..record import CallRecord
 from ..untrusted_text import markdown_to_safe_html, strip_controls, warm_up
-from . import _format
+from .. import answer_format as _format
 from ._context import in_kernel
 
 STREAM_INTERVAL = 1 / 15  # seconds between stdout batches
@@ -106,29 +109,44 @@ def cost_bundle(record: CallRecord) -> dict[str, str]:
 
 
 class SingleView:
-    """One model: a status line, then the text as it streams, then the final render."""
+    """One model: a status line, then the text as it streams, then the final render.
 
-    def __init__(self, model: str, *, streaming: bool, warnings: list[str]) -> None:
+    A listener of the call engine (``view(event)``): it draws on :class:`~edge_jupyter.calls.Began`
+    and :class:`~edge_jupyter.calls.Text`, and is asked for the final render at the end.
+    """
+
+    def __init__(self, model: str, *, streaming: bool) -> None:
         warm_up()  # the renderer's imports, in a thread, while the answer streams
         self.model = model
-        self.warnings = warnings
-        for message in warnings:
-            show_warning(message)
+        self.streaming = streaming
+        self.warnings: list[str] = []
         self._terminal = not in_kernel()
-        waiting = "waiting for first token…" if streaming else "waiting for the answer…"
-        self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
+        self._status: Any = None
         self._pending: list[str] = []
         self._last = 0.0  # the first text goes out at once; later ones are batched
         self._streaming_shown = self._terminal  # a terminal cannot update the status line
         self._written = 0  # characters of the answer sent as stdout so far
         self._ends_line = True
 
+    def __call__(self, event: Event) -> None:
+        if type(event) is Text:
+            self.on_text(event.text)
+        elif isinstance(event, Began):
+            self.begin(list(event.warnings))
+
+    def begin(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+        for message in warnings:
+            show_warning(message)
+        waiting = "waiting for first token…" if self.streaming else "waiting for the answer…"
+        self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
+
     def _status_bundle(self, state: str) -> dict[str, str]:
         text = f"{self.model} · {state}"
         return _bundle(f'<div class="edge-status" style="font-size:0.85em;color:#6b7280">'
                        f"{html.escape(text)}</div>", text)
 
-    def on_text(self, _participant: object, text: str) -> None:
+    def on_text(self, text: str) -> None:
         self._pending.append(text)
         now = time.perf_counter()
         if now - self._last >= STREAM_INTERVAL:
@@ -182,26 +200,56 @@ class SingleView:
         return value
 
 
-class MultiView:
-    """Several models side by side while they stream, full answers at the end."""
+@dataclass
+class _Lane:
+    """What the grid shows of one model while it streams."""
 
-    def __init__(self, participants: list[Any], *, warnings: list[str]) -> None:
+    model: str
+    parts: list[str] = field(default_factory=list)
+    tokens: int = 0
+    done: bool = False
+    failed: bool = False
+
+
+class MultiView:
+    """Several models side by side while they stream, full answers at the end.
+
+    A listener of the call engine: it keeps each model's lane from the events (it never
+    reads the running calls) and redraws the grid a few times a second.
+    """
+
+    def __init__(self) -> None:
         warm_up()  # the renderer's imports, in a thread, while the answers stream
-        self.participants = participants
-        self.warnings = warnings
-        for message in warnings:
-            show_warning(message)
+        self.lanes: list[_Lane] = []
+        self.warnings: list[str] = []
         self._terminal = not in_kernel()
-        self._grid = display(self._grid_bundle(), raw=True, display_id=True)
+        self._grid: Any = None
         self._last = 0.0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Text):
+            lane = self.lanes[event.index]
+            lane.parts.append(event.text)
+            lane.tokens = event.tokens
+            self.refresh()
+        elif isinstance(event, Ended):
+            lane = self.lanes[event.index]
+            lane.done, lane.failed = True, event.failed
+            self.refresh(force=all(x.done for x in self.lanes))
+        elif isinstance(event, Began):
+            self.lanes = [_Lane(m) for m in event.models]
+            self.warnings = list(event.warnings)
+            for message in self.warnings:
+                show_warning(message)
+            self._grid = display(self._grid_bundle(), raw=True, display_id=True)
 
     def _grid_bundle(self) -> dict[str, str]:
         cells, plain = [], []
-        for p in self.participants:
-            text = "".join(p.text_parts)
+        for p in self.lanes:
+            text = "".join(p.parts)
             tail = text[-TAIL_CHARS:]
             if p.done:
-                state = "done" if p.error is None else "failed"
+                state = "failed" if p.failed else "done"
             elif p.tokens:
                 state = f"▶ {p.tokens:,} tokens"
             else:
@@ -228,7 +276,7 @@ class MultiView:
         if not self._terminal:
             clear_output(wait=True)
 
-    def final(self, records: list[CallRecord], fmt: str, total: float, notes: list[str]) -> list[Any]:
+    def final(self, records: Sequence[CallRecord], fmt: str, total: float, notes: list[str]) -> list[Any]:
         self.clear()
         for message in self.warnings:
             show_warning(message)

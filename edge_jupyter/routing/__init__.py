@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from ._args import (
     add_route_arguments,
+    effective_prefs,
     effective_route,
     load_defaults,
     route_from_args,
@@ -53,6 +54,7 @@ from ._providers import (
     SORTS,
 )
 from ._worst_price import WorstPrice, dearest_price, request_models, request_route, worst_of
+from ._worst_price import unknown as unknown_price
 
 __all__ = [
     "DATA_COLLECTION",
@@ -68,6 +70,7 @@ __all__ = [
     "add_route_arguments",
     "check_model_id",
     "dearest_price",
+    "effective_prefs",
     "effective_route",
     "endpoints_frame",
     "explain_no_endpoints",
@@ -80,6 +83,7 @@ __all__ = [
     "request_route",
     "route_from_args",
     "save_defaults",
+    "unknown_price",
     "validate",
     "worst_of",
 ]

@@ -92,8 +92,15 @@ def effective_route(namespace: argparse.Namespace, defaults: RoutePrefs
 
     Returns the preferences to send and any warnings to show; raises :class:`RoutingError`.
     """
-    cell = route_from_args(namespace)
-    merged = cell if vars(namespace).get("route_no_defaults") else cell.merged_over(defaults)
+    return effective_prefs(route_from_args(namespace), defaults,
+                           use_defaults=not vars(namespace).get("route_no_defaults"))
+
+
+def effective_prefs(prefs: RoutePrefs, defaults: RoutePrefs, *, use_defaults: bool = True
+                    ) -> tuple[RoutePrefs, list[str]]:
+    """A call's own preferences over the saved defaults (unless ``use_defaults`` is off),
+    validated: the preferences to send and any warnings; raises :class:`RoutingError`."""
+    merged = prefs.merged_over(defaults) if use_defaults else prefs
     return merged, validate(merged)
 
 

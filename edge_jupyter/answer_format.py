@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from ..money import exact_usd
-from ..record import CallRecord
+from .money import exact_usd
+from .record import CallRecord
 
 _FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
@@ -18,13 +19,6 @@ _STATUS_WORDS = {
     "stopped_budget": "stopped at the budget",
     "pending": "cost pending",
 }
-
-
-def tokens_per_second(record: CallRecord) -> float | None:
-    if record.latency_s is None or record.ttft_s is None or not record.completion_tokens:
-        return None
-    streaming = record.latency_s - record.ttft_s
-    return record.completion_tokens / streaming if streaming > 0 else None
 
 
 def cost_parts(record: CallRecord) -> list[str]:
@@ -54,7 +48,7 @@ def cost_parts(record: CallRecord) -> list[str]:
         return parts  # no timing: nothing was asked
     if record.ttft_s is not None:
         parts.append(f"first token {record.ttft_s:.2f} s")
-    rate = tokens_per_second(record)
+    rate = record.tokens_per_second()
     if rate is not None:
         parts.append(f"{rate:,.0f} tok/s")
     elif record.latency_s is not None:
@@ -78,7 +72,7 @@ def cost_line_html(record: CallRecord) -> str:
             f'font-variant-numeric:tabular-nums;margin-top:0.3em">💰 {body}</div>')
 
 
-def total_line_text(records: list[CallRecord], total: float) -> str:
+def total_line_text(records: Sequence[CallRecord], total: float) -> str:
     return f"Σ {len(records)} models · {exact_usd(total)} in total"
 
 

@@ -1,0 +1,71 @@
+"""The call engine: one model call's life, from request body to finished record, for every
+front-end (the ``%%edge`` magic, the Python API, ``map``, the CLI).
+
+- :class:`Request` → :func:`plan` → :class:`CallPlan` (``_plan``): what to send, per model;
+- :class:`CallRun` (``_engine``): replay look-up, low-balance warning, budget reservation,
+  sending, streaming under the guard, recording, replay store, conversation turn; it reports
+  through :mod:`events <._events>` (:class:`Began`, :class:`Started`, :class:`Text`,
+  :class:`Ended`) and returns an :class:`Outcome`;
+- :class:`RunningCall` (``_running``): one request running, and its record;
+- ``_checks`` (low balance, :func:`pre_call`), ``_prices`` (:func:`request_price`: the
+  dearest route), ``_recording`` (the ledger seam), ``_client`` (:func:`connected_client`);
+- :class:`EdgeResult` / :class:`EdgeResults` (``_result``): what a call returns to users.
+
+Imports nothing from IPython, ipywidgets, tornado or jupyter_server (``tests/test_architecture.py``).
+"""
+
+from __future__ import annotations
+
+from ._checks import PreCall, low_balance_warnings, model_info, pre_call, refresh_balance_later
+from ._client import connected_client, suggest_models
+from ._context import CallContext
+from ._engine import CallRun, Outcome, held_estimate
+from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NotConnected, NothingSent
+from ._events import Began, Ended, Event, Listener, Started, Text
+from ._plan import CallPlan, PlannedCall, Request, plan
+from ._prices import clear_cache as clear_price_cache
+from ._prices import endpoints_of, request_price
+from ._recording import begin, fail, finish, note_generation, reconcile_in_background
+from ._result import EdgeResult, EdgeResults
+from ._running import RunningCall, describe_failure
+
+__all__ = [
+    "Began",
+    "CallContext",
+    "CallPlan",
+    "CallRefused",
+    "CallRun",
+    "CallsBroke",
+    "EdgeInterrupted",
+    "EdgeResult",
+    "EdgeResults",
+    "Ended",
+    "Event",
+    "Listener",
+    "NotConnected",
+    "NothingSent",
+    "Outcome",
+    "PlannedCall",
+    "PreCall",
+    "Request",
+    "RunningCall",
+    "Started",
+    "Text",
+    "begin",
+    "clear_price_cache",
+    "connected_client",
+    "describe_failure",
+    "endpoints_of",
+    "fail",
+    "finish",
+    "held_estimate",
+    "low_balance_warnings",
+    "model_info",
+    "note_generation",
+    "plan",
+    "pre_call",
+    "reconcile_in_background",
+    "refresh_balance_later",
+    "request_price",
+    "suggest_models",
+]

@@ -1,0 +1,52 @@
+"""What the engine tells a front-end while calls run.
+
+A listener is any ``callable(event)``. The engine delivers every event in the thread that
+runs the calls (calls running in worker threads are forwarded through a queue), so a view
+never needs a lock and never reads another part's fields. ``index`` is the call's position
+in the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Began:
+    """Every call has its ledger row; nothing is sent yet. Warnings go above the answers."""
+
+    models: tuple[str, ...]
+    streaming: tuple[bool, ...]
+    replayed: tuple[bool, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A model accepted the request (its generation id is known)."""
+
+    index: int
+    generation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Answer text arrived; ``tokens`` is the call's running count of streamed chunks."""
+
+    index: int
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A call stopped receiving (answered, failed, stopped at the budget or interrupted);
+    its record is written after every call of the plan has ended."""
+
+    index: int
+    failed: bool
+
+
+Event = Began | Started | Text | Ended
+Listener = Callable[[Event], None]
