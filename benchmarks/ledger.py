@@ -90,14 +90,14 @@ def run(rows: int = 1_000_000, appends: int = 2_000, workers: int = 4,
             assert len(df) == rows, f"usage() returned {len(df):,} rows, not {rows:,}"
             warm = []
             for _ in range(3):
-                ledger_pkg._read._defaults.clear()  # a new kernel: no Ledger object yet
+                ledger_pkg._ledger._defaults.clear()  # a new kernel: no Ledger object yet
                 seconds, df = timed(lambda: ledger_pkg.usage("all"))
                 warm.append(seconds)
             lag = rows // Ledger.snapshot_refresh_fraction - 1  # one short of a refresh
             book = Ledger(data / "ledger.sqlite3")
             ledger_bench.bulk_fill(book, lag, first=rows + 1)
             book.close()
-            ledger_pkg._read._defaults.clear()
+            ledger_pkg._ledger._defaults.clear()
             lagging, lagged_df = timed(lambda: ledger_pkg.usage("all"))
             assert len(lagged_df) == rows + lag
             del lagged_df
@@ -106,9 +106,9 @@ def run(rows: int = 1_000_000, appends: int = 2_000, workers: int = 4,
                 os.environ.pop("EDGE_DATA_DIR", None)
             else:
                 os.environ["EDGE_DATA_DIR"] = previous
-            for book in ledger_pkg._read._defaults.values():
+            for book in ledger_pkg._ledger._defaults.values():
                 book.close()
-            ledger_pkg._read._defaults.clear()
+            ledger_pkg._ledger._defaults.clear()
 
         conn = sqlite3.connect(data / "ledger.sqlite3")
         read_sql, _ = timed(lambda: pd.read_sql(

@@ -1,7 +1,9 @@
 """The usage ledger and spending limits.
 
-* :class:`Ledger` -- one SQLite row per model call (``_read.py``), written ``pending``
-  before the request and completed after; safe across threads and kernels.
+* :class:`Ledger` -- one SQLite row per model call (``_ledger.py``: the write path in
+  ``_write.py``, the read path in ``_read.py``, reconciliation in ``_reconcile.py``),
+  written ``pending`` before the request and completed after; safe across threads and
+  kernels.  ``Ledger.default()`` is the one instance per data folder.
 * :mod:`.budgets` -- pure arithmetic: prompt estimates, worst-case cost, :class:`Limit`,
   :class:`StreamGuard`.
 * :func:`group` / :func:`export` -- pandas over a ledger frame (``_queries.py``).
@@ -16,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import Context, current_context, set_context
 from ._errors import BudgetExceeded, LedgerError
+from ._ledger import Ledger
 from ._queries import export, group, read_export, restore_dtypes
-from ._read import Ledger
 from .budgets import (
     Limit,
     StreamGuard,

@@ -1,82 +1,32 @@
-"""The usage ledger: one SQLite row per model call, safe across threads and kernels.
-
-Durability.  A row is inserted (``pending``) and committed before the request is sent,
-and completed after (WAL, ``synchronous=NORMAL``: see ``_db.py`` for why that is enough
-for a killed kernel).
-
-Limits.  :meth:`Ledger.reserve` checks the limits and inserts the row in the same
-``BEGIN IMMEDIATE`` transaction, so two kernels can never both take the last dollar.
+"""The ledger's read path: sums for budgets, frames for ``usage()``, the columnar snapshot.
 
 Reading.  ``frame()`` reads small scopes straight from SQLite; for large ones it keeps a
 columnar snapshot beside the database (``_columns.py``) and reads only the rows changed
 since, because turning a million SQLite rows into Python objects takes many seconds.
-Writes and reads keep the snapshot current on the background worker, so only a ledger
-filled by other means (or whose snapshot was deleted) is ever read cold.
+Writes (``_write.py``) and reads keep the snapshot current on the background worker, so
+only a ledger filled by other means (or whose snapshot was deleted) is ever read cold.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_jupyter.record import CallRecord
 
 from ._context import current_context
 from ._db import Database
-from ._errors import BudgetExceeded, LedgerError
-from ._reconcile import HOST, is_stale
-from ._schema import (
-    FRAME_SCOPES,
-    READ_SQL,
-    SPEND_SQL,
-    WRITE_COLUMNS,
-    from_us,
-    scope_where,
-    to_us,
-)
+from ._errors import LedgerError
+from ._schema import FRAME_SCOPES, READ_SQL, SPEND_SQL, scope_where
 from .budgets import Limit
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from edge_jupyter.openrouter import Generation
 
-_INSERT_SQL = (
-    f"INSERT INTO calls (seq, {', '.join(WRITE_COLUMNS)}, reserved_usd, pid, host, updated_at) "
-    f"VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM calls), "
-    f"{', '.join('?' * len(WRITE_COLUMNS))}, ?, ?, ?, ?)"
-)
-_NEXT_SEQ = "(SELECT coalesce(max(seq), 0) + 1 FROM calls)"
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
-def _values(record: CallRecord) -> list[Any]:
-    """The record's WRITE_COLUMNS as SQLite values."""
-    row = record.ledger_row()
-    row["timestamp"] = to_us(record.timestamp)
-    row["is_byok"] = int(bool(record.is_byok))
-    return [row[name] for name in WRITE_COLUMNS]
-
-
-def _record(values: tuple[Any, ...]) -> CallRecord:
-    """A CallRecord from WRITE_COLUMNS values read back."""
-    data = dict(zip(WRITE_COLUMNS, values, strict=True))
-    data["timestamp"] = from_us(data["timestamp"])
-    data["is_byok"] = bool(data["is_byok"])
-    return CallRecord(**data)
-
-
-class Ledger(Database):
-    """The usage ledger in one SQLite file (see the module's docstring)."""
+class LedgerReads(Database):
+    """Reading the ledger: ``spent``, ``remaining``, ``frame`` and the snapshot behind it."""
 
     #: Scopes with at most this many rows are read straight from SQLite.
     direct_max_rows = 20_000
@@ -96,70 +46,7 @@ class Ledger(Database):
     _writes_since_check = -1  # -1: this process has not written yet
     _refresh_pending = False
 
-    @classmethod
-    def default(cls) -> Ledger:
-        """The ledger at ``data_dir() / "ledger.sqlite3"`` (one shared instance per path)."""
-        from edge_jupyter.storage import data_dir
-
-        path = data_dir() / "ledger.sqlite3"
-        with _defaults_lock:
-            ledger = _defaults.get(path)
-            if ledger is None:
-                ledger = _defaults[path] = cls(path)
-            return ledger
-
-    def __repr__(self) -> str:
-        return f"Ledger('{self.path}')"
-
-    # -- writing --------------------------------------------------------------------------
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, record: CallRecord, reserved_usd: float) -> int:
-        if not record.session_id:
-            record.session_id = current_context().session_id
-        values = _values(record)
-        values[WRITE_COLUMNS.index("status")] = "pending"
-        cursor = conn.execute(_INSERT_SQL, (*values, float(reserved_usd), os.getpid(), HOST,
-                                            _now_us()))
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
-
-    def begin(self, record: CallRecord, reserved_usd: float = 0.0) -> int:
-        """Insert the call as ``pending`` and commit it; returns the row id.
-
-        Call it before the request is sent.  An empty ``record.session_id`` is filled in
-        from :func:`current_context`.
-        """
-        with self._write() as conn:
-            return self._insert(conn, record, reserved_usd)
-
-    def complete(self, row_id: int, record: CallRecord, *,
-                 estimated_usd: float | None = None) -> None:
-        """Write the call's final figures.
-
-        The reservation is released when the cost is known.  While it is not (a cancelled
-        or failed stream that reached a model), the row keeps holding ``estimated_usd``
-        (e.g. :attr:`StreamGuard.cost_usd`) or else its reservation, until ``reconcile``
-        fills in the exact cost; a call that never got a generation id holds nothing.
-        """
-        if record.status == "pending":
-            raise LedgerError("complete() needs the call's final status, not 'pending'")
-        if record.cost_usd is not None:
-            reserved: Any = 0.0
-        elif estimated_usd is not None:
-            reserved = float(estimated_usd)
-        else:
-            reserved = None  # keep it if there is a generation id, else release it
-        assignments = ", ".join(f"{name} = ?" for name in WRITE_COLUMNS)
-        with self._write() as conn:
-            cursor = conn.execute(
-                f"UPDATE calls SET {assignments}, seq = {_NEXT_SEQ}, updated_at = ?, "
-                "reserved_usd = coalesce(?, CASE WHEN ? != '' THEN reserved_usd ELSE 0 END) "
-                "WHERE id = ?",
-                (*_values(record), _now_us(), reserved, record.generation_id, row_id))
-            if cursor.rowcount != 1:
-                raise LedgerError(f"the ledger has no row {row_id}")
-        self._count_write()
+    # -- the columnar snapshot ------------------------------------------------------------
 
     def _count_write(self) -> None:
         self._writes_since_check += 1
@@ -211,13 +98,7 @@ class Ledger(Database):
         finally:
             self._refresh_pending = False
 
-    def update_generation_id(self, row_id: int, generation_id: str) -> None:
-        """Record the generation id as soon as it is known, so a lost call can be reconciled."""
-        with self._write() as conn:
-            conn.execute(f"UPDATE calls SET generation_id = ?, seq = {_NEXT_SEQ}, updated_at = ? "
-                         "WHERE id = ?", (generation_id, _now_us(), row_id))
-
-    # -- limits ---------------------------------------------------------------------------
+    # -- sums (spending and limits) ---------------------------------------------------------
 
     def _scope(self, scope: str, notebook: str | None, session_id: str | None,
                **extra: Any) -> tuple[str, tuple[object, ...]]:
@@ -256,27 +137,6 @@ class Ledger(Database):
             cell_id=record.cell_id, execution_count=record.execution_count)
         return self._sum(conn, where, params, exclude_id)
 
-    def reserve(self, record: CallRecord, worst_case_usd: float, limits: list[Limit], *,
-                notebook: str | None = None, session_id: str | None = None) -> int:
-        """Check every limit and insert the pending row holding ``worst_case_usd``, atomically.
-
-        Raises :class:`BudgetExceeded` (for the limit with the least left) when the worst
-        case does not fit; nothing is written then.  The scopes are those of the record
-        (its notebook, session, cell) unless ``notebook``/``session_id`` are given.
-        """
-        if not record.session_id:
-            record.session_id = current_context().session_id
-        with self._write() as conn:
-            refusals = []
-            for limit in limits:
-                spent = self._limit_spent(conn, limit, record, notebook, session_id)
-                if limit.limit_usd - spent < worst_case_usd:
-                    refusals.append(BudgetExceeded(scope=limit.scope, limit_usd=limit.limit_usd,
-                                                   spent_usd=spent, worst_case_usd=worst_case_usd))
-            if refusals:
-                raise min(refusals, key=lambda e: e.limit_usd - e.spent_usd)
-            return self._insert(conn, record, worst_case_usd)
-
     def remaining(self, limits: list[Limit], record: CallRecord, *, exclude_id: int | None = None,
                   notebook: str | None = None, session_id: str | None = None) -> float:
         """What is left of the tightest limit for this record's call (``inf`` without limits).
@@ -291,101 +151,7 @@ class Ledger(Database):
                                                            session_id, exclude_id)
                        for limit in limits)
 
-    # -- reconciliation -------------------------------------------------------------------
-
-    def to_reconcile(self, max_age_days: float = 7) -> list[tuple[int, CallRecord]]:
-        """Rows whose cost is still unknown and that ``reconcile`` can settle.
-
-        Ended calls (interrupted, stopped, failed, or without an inline cost) that have a
-        generation id, and pending rows whose process is gone.  Rows older than
-        ``max_age_days`` are left alone.  Least recently touched first: a row that could
-        not be settled goes behind the others (:meth:`_tried`).
-        """
-        now = _now_us()
-        oldest = now - int(max_age_days * 86_400e6)
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT id, {', '.join(WRITE_COLUMNS)}, pid, host, updated_at FROM calls "
-                "WHERE cost_usd IS NULL AND timestamp >= ? AND status != 'replayed' "
-                "AND (generation_id != '' OR status = 'pending') ORDER BY updated_at, id",
-                (oldest,)).fetchall()
-        found = []
-        for row in rows:
-            record = _record(row[1:-3])
-            if record.status != "pending" or is_stale(*row[-3:], now_us=now):
-                found.append((row[0], record))
-        return found
-
-    def reconcile(self, fetch: Callable[[str], Generation], *, max_age_days: float = 7,
-                  limit: int | None = None) -> int:
-        """Settle the rows of :meth:`to_reconcile` with ``fetch(generation_id)``.
-
-        ``fetch`` is ``OpenRouterClient.generation``.  A record not ready yet (NotFound) is
-        tried again next time; any other OpenRouter error (offline, bad key) ends the pass.
-        A pending row of a dead process becomes ``interrupted``.  Returns the rows changed.
-        """
-        from edge_jupyter.openrouter import MalformedResponse, NotFound, OpenRouterError
-
-        fixed = 0
-        for row_id, record in self.to_reconcile(max_age_days)[:limit]:
-            if not record.generation_id:  # died before the first chunk: nothing to fetch
-                self._interrupt(row_id, release=True)
-                fixed += 1
-                continue
-            try:
-                generation = fetch(record.generation_id)
-            except NotFound:
-                if record.status == "pending":
-                    self._interrupt(row_id, release=False)
-                    fixed += 1
-                else:
-                    self._tried(row_id)
-                continue
-            except MalformedResponse:  # an impossible record (e.g. cost inf) never settles a
-                self._tried(row_id)    # row; it is tried again later, after the others
-                continue
-            except OpenRouterError:
-                break
-            fixed += self._settle(row_id, generation)
-        return fixed
-
-    def _tried(self, row_id: int) -> None:
-        """Move a row that could not be settled behind the others (:meth:`to_reconcile`
-        reads the least recently touched first), so rows a hostile or lagging server never
-        settles cannot fill every pass's ``limit`` and starve the rest.  Only ``updated_at``
-        changes: nothing anyone reads (so no ``seq``); a pending row of another host is
-        then taken as stale that much later, which is what a retry back-off wants too."""
-        with self._write() as conn:
-            conn.execute("UPDATE calls SET updated_at = ? WHERE id = ? AND cost_usd IS NULL",
-                         (_now_us(), row_id))
-
-    def _interrupt(self, row_id: int, *, release: bool) -> None:
-        with self._write() as conn:
-            conn.execute(
-                f"UPDATE calls SET status = 'interrupted', seq = {_NEXT_SEQ}, updated_at = ?, "
-                "reserved_usd = CASE WHEN ? THEN 0 ELSE reserved_usd END "
-                "WHERE id = ? AND status = 'pending'", (_now_us(), release, row_id))
-
-    def _settle(self, row_id: int, g: Generation) -> int:
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE calls SET cost_usd = ?5, upstream_cost_usd = ?6, is_byok = ?7, "
-                "provider = CASE WHEN ?8 != '' THEN ?8 ELSE provider END, "
-                # The generation's native token counts are the billing basis: they win
-                # wherever OpenRouter reports them.
-                "prompt_tokens = CASE WHEN ?1 > 0 THEN ?1 ELSE prompt_tokens END, "
-                "completion_tokens = CASE WHEN ?2 > 0 THEN ?2 ELSE completion_tokens END, "
-                "reasoning_tokens = CASE WHEN ?3 > 0 THEN ?3 ELSE reasoning_tokens END, "
-                "cached_tokens = CASE WHEN ?4 > 0 THEN ?4 ELSE cached_tokens END, "
-                "status = CASE WHEN status = 'pending' THEN 'interrupted' ELSE status END, "
-                f"reserved_usd = 0, seq = {_NEXT_SEQ}, updated_at = ?9 "
-                "WHERE id = ?10 AND cost_usd IS NULL",
-                (g.prompt_tokens, g.completion_tokens, g.reasoning_tokens, g.cached_tokens,
-                 g.total_cost, g.upstream_cost, int(g.is_byok), g.provider or "", _now_us(),
-                 row_id))
-            return cursor.rowcount
-
-    # -- reading --------------------------------------------------------------------------
+    # -- frames -----------------------------------------------------------------------------
 
     def frame(self, scope: str = "notebook", since: Any = None, *, notebook: str | None = None,
               session_id: str | None = None, cell_id: str = "",
@@ -450,7 +216,3 @@ class Ledger(Database):
             _columns.save(snapshot_path, columns, self.ledger_id, deletions)
             return columns, False
         return columns, len(delta["id"]) >= self.snapshot_min_delta
-
-
-_defaults: dict[Path, Ledger] = {}
-_defaults_lock = threading.Lock()
