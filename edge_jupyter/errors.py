@@ -50,7 +50,7 @@ real parent, with its real module)::
     ├── ConversationError               edge_jupyter.conversations           a ``--chat`` conversation
     ├── ReceiptError                    edge_jupyter.receipts                a notebook's receipts (also a ValueError)
     ├── BatchError                      edge_jupyter.batch                   a ``map`` that cannot start
-    ├── FlowError                       edge_jupyter.serverext.flows         a sign-in flow id that cannot be used
+    ├── FlowError                       edge_jupyter.oauth.flows             a sign-in flow id that cannot be used
     ├── UsageError                      edge_jupyter.magics._args            bad flags of ``%%edge`` / ``%edge``
     ├── InterpolationError              edge_jupyter.magics._interpolate     a ``{…}`` of a prompt
     └── EdgeCellError                   edge_jupyter.magics._errors          the cell's one line, as IPython shows it

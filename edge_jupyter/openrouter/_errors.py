@@ -26,16 +26,30 @@ appears in a message: bodies are scrubbed before they are quoted.
 
 ``retryable`` says whether trying again later may help; the client retries such
 errors by itself, but only before the first token has arrived.
+
+An :class:`APIStatusError`'s message also quotes the useful part of ``error.metadata``:
+which provider failed (``provider_name``) and what it said (``raw``, its own error body,
+often JSON whose ``message`` is pulled out).  OpenRouter's own ``message`` is often only
+"Provider returned error"; the provider's words say why ("… is temporarily rate-limited
+upstream").
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from ..errors import EdgeError
+from ..scrub import scrub
+from ..untrusted_text import strip_controls
 
 _TOP_UP = "https://openrouter.ai/settings/credits"
 _KEYS = "https://openrouter.ai/settings/keys"
+#: How much of a provider's own words a message quotes: enough for a sentence or two,
+#: while a raw body can be a whole HTML page.
+DETAIL_CHARS = 300
+_BLANKS = re.compile(r"\s+")
 
 
 class OpenRouterError(EdgeError):
@@ -57,7 +71,7 @@ class OpenRouterError(EdgeError):
 def _sentence(message: str, hint: str) -> str:
     """Join a server's message (often without a full stop) and our hint readably."""
     message = message.strip()
-    if hint and message and message[-1] not in ".!?":
+    if hint and message and message[-1] not in ".!?…":
         message += "."
     return f"{message} {hint}".strip()
 
@@ -106,9 +120,77 @@ class APIStatusError(OpenRouterError):
         self.during_stream = during_stream
         super().__init__(message, hint=hint)
 
+    @property
+    def detail(self) -> str:
+        """What ``error.metadata`` adds to the message ("" when nothing useful)."""
+        return provider_detail(self.metadata, self.message)
+
     def __str__(self) -> str:
         where = " (during the answer)" if self.during_stream else ""
-        return f"OpenRouter error {self.status}{where}: {_sentence(self.message, self.hint)}"
+        return (f"OpenRouter error {self.status}{where}: "
+                f"{_sentence(self.message + self.detail, self.hint)}")
+
+
+def provider_detail(metadata: dict[str, Any] | None, message: str = "") -> str:
+    """`` — Google AI Studio: … is temporarily rate-limited upstream. …`` from ``metadata``.
+
+    ``provider_name`` says which provider failed, ``raw`` what it said (its body as text;
+    a JSON body gives its message).  Both are quoted one line long, without controls or
+    anything key-shaped (the client scrubs them on arrival; this holds for errors made
+    elsewhere too), at most :data:`DETAIL_CHARS` long, and not when ``message`` already
+    says it.
+    """
+    if not isinstance(metadata, dict):
+        return ""
+    provider = metadata.get("provider_name")
+    provider = _one_line(provider, 80) if isinstance(provider, str) else ""
+    said = _one_line(_raw_message(metadata.get("raw")), DETAIL_CHARS)
+    if said and said.lower() in message.lower():
+        said = ""
+    if said:
+        return f" — {provider}: {said}" if provider else f" — {said}"
+    if provider and provider.lower() not in message.lower():
+        return f" ({provider})"
+    return ""
+
+
+def _raw_message(raw: Any) -> str:
+    """A provider's raw error as words: a JSON body's message, else the text itself."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text[:1] not in ("{", "["):
+            return text
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text
+        return _message_in(parsed) or text
+    if isinstance(raw, (dict, list)):
+        return _message_in(raw) or json.dumps(raw, ensure_ascii=False)[:DETAIL_CHARS * 2]
+    return ""
+
+
+def _message_in(value: Any, depth: int = 0) -> str:
+    """The message inside a provider's JSON error: OpenAI and Anthropic nest it under
+    ``error``, Google too (sometimes in a list), others put ``message`` or ``detail`` on top."""
+    if depth > 5:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return _message_in(value[0], depth + 1) if value else ""
+    if isinstance(value, dict):
+        for key in ("message", "error", "detail", "error_description"):
+            found = _message_in(value.get(key), depth + 1)
+            if found:
+                return found
+    return ""
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` cleaned to quote in a one-line message: no controls, no key, no line breaks."""
+    text = _BLANKS.sub(" ", scrub(strip_controls(text))).strip()
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 class BadRequest(APIStatusError):

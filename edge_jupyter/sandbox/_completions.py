@@ -92,6 +92,8 @@ def _http_fault(fault: Fault) -> ApiError:
     meta: dict[str, Any] = {"error_type": fault.error_type or error_type(fault.status)}
     if fault.status >= 500 or fault.status == 429:
         meta["provider_name"] = None
+    if fault.metadata is not None:  # a recorded body's metadata, exactly as it came
+        meta = dict(fault.metadata)
     return ApiError(fault.status, fault.message, metadata=meta, headers=headers)
 
 

@@ -9,7 +9,8 @@ injected 429 is never "used up" by a request that was wrong anyway.
 Kinds:
 
 ``http``       fail before streaming with an HTTP error (429 carries ``Retry-After``
-               and ``X-RateLimit-*``).
+               and ``X-RateLimit-*``); ``metadata`` replaces ``error.metadata`` (a recorded
+               body's ``provider_name`` and ``raw``, as OpenRouter relays a provider's error).
 ``midstream``  after ``after_tokens`` tokens, send an error chunk (top-level
                ``error`` + ``finish_reason: "error"``) and end the stream, no ``[DONE]``.
 ``drop``       after ``after_tokens`` tokens, close the TCP connection abruptly.
@@ -82,6 +83,7 @@ class Fault:
     where: str | None = None
     encoding: str | None = None
     size: int = 0
+    metadata: dict[str, Any] | None = None  # an http fault's error.metadata, sent as given
 
     @property
     def route(self) -> str:
@@ -96,10 +98,11 @@ class Fault:
 
     @classmethod
     def http(cls, status: int, *, retry_after: float | None = None, times: int = 1,
-             message: str | None = None, error_type: str | None = None) -> Fault:
+             message: str | None = None, error_type: str | None = None,
+             metadata: dict[str, Any] | None = None) -> Fault:
         """The next ``times`` requests fail with ``status`` before any streaming."""
         return cls("http", status=status, retry_after=retry_after, times=times,
-                   message=message, error_type=error_type)
+                   message=message, error_type=error_type, metadata=metadata)
 
     @classmethod
     def midstream(cls, *, after_tokens: int = 0, code: int = 502, message: str | None = None,
@@ -208,6 +211,8 @@ class Fault:
             raise ValueError("times must be >= 1, after_tokens, seconds and size >= 0")
         if fault.figures is not None and not isinstance(fault.figures, dict):
             raise ValueError("figures must be an object of usage figures")
+        if fault.metadata is not None and not isinstance(fault.metadata, dict):
+            raise ValueError("metadata must be an object (the error's metadata)")
         if fault.kind == "echo_key" and (fault.where not in ("midstream", "http", "label")
                                          or fault.encoding not in ENCODINGS):
             raise ValueError(f"echo_key needs where in midstream/http/label and encoding in "
