@@ -24,14 +24,14 @@ import secrets
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from . import keystore, settings
 from .jupyter_servers import ServerInfo, find_server
-from .magics._args import sub_parser
-from .magics._context import in_kernel
+from .magics import in_kernel, sub_parser
 from .user_numbers import SECONDS, USD
 
 #: How long ``%edge connect`` waits for the user to approve (OpenRouter codes live 10 min).
@@ -54,26 +54,6 @@ def _connect_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true",
                    help="terminal only: print the link instead of opening a browser")
     return p
-
-
-def exchange_failure(exc: Exception) -> str:
-    """Why the key exchange failed, said for connecting.
-
-    The client's errors end with a hint for chat calls ("Check the model id and the flags
-    of the cell" on a 400, "run `%edge connect`" on a 401), which mislead here: the server's
-    own words are kept and the hint is one for a sign-in code.
-    """
-    from .openrouter import APIStatusError, OpenRouterError
-
-    if isinstance(exc, APIStatusError):
-        what = f"OpenRouter error {exc.status}: {exc.message.strip()}"
-    elif isinstance(exc, OpenRouterError):
-        what = exc.message.strip()
-    else:
-        what = str(exc).strip()
-    what = what.rstrip(".") or "OpenRouter did not say why"
-    return (f"{what}. A sign-in code works only once, for 10 minutes: run `%edge connect` "
-            "again (and check that this machine can reach OpenRouter).")
 
 
 # -- showing progress ----------------------------------------------------------------------------
@@ -245,12 +225,16 @@ def _finish(outcome: str, message: str, status: _Status) -> None:
 
 
 class _OneShot:
-    """The terminal flow's callback server: one flow, one successful callback, then done."""
+    """The terminal flow's callback server: one flow, one successful callback, then done.
+
+    Only the HTTP plumbing is here: the callback itself is :func:`edge_jupyter.oauth.
+    handle_callback`, the same code the server extension's handler runs.
+    """
 
     def __init__(self, origin: str, limit: float | None) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        from .serverext.flows import FlowStore
+        from .oauth import FlowStore
 
         self.origin = origin
         self.limit = limit
@@ -290,54 +274,37 @@ class _OneShot:
 
         return authorize_url(self.origin, self.callback_url, self.flow.challenge, self.limit)
 
+    def _exchange(self, code: str, verifier: str) -> str:
+        from .openrouter import OpenRouterClient, RetryPolicy
+
+        # No retries: a code works once.
+        return OpenRouterClient(origin=self.origin, retry=RetryPolicy(max_retries=0)) \
+            .exchange_code(code, verifier)
+
     def handle(self, raw_path: str) -> tuple[int, str]:
-        """Everything the callback does; returns (status, page)."""
+        """Route, then hand the callback to the shared implementation; returns (status, page)."""
         from urllib.parse import parse_qs
 
-        from .openrouter import OpenRouterClient, OpenRouterError, RetryPolicy
-        from .serverext import pages
-        from .serverext.flows import FlowError
+        from .oauth import Site, handle_callback, pages, unexpected_failure
 
         parts = urlsplit(raw_path)
         prefix = "/edge/oauth/callback/"
         if not parts.path.startswith(prefix):
             return 404, pages.error("Not found", "This address is not part of connecting.",
                                     ["Go back to your terminal."], reason="not-found").html()
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        site = Site(exchange=self._exchange, origin=self.origin,
+                    holder="this run of `%edge connect` (the link may be from an earlier one)",
+                    home="your terminal", machine="this machine",
+                    log_place="the traceback printed in your terminal")
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
         try:
-            flow = self.flows.pop(parts.path[len(prefix):])
-        except FlowError as exc:
-            return 400, pages.error("This sign-in link cannot be used",
-                                    f"The link is {exc.reason}.",
-                                    ["Run `%edge connect` again."], reason=f"flow-{exc.reason}").html()
-        if "error" in query or not query.get("code"):
-            denied = query.get("error") == "access_denied"
-            message = ("You chose not to authorize edge_jupyter on OpenRouter." if denied
-                       else "OpenRouter sent you back without a sign-in code.")
-            self._end("error", message)
-            return 400, pages.error("Connection declined" if denied else "Connecting failed",
-                                    message, ["Run `%edge connect` again whenever you want."],
-                                    reason="denied" if denied else "no-code").html()
-        try:
-            key = OpenRouterClient(origin=self.origin, retry=RetryPolicy(max_retries=0)) \
-                .exchange_code(query["code"], flow.verifier)
-        except OpenRouterError as exc:
-            message = exchange_failure(exc).replace(query["code"], "…")
-            self._end("error", f"OpenRouter did not issue a key: {message}")
-            return 502, pages.error("OpenRouter did not issue a key", message,
-                                    ["Run `%edge connect` again."], reason="exchange-failed").html()
-        try:
-            keystore.store_api_key(key)
-        except keystore.KeyStoreError as exc:
-            self._end("error", str(exc))
-            return 503, pages.error("The key could not be stored", exc.summary,
-                                    exc.steps or ["Fix the problem, then connect again."],
-                                    reason="store-" + type(exc).__name__).html()
-        finally:
-            del key
-        self._end("connected", "Connected to OpenRouter.")
-        limit = f"${self.limit:,.2f}" if self.limit is not None else ""
-        return 200, pages.success(stored_in=keystore.describe_store().backend, limit=limit).html()
+            result = handle_callback(self.flows, parts.path[len(prefix):], params, site)
+        except Exception:
+            traceback.print_exc()  # what the HTTP server did with it before; never the key
+            result = unexpected_failure(site)
+        if result.state:
+            self._end(result.state, result.message)
+        return result.status, result.page.html()
 
     def _end(self, state: str, message: str) -> None:
         self.result = (state, message)

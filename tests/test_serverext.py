@@ -25,8 +25,8 @@ from connect_fixtures import (
 from tornado.httpclient import HTTPClientError
 
 from edge_jupyter import keystore
+from edge_jupyter.oauth import FlowStore
 from edge_jupyter.pkce import challenge_for, new_verifier
-from edge_jupyter.serverext.flows import FlowStore
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from processes import loaded_by
 
+from edge_jupyter.oauth import flows as flows_mod
+from edge_jupyter.oauth import pages
+from edge_jupyter.oauth.flows import FlowError, FlowStore
 from edge_jupyter.pkce import challenge_for
-from edge_jupyter.serverext import flows as flows_mod
-from edge_jupyter.serverext import pages, urls
-from edge_jupyter.serverext.flows import FlowError, FlowStore
+from edge_jupyter.serverext import urls
 
 
 class Clock:
@@ -20,8 +21,8 @@ class Clock:
 
 
 def test_logic_and_kernel_modules_import_without_tornado_or_ipython():
-    assert loaded_by("import edge_jupyter.serverext.flows, edge_jupyter.serverext.urls, "
-                     "edge_jupyter.serverext.pages, edge_jupyter.keystore, edge_jupyter.connect",
+    assert loaded_by("import edge_jupyter.oauth, edge_jupyter.serverext.urls, "
+                     "edge_jupyter.keystore, edge_jupyter.connect",
                      ("tornado", "jupyter_server", "IPython")) == []
 
 

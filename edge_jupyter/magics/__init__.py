@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+# Public for the line commands that live outside this package (``%edge panel``): they
+# parse their flags as every ``%edge`` subcommand does and fail with the same one line.
+from ._args import HelpRequested as HelpRequested
+from ._args import UsageError as UsageError
+from ._args import sub_parser as sub_parser
+from ._errors import EdgeCellError as EdgeCellError
+
 
 def load_ipython_extension(ipython: Any) -> None:
     from ._magics import EdgeMagics
@@ -25,3 +32,11 @@ def cell_context(shell: Any) -> Any:
     from ._context import current
 
     return current(shell)
+
+
+def in_kernel() -> bool:
+    """True in a Jupyter kernel; False in terminal IPython or plain Python (no display
+    updates there).  For the kernel side of connecting; imported lazily, as above."""
+    from ._context import in_kernel as _in_kernel
+
+    return _in_kernel()

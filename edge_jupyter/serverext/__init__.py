@@ -8,9 +8,10 @@ Routes, all under the server's ``base_url`` and all behind the Jupyter login:
 - ``GET  edge/api/status``                     connected? key source, label, limits
 - ``POST edge/api/disconnect``                 remove the stored key
 
-Layout: ``flows`` (one-time flows, pure), ``urls`` (public address, pure), ``pages``
-(HTML), ``handlers`` (thin tornado adapters), ``app`` (traitlets and routes).
-``EdgeExtensionApp`` is imported lazily so that ``flows``/``urls`` load without tornado.
+Layout: ``urls`` (public address, pure), ``handlers`` (thin tornado adapters),
+``app`` (traitlets and routes).  The flows, the callback itself and its pages are
+:mod:`edge_jupyter.oauth`, shared with the terminal's one-shot server.
+``EdgeExtensionApp`` is imported lazily so that ``urls`` loads without tornado.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Unicode, default, validate
 
 from .. import settings
-from .flows import DEFAULT_TTL, ID_PATTERN, FlowStore
+from ..oauth import DEFAULT_TTL, ID_PATTERN, FlowStore
 from .handlers import (
     CallbackHandler,
     ConnectHandler,

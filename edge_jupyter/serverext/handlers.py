@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,8 +28,8 @@ from tornado import web
 from tornado.log import app_log
 
 from .. import keystore
-from . import pages, urls
-from .flows import ID_PATTERN, FlowError
+from ..oauth import ID_PATTERN, Site, handle_callback, pages, store_error_page, unexpected_failure
+from . import urls
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from .app import EdgeExtensionApp
 
 AUTH_RESOURCE = "edge_jupyter"
-_KEYS_PAGE = "https://openrouter.ai/settings/keys"
 _ID_RE = re.compile(ID_PATTERN)
 
 T = TypeVar("T")
@@ -110,7 +108,7 @@ class ConnectHandler(_PageHandler):
             store = await _in_thread(keystore.check_store)
         except keystore.KeyStoreError as exc:
             self.edge.flows.set_watch(watch, "error", str(exc))
-            self.render_page(_store_error_page(exc, before=True, retry=self.connect_href), 503)
+            self.render_page(store_error_page(exc, before=True, retry=self.connect_href), 503)
             return
         try:
             base = urls.public_base(base_url=self.base_url, request_protocol=self.request.protocol,
@@ -143,76 +141,29 @@ class ConnectHandler(_PageHandler):
 
 
 class CallbackHandler(_PageHandler):
-    """``GET edge/oauth/callback/<flow_id>?code=…``: exchange, store, say so.  Never raises."""
+    """``GET edge/oauth/callback/<flow_id>?code=…``: exchange, store, say so.  Never raises.
+
+    Everything between the request and the page is :func:`edge_jupyter.oauth.handle_callback`,
+    the same code the terminal's one-shot server runs.
+    """
 
     @web.authenticated
     @authorized
     async def get(self, flow_id: str) -> None:
+        site = Site(exchange=self.edge.exchange_code, origin=self.edge.openrouter_url,
+                    retry_href=self.connect_href)
+        params = {name: value for name in ("code", "error")
+                  if (value := self.get_argument(name, None)) is not None}
         try:
-            await self._callback(flow_id)
+            result = await _in_thread(handle_callback, self.edge.flows, flow_id, params, site)
         except Exception:  # the page must still render, and the URL must not be logged
             self.log.error("edge_jupyter: the OAuth callback failed unexpectedly", exc_info=True)
-            if not self._finished:
-                self.render_page(pages.error(
-                    "Connecting failed", "Something unexpected went wrong on this server.",
-                    ["Try again; if it keeps failing, look at the Jupyter server log."],
-                    reason="internal", retry_href=self.connect_href), 500)
-
-    async def _callback(self, flow_id: str) -> None:
-        flows = self.edge.flows
-        try:
-            flow = flows.pop(flow_id)
-        except FlowError as exc:
-            self.render_page(_flow_error_page(exc.reason, self.connect_href), 400)
-            return
-        watch = flow.watch_id
-        error = self.get_argument("error", None)
-        if error is not None:
-            page = _denied_page(error, self.connect_href)
-            flows.set_watch(watch, "error", page.what_happened)
-            self.render_page(page, 400)
-            return
-        code = self.get_argument("code", None)
-        if not code:
-            message = "OpenRouter sent you back without a sign-in code."
-            flows.set_watch(watch, "error", message)
-            self.render_page(pages.error("Connecting failed", message,
-                                         ["Start again."], reason="no-code",
-                                         retry_href=self.connect_href), 400)
-            return
-        from ..openrouter import OpenRouterError
-
-        try:
-            key = await _in_thread(self.edge.exchange_code, code, flow.verifier)
-        except OpenRouterError as exc:
-            from ..connect import exchange_failure  # not the chat-call hint of str(exc)
-
-            message = _scrub(exchange_failure(exc), code, flow.verifier)
-            self.log.warning("edge_jupyter: the key exchange failed: %s", message)
-            flows.set_watch(watch, "error", f"OpenRouter did not issue a key: {message}")
-            self.render_page(pages.error(
-                "OpenRouter did not issue a key", message,
-                ["Start again: a sign-in code works once, for 10 minutes, and only for the "
-                 "browser tab that asked for it.",
-                 f"Check that this server can reach {self.edge.openrouter_url}."],
-                reason="exchange-failed", retry_href=self.connect_href), 502)
-            return
-        try:
-            where = await _in_thread(keystore.store_api_key, key)
-        except keystore.KeyStoreError as exc:
-            self.log.warning("edge_jupyter: the key could not be stored: %s", exc)
-            flows.set_watch(watch, "error", str(exc))
-            self.render_page(_store_error_page(exc, before=False, retry=self.connect_href), 503)
-            return
-        finally:
-            del key
-        described = (await _in_thread(keystore.describe_store)).backend
-        self.log.info("edge_jupyter: connected to OpenRouter; key stored in %s", described)
-        limit = f"${flow.limit:,.2f}" if flow.limit is not None else ""
-        env_shadow = bool(os.environ.get(keystore.ENV_API_KEY))
-        flows.set_watch(watch, "connected", "Connected to OpenRouter.", stored_in=where,
-                        backend=described)
-        self.render_page(pages.success(stored_in=described, limit=limit, env_shadow=env_shadow))
+            result = unexpected_failure(site)
+            if self._finished:
+                return
+        if result.log is not None:
+            self.log.log(*result.log)
+        self.render_page(result.page, result.status)
 
 
 class WatchHandler(_EdgeMixin, APIHandler):
@@ -282,52 +233,3 @@ class DisconnectHandler(_EdgeMixin, APIHandler):
         self.finish(json.dumps({"removed": removed, "connected": after.connected,
                                 "source": after.source,
                                 "message": keystore.disconnect_message(removed, after.source)}))
-
-
-# -- pages for each failure ---------------------------------------------------------------------
-
-
-def _scrub(text: str, *secrets: str) -> str:
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, "…")
-    return text
-
-
-def _flow_error_page(reason: str, retry: str) -> pages.Page:
-    what = {
-        "used": "This sign-in link was already used. Each link works exactly once.",
-        "expired": "This sign-in link expired: links are valid for 10 minutes.",
-    }.get(reason, "This sign-in link is unknown to this Jupyter server (the server may have "
-                  "restarted since you clicked Connect).")
-    return pages.error("This sign-in link cannot be used", what,
-                       ["Start again from your notebook with `%edge connect`, or use the button "
-                        "below."], reason=f"flow-{reason}", retry_href=retry)
-
-
-def _denied_page(error: str, retry: str) -> pages.Page:
-    if error == "access_denied":
-        return pages.error("Connection declined",
-                           "You chose not to authorize edge_jupyter on OpenRouter.",
-                           ["Nothing changes: run `%edge connect` again whenever you want to "
-                            "connect."], reason="denied", retry_href=retry)
-    shown = re.sub(r"[^A-Za-z0-9_.:-]", "", error)[:60] or "unknown"
-    return pages.error("OpenRouter reported an error",
-                       f"OpenRouter sent you back with the error {shown!r}.",
-                       ["Start again; if it keeps happening, try later."],
-                       reason="provider-error", retry_href=retry)
-
-
-def _store_error_page(exc: keystore.KeyStoreError, *, before: bool, retry: str) -> pages.Page:
-    if isinstance(exc, keystore.KeyringLocked):
-        title = "Your keyring is locked"
-    elif isinstance(exc, keystore.NoSecureStore):
-        title = "No secure place to keep your key"
-    else:
-        title = "The key could not be stored"
-    steps = list(exc.steps) or ["Fix the problem above, then connect again."]
-    if not before:
-        steps.append("OpenRouter created a key that was not kept; you can delete it at "
-                     f"{_KEYS_PAGE}.")
-    return pages.error(title, exc.summary, steps, reason="store-" + type(exc).__name__,
-                       retry_href=retry)
