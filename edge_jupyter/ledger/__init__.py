@@ -31,16 +31,30 @@ from .budgets import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
 __all__ = [
     "BudgetExceeded", "Context", "Ledger", "LedgerError", "Limit", "StreamGuard",
     "completion_ceiling", "count_images", "current_context", "estimate_prompt_tokens",
-    "estimate_text_tokens", "export", "group", "read_export", "restore_dtypes", "set_context",
-    "usage", "worst_case_cost",
+    "estimate_text_tokens", "export", "group", "read_export", "restore_dtypes",
+    "set_context", "since_to_us", "usage", "worst_case_cost",
 ]
 
 USAGE_SCOPES = ("notebook", "session", "all")
+
+
+def since_to_us(since: Any, now: datetime) -> int | None:
+    """``since`` (a date, datetime, ISO-8601 string or span back from ``now`` such as "7D")
+    as microseconds since the epoch, None for no bound; :class:`LedgerError` for anything else.
+
+    Here so a front-end can check a ``--since`` before reading the ledger; pandas is
+    imported only when it is called.
+    """
+    from ._frame import since_to_us as convert
+
+    return convert(since, now)
 
 
 def usage(scope: str = "notebook", since: Any = None) -> pd.DataFrame:

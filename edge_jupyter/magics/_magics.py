@@ -40,7 +40,7 @@ class EdgeMagics(Magics):
         return None
 
     def _line(self, line: str) -> Any:
-        from ._commands import COMMANDS, help_text
+        from .commands import COMMANDS, help_text
 
         argv = split_line(line)
         if not argv or argv[0] in ("help", "-h", "--help"):
