@@ -38,6 +38,20 @@ def short_usd(amount: float | None) -> str:
     return f"${value:.{digits}f}"
 
 
+def short_left_usd(left: float | None, whole: float | None) -> str:
+    """``short_usd`` of what is left of ``whole``, never written equal to it once something
+    was spent: "$4.9999" of $5.00 after spending $0.00014, not "$5.00" (more digits, up to
+    nine, until it differs)."""
+    text = short_usd(left)
+    if left is None or whole is None or not 0 <= left < whole or text != short_usd(whole):
+        return text
+    for digits in range(3, 10):
+        text = f"${left:,.{digits}f}"
+        if text != f"${whole:,.{digits}f}":
+            break
+    return text
+
+
 def total_usd(amounts: list[float | None]) -> float:
     """Sum costs without float drift (Decimal over their exact decimal forms)."""
     total = sum((Decimal(repr(float(a))) for a in amounts if a is not None), Decimal(0))

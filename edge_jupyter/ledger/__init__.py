@@ -27,6 +27,7 @@ from .budgets import (
     count_images,
     estimate_prompt_tokens,
     estimate_text_tokens,
+    left_usd,
     worst_case_cost,
 )
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BudgetExceeded", "Context", "Ledger", "LedgerError", "Limit", "StreamGuard",
     "completion_ceiling", "count_images", "current_context", "estimate_prompt_tokens",
-    "estimate_text_tokens", "export", "group", "read_export", "restore_dtypes",
+    "estimate_text_tokens", "export", "group", "left_usd", "read_export", "restore_dtypes",
     "set_context", "since_to_us", "usage", "worst_case_cost",
 ]
 

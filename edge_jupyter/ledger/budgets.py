@@ -67,6 +67,16 @@ class Limit:
             raise ValueError(f"a budget must be a positive amount of USD, not {self.limit_usd!r}")
 
 
+def left_usd(limit_usd: float, spent_usd: float) -> float:
+    """What is left of a limit: the limit minus what its scope spent and holds, never below 0.
+
+    ``spent_usd`` is :meth:`edge_jupyter.ledger.Ledger.spent` (settled costs plus running
+    reservations), the figure the pre-call check compares with; the panel and
+    ``%edge budget`` both show this.
+    """
+    return max(0.0, float(limit_usd) - float(spent_usd))
+
+
 def estimate_text_tokens(text: str) -> float:
     """An over-estimate of the tokens in ``text`` (fractional, so chunks add up fairly)."""
     if not text:

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..money import exact_usd, short_usd, total_usd
+from ..ledger.budgets import left_usd
+from ..money import exact_usd, short_left_usd, short_usd, total_usd
 
 if TYPE_CHECKING:
     from ..balance import Balance
@@ -178,14 +179,7 @@ def money(amount: float | None) -> str:
 def money_left(left: float | None, whole: float | None) -> str:
     """What is left of ``whole``, never printed equal to it once something was spent
     ("$4.9999 of $5.00", not "$5.00 of $5.00" after spending $0.00014)."""
-    text = money(left)
-    if left is None or whole is None or not 0 <= left < whole or text != money(whole):
-        return text
-    for digits in range(3, 10):
-        text = f"${left:,.{digits}f}"
-        if text != f"${whole:,.{digits}f}":
-            break
-    return text
+    return "$0.00" if left == 0 else short_left_usd(left, whole)
 
 
 def _money(label: str, amount: float | None, note: str = "", tone: str = "",
@@ -252,7 +246,7 @@ def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
                           hint="Every call made from this notebook, from the local ledger"))
     for scope, limit in prefs.budgets.items():
         spent = float(spending.budgets.get(scope, 0.0))
-        left = max(0.0, float(limit) - spent)
+        left = left_usd(float(limit), spent)
         tone = "alert" if left <= 0 else ("warn" if left < 0.1 * float(limit) else "")
         figures.append(_money(f"{scope.capitalize()} budget", left, f"of {money(float(limit))}",
                               tone, f"What is left of your {scope} spending limit (%edge budget)",

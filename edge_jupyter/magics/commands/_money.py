@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import preferences
-from ...money import exact_usd, short_usd
+from ...money import exact_usd, short_left_usd, short_usd
 from ...user_numbers import USD
 from .._args import UsageError, sub_parser
 from .._errors import EdgeCellError
@@ -56,14 +56,16 @@ def cmd_budget(shell: Any, argv: list[str]) -> None:
     if not budgets:
         print("No spending limits set (`%edge budget set USD --scope day`).")
         return
-    from ...ledger import Ledger, current_context
+    from ...ledger import Ledger, current_context, left_usd
 
     ctx = current_context()
     rows = []
     for scope, limit in budgets.items():
+        # spent: settled costs plus what running calls hold, as the pre-call check counts it
         spent = Ledger.default().spent(scope, notebook=ctx.notebook, session_id=ctx.session_id)
+        # short_left_usd: a fraction of a cent spent of $5 reads "$4.9999", never "$5.00"
         rows.append((scope, f"{short_usd(limit)} limit · {exact_usd(spent)} spent · "
-                     f"{short_usd(max(0.0, limit - spent))} left"))
+                     f"{short_left_usd(left_usd(limit, spent), limit)} left"))
     display_table(rows, "Spending limits")
 
 
