@@ -52,7 +52,7 @@ def _bench_leftovers():
 """
 
 _LEDGER_ROWS = """
-from edge_jupyter.magics import _recorder as _bench_recorder
+from edge_jupyter import calls as _bench_recorder
 from edge_jupyter.record import CallRecord as _BenchRecord
 for _i in range({rows}):
     _r = _BenchRecord(model=f"vendor/model-{{_i % 24}}", notebook="bench.ipynb",

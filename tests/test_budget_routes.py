@@ -203,10 +203,10 @@ def test_the_sandbox_bills_the_auto_router_at_the_price_of_the_model_it_picks(sb
 
 
 def test_a_stale_price_list_serves_when_the_catalogue_is_down_and_says_so(sb: Sandbox) -> None:
-    from edge_jupyter.magics import _prices
+    from edge_jupyter import calls as _prices
 
     client = OpenRouterClient(sb.key, origin=sb.url)
-    _prices.clear_cache()
+    _prices.clear_price_cache()
     fresh = _prices.endpoints_of(client, MISTRAL)
     assert fresh.data and not fresh.note and not fresh.error
     sb.catalogue_down = True
@@ -214,12 +214,12 @@ def test_a_stale_price_list_serves_when_the_catalogue_is_down_and_says_so(sb: Sa
         stale = _prices.endpoints_of(client, MISTRAL, max_age=0)
         assert stale.data == fresh.data and "fetched under a minute ago" in stale.note
         assert "did not answer" in stale.note
-        _prices.clear_cache()
+        _prices.clear_price_cache()
         gone = _prices.endpoints_of(client, MISTRAL)
         assert gone.data is None and "could not be fetched" in gone.error and "retry when" in gone.fix
     finally:
         sb.catalogue_down = False
-        _prices.clear_cache()
+        _prices.clear_price_cache()
 
 
 # -- in a kernel: refused before sending, nothing spent -----------------------------------------------

@@ -132,7 +132,7 @@ def test_a_malformed_ledger_is_one_line_and_status_names_it(kernel, sb, folder):
 
 def test_a_truncated_ledger_is_damage(kernel, sb, folder):
     kernel.ok(CALL)  # a real ledger with a row
-    kernel.ok("from edge_jupyter.magics import _recorder; _recorder.ledger().close()")
+    kernel.ok("from edge_jupyter.ledger import Ledger; Ledger.default().close()")
     copy = folder.with_name(folder.name + "-copy")
     copy.mkdir()
     kernel.ok(f"import os; os.environ['EDGE_DATA_DIR'] = {str(copy)!r}")

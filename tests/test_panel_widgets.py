@@ -14,10 +14,10 @@ import pytest
 from panel_fixtures import add_call
 
 from edge_jupyter import events, keystore, preferences
-from edge_jupyter.ledger import Context, read_export
-from edge_jupyter.magics import _recorder
+from edge_jupyter.ledger import Context, Ledger, read_export
+from edge_jupyter.panel._controller import Panel
 from edge_jupyter.panel._source import Source
-from edge_jupyter.panel._widgets import RESULT_ROWS, Panel
+from edge_jupyter.panel._widgets import RESULT_ROWS
 
 NOTEBOOK = "work/analysis.ipynb"
 
@@ -47,7 +47,7 @@ def make_panel(edge_env, notebook) -> Iterator:
 
 def finished_call(cost: float = 1.65e-05, count: int = 7) -> None:
     """A call written to the ledger as the magic writes it, then announced."""
-    add_call(_recorder.ledger(), notebook=NOTEBOOK, count=count, cost=cost)
+    add_call(Ledger.default(), notebook=NOTEBOOK, count=count, cost=cost)
     events.publish(events.CALLS_FINISHED, [])
 
 

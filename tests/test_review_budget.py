@@ -104,10 +104,10 @@ def test_a_free_variant_has_its_own_provider_list_apart_from_its_paid_base(sb: S
 
 
 def test_a_free_model_is_priced_at_its_free_endpoints(sb: Sandbox) -> None:
-    from edge_jupyter.magics import _prices
+    from edge_jupyter import calls as _prices
 
     client = OpenRouterClient(sb.key, origin=sb.url)
-    _prices.clear_cache()
+    _prices.clear_price_cache()
     try:
         paid = _prices.request_price(client, {"model": PAID})  # first: its list is cached
         free = _prices.request_price(client, {"model": FREE})
@@ -115,7 +115,7 @@ def test_a_free_model_is_priced_at_its_free_endpoints(sb: Sandbox) -> None:
         assert free.pricing is not None and (free.pricing.prompt, free.pricing.completion) == (0.0, 0.0)
         assert free.dearest == f"{FREE} via DeepInfra (deepinfra/bf16)"
     finally:
-        _prices.clear_cache()
+        _prices.clear_price_cache()
 
 
 def chat_calls(sb: Sandbox) -> int:
@@ -134,10 +134,10 @@ def test_a_free_model_is_sent_under_a_budget_its_paid_base_would_break(kernel, s
 
 # -- item 12: a slow /endpoints ends at the look-up's total deadline -----------------------------------
 def test_a_slow_price_list_ends_at_its_deadline_and_the_price_is_unknown(sb: Sandbox) -> None:
-    from edge_jupyter.magics import _prices
+    from edge_jupyter import calls as _prices
 
     client = OpenRouterClient(sb.key, origin=sb.url)
-    _prices.clear_cache()
+    _prices.clear_price_cache()
     sb.inject(Fault.slow_endpoints(120))  # a byte every ~0.05 s for 2 minutes: no read times out
     try:
         price = _prices.request_price(client, {"model": MISTRAL})
@@ -146,17 +146,17 @@ def test_a_slow_price_list_ends_at_its_deadline_and_the_price_is_unknown(sb: San
         assert f"the prices of {MISTRAL} could not be fetched" in price.reason
         assert "remove the budget" in price.fix
     finally:
-        _prices.clear_cache()
+        _prices.clear_price_cache()
 
 
 def test_a_slow_catalogue_ends_a_router_s_price_look_up_at_the_deadline(sb) -> None:
     # openrouter/auto has no provider list: its price comes from /models, which must end
     # under the same price deadline as /endpoints, not hold the cell for minutes.
-    from edge_jupyter.magics import _prices
+    from edge_jupyter import calls as _prices
     from edge_jupyter.openrouter import clear_models_cache
 
     client = OpenRouterClient(sb.key, origin=sb.url)
-    _prices.clear_cache()
+    _prices.clear_price_cache()
     clear_models_cache()
     sb.inject(Fault.slow_models(120))  # a byte every ~0.05 s for 2 minutes: no read times out
     try:
@@ -165,12 +165,12 @@ def test_a_slow_catalogue_ends_a_router_s_price_look_up_at_the_deadline(sb) -> N
         assert sb.faults.pending() == []  # the slow catalogue was asked for
         assert price.pricing is None, price  # not priced from a list that never came
     finally:
-        _prices.clear_cache()
+        _prices.clear_price_cache()
         clear_models_cache()
 
 
 def test_a_slow_price_list_refuses_a_budgeted_cell_instead_of_holding_it(kernel, sb) -> None:
-    kernel.ok("import edge_jupyter.magics._prices as _p\n_p.clear_cache()")
+    kernel.ok("import edge_jupyter.calls as _c\n_c.clear_price_cache()")
     sb.inject(Fault.slow_endpoints(120))  # trickles for 2 minutes
     calls = chat_calls(sb)
     run = kernel.run(f"%%edge -m {MISTRAL} --max-tokens 20 --budget 0.01\nHi", timeout=60)

@@ -20,9 +20,7 @@ import pytest
 from edge_jupyter import conversations, storage
 from edge_jupyter.ledger import Ledger
 from edge_jupyter.ledger._db import translate
-from edge_jupyter.magics import _cell, _recorder
-from edge_jupyter.magics._call import Participant
-from edge_jupyter.magics._errors import EdgeCellError
+from edge_jupyter import calls
 from edge_jupyter.openrouter import OpenRouterClient
 from edge_jupyter.record import CallRecord
 from edge_jupyter.routing import RoutePrefs
@@ -37,7 +35,8 @@ def body(model: str = MODEL) -> dict:
 
 def ledger_rows() -> dict[int, tuple[str, str, float | None]]:
     """id -> (status, error, cost_usd), read from the file itself."""
-    with sqlite3.connect(_recorder.ledger().path) as conn:
+    Ledger.default().spent("all")  # opens (creates) the ledger: no rows is then {}
+    with sqlite3.connect(Ledger.default().path) as conn:
         return {i: (status, error, cost) for i, status, error, cost in
                 conn.execute("SELECT id, status, error, cost_usd FROM calls")}
 
@@ -70,58 +69,58 @@ def test_a_damaged_ledger_error_without_an_error_name_is_still_one_line(tmp_path
 
 # -- 10: a model that answered stays ok when the cell then breaks -------------------------------
 
-def test_a_cell_breaking_after_one_model_answered_keeps_that_answer_ok(edge_env, sb) -> None:
-    client = OpenRouterClient(sb.key, origin=sb.url)
-    answered = Participant(CallRecord(model=MODEL), body())
-    failed = Participant(CallRecord(model="nobody/no-such-model"), body("nobody/no-such-model"))
-    waiting = Participant(CallRecord(model=MODEL), body())
-    participants = [answered, failed, waiting]
-    rows = {id(p): _recorder.begin(p.record) for p in participants}
-    answered.run(client)
-    failed.run(client)
-    assert answered.error is None and answered.done and failed.error is not None
-    # `waiting` never ran: the cell broke (a display, a bug) before it was finished.
-    with pytest.raises(EdgeCellError, match=r"unexpected error: RuntimeError: the view broke"):
-        _cell._abandon(participants, rows, set(), RuntimeError("the view broke"))
-    found = ledger_rows()
-    ok, own, stopped = (found[rows[id(p)]] for p in participants)
+def test_calls_breaking_after_one_model_answered_keep_that_answer_ok(edge_env, sb) -> None:
+    # Three models of one cell; the view breaks as the short first answer ends (a display
+    # that fails, a bug) while the long third one still streams. The model that answered
+    # keeps its "ok" row, the unknown model its own error, the one still running is the
+    # view's error — and nothing else stays reserved.
+    sb.tokens_per_second, sb.answer_length = 50, 40
+    models = [f"{MODEL} max_tokens=3", "nobody/no-such-model", "anthropic/claude-3.5-haiku"]
+
+    def view(event: calls.Event) -> None:
+        if isinstance(event, calls.Ended) and event.index == 0:
+            raise RuntimeError("the view broke")
+
+    plan = calls.plan(calls.Request(prompt="hello", models=models))
+    with pytest.raises(calls.CallsBroke, match=r"unexpected error: RuntimeError: the view broke"):
+        calls.CallRun(plan, view).execute()
+    ok, own, stopped = ledger_rows().values()  # in plan order (row ids)
     assert ok[:2] == ("ok", "") and ok[2] is not None and ok[2] > 0
     assert own[0] == "error" and own[1] and "the view broke" not in own[1]
     assert stopped[:2] == ("error", "RuntimeError: the view broke")
-    assert _recorder.ledger().spent("all") == pytest.approx(ok[2])  # nothing else held
+    assert Ledger.default().spent("all") == pytest.approx(ok[2])  # nothing else held
 
 
-# -- 11 and 13: a cell that stops before sending ----------------------------------------------
+# -- 11 and 13: calls that stop before sending ------------------------------------------------
 
-def _plan(line: str = f"-m {MODEL}"):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    return _cell.plan_cell(InteractiveShell.instance(), line, "hello")
-
-
-def test_a_row_is_completed_when_the_route_fails_right_after_its_budget_check(edge_env, sb) -> None:
-    plan = _plan()
-    # A route that cannot be used, met only after pre_call wrote the row.
-    plan.route = RoutePrefs(only=["openai"], ignore=["openai"])
-    client = OpenRouterClient(sb.key, origin=sb.url)
-    with pytest.raises(EdgeCellError) as info:
-        _cell._prepare(plan, client, {}, "session-1")
-    [(status, error, _cost)] = ledger_rows().values()
-    assert status == "error", "the row is left pending, holding its reservation"
-    assert error.startswith(f"not sent: {MODEL}: openai is both allowed")
-    assert info.value.message.startswith(f"Nothing was sent: {MODEL}: openai is both allowed")
-    assert _recorder.ledger().spent("all") == 0.0 and sb.completions == []
+def test_a_route_that_cannot_be_used_is_refused_before_any_row_is_written(edge_env, sb) -> None:
+    request = calls.Request(prompt="hello", models=[MODEL],
+                            route=RoutePrefs(only=["openai"], ignore=["openai"]))
+    with pytest.raises(Exception, match="openai is both allowed"):
+        calls.plan(request)
+    assert ledger_rows() == {} and sb.completions == []
 
 
-def test_a_damaged_ledger_stops_the_cell_with_its_own_sentence(edge_env, sb) -> None:
+def test_rows_already_reserved_are_released_when_a_later_model_is_refused(edge_env, sb) -> None:
+    # The first model's row is written and reserved, then the dear second one is refused by
+    # the cell budget: the first row is completed ("not sent"), holding nothing.
+    request = calls.Request(prompt="hello", models=[MODEL, "pricey/opus"], budget=0.01,
+                            max_tokens=2000)
+    with pytest.raises(calls.CallRefused, match="Refused before sending to pricey/opus"):
+        calls.CallRun(calls.plan(request)).execute()
+    [(status, error, _cost)] = ledger_rows().values()  # a refused reservation writes no row
+    assert status == "error" and error.startswith("not sent: Refused before sending to pricey/opus")
+    assert Ledger.default().spent("all") == 0.0 and sb.completions == []
+
+
+def test_a_damaged_ledger_stops_the_calls_with_its_own_sentence(edge_env, sb) -> None:
     path = Path(edge_env["EDGE_DATA_DIR"]) / "ledger.sqlite3"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not a database, it is a shopping list\n" * 200)
-    client = OpenRouterClient(sb.key, origin=sb.url)
-    with pytest.raises(EdgeCellError) as info:
-        _cell._prepare(_plan(), client, {}, "session-1")
-    assert info.value.message.startswith(f"Nothing was sent: The usage ledger {path} is damaged")
-    assert "LedgerFileError" not in info.value.message
+    with pytest.raises(calls.NothingSent) as info:
+        calls.CallRun(calls.plan(calls.Request(prompt="hello", models=[MODEL]))).execute()
+    assert str(info.value).startswith(f"Nothing was sent: The usage ledger {path} is damaged")
+    assert "LedgerFileError" not in str(info.value)
 
 
 # -- 14: rows a hostile server never settles do not starve the others ---------------------------

@@ -220,23 +220,23 @@ def test_edge_balance_shows_a_hostile_label_without_control_characters(kernel, s
 # -- item 17: the generation id is written once --------------------------------------------------
 
 def test_a_streamed_call_writes_its_generation_id_once(sb, edge_env):
-    from edge_jupyter.magics import _recorder
-    from edge_jupyter.magics._call import Participant
-    from edge_jupyter.magics._cell import _remember_generation
-    from edge_jupyter.record import CallRecord
+    from edge_jupyter import calls
     from edge_jupyter.storage import data_dir
 
-    p = Participant(CallRecord(model=BODY["model"]), dict(BODY))
-    row = _recorder.begin(p.record)
-    rows = {id(p): row}
     path = data_dir() / "ledger.sqlite3"
-    with sqlite3.connect(path) as db:
-        (before,) = db.execute("SELECT seq FROM calls WHERE id = ?", (row,)).fetchone()
+    seen: list[tuple[int, str]] = []
+
+    def read_row(event: calls.Event) -> None:
+        # At Began the pending row is written; by the first text both announcements of
+        # the id (the response header, then the first chunk) have been made.
+        if isinstance(event, calls.Began) or (isinstance(event, calls.Text) and len(seen) == 1):
+            with sqlite3.connect(path) as db:
+                seen.append(db.execute("SELECT seq, generation_id FROM calls").fetchone())
+
+    request = calls.Request(prompt=BODY["messages"][-1]["content"], models=[BODY["model"]])
     client = OpenRouterClient(sb.key, origin=sb.url, retry=NO_RETRY)
-    p.run(client, on_text=lambda _p, _t: None, on_start=lambda q: _remember_generation(q, rows))
-    with sqlite3.connect(path) as db:
-        seq, generation_id = db.execute("SELECT seq, generation_id FROM calls WHERE id = ?",
-                                        (row,)).fetchone()
+    calls.CallRun(calls.plan(request), read_row, client=client).execute()
+    (before, _), (seq, generation_id) = seen
     # The header and the first chunk both announce the id: one ledger write (one seq step).
     assert generation_id == sb.completions[-1].id
     assert seq == before + 1
