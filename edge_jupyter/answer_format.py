@@ -112,3 +112,14 @@ def error_html(message: str, title: str = "edge") -> str:
 def warning_html(message: str) -> str:
     return (f'<div class="edge-warning" style="border-left:3px solid #d97706;padding:0.4em 0.8em;'
             f'background:rgba(217,119,6,0.08)">⚠️ {html.escape(message)}</div>')
+
+
+def receipt_metadata(record: CallRecord) -> dict[str, Any]:
+    """A receipt rides along in the output's metadata: the notebook carries its own bill."""
+    return {"edge_jupyter": {
+        "model": record.model, "provider": record.provider, "generation_id": record.generation_id,
+        "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+        "reasoning_tokens": record.reasoning_tokens, "cached_tokens": record.cached_tokens,
+        "cost_usd": record.cost_usd, "upstream_cost_usd": record.upstream_cost_usd,
+        "is_byok": record.is_byok, "status": record.status,
+        "timestamp": record.timestamp.isoformat(), "cost": exact_usd(record.cost_usd)}}

@@ -44,7 +44,6 @@ from typing import Any
 from IPython.display import clear_output, display
 
 from ..calls import Began, Ended, Event, Text
-from ..money import exact_usd
 from ..record import CallRecord
 from ..untrusted_text import markdown_to_safe_html, strip_controls, warm_up
 from .. import answer_format as _format
@@ -193,7 +192,7 @@ class SingleView:
         if self._terminal and streamed and fmt in ("markdown", "text"):
             pass  # the terminal shows the streamed text; reprinting it would double it
         elif record.text or fmt != "text":
-            display(bundle, raw=True, metadata=_receipt_metadata(record))
+            display(bundle, raw=True, metadata=_format.receipt_metadata(record))
         display(cost_bundle(record), raw=True)
         for message in [*notes, *([note] if note else [])]:
             show_warning(message)
@@ -290,7 +289,7 @@ class MultiView:
                 values.append(None)
             else:
                 bundle, value, note = answer_bundle(record, fmt)
-                display(bundle, raw=True, metadata=_receipt_metadata(record))
+                display(bundle, raw=True, metadata=_format.receipt_metadata(record))
                 if note:
                     show_warning(note)
                 values.append(value)
@@ -302,13 +301,3 @@ class MultiView:
             show_warning(message)
         return values
 
-
-def _receipt_metadata(record: CallRecord) -> dict[str, Any]:
-    """A receipt rides along in the output's metadata: the notebook carries its own bill."""
-    return {"edge_jupyter": {
-        "model": record.model, "provider": record.provider, "generation_id": record.generation_id,
-        "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
-        "reasoning_tokens": record.reasoning_tokens, "cached_tokens": record.cached_tokens,
-        "cost_usd": record.cost_usd, "upstream_cost_usd": record.upstream_cost_usd,
-        "is_byok": record.is_byok, "status": record.status,
-        "timestamp": record.timestamp.isoformat(), "cost": exact_usd(record.cost_usd)}}
