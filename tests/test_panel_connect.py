@@ -16,9 +16,9 @@ from connect_fixtures import decide, query_of
 
 from edge_jupyter import connect, keystore
 from edge_jupyter.ledger import Context
-from edge_jupyter.panel import _widgets
+from edge_jupyter.panel import _controller
+from edge_jupyter.panel._controller import Panel
 from edge_jupyter.panel._source import Source
-from edge_jupyter.panel._widgets import Panel
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def file_store(sb, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGE_OPENROUTER_URL", sb.url)
     monkeypatch.setenv("EDGE_DATA_DIR", str(tmp_path / "edge-data"))
     monkeypatch.setenv("EDGE_KEY_STORE", "file")
-    monkeypatch.setattr(_widgets, "WATCH_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(_controller, "WATCH_POLL_SECONDS", 0.05)
     monkeypatch.setattr("edge_jupyter.ledger._context._current",
                         Context(notebook="nb.ipynb", session_id="s"))
 

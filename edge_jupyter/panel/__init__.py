@@ -6,9 +6,11 @@ optional ``sidecar`` package; without it, or outside JupyterLab, the panel is sh
 in the cell and a line says why.
 
 Parts: ``_model`` (pure view-model: what to show), ``_html`` (pure: how it reads),
-``_source`` (the I/O: key store, balance, ledger, catalogue, server routes) and
-``_widgets`` (ipywidgets, one worker thread).  Importing this package imports neither
-ipywidgets nor pandas; :func:`show_panel` does, when a panel is first asked for.
+``_source`` (the I/O: key store, balance, ledger, catalogue, server routes),
+``_widgets`` (the drawing: ipywidgets built and drawn from the views) and
+``_controller`` (``Panel``: one worker thread, event subscriptions and the actions).
+Importing this package imports neither ipywidgets nor pandas; :func:`show_panel` does,
+when a panel is first asked for.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ import argparse
 import threading
 from typing import TYPE_CHECKING
 
-from ..magics._args import HelpRequested, UsageError, sub_parser
-from ..magics._errors import EdgeCellError
+from ..magics import EdgeCellError, HelpRequested, UsageError, sub_parser
 
 if TYPE_CHECKING:
-    from ._widgets import Panel
+    from ._controller import Panel
 
 __all__ = ["close_panel", "get_panel", "show_panel"]
 
@@ -36,7 +37,7 @@ def get_panel(*, create: bool = False) -> Panel | None:
     global _panel
     with _lock:
         if _panel is None and create:
-            from ._widgets import Panel
+            from ._controller import Panel
 
             _panel = Panel()
         return _panel

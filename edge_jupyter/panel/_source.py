@@ -61,9 +61,9 @@ class Source:
 
     @staticmethod
     def ledger() -> Ledger:
-        from ..magics import _recorder
+        from ..ledger import Ledger
 
-        return _recorder.ledger()  # the same instance the magic writes to
+        return Ledger.default()  # the one instance per data folder, that the calls write to
 
     def server(self) -> ServerInfo | None:
         """The Jupyter server this kernel belongs to (looked up once; None outside one)."""
