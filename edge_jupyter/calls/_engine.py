@@ -113,7 +113,9 @@ class CallRun:
         try:  # from here until every row is complete, nothing may leave a row pending
             self._emit(Began(tuple(c.model for c in calls), tuple(c.streaming for c in calls),
                              tuple(c.replayed for c in calls), tuple(warnings)))
-            if self._cancelled.is_set():
+            if self._cancelled.is_set():  # cancelled while the rows were being written
+                for call in calls:
+                    call.interrupted = not call.replayed
                 interrupted = True
             elif len(calls) == 1:
                 interrupted = self._run_here(calls[0])
