@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import html
 import math
+import queue
 import string
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,13 +100,19 @@ def _expected_completion_tokens(model: str) -> float | None:
     return float(done["completion_tokens"].mean()) if len(done) else None
 
 
-def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str) -> Quote:
+def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str, *,
+          answered: list[dict[str, Any] | None] | None = None) -> Quote:
     """Price the rows not yet answered at ``price``: the dearest endpoint the rows' route can
-    reach (:func:`edge_jupyter.calls.request_price`), not the one ``/models`` price."""
+    reach (:func:`edge_jupyter.calls.request_price`), not the one ``/models`` price.
+
+    ``answered``: the replay entries of ``bodies`` when already looked up (else looked up here).
+    """
     from .ledger import estimate_prompt_tokens, worst_case_cost
 
-    replayed = sum(1 for b in bodies if replay.lookup(b) is not None)
-    to_call = [b for b in bodies if replay.lookup(b) is None]
+    if answered is None:
+        answered = replay.lookup_many(bodies)
+    replayed = sum(1 for entry in answered if entry is not None)
+    to_call = [b for b, entry in zip(bodies, answered, strict=True) if entry is None]
     if price.pricing is None:
         return Quote(len(bodies), len(to_call), replayed, None, None, price.reason)
     pricing = price.pricing
@@ -204,6 +211,172 @@ def _checked_numbers(max_tokens: Any, temperature: Any, concurrency: Any, confir
         raise BatchError(f"{exc}.") from None
 
 
+class _Run:
+    """The rows of one ``map`` running: ``concurrency`` worker threads for the whole map
+    (no thread per row) and one coordinating thread that owns the ledger and replay writes.
+
+    Each turn of the coordinator is one ledger transaction
+    (:meth:`edge_jupyter.calls.CallBatch.write`): it completes every row that finished
+    since the last turn and begins (pending, reserved) the rows that fill the free slots,
+    and only then hands those to the workers, so each request is sent after its row is
+    committed.  The busier the workers, the more rows a turn carries: a group commit that
+    sizes itself.  The kernel's main thread only waits, shows progress and takes the
+    interrupt (which therefore never lands inside a transaction or between a commit and
+    the hand-over); the coordinator then completes every row still running, as interrupted.
+    """
+
+    def __init__(self, client: Any, bodies: list[dict[str, Any]], results: list[CallRecord | None],
+                 new_record: Callable[[], CallRecord], concurrency: int, *, done: int) -> None:
+        self.client = client
+        self.bodies = bodies
+        self.results = results
+        self.new_record = new_record
+        self.concurrency = concurrency
+        self.done, self.cost, self.errors = done, 0.0, 0
+        self.stop_reason = ""
+        self.failure: BaseException | None = None
+        self._tasks: queue.SimpleQueue[tuple[int, Any, CallRecord] | None] = queue.SimpleQueue()
+        self._ended: queue.SimpleQueue[tuple[int, int, Any, BaseException | None]] = queue.SimpleQueue()
+        self._live: dict[int, Any] = {}
+        self._stopping = threading.Event()  # interrupted (or broken): send nothing more
+        self._workers: list[threading.Thread] = []
+        self._coordinator: threading.Thread | None = None
+
+    # -- the kernel's thread --------------------------------------------------------------
+
+    def start(self, batch: Any, pending: list[int]) -> None:
+        count = min(self.concurrency, len(pending))
+        self._workers = [threading.Thread(target=self._work, name=f"edge-map-{k}", daemon=True)
+                         for k in range(count)]
+        for worker in self._workers:
+            worker.start()
+        self._coordinator = threading.Thread(target=self._coordinate, args=(batch, pending),
+                                             name="edge-map", daemon=True)
+        self._coordinator.start()
+
+    def running(self) -> bool:
+        """Wait a little for the rows; False once all have ended."""
+        coordinator = self._coordinator
+        if coordinator is None:
+            return False
+        coordinator.join(0.1)
+        return coordinator.is_alive()
+
+    def interrupt(self) -> None:
+        """Stop the running rows and wait until the coordinator has written them all."""
+        while True:
+            self._stopping.set()
+            for call in list(self._live.values()):
+                call.interrupted = True
+                call.cancel()
+            try:
+                while self.running():
+                    pass
+                return
+            except KeyboardInterrupt:  # a second interrupt: still never leave a row pending
+                continue
+
+    # -- the workers ----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        from .calls import RunningCall
+
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            i, check, record = task
+            call = RunningCall(record, self.bodies[i], guard=check.guard)
+            failure: BaseException | None = None
+            self._live[i] = call  # before the check below: interrupt() either sees it or set it first
+            try:
+                if self._stopping.is_set():  # begun but not yet sent: send nothing
+                    call.interrupted = True
+                    call.cancel()
+                call.run(self.client)
+                call.finish_record(self.client, lookup_timeout=0)
+            except BaseException as exc:  # any failure still completes the row, as in a cell
+                failure = exc
+            finally:
+                self._live.pop(i, None)
+            self._ended.put((i, check.row_id, call, failure))
+
+    # -- the coordinator ------------------------------------------------------------------
+
+    def _coordinate(self, batch: Any, pending: list[int]) -> None:
+        todo = iter(pending)
+        in_flight = 0
+        ended: list[tuple[int, int, Any, BaseException | None]] = []
+        try:
+            while True:
+                in_flight += self._turn(batch, todo, in_flight, ended)
+                ended = []
+                if in_flight == 0:
+                    return
+                ended.append(self._ended.get())
+                while True:
+                    try:
+                        ended.append(self._ended.get_nowait())
+                    except queue.Empty:
+                        break
+                in_flight -= len(ended)
+        except BaseException as exc:  # the ledger could not be written: stop, keep what can be kept
+            self.failure = exc
+            self._stopping.set()
+            for call in list(self._live.values()):
+                call.cancel()
+        finally:
+            for _ in self._workers:
+                self._tasks.put(None)
+
+    def _turn(self, batch: Any, todo: Any, in_flight: int,
+              ended: list[tuple[int, int, Any, BaseException | None]]) -> int:
+        """One transaction: complete ``ended``, begin the rows for the free slots, hand them
+        over, then store the answers for replay; returns how many rows were handed over."""
+        from . import calls
+        from .calls import Finishing, describe_failure
+
+        take: list[int] = []
+        if not (self._stopping.is_set() or self.stop_reason):
+            for i in todo:
+                take.append(i)
+                if in_flight + len(take) >= self.concurrency:
+                    break
+        if not (ended or take):
+            return 0
+        finishing = []
+        for _, row_id, call, failure in ended:
+            if failure is not None:
+                call.record.status, call.record.error = "error", describe_failure(failure)
+            finishing.append(Finishing(row_id, call.record, calls.held_estimate(call)))
+        starting = [(self.new_record(), self.bodies[i]) for i in take]
+        checks, refused = batch.write(finishing, starting)
+        for i, (record, _), check in zip(take, starting, checks, strict=False):
+            self._tasks.put((i, check, record))
+        if refused is not None:  # a budget refused this row: stop here
+            self.stop_reason = str(refused)
+        answers = []
+        for i, _, call, failure in ended:
+            self.done += 1
+            if failure is not None:
+                if not isinstance(failure, OpenRouterError) and self.failure is None:
+                    self.failure = failure
+                    self._stopping.set()
+                continue
+            record = call.record
+            self.results[i] = record
+            self.cost += record.cost_usd or 0.0
+            self.errors += record.status not in ("ok", "replayed")
+            answers.append((self.bodies[i], record))
+        try:
+            replay.store_many(answers)
+        except BaseException as exc:  # the rows are handed over: keep counting them, then stop
+            if self.failure is None:
+                self.failure = exc
+            self._stopping.set()
+        return len(checks)
+
+
 def map(
     data: Any,
     prompt: str,
@@ -230,7 +403,7 @@ def map(
     import pandas as pd
 
     from . import calls
-    from .calls import CallRefused, EdgeInterrupted, RunningCall, describe_failure
+    from .calls import CallRefused, EdgeInterrupted
 
     max_tokens, temperature, concurrency, confirm_over, budget = _checked_numbers(
         max_tokens, temperature, concurrency, confirm_over, budget)
@@ -268,7 +441,9 @@ def map(
     info = calls.model_info(client, model)
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")
-    q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens, model)
+    answered = replay.lookup_many(bodies)  # one look-up per row, for the quote and the run
+    q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
+              model, answered=answered)
     print(f"edge map: {q}")
     _confirm(q, confirm_over)
 
@@ -276,80 +451,39 @@ def map(
     from .ledger import set_context
 
     session_id = set_context(ctx.notebook).session_id
-    results: list[CallRecord | None] = [None] * len(rows)
-    lock = threading.Lock()
-    spent = [0.0, 0]  # cost, errors
-    bar = _Progress(len(rows), progress)
-    stop_reason = ""
 
-    for i, body in enumerate(bodies):  # answers already paid for: no request, $0
-        entry = replay.lookup(body)
+    def new_record() -> CallRecord:
+        return CallRecord(model=model, notebook=ctx.notebook, cell_id=ctx.cell_id,
+                          execution_count=ctx.execution_count, session_id=session_id, chat="map")
+
+    results: list[CallRecord | None] = [None] * len(rows)
+    for i, entry in enumerate(answered):  # answers already paid for: no request, $0
         if entry is not None:
-            record = CallRecord(model=model, notebook=ctx.notebook, cell_id=ctx.cell_id,
-                                execution_count=ctx.execution_count, session_id=session_id,
-                                chat="map")
+            record = new_record()
             replay.apply(entry, record)
             results[i] = record
-
-    def run_row(i: int) -> None:
-        record = CallRecord(model=model, notebook=ctx.notebook, cell_id=ctx.cell_id,
-                            execution_count=ctx.execution_count, session_id=session_id, chat="map")
-        check = calls.pre_call(client, model, bodies[i], budget, record)
-        p = RunningCall(record, bodies[i], guard=check.guard)
-        live[i] = p
-        try:
-            p.run(client)
-            p.finish_record(client, lookup_timeout=0)
-        except BaseException as exc:  # any failure still completes the row, as in a cell
-            calls.fail(check.row_id, record, describe_failure(exc),
-                           estimated_usd=calls.held_estimate(p))
-            raise
-        finally:
-            live.pop(i, None)
-        calls.finish(check.row_id, record, estimated_usd=calls.held_estimate(p))
-        replay.store(bodies[i], record)
-        with lock:
-            results[i] = record
-            spent[0] += record.cost_usd or 0.0
-            spent[1] += record.status not in ("ok", "replayed")
-
-    live: dict[int, RunningCall] = {}
     pending = [i for i, r in enumerate(results) if r is None]
-    done_count = len(rows) - len(pending)
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="edge-map")
-    futures: dict[Future[None], int] = {}
+    bar = _Progress(len(rows), progress)
+    run = _Run(client, bodies, results, new_record, concurrency, done=len(rows) - len(pending))
+    if pending:
+        try:
+            batch = calls.CallBatch.open(client, model, bodies[pending[0]], budget)
+        except CallRefused as exc:  # unreadable preferences, unpriceable under a budget
+            run.stop_reason = str(exc)
+        else:
+            run.start(batch, pending)
     try:
-        queue = iter(pending)
-        for i in queue:
-            futures[pool.submit(run_row, i)] = i
-            if len(futures) >= concurrency:
-                break
-        while futures:
-            finished, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
-            for future in finished:
-                futures.pop(future)
-                exc = future.exception()
-                if isinstance(exc, CallRefused):  # a budget refused this row: stop here
-                    stop_reason = str(exc)
-                elif exc is not None and not isinstance(exc, OpenRouterError):
-                    raise exc
-                done_count += 1
-                if not stop_reason:
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        futures[pool.submit(run_row, nxt)] = nxt
-            bar.update(done_count, spent[0], spent[1])
+        while run.running():
+            bar.update(run.done, run.cost, run.errors)
     except KeyboardInterrupt:
-        for p in list(live.values()):
-            p.interrupted = True
-            p.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-        answered = sum(1 for r in results if r is not None and r.status in ("ok", "replayed"))
-        raise EdgeInterrupted(f"Interrupted: {answered} of {len(rows)} rows are answered and kept; "
+        run.interrupt()
+        answered_rows = sum(1 for r in results if r is not None and r.status in ("ok", "replayed"))
+        raise EdgeInterrupted(f"Interrupted: {answered_rows} of {len(rows)} rows are answered and kept; "
                               "run the same map again to finish, paying only for the rest.") from None
-    pool.shutdown(wait=True)
-    bar.update(done_count, spent[0], spent[1], force=True)
-
+    if run.failure is not None:
+        raise run.failure
+    stop_reason = run.stop_reason
+    bar.update(run.done, run.cost, run.errors, force=True)
     frame = pd.DataFrame({
         "answer": [r.text if r else None for r in results],
         "status": [r.status if r else "not_run" for r in results],
@@ -364,5 +498,5 @@ def map(
 
         print(strip_controls(f"edge map: stopped early: {stop_reason}"))
     print(f"edge map: {int((frame['status'].isin(['ok', 'replayed'])).sum())}/{len(rows)} answered · "
-          f"{exact_usd(spent[0])} spent")
+          f"{exact_usd(run.cost)} spent")
     return frame

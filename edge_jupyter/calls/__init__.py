@@ -22,6 +22,7 @@ from ._context import CallContext
 from ._engine import CallRun, Outcome, held_estimate
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NotConnected, NothingSent
 from ._events import Began, Ended, Event, Listener, Started, Text
+from ._many import CallBatch, Finishing
 from ._plan import CallPlan, PlannedCall, Request, plan
 from ._prices import clear_cache as clear_price_cache
 from ._prices import endpoints_of, request_price
@@ -31,6 +32,7 @@ from ._running import RunningCall, describe_failure
 
 __all__ = [
     "Began",
+    "CallBatch",
     "CallContext",
     "CallPlan",
     "CallRefused",
@@ -41,6 +43,7 @@ __all__ = [
     "EdgeResults",
     "Ended",
     "Event",
+    "Finishing",
     "Listener",
     "NotConnected",
     "NothingSent",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._batch import BegunRow, FinishedCall, StartingCall
 from ._context import Context, current_context, set_context
 from ._errors import BudgetExceeded, LedgerError
 from ._ledger import Ledger
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "BudgetExceeded", "Context", "Ledger", "LedgerError", "Limit", "StreamGuard",
+    "BegunRow", "BudgetExceeded", "Context", "FinishedCall", "Ledger", "LedgerError", "Limit",
+    "StartingCall", "StreamGuard",
     "completion_ceiling", "count_images", "current_context", "estimate_prompt_tokens",
     "estimate_text_tokens", "export", "group", "left_usd", "read_export", "restore_dtypes",
     "set_context", "since_to_us", "usage", "worst_case_cost",

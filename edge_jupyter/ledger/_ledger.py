@@ -14,11 +14,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from ._batch import LedgerBatches
 from ._reconcile import LedgerReconciliation
-from ._write import LedgerWrites
 
 
-class Ledger(LedgerWrites, LedgerReconciliation):
+class Ledger(LedgerBatches, LedgerReconciliation):
     """The usage ledger in one SQLite file (see the module's docstring)."""
 
     @classmethod
