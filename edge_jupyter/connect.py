@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 from . import keystore, settings
 from .jupyter_servers import ServerInfo, find_server
 from .magics import in_kernel, sub_parser
+from .money import short_left_usd, short_usd
 from .user_numbers import SECONDS, USD
 
 #: How long ``%edge connect`` waits for the user to approve (OpenRouter codes live 10 min).
@@ -88,9 +89,7 @@ class _Status:
 
 
 def _show_link(href: str, absolute: str, limit: float | None) -> None:
-    from .serverext.urls import format_limit
-
-    cap = f" A key with a ${format_limit(limit)} credit limit will be created." \
+    cap = f" A key with a {short_usd(limit)} credit limit will be created." \
         if limit is not None else ""
     text = f"Open this link to connect to OpenRouter: {absolute}{cap}"
     if not in_kernel():
@@ -131,9 +130,9 @@ def _connected_text() -> tuple[bool, str]:
     label = info.label or "your key"  # key_info scrubbed it (OpenRouterClient.scrub)
     if info.limit is not None:
         left = info.limit_remaining if info.limit_remaining is not None else info.limit - info.usage
-        money = f"limit ${info.limit:,.2f}, ${left:,.2f} left"
+        money = f"limit {short_usd(info.limit)}, {short_left_usd(left, info.limit)} left"
     else:
-        money = f"no credit limit on this key, ${info.usage:,.2f} used so far"
+        money = f"no credit limit on this key, {short_usd(info.usage)} used so far"
     text = f"Connected to OpenRouter: {label} ({money}), key kept {where}."
     if resolved.source == "environment":
         text += (" Note: OPENROUTER_API_KEY is set in this kernel and takes precedence over "

@@ -52,15 +52,19 @@ real parent, with its real module)::
     ├── BatchError                      edge_jupyter.batch                   a ``map`` that cannot start
     ├── FlowError                       edge_jupyter.oauth.flows             a sign-in flow id that cannot be used
     ├── UsageError                      edge_jupyter.magics._args            bad flags of ``%%edge`` / ``%edge``
+    ├── ApiUsageError                   edge_jupyter.api                     a bad argument of ``ask``/``Chat`` (also a ValueError)
+    ├── AnswerFailed                    edge_jupyter.api                     every model of an ``ask`` failed; carries the results
     ├── InterpolationError              edge_jupyter.magics._interpolate     a ``{…}`` of a prompt
     └── EdgeCellError                   edge_jupyter.magics._errors          the cell's one line, as IPython shows it
 
-Outside the tree, on purpose (control flow, not errors)::
+Outside the tree, on purpose (control flow and warnings, not errors)::
 
     EdgeInterrupted (KeyboardInterrupt) edge_jupyter.magics._errors          an interrupt must not be swallowed
     EdgeInterrupted (KeyboardInterrupt) edge_jupyter.calls._errors           by ``except Exception``; Run All stops
     HelpRequested                       edge_jupyter.magics._args            carries ``--help`` text out of argparse
     _TooLarge, _TooSlow                 edge_jupyter.openrouter._client      private to the client's read loop
+    LowBalanceWarning (UserWarning)     edge_jupyter.api                     issued with warnings.warn; the call succeeds
+    LowBalanceWarning (UserWarning)     edge_jupyter.api                     a warning (``warnings.warn``), not an error
 """
 
 from __future__ import annotations

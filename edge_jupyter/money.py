@@ -1,9 +1,20 @@
-"""How amounts of money are written (pure).
+"""How amounts of money are written: the one place (pure).
 
-The cost shown is OpenRouter's own ``usage.cost`` as sent: a JSON number whose
-shortest decimal form (``repr``) is what came over the wire.  ``exact_usd``
-writes that form in fixed point, so nothing is rounded away; ``short_usd`` is
-for tables and headlines where a few significant digits read better.
+Every amount the product shows is written here, so the UI, the budget messages, the
+panel and the CLI agree (``tests/test_money_one_formatter.py`` fails if another module
+writes a ``$`` amount itself).  Which form for which figure:
+
+- :func:`exact_usd` for billed figures (a call's cost, what was spent): OpenRouter's own
+  ``usage.cost`` is a JSON number whose shortest decimal form (``repr``) is what came over
+  the wire; this writes that form in fixed point, so nothing is rounded away.
+- :func:`short_usd` for headlines, balances and limits, where a few digits read better:
+  cents from a cent up, two significant digits below.
+- :func:`short_left_usd` for what is left of a limit: never written equal to the limit
+  once something was spent.
+- :func:`per_million_usd` for prices, per million tokens.
+
+A negative amount is written ``-$0.50`` in every form; an unknown one (``None``, NaN) is
+``—``.
 """
 
 from __future__ import annotations
@@ -11,31 +22,40 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+UNKNOWN = "—"
 
-def exact_usd(amount: float | None) -> str:
+
+def _signed(negative: bool, digits: str) -> str:
+    return f"-${digits}" if negative else f"${digits}"
+
+
+def exact_usd(amount: float | Decimal | None) -> str:
     """Every digit OpenRouter sent, in fixed point: 9.3e-05 -> "$0.000093"."""
-    if amount is None or (isinstance(amount, float) and math.isnan(amount)):
-        return "—"
+    if amount is None or math.isnan(amount):
+        return UNKNOWN
+    value = float(amount)
+    if math.isinf(value):  # only ever quoted from a broken server, as what it sent
+        return _signed(value < 0, "inf")
     # 15 significant digits: every digit OpenRouter sends, minus the float noise a sum
     # of costs picks up (0.1 + 0.2 shows as 0.3, not 0.30000000000000004).
-    text = format(Decimal(f"{float(amount):.15g}"), "f")
+    text = format(Decimal(f"{value:.15g}"), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    sign = "-" if text.startswith("-") else ""
-    return f"{sign}${text.lstrip('-')}"
+    return _signed(text.startswith("-"), text.lstrip("-"))
 
 
-def short_usd(amount: float | None) -> str:
-    """A readable amount: cents for dollars, 2 significant digits below a cent."""
-    if amount is None or (isinstance(amount, float) and math.isnan(amount)):
-        return "—"
+def short_usd(amount: float | Decimal | None) -> str:
+    """A readable amount: cents for a cent and more, 2 significant digits below a cent."""
+    if amount is None or math.isnan(amount):
+        return UNKNOWN
     value = float(amount)
     if value == 0:
         return "$0"
-    if abs(value) >= 0.01:
-        return f"${value:,.2f}"
-    digits = max(2, -math.floor(math.log10(abs(value))) + 1)
-    return f"${value:.{digits}f}"
+    size = abs(value)
+    if size >= 0.01:
+        return _signed(value < 0, f"{size:,.2f}")
+    digits = max(2, -math.floor(math.log10(size)) + 1)
+    return _signed(value < 0, f"{size:.{digits}f}")
 
 
 def short_left_usd(left: float | None, whole: float | None) -> str:
@@ -52,7 +72,25 @@ def short_left_usd(left: float | None, whole: float | None) -> str:
     return text
 
 
+def per_million_usd(per_token: float | Decimal) -> str:
+    """A per-token price as USD per million tokens, with only the digits the price has.
+
+    At least two decimals ("$0.60", "$15.00") so a column of prices reads like money;
+    more when the price needs them ("$0.0375"), never more than six.
+    """
+    value = float(per_token) * 1e6
+    if value == 0:
+        return "$0"
+    text = f"{abs(value):,.6f}".rstrip("0")
+    whole, _, decimals = text.partition(".")
+    return _signed(value < 0, f"{whole}.{decimals.ljust(2, '0')}")
+
+
 def total_usd(amounts: list[float | None]) -> float:
-    """Sum costs without float drift (Decimal over their exact decimal forms)."""
+    """Sum costs without float drift (Decimal over their exact decimal forms).
+
+    Also the way to subtract: ``total_usd([limit, -spent])`` is 0.0288 for 1.0 - 0.9712,
+    where floats give 0.028800000000000048.
+    """
     total = sum((Decimal(repr(float(a))) for a in amounts if a is not None), Decimal(0))
     return float(total)

@@ -24,7 +24,7 @@ from edge_jupyter import errors
 from edge_jupyter.errors import EdgeError
 
 PACKAGE = Path(edge_jupyter.__file__).parent
-#: Not errors but control flow; each stays outside the tree for the reason given.
+#: Not errors but control flow (or a warning); each stays outside the tree for the reason given.
 CONTROL_FLOW = {
     "edge_jupyter.magics._errors.EdgeInterrupted":
         "a KeyboardInterrupt: `except Exception` must not swallow an interrupt; Run All stops",
@@ -36,6 +36,8 @@ CONTROL_FLOW = {
         "private to the client's capped read loop; caught there, never escapes",
     "edge_jupyter.openrouter._client._TooSlow":
         "private to the client's deadline read loop; caught there, never escapes",
+    "edge_jupyter.api.LowBalanceWarning":
+        "a UserWarning given with warnings.warn (the Python API's low-balance alert), not raised",
 }
 
 

@@ -25,8 +25,8 @@ from edge_jupyter.scrub import scrub
 
 FAST_RETRY = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05)
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
-IMPOSSIBLE = [({"cost": float("inf")}, "$inf"), ({"cost": -1}, "$-1"), ({"cost": True}, "true"),
-              ({"cost": 1e12}, "$1e+12"), ({"prompt_tokens": -5}, "prompt_tokens = -5")]
+IMPOSSIBLE = [({"cost": float("inf")}, "$inf"), ({"cost": -1}, "-$1"), ({"cost": True}, "true"),
+              ({"cost": 1e12}, "$1000000000000"), ({"prompt_tokens": -5}, "prompt_tokens = -5")]
 ENCODINGS = ["exact", "url", "upper", "split", "base64"]
 
 

@@ -12,7 +12,7 @@ from panel_fixtures import add_call
 
 from edge_jupyter.balance import Balance
 from edge_jupyter.ledger import Ledger
-from edge_jupyter.money import exact_usd
+from edge_jupyter.money import exact_usd, per_million_usd
 from edge_jupyter.openrouter import Credits, KeyInfo, OpenRouterClient
 from edge_jupyter.panel._model import (
     ALERT_COLOUR,
@@ -28,7 +28,6 @@ from edge_jupyter.panel._model import (
     align_decimals,
     context_text,
     models_view,
-    price_per_million,
     search_models,
     short_model,
     usage_view,
@@ -50,7 +49,7 @@ def figure(view, label):
     (3.75e-08, "$0.0375"), (1.25e-03, "$1,250.00"), (0.0, "$0"), (1e-13, "$0.00"),
 ])
 def test_prices_per_million_tokens_keep_only_the_digits_they_have(per_token, shown):
-    assert price_per_million(per_token) == shown
+    assert per_million_usd(per_token) == shown
 
 
 @pytest.mark.parametrize(("tokens", "shown"), [

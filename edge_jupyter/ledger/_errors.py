@@ -12,23 +12,11 @@ what to do.
 from __future__ import annotations
 
 from ..errors import EdgeError
+from ..money import exact_usd, short_usd, total_usd
 
 
 class LedgerError(EdgeError):
     """Base of the ledger's errors."""
-
-
-def usd(amount: float) -> str:
-    """Money for people: cents for large amounts, enough digits for tiny ones."""
-    if amount != amount:  # NaN
-        return "$?"
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    if amount >= 1 or amount == 0:
-        return f"{sign}${amount:,.2f}"
-    if amount >= 0.01:
-        return f"{sign}${amount:.4f}"
-    return f"{sign}${amount:.6f}".rstrip("0").rstrip(".") if amount >= 1e-6 else f"{sign}${amount:.2e}"
 
 
 class BudgetExceeded(LedgerError):
@@ -49,13 +37,16 @@ class BudgetExceeded(LedgerError):
 
     @property
     def remaining_usd(self) -> float:
-        return max(self.limit_usd - self.spent_usd, 0.0)
+        # in decimal: 1.0 - 0.9712 is 0.0288, where floats give 0.028800000000000048
+        return max(total_usd([self.limit_usd, -self.spent_usd]), 0.0)
 
     def message(self) -> str:
         where = {"call": "this call's", "cell": "this cell's"}.get(self.scope, f"the {self.scope}")
-        head = (f"Budget: this call could cost up to {usd(self.worst_case_usd)}, but only "
-                f"{usd(self.remaining_usd)} is left of {where} budget of {usd(self.limit_usd)} "
-                f"({usd(self.spent_usd)} spent or reserved).")
+        # Exact figures: the refusal compares amounts that can differ by a fraction of a
+        # cent, and must never read "$5.00 left of $5.00" after something was spent.
+        head = (f"Budget: this call could cost up to {exact_usd(self.worst_case_usd)}, but only "
+                f"{exact_usd(self.remaining_usd)} is left of {where} budget of "
+                f"{short_usd(self.limit_usd)} ({exact_usd(self.spent_usd)} spent or reserved).")
         if self.scope in ("call", "cell"):
             raise_it = "raise `--budget`"
         else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EdgeError
+from ..money import exact_usd
 from ..user_numbers import finite, real, whole
 
 
@@ -44,7 +45,7 @@ def _figure(value: Any, what: str) -> float | None:
     number = finite(value, low=0, high=MAX_CALL_COST_USD, text=True)
     if number is None:
         parsed = real(value, text=True)  # quoted as a number if it is one ("$-1", "$inf")
-        shown = f"${parsed:g}" if parsed is not None else json_text(value)
+        shown = exact_usd(parsed) if parsed is not None else json_text(value)
         raise ImpossibleFigure(f"an impossible {what} ({shown})")
     return number
 

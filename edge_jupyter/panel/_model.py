@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..ledger.budgets import left_usd
-from ..money import exact_usd, short_left_usd, short_usd, total_usd
+from ..money import exact_usd, per_million_usd, short_left_usd, short_usd, total_usd
 
 if TYPE_CHECKING:
     from ..balance import Balance
@@ -75,20 +75,6 @@ class Spending:
 
 
 # -- small formatters ---------------------------------------------------------------------------
-
-
-def price_per_million(per_token: float) -> str:
-    """USD per token -> USD per million tokens, with only the digits the price has.
-
-    At least two decimals ("$0.60", "$15.00") so a column of prices reads like money;
-    more when the price needs them ("$0.0375"), never more than six.
-    """
-    value = per_token * 1e6
-    if value == 0:
-        return "$0"
-    text = f"{value:,.6f}".rstrip("0")
-    whole, _, decimals = text.partition(".")
-    return f"${whole}.{decimals.ljust(2, '0')}"
 
 
 def context_text(tokens: int | None) -> str:
@@ -340,7 +326,7 @@ def _row(model_id: str, info: ModelInfo | None, prefs: Preferences) -> ModelRow:
     if info is None:
         return ModelRow(model_id, model_id, MISSING, MISSING, MISSING, favourite, default, False)
     def price(value: float | None) -> str:  # None: variable ("-1", openrouter/auto) or unknown
-        return price_per_million(value) if value is not None else "variable"
+        return per_million_usd(value) if value is not None else "variable"
 
     return ModelRow(model_id, info.name, price(info.pricing.prompt),
                     price(info.pricing.completion), context_text(info.context_length),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..money import exact_usd
 from ..user_numbers import USD_PER_M, NumberError
 from ._errors import RoutingError
 
@@ -64,9 +65,9 @@ class MaxPrice:
     def describe(self) -> str:
         parts = []
         if self.prompt is not None:
-            parts.append(f"${_plain(self.prompt)}/M prompt")
+            parts.append(f"{exact_usd(self.prompt)}/M prompt")
         if self.completion is not None:
-            parts.append(f"${_plain(self.completion)}/M completion")
+            parts.append(f"{exact_usd(self.completion)}/M completion")
         return "at most " + " and ".join(parts)
 
     def admits(self, prompt_per_token: Decimal, completion_per_token: Decimal) -> bool:

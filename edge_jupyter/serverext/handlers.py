@@ -28,6 +28,7 @@ from tornado import web
 from tornado.log import app_log
 
 from .. import keystore
+from ..money import short_usd
 from ..oauth import ID_PATTERN, Site, handle_callback, pages, store_error_page, unexpected_failure
 from . import urls
 
@@ -136,7 +137,7 @@ class ConnectHandler(_PageHandler):
                 reason="callback-not-https"), 400)
             return
         self.log.info("edge_jupyter: connect flow started (key store: %s%s)", store.backend,
-                      f", limit ${urls.format_limit(limit)}" if limit is not None else "")
+                      f", limit {short_usd(limit)}" if limit is not None else "")
         self.redirect(urls.authorize_url(self.edge.openrouter_url, callback, flow.challenge, limit))
 
 
