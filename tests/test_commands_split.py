@@ -4,6 +4,7 @@ showing what is really left of a limit once something was spent (issue 14)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -39,13 +40,13 @@ HELP = """\
   prompt with {python_expression} interpolation   (%%edge --help for details)"""
 
 
-def test_help_lists_every_subcommand_as_before(kernel):
+def test_help_lists_every_subcommand_as_before(kernel: Any) -> None:
     assert kernel.ok("%edge help").all_text.strip() == HELP
 
 
 # -- what is left of a limit -------------------------------------------------------------------
 
-def test_left_is_the_limit_minus_what_was_spent_never_below_zero():
+def test_left_is_the_limit_minus_what_was_spent_never_below_zero() -> None:
     assert left_usd(5.0, 0.00014) == pytest.approx(4.99986)
     assert left_usd(5.0, 0.0) == 5.0
     assert left_usd(1.0, 1.5) == 0.0
@@ -59,7 +60,8 @@ def test_left_is_the_limit_minus_what_was_spent_never_below_zero():
     (0.0, 5.0, "$0"),
     (None, 5.0, "—"),
 ])
-def test_an_amount_left_is_never_written_equal_to_the_whole_once_something_was_spent(left, whole, shown):
+def test_an_amount_left_is_never_written_equal_to_the_whole_once_something_was_spent(
+        left: float | None, whole: float, shown: str) -> None:
     assert short_left_usd(left, whole) == shown
 
 
@@ -69,7 +71,7 @@ def _budget_row(text: str, scope: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def test_budget_says_what_is_left_after_something_was_spent(kernel, sb):
+def test_budget_says_what_is_left_after_something_was_spent(kernel: Any, sb: Any) -> None:
     """On the old code this read "$5.00 left" after a call costing a fraction of a cent."""
     kernel.ok("%edge budget set 5 --scope day")
     try:

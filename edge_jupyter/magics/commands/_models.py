@@ -167,7 +167,8 @@ def cmd_advise(shell: Any, argv: list[str]) -> Any:
         info = models.get(model_id)
         if info is None or not info.pricing.known:
             continue
-        cost = prompt * info.pricing.prompt + completion * info.pricing.completion + len(df) * info.pricing.request
+        # pricing.known: every price is a number here (mypy cannot see it through the property)
+        cost = prompt * info.pricing.prompt + completion * info.pricing.completion + len(df) * info.pricing.request  # type: ignore[operator]
         rows.append({"model": model_id, "would_cost_usd": cost, "vs_actual": cost / actual if actual else None,
                      "used": model_id in used, "favourite": model_id in preferences.load().favourites,
                      "context_length": info.context_length})

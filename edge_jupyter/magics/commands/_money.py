@@ -104,9 +104,9 @@ def _export_target(raw: str, *, force: bool) -> Path:
 
 def cmd_usage(shell: Any, argv: list[str]) -> Any:
     p = sub_parser("usage", "The usage ledger: every call with its exact cost.")
-    scope = p.add_mutually_exclusive_group()
+    scopes = p.add_mutually_exclusive_group()
     for name in ("cell", "notebook", "session", "all"):
-        scope.add_argument(f"--{name}", dest="scope", action="store_const", const=name)
+        scopes.add_argument(f"--{name}", dest="scope", action="store_const", const=name)
     p.add_argument("--by", choices=("model", "provider", "day", "notebook", "chat", "cell"))
     p.add_argument("--since", type=_since_arg,
                    help="only calls since this date/time (ISO), e.g. 2026-11-01, or a span back "
