@@ -122,26 +122,32 @@ def collect(notebook: dict[str, Any]) -> list[Receipt]:
         if cell.get("cell_type") != "code":
             continue
         for output in cell.get("outputs", []):
-            meta = (output.get("metadata") or {}).get(RECEIPT_KEY)
-            if meta is None:
+            found = (output.get("metadata") or {}).get(RECEIPT_KEY)
+            if found is None:
                 continue
-            try:
-                if not isinstance(meta, dict):
-                    raise ReceiptError(f"it is {type(meta).__name__}, not an object")
-                receipt = Receipt(
-                    cell=number, cell_id=str(cell.get("id", "")), model=str(meta.get("model", "")),
-                    provider=str(meta.get("provider") or ""),
-                    generation_id=str(meta.get("generation_id") or ""),
-                    prompt_tokens=_count(meta, "prompt_tokens"),
-                    completion_tokens=_count(meta, "completion_tokens"),
-                    cost_usd=_usd(meta, "cost_usd"), upstream_cost_usd=_usd(meta, "upstream_cost_usd"),
-                    is_byok=bool(meta.get("is_byok")), status=str(meta.get("status") or ""),
-                    timestamp=str(meta.get("timestamp") or ""))
-            except ReceiptError as exc:
-                raise ReceiptError(f"cell {number} has a damaged receipt ({exc}); re-run the "
-                                   "cell, or clear its output, to replace it.") from None
-            receipts.append(receipt)
+            # One output of the Python API's several-model result carries one receipt per model.
+            for meta in found if isinstance(found, list) else [found]:
+                receipts.append(_receipt(meta, number, cell))
     return receipts
+
+
+def _receipt(meta: Any, number: int, cell: dict[str, Any]) -> Receipt:
+    """One receipt of cell ``number``; :class:`ReceiptError` when it is damaged."""
+    try:
+        if not isinstance(meta, dict):
+            raise ReceiptError(f"it is {type(meta).__name__}, not an object")
+        return Receipt(
+            cell=number, cell_id=str(cell.get("id", "")), model=str(meta.get("model", "")),
+            provider=str(meta.get("provider") or ""),
+            generation_id=str(meta.get("generation_id") or ""),
+            prompt_tokens=_count(meta, "prompt_tokens"),
+            completion_tokens=_count(meta, "completion_tokens"),
+            cost_usd=_usd(meta, "cost_usd"), upstream_cost_usd=_usd(meta, "upstream_cost_usd"),
+            is_byok=bool(meta.get("is_byok")), status=str(meta.get("status") or ""),
+            timestamp=str(meta.get("timestamp") or ""))
+    except ReceiptError as exc:
+        raise ReceiptError(f"cell {number} has a damaged receipt ({exc}); re-run the "
+                           "cell, or clear its output, to replace it.") from None
 
 
 def frame(receipts: list[Receipt]) -> Any:
