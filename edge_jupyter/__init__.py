@@ -1,8 +1,9 @@
 """edge_jupyter: large language models in Jupyter on your own OpenRouter account.
 
-``%load_ext edge_jupyter`` registers the ``%%edge`` magics.  Importing this
+``%load_ext edge_jupyter`` registers the ``%%edge`` magics; ``edge_jupyter.ask``,
+``aask`` and ``Chat`` are the Python API (:mod:`edge_jupyter.api`).  Importing this
 package is cheap on purpose: pandas, ipywidgets, httpx, tornado and
-jupyter_server are imported where they are first needed.
+jupyter_server are imported where they are first needed (the API on first use).
 """
 
 from __future__ import annotations
@@ -13,6 +14,31 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .api import AnswerFailed as AnswerFailed
+    from .api import ApiUsageError as ApiUsageError
+    from .api import Chat as Chat
+    from .api import LowBalanceWarning as LowBalanceWarning
+    from .api import aask as aask
+    from .api import ask as ask
+    from .api import concurrency as concurrency
+    from .api import set_concurrency as set_concurrency
+
+#: The Python API, imported on first use (it pulls in the engine and httpx).
+_API = ("AnswerFailed", "ApiUsageError", "Chat", "LowBalanceWarning", "aask", "ask",
+        "concurrency", "set_concurrency")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -64,7 +64,6 @@ Outside the tree, on purpose (control flow and warnings, not errors)::
     HelpRequested                       edge_jupyter.magics._args            carries ``--help`` text out of argparse
     _TooLarge, _TooSlow                 edge_jupyter.openrouter._client      private to the client's read loop
     LowBalanceWarning (UserWarning)     edge_jupyter.api                     issued with warnings.warn; the call succeeds
-    LowBalanceWarning (UserWarning)     edge_jupyter.api                     a warning (``warnings.warn``), not an error
 """
 
 from __future__ import annotations

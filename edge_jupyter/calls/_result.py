@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..money import exact_usd
+from ..money import exact_usd, total_usd
 from ..record import CallRecord
 
 
@@ -19,6 +22,13 @@ class EdgeResult(CallRecord):
     saved_usd: float | None = None
     #: the participant's own options ("temperature=0.2, provider=azure"), if any
     options: str = ""
+    #: how the answer is shown when displayed: markdown, text, code or json (``format=``)
+    format: str = "markdown"
+    #: shown with the answer when it is displayed: low balance above, facts below
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: a view already showed it (``stream=True`` in a kernel): displayed again, only the cost line
+    shown: bool = False
 
     def __str__(self) -> str:
         return self.text
@@ -35,10 +45,114 @@ class EdgeResult(CallRecord):
 
         return markdown_to_safe_html(self.text)
 
+    def apply_format(self, fmt: str) -> str | None:
+        """Set ``format`` and ``value`` (parsed JSON, extracted code…); returns a note when
+        the answer does not fit the format (JSON that does not parse)."""
+        self.format = fmt
+        self.value, note = _value(self)
+        return note
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """How a notebook shows it, as a ``%%edge`` answer: rendered safely, cost line,
+        receipt in the metadata (built here from pure modules: the engine has no IPython)."""
+        from ..answer_format import cost_line_text, receipt_metadata, warning_html
+
+        if self.shown:  # streamed into the cell already: the answer is not shown twice
+            return {"text/plain": _plain(cost_line_text(self))}, {}
+        parts = [warning_html(w) for w in self.warnings]
+        answer, plain = _answer_parts(self)
+        parts.append(answer)
+        parts += [warning_html(n) for n in self.notes]
+        return ({"text/html": "".join(parts), "text/plain": plain}, receipt_metadata(self))
+
+
+def _plain(text: str) -> str:
+    from ..untrusted_text import strip_controls  # the answer may hold terminal sequences
+
+    return strip_controls(text)
+
+
+def _value(record: EdgeResult) -> tuple[Any, str | None]:
+    from ..answer_format import extract_code, parse_json_answer
+
+    if record.format == "code":
+        return extract_code(record.text)[0], None
+    if record.format == "json":
+        try:
+            return parse_json_answer(record.text), None
+        except ValueError as exc:
+            return None, (str(exc) if record.status == "ok" else None)
+    return record.text, None
+
+
+def _answer_parts(record: EdgeResult) -> tuple[str, str]:
+    """One answer as (HTML, plain text): the answer in its format, then its cost line.
+
+    The answer is untrusted: Markdown is rendered with raw HTML off and sanitised, every
+    other format escaped, every plain form stripped of control characters."""
+    from ..answer_format import code_html, cost_line_html, cost_line_text, error_html
+    from ..untrusted_text import markdown_to_safe_html
+
+    cost_html, cost_text = cost_line_html(record), cost_line_text(record)
+    if record.status == "error" and not record.text:
+        return (error_html(record.error, record.model) + cost_html,
+                _plain(f"{record.model}: {record.error}\n{cost_text}"))
+    value = record.value if record.value is not None else _value(record)[0]
+    if record.format == "code":
+        from ..answer_format import extract_code
+
+        body, shown = code_html(str(value), extract_code(record.text)[1]), str(value)
+    elif record.format == "json" and value is not None:
+        shown = json.dumps(value, indent=2, ensure_ascii=False)
+        body = f"<pre>{html.escape(shown)}</pre>"
+    elif record.format in ("text", "json"):
+        shown = record.text
+        body = f'<pre style="white-space:pre-wrap">{html.escape(_plain(shown))}</pre>'
+    else:
+        shown, body = record.text, markdown_to_safe_html(record.text)
+    if record.status == "error":
+        body += error_html(record.error, record.model)
+    return body + cost_html, _plain(f"{shown}\n{cost_text}")
+
 
 class EdgeResults(list):
     """The results of a cell that asked several models: a list of :class:`EdgeResult`,
     plus ``comparison``, the same figures side by side as a DataFrame."""
+
+    def __init__(self, results: Iterable[EdgeResult] = (), *, warnings: Iterable[str] = (),
+                 notes: Iterable[str] = (), shown: bool = False) -> None:
+        super().__init__(results)
+        self.warnings = list(warnings)
+        self.notes = list(notes)
+        self.shown = shown
+
+    @property
+    def cost_usd(self) -> float:
+        """What the answers cost together (exact: Decimal over each cost; unknown ones left out)."""
+        return total_usd([r.cost_usd for r in self])
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """As a multi-model cell shows them: each model's answer and cost line, the total;
+        one receipt per model in the metadata (a list: ``receipts.collect`` reads both forms)."""
+        from ..answer_format import receipt_metadata, total_line_text, warning_html
+
+        total = total_line_text(self, self.cost_usd)
+        if self.shown:
+            return {"text/plain": total}, {}
+        parts = [warning_html(w) for w in self.warnings]
+        plain = []
+        for r in self:
+            answer, text = _answer_parts(r)
+            parts.append(f"<h4>{html.escape(_plain(r.model))}</h4>{answer}")
+            plain.append(f"== {r.model}\n{text}")
+        parts.append(f'<div class="edge-total" style="font-weight:600;margin-top:0.4em">'
+                     f"{html.escape(total)}</div>")
+        parts += [warning_html(n) for n in self.notes]
+        receipts = [receipt_metadata(r)["edge_jupyter"] for r in self]
+        return ({"text/html": "".join(parts), "text/plain": _plain("\n\n".join([*plain, total]))},
+                {"edge_jupyter": receipts})
 
     @property
     def comparison(self) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 # Public for the line commands that live outside this package (``%edge panel``): they
 # parse their flags as every ``%edge`` subcommand does and fail with the same one line.
+from ._args import FORMATS as FORMATS
 from ._args import HelpRequested as HelpRequested
 from ._args import UsageError as UsageError
 from ._args import sub_parser as sub_parser
@@ -40,3 +41,22 @@ def in_kernel() -> bool:
     from ._context import in_kernel as _in_kernel
 
     return _in_kernel()
+
+
+def view_for(plan: Any) -> Any:
+    """The view a ``%%edge`` cell would stream ``plan`` into (a listener of the call engine):
+    one model's status line and streamed text, or the multi-model grid.  For the Python
+    API's ``stream=True`` in a kernel; imported lazily (IPython.display), as above."""
+    from ._render import MultiView, SingleView
+
+    if len(plan.calls) == 1:
+        return SingleView(plan.calls[0].spec.model, streaming=plan.request.stream)
+    return MultiView()
+
+
+def show_outcome(view: Any, outcome: Any, fmt: str) -> None:
+    """The final render of a :func:`view_for` view, exactly as a cell ends: answers in
+    ``fmt``, cost lines, notes, an error block for a failed model."""
+    from ._cell import _show
+
+    _show(view, outcome, fmt)

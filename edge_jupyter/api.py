@@ -1,0 +1,594 @@
+"""The Python API: ``edge.ask``, ``edge.aask`` and ``edge.Chat``, a front-end of the call engine.
+
+    import edge_jupyter as edge
+    r = edge.ask("Define entropy.", model="openai/gpt-4o-mini", max_tokens=200)
+    r.text, r.cost_usd, r.generation_id
+
+Keyword arguments → a :class:`~edge_jupyter.calls.Request` → :func:`~edge_jupyter.calls.plan`
+→ :class:`~edge_jupyter.calls.CallRun` → an :class:`EdgeResult` (one model) or
+:class:`EdgeResults` (several). Everything a call needs (the budgets and their reservation,
+the ledger row, the replay store, the conversation turn, the low-balance check) is the
+engine's, exactly as for a ``%%edge`` cell; this module only checks the arguments, picks the
+listener and turns the outcome into a return value, a warning or an exception.
+
+Decisions, each documented in the README:
+
+- Arguments are checked as the cell's flags are (``user_numbers`` rules, ``routing``
+  parsers), before anything is written or sent; a bad one is an :class:`ApiUsageError`
+  naming the argument. A prompt is a plain string: no ``{}`` interpolation.
+- ``replay=`` defaults to False: the ``%config EdgeMagics.replay`` default is for cells,
+  so a script behaves the same in a kernel and outside one.
+- Each ask is its own conversation turn, even two in one cell (a cell's turn key would make
+  the second replace the first).
+- Display: a result displays like a ``%%edge`` answer (its ``_repr_mimebundle_``);
+  ``stream=True`` in a kernel streams into the cell as the magic does, and the result then
+  shows only its cost line when displayed. Outside a kernel nothing is printed unless
+  ``stream=True`` (the text, without control characters).
+- A low balance is a :class:`LowBalanceWarning` (and shown with the answer); every model
+  failing raises :class:`AnswerFailed` carrying the results; an interrupt of ``ask`` raises
+  :class:`~edge_jupyter.calls.EdgeInterrupted`; a cancelled ``aask`` (Jupyter's interrupt
+  cancels the running top-level ``await``) stops its calls, completes their ledger rows as
+  ``interrupted`` and lets ``asyncio.CancelledError`` propagate.
+- ``aask`` runs the engine in a bounded pool of worker threads (:func:`set_concurrency`),
+  so it never blocks the event loop and at most that many calls run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+import threading
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import calls
+from .calls import EdgeResult, EdgeResults
+from .conversations import Conversation, Turn
+from .errors import EdgeError
+from .money import total_usd
+from .routing import RoutePrefs
+
+Result = EdgeResult | EdgeResults
+
+
+class ApiUsageError(EdgeError, ValueError):
+    """An argument of ``ask``/``aask``/``Chat`` that cannot be used; nothing was written or sent."""
+
+
+class AnswerFailed(EdgeError):
+    """Every model asked failed (the magic ends such a cell in error). ``results`` holds what
+    came back (status ``error``, the server's message in ``error``), as ``ask`` would return it."""
+
+    def __init__(self, message: str, results: Result) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+class LowBalanceWarning(UserWarning):
+    """What is left on the account is under the alert threshold (``%edge alert USD``)."""
+
+
+# -- checking the arguments -------------------------------------------------------------------
+
+def _refuse(message: str) -> ApiUsageError:
+    return ApiUsageError(message)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse(f"{name} must be True or False, not {value!r}.")
+    return value
+
+
+def _maybe_flag(value: Any, name: str) -> bool | None:
+    return None if value is None else _flag(value, name)
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _refuse(f"{name} must be a string, not {type(value).__name__}.")
+    return value
+
+
+def _number(rule: Any, value: Any, name: str) -> Any:
+    from .user_numbers import NumberError
+
+    try:
+        return rule.optional(value, name)
+    except NumberError as exc:
+        raise _refuse(f"{exc}.") from None
+
+
+def _models(model: Any, models: Any) -> list[str]:
+    if model is not None and models is not None:
+        raise _refuse("Give model= or models=, not both (models=[...] asks several at once).")
+    if models is None:
+        wanted = [] if model is None else [model]
+        name = "model"
+    elif isinstance(models, str) or not isinstance(models, Iterable):
+        raise _refuse(f"models must be a list of model ids, e.g. ['openai/gpt-4o-mini', "
+                      f"'google/gemini-2.0-flash-001'], not {models!r}.")
+    else:
+        wanted, name = list(models), "models"
+        if not wanted:
+            raise _refuse("models is empty: name at least one model id.")
+    for m in wanted:
+        if not isinstance(m, str) or not m.strip():
+            raise _refuse(f"{name} must be a model id such as 'openai/gpt-4o-mini', not {m!r}.")
+    return [m.strip() for m in wanted]
+
+
+def _providers(value: Any, name: str) -> list[str] | None:
+    """As ``--provider/--only/--ignore``: slugs checked with suggestions; ``[]`` or "none"
+    clears a saved default for this call."""
+    from .routing import RoutingError, parse_provider_list
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() == "none":
+            return []
+        names: list[str] = [value]
+    elif isinstance(value, Iterable) and all(isinstance(v, str) for v in value):
+        names = list(value)
+        if not names:
+            return []
+    else:
+        raise _refuse(f"{name} must be provider slugs (a string or a list of strings), "
+                      f"not {value!r}.")
+    try:
+        return parse_provider_list(names)
+    except RoutingError as exc:
+        raise _refuse(f"{name}: {exc}") from None
+
+
+def _choice(value: Any, allowed: Iterable[str], name: str) -> str | None:
+    allowed = tuple(allowed)
+    if value is not None and value not in allowed:
+        raise _refuse(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
+    return value
+
+
+def _max_price(value: Any) -> Any:
+    from .routing import MaxPrice, RoutingError, parse_max_price
+
+    if value is None or isinstance(value, MaxPrice):
+        return value
+    try:
+        if isinstance(value, str):
+            return parse_max_price(value)
+        if isinstance(value, Mapping):
+            return MaxPrice.from_object(value)
+    except RoutingError as exc:
+        raise _refuse(str(exc).replace("--max-price", "max_price")) from None
+    raise _refuse(f"max_price must be 'PROMPT/COMPLETION' in USD per million tokens (e.g. '1/2') "
+                  f"or {{'prompt': 1, 'completion': 2}}, not {value!r}.")
+
+
+def _fallbacks(value: Any) -> list[str] | None:
+    from .routing import RoutingError, check_model_id
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [] if value.strip().lower() == "none" else value.split(",")
+    if not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
+        raise _refuse(f"fallbacks must be model ids (a list of strings), not {value!r}.")
+    try:
+        return [check_model_id(m) for m in value if m.strip()]
+    except RoutingError as exc:
+        raise _refuse(f"fallbacks: {exc}") from None
+
+
+#: Every option ``ask`` takes besides the prompt (``Chat`` takes them as defaults).
+OPTIONS = ("model", "models", "system", "temperature", "max_tokens", "budget", "format", "replay",
+           "fresh", "stream", "participants", "provider", "only", "ignore", "allow_fallbacks",
+           "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults")
+
+
+@dataclass
+class _Options:
+    """The checked options of one ask."""
+
+    models: list[str] = field(default_factory=list)
+    participants: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    budget: float | None = None
+    format: str = "markdown"
+    replay: bool = False
+    stream: bool = False
+    route: RoutePrefs = field(default_factory=RoutePrefs)
+    route_defaults: bool = True
+
+
+def check_options(options: Mapping[str, Any]) -> _Options:
+    """``options`` (keyword arguments of :func:`ask`) checked as the cell's flags are."""
+    from .magics import FORMATS
+    from .routing import DATA_COLLECTION, SORTS
+    from .user_numbers import TEMPERATURE, TOKENS, USD
+
+    unknown = [k for k in options if k not in OPTIONS]
+    if unknown:
+        raise _refuse(f"Unknown argument {unknown[0]!r}; the options are: {', '.join(OPTIONS)}.")
+    get = options.get
+    fmt = get("format", "markdown")
+    if fmt not in FORMATS:
+        raise _refuse(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+    fresh = _flag(get("fresh", False), "fresh")
+    max_tokens = _number(TOKENS, get("max_tokens"), "max_tokens")
+    return _Options(
+        models=_models(get("model"), get("models")),
+        participants=_text(get("participants"), "participants"),
+        system=_text(get("system"), "system"),
+        temperature=_number(TEMPERATURE, get("temperature"), "temperature"),
+        max_tokens=None if max_tokens is None else int(max_tokens),
+        budget=_number(USD, get("budget"), "budget"),
+        format=fmt,
+        replay=_flag(get("replay", False), "replay") and not fresh,
+        stream=_flag(get("stream", False), "stream"),
+        route=RoutePrefs(
+            order=_providers(get("provider"), "provider"),
+            only=_providers(get("only"), "only"),
+            ignore=_providers(get("ignore"), "ignore"),
+            allow_fallbacks=_maybe_flag(get("allow_fallbacks"), "allow_fallbacks"),
+            data_collection=_choice(get("data_collection"), DATA_COLLECTION, "data_collection"),
+            zdr=_maybe_flag(get("zdr"), "zdr"),
+            sort=_choice(get("sort"), SORTS, "sort"),
+            max_price=_max_price(get("max_price")),
+            fallbacks=_fallbacks(get("fallbacks"))),
+        route_defaults=_flag(get("route_defaults", True), "route_defaults"),
+    )
+
+
+def _prompt(prompt: Any) -> str:
+    if not isinstance(prompt, str):
+        raise _refuse(f"prompt must be a string, not {type(prompt).__name__} (an f-string puts "
+                      "values into it).")
+    if not prompt.strip():
+        raise _refuse("prompt is empty: nothing was sent; pass your question as a string.")
+    return prompt.strip()
+
+
+# -- where the call runs ----------------------------------------------------------------------
+
+class _OwnTurn(calls.CallContext):
+    """A cell's context (for the ledger row) whose conversation turn is always new: two
+    ``chat.ask`` in one cell are two turns, never one replacing the other (a cell id would
+    key them the same)."""
+
+    def turn_key(self) -> str:
+        count = "" if self.execution_count is None else str(self.execution_count)
+        return f"api:{count}:{uuid.uuid4().hex[:16]}"
+
+
+def _shell() -> Any:
+    """The running IPython shell, or None. IPython not imported yet means none runs (and
+    plain Python does not pay for importing it)."""
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+@dataclass
+class _Where:
+    context: calls.CallContext
+    kernel: bool  # a Jupyter kernel: display in the cell's output
+
+
+def _where() -> _Where:
+    shell = _shell()
+    if shell is None:
+        return _Where(_OwnTurn(), False)
+    from .magics import cell_context
+
+    ctx = cell_context(shell)
+    return _Where(_OwnTurn(ctx.notebook, ctx.cell_id, ctx.execution_count),
+                  getattr(shell, "kernel", None) is not None)
+
+
+def _request(prompt: str, opts: _Options, where: _Where, *, chat: str | None = None,
+             conversation: Conversation | None = None) -> calls.Request:
+    return calls.Request(
+        prompt=prompt, models=list(opts.models), participants=opts.participants,
+        system=opts.system, temperature=opts.temperature, max_tokens=opts.max_tokens,
+        budget=opts.budget, stream=True,  # the server streams: prompt interrupts, budget guard
+        replay=opts.replay, chat=chat, conversation=conversation, route=opts.route,
+        route_defaults=opts.route_defaults, context=where.context)
+
+
+class _Printer:
+    """``stream=True`` outside a kernel: the text on stdout as it comes, control characters
+    removed (as ``edge-jupyter ask``); several models each printed whole when done."""
+
+    def __init__(self) -> None:
+        self.models: tuple[str, ...] = ()
+        self.parts: dict[int, list[str]] = {}
+        self._ends_line = True
+
+    def __call__(self, event: calls.Event) -> None:
+        from .untrusted_text import strip_controls
+
+        if isinstance(event, calls.Began):
+            self.models = event.models
+        elif isinstance(event, calls.Text):
+            if len(self.models) == 1:
+                self._write(strip_controls(event.text))
+            else:
+                self.parts.setdefault(event.index, []).append(event.text)
+        elif isinstance(event, calls.Ended) and len(self.models) > 1:
+            text = strip_controls("".join(self.parts.pop(event.index, [])))
+            self._write(f"== {strip_controls(self.models[event.index])}\n{text}\n")
+
+    def _write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._ends_line = text.endswith("\n")
+
+    def end(self) -> None:
+        if not self._ends_line:
+            self._write("\n")
+
+
+class _Call:
+    """One ask, run once: plan, engine, outcome → result. ``cancel`` works from any thread,
+    before or while it runs."""
+
+    def __init__(self, request: calls.Request, opts: _Options, where: _Where) -> None:
+        self.request, self.opts, self.where = request, opts, where
+        self._lock = threading.Lock()
+        self._run: calls.CallRun | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            run = self._run
+        if run is not None:
+            run.cancel()
+
+    def __call__(self) -> Result:
+        plan = calls.plan(self.request)
+        view: Any = None
+        listener: calls.Listener | None = None
+        printer = None
+        if self.opts.stream and self.where.kernel:
+            from .magics import view_for
+
+            view = listener = view_for(plan)
+        elif self.opts.stream:
+            printer = listener = _Printer()
+        run = calls.CallRun(plan, listener)
+        with self._lock:
+            if self.cancelled:
+                raise asyncio.CancelledError()
+            self._run = run
+        outcome = run.execute()
+        if printer is not None:
+            printer.end()
+        return self._result(outcome, view)
+
+    def _result(self, outcome: calls.Outcome, view: Any) -> Result:
+        for message in outcome.warnings:
+            warnings.warn(message, LowBalanceWarning, stacklevel=2)
+        records = outcome.records
+        notes = list(outcome.notes)
+        for record in records:
+            note = record.apply_format(self.opts.format)
+            if note:
+                notes.append(f"{record.model}: {note}" if len(records) > 1 else note)
+        shown = view is not None
+        if shown:
+            from .magics import show_outcome
+
+            show_outcome(view, outcome, self.opts.format)
+        result: Result
+        if len(records) == 1:
+            result = records[0]
+            result.warnings, result.notes, result.shown = list(outcome.warnings), notes, shown
+        else:
+            result = EdgeResults(records, warnings=outcome.warnings, notes=notes, shown=shown)
+        if outcome.interrupted:
+            raise calls.EdgeInterrupted(outcome.interrupt_message(
+                "kept above" if shown else "in the usage ledger's row, not returned"))
+        if outcome.all_failed:
+            raise AnswerFailed(outcome.failure_message(), result)
+        return result
+
+
+# -- concurrency of aask ----------------------------------------------------------------------
+
+_DEFAULT_CONCURRENCY = 8
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_concurrency = _DEFAULT_CONCURRENCY
+
+
+def set_concurrency(n: int) -> None:
+    """At most ``n`` ``aask`` calls run at once (1 to 64; default 8); the others wait their
+    turn without blocking the event loop. Calls already running finish as they are."""
+    from .user_numbers import CONCURRENCY
+
+    global _pool, _concurrency
+    value = int(_number(CONCURRENCY, n, "concurrency"))
+    with _pool_lock:
+        old, _pool, _concurrency = _pool, None, value
+    if old is not None:
+        old.shutdown(wait=False)  # its queued and running calls still finish
+
+
+def concurrency() -> int:
+    """How many ``aask`` calls may run at once (see :func:`set_concurrency`)."""
+    return _concurrency
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_concurrency, thread_name_prefix="edge-aask")
+        return _pool
+
+
+async def _in_worker(call: Callable[[], Result], cancel: Callable[[], None]) -> Result:
+    """Run ``call`` in the pool; on cancellation stop it and wait until its rows are complete.
+
+    The worker's context is copied (as ``asyncio.to_thread`` does), so a kernel routes what
+    it displays to the cell that awaited it. An interrupt in a worker comes back as an
+    exception value and is re-raised here as ``CancelledError``: a KeyboardInterrupt raised
+    inside a task would escape the event loop itself.
+    """
+    context = contextvars.copy_context()
+    future: Future[Result] = _executor().submit(context.run, call)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        if not future.cancel():  # already running: stop it, wait for its records
+            cancel()
+            try:
+                await asyncio.wrap_future(future)
+            except BaseException:
+                pass
+        raise
+    except KeyboardInterrupt:
+        raise asyncio.CancelledError() from None
+
+
+# -- the API ----------------------------------------------------------------------------------
+
+def _prepare(prompt: Any, options: Mapping[str, Any], *, chat: str | None = None,
+             conversation: Conversation | None = None) -> _Call:
+    text = _prompt(prompt)
+    opts = check_options(options)
+    where = _where()
+    return _Call(_request(text, opts, where, chat=chat, conversation=conversation), opts, where)
+
+
+def ask(prompt: str, model: str | None = None, *, models: list[str] | None = None,
+        system: str | None = None, temperature: float | None = None,
+        max_tokens: int | None = None, budget: float | None = None, format: str = "markdown",
+        replay: bool = False, fresh: bool = False, stream: bool = False,
+        participants: str | None = None, provider: str | list[str] | None = None,
+        only: str | list[str] | None = None, ignore: str | list[str] | None = None,
+        allow_fallbacks: bool | None = None, data_collection: str | None = None,
+        zdr: bool | None = None, sort: str | None = None, max_price: Any = None,
+        fallbacks: str | list[str] | None = None, route_defaults: bool = True) -> Result:
+    """Ask one model (``model=``, else the default model) or several (``models=[...]``).
+
+    Takes what a ``%%edge`` cell's flags take, by the flags' names (``max_tokens`` for
+    ``--max-tokens``, ``provider``/``only``/``ignore``/``sort``/``max_price``/``fallbacks``
+    … for routing, ``participants`` for a saved set). Returns an :class:`EdgeResult`, or an
+    :class:`EdgeResults` for several models (with ``.comparison``). Raises
+    :class:`ApiUsageError` for a bad argument, the error tree's exceptions as the magic
+    shows them (``CallRefused`` by a budget, ``NotConnected``, ``RoutingError``…), and
+    :class:`AnswerFailed` when every model failed.
+    """
+    options = {k: v for k, v in locals().items() if k != "prompt"}
+    return _prepare(prompt, options)()
+
+
+async def aask(prompt: str, model: str | None = None, *, models: list[str] | None = None,
+               system: str | None = None, temperature: float | None = None,
+               max_tokens: int | None = None, budget: float | None = None,
+               format: str = "markdown", replay: bool = False, fresh: bool = False,
+               stream: bool = False, participants: str | None = None,
+               provider: str | list[str] | None = None, only: str | list[str] | None = None,
+               ignore: str | list[str] | None = None, allow_fallbacks: bool | None = None,
+               data_collection: str | None = None, zdr: bool | None = None,
+               sort: str | None = None, max_price: Any = None,
+               fallbacks: str | list[str] | None = None, route_defaults: bool = True) -> Result:
+    """:func:`ask` without blocking the event loop: the call runs in a worker thread, at
+    most :func:`concurrency` at once. Cancelling the task (Jupyter's interrupt does) stops
+    the call: its ledger row ends ``interrupted`` and ``CancelledError`` propagates."""
+    options = {k: v for k, v in locals().items() if k != "prompt"}
+    call = _prepare(prompt, options)  # bad arguments raise here, in the caller
+    return await _in_worker(call, call.cancel)
+
+
+class Chat:
+    """A conversation: each :meth:`ask` sends the turns so far, then adds its own.
+
+    ``name=`` makes it the conversation ``%%edge --chat NAME`` continues: saved under the
+    data folder, resumable after a restart, and the magic and this object continue each
+    other's threads (the history is read from the file at every ask). Without a name it
+    lives in this object only. Other keyword arguments (``temperature=``, ``max_tokens=``,
+    routing…) are defaults for every ask; :meth:`ask` may override them.
+    """
+
+    def __init__(self, model: str | None = None, *, system: str | None = None,
+                 name: str | None = None, models: list[str] | None = None,
+                 **options: Any) -> None:
+        from . import conversations
+
+        self.name = None if name is None else conversations.check_name(name)
+        self._defaults: dict[str, Any] = {**options, "system": system}
+        if model is not None:
+            self._defaults["model"] = model
+        if models is not None:
+            self._defaults["models"] = models
+        check_options(self._defaults)  # refused now, not at the first ask
+        self._memory = None if self.name else Conversation(name="")
+        self.results: list[EdgeResult] = []
+        self._lock = threading.Lock()  # one turn at a time: each sees the one before
+
+    def _call(self, prompt: Any, overrides: Mapping[str, Any]) -> _Call:
+        options = dict(self._defaults)
+        if "model" in overrides or "models" in overrides:
+            options.pop("model", None)
+            options.pop("models", None)
+        options.update(overrides)
+        return _prepare(prompt, options, chat=self.name, conversation=self._memory)
+
+    def _turn(self, call: _Call) -> Result:
+        with self._lock:
+            try:
+                result = call()
+            except AnswerFailed as exc:
+                self._keep(exc.results)
+                raise
+            self._keep(result)
+            return result
+
+    def _keep(self, result: Result) -> None:
+        self.results.extend(result if isinstance(result, EdgeResults) else [result])
+
+    def ask(self, prompt: str, **options: Any) -> Result:
+        """Ask the next turn; takes :func:`ask`'s options, over this chat's defaults."""
+        return self._turn(self._call(prompt, options))
+
+    async def aask(self, prompt: str, **options: Any) -> Result:
+        """:meth:`ask` without blocking the event loop (as :func:`aask`)."""
+        call = self._call(prompt, options)
+        return await _in_worker(lambda: self._turn(call), call.cancel)
+
+    @property
+    def cost_usd(self) -> float:
+        """What this object's asks cost so far, exact (Decimal sum; unknown costs left out)."""
+        return total_usd([r.cost_usd for r in self.results])
+
+    @property
+    def history(self) -> list[Turn]:
+        """The turns so far (for a named chat: as saved, the magic's turns included)."""
+        if self._memory is not None:
+            return list(self._memory.turns)
+        from . import conversations
+
+        assert self.name is not None
+        return list(conversations.load(self.name).turns)
+
+    def __repr__(self) -> str:
+        where = f"name={self.name!r}" if self.name else "in memory"
+        return f"Chat({where}, {len(self.history)} turns, cost_usd={self.cost_usd})"
+
+
+__all__ = ["AnswerFailed", "ApiUsageError", "Chat", "LowBalanceWarning", "aask", "ask",
+           "check_options", "concurrency", "set_concurrency"]

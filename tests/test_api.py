@@ -1,0 +1,320 @@
+"""The Python API (``edge.ask``, ``edge.aask``, ``edge.Chat``) in this process, against the sandbox.
+
+No kernel here (``tests/test_api_kernel.py`` has the real kernels): what a script or a
+terminal gets — answers, exact costs, ledger rows, budgets, replay, conversations, the
+argument checks, threads, the event loop and cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from processes import loaded_by
+
+import edge_jupyter as edge
+from edge_jupyter import calls, receipts
+from edge_jupyter.errors import EdgeError
+from edge_jupyter.money import total_usd
+from edge_jupyter.sandbox import Fault
+from edge_jupyter.untrusted_text import markdown_to_safe_html
+
+MODEL = "openai/gpt-4o-mini"
+OTHER = "google/gemini-2.0-flash-001"
+
+
+def rows(scope: str = "all"):
+    return edge.usage(scope)
+
+
+def test_importing_the_package_stays_cheap_and_the_api_loads_on_first_use():
+    assert loaded_by("import edge_jupyter", ("httpx", "pandas", "edge_jupyter.api")) == []
+    assert loaded_by("import edge_jupyter\nedge_jupyter.ask", ("edge_jupyter.api",)) == [
+        "edge_jupyter.api"]
+
+
+def test_ask_returns_the_answer_its_exact_cost_and_writes_a_ledger_row(edge_env, sb, capsys):
+    r = edge.ask("Say hello", model=MODEL, max_tokens=50, system="Be brief.", temperature=0.2)
+    sent = sb.completions[-1]
+    assert isinstance(r, calls.EdgeResult)
+    assert (r.text, r.status, r.generation_id) == (sent.text, "ok", sent.id)
+    assert r.cost_usd == sent.usage["cost"]
+    assert r.prompt_tokens == sent.usage["prompt_tokens"]
+    body = [q for q in sb.requests if q.path.endswith("/chat/completions")][-1].json
+    assert body["max_tokens"] == 50 and body["temperature"] == 0.2
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    frame = rows()
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert (row["generation_id"], row["status"], row["cost_usd"]) == (sent.id, "ok", sent.usage["cost"])
+    assert capsys.readouterr().out == "", "outside a notebook nothing is printed unless asked"
+
+
+def test_a_prompt_is_plain_text_without_interpolation(edge_env, sb):
+    edge.ask("Fill {this} and {{that}}", model=MODEL)
+    assert sb.completions[-1].messages[-1]["content"] == "Fill {this} and {{that}}"
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"max_tokens": 0}, "max_tokens must be a whole number of tokens from 1 to 100,000,000, not 0."),
+    ({"max_tokens": 5.0}, "max_tokens must be"),
+    ({"temperature": 3}, "temperature must be a finite number from 0 to 2, not 3."),
+    ({"temperature": True}, "temperature must be"),
+    ({"budget": float("nan")}, "budget must be a finite amount of USD ≥ 0"),
+    ({"budget": -1}, "budget must be"),
+    ({"format": "html"}, "format must be one of markdown, text, code, json, not 'html'."),
+    ({"sort": "cheap"}, "sort must be one of price, throughput, latency, exacto, not 'cheap'."),
+    ({"data_collection": "maybe"}, "data_collection must be one of allow, deny"),
+    ({"provider": "azur"}, "provider: Unknown provider 'azur'. Did you mean azure?"),
+    ({"ignore": ["openai", 3]}, "ignore must be provider slugs"),
+    ({"max_price": "x/2"}, "max_price: prompt price must be"),
+    ({"fallbacks": ["not a model"]}, "fallbacks: 'not a model' is not a model id"),
+    ({"replay": "yes"}, "replay must be True or False, not 'yes'."),
+    ({"zdr": 1}, "zdr must be True or False"),
+    ({"models": MODEL}, "models must be a list of model ids"),
+    ({"models": []}, "models is empty"),
+    ({"model": MODEL, "models": [OTHER]}, "Give model= or models=, not both"),
+    ({"system": 3}, "system must be a string, not int."),
+])
+def test_a_bad_argument_is_one_clear_error_naming_it_and_nothing_is_sent(edge_env, sb, kwargs, expected):
+    kwargs = {"model": MODEL, **kwargs} if "models" not in kwargs else kwargs
+    with pytest.raises(edge.ApiUsageError) as info:
+        edge.ask("Hi", **kwargs)
+    message = str(info.value)
+    assert expected in message and "\n" not in message
+    assert isinstance(info.value, EdgeError) and isinstance(info.value, ValueError)
+    assert sb.requests == [] and len(rows()) == 0
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    (b"Hi", "prompt must be a string, not bytes"),
+    ("   ", "prompt is empty: nothing was sent"),
+])
+def test_a_bad_prompt_is_refused_before_anything_is_sent(edge_env, sb, prompt, expected):
+    with pytest.raises(edge.ApiUsageError, match=expected):
+        edge.ask(prompt, model=MODEL)
+    with pytest.raises(edge.ApiUsageError, match=expected):
+        asyncio.run(edge.aask(prompt, model=MODEL))
+    assert sb.requests == []
+
+
+def test_a_budget_refuses_an_ask_before_sending_with_the_magics_message(edge_env, sb):
+    with pytest.raises(calls.CallRefused, match=r"^Refused before sending to openai/gpt-4o-mini") as info:
+        edge.ask("Write a long essay", model=MODEL, budget=0.000001)
+    assert "budget" in str(info.value) and "\n" not in str(info.value)
+    assert sb.completions == []
+    assert "pending" not in rows()["status"].tolist(), "no reservation is left behind"
+
+
+def test_not_connected_is_the_magics_message(edge_env, sb, monkeypatch):
+    monkeypatch.delenv("OPENROUTER_API_KEY")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    with pytest.raises(calls.NotConnected, match=r"Not connected to OpenRouter.*%edge connect"):
+        edge.ask("Hi", model=MODEL)
+    assert sb.requests == []
+
+
+def test_several_models_give_results_with_a_comparison_and_one_receipt_each(edge_env, sb):
+    both = edge.ask("Define entropy.", models=[MODEL, OTHER])
+    assert isinstance(both, calls.EdgeResults) and [r.model for r in both] == [MODEL, OTHER]
+    sent = {c.model: c for c in sb.completions}
+    table = both.comparison
+    assert list(table.index) == [MODEL, OTHER]
+    assert table.loc[OTHER, "cost_usd"] == sent[OTHER].usage["cost"]
+    assert both.cost_usd == total_usd([sent[MODEL].usage["cost"], sent[OTHER].usage["cost"]])
+    data, metadata = both._repr_mimebundle_()
+    for r in both:
+        assert markdown_to_safe_html(r.text) in data["text/html"]
+    assert "Σ 2 models" in data["text/html"]
+    notebook = {"cells": [{"cell_type": "code", "id": "c1",
+                           "outputs": [{"output_type": "execute_result", "data": data,
+                                        "metadata": metadata}]}]}
+    found = receipts.collect(notebook)
+    assert [x.generation_id for x in found] == [sent[MODEL].id, sent[OTHER].id]
+
+
+def test_every_model_failing_raises_answer_failed_with_the_results(edge_env, sb):
+    sb.inject(Fault.http(400, message="This model is not available here"))
+    with pytest.raises(edge.AnswerFailed, match=r"openai/gpt-4o-mini: .*not available") as info:
+        edge.ask("Hi", model=MODEL)
+    assert info.value.results.status == "error"
+    assert rows()["status"].tolist() == ["error"]
+
+
+def test_replay_answers_an_identical_ask_for_nothing_and_fresh_asks_again(edge_env, sb):
+    first = edge.ask("Replay me", model=MODEL, replay=True)
+    again = edge.ask("Replay me", model=MODEL, replay=True)
+    assert len(sb.completions) == 1
+    assert again.status == "replayed" and again.text == first.text and again.saved_usd == first.cost_usd
+    fresh = edge.ask("Replay me", model=MODEL, replay=True, fresh=True)
+    assert len(sb.completions) == 2 and fresh.status == "ok"
+    assert rows()["status"].tolist() == ["ok", "replayed", "ok"]
+
+
+def test_formats_give_the_value_as_the_cell_does(edge_env, sb):
+    r = edge.ask("Some code", model=MODEL, format="code")
+    assert r.value == r.text.strip("\n") or r.value in r.text
+    assert r.format == "code"
+    data, _ = r._repr_mimebundle_()
+    assert "<pre><code" in data["text/html"]
+
+
+def test_stream_true_outside_a_notebook_prints_the_text_once(edge_env, sb, capsys):
+    r = edge.ask("Stream it", model=MODEL, stream=True)
+    out = capsys.readouterr().out
+    assert out == r.text + ("" if r.text.endswith("\n") else "\n")
+
+
+def test_a_low_balance_is_a_warning_and_shown_with_the_answer(edge_env, sb, monkeypatch):
+    monkeypatch.setenv("OPENROUTER_API_KEY", sb.issue_key(limit=0.5))
+    with pytest.warns(edge.LowBalanceWarning, match="Low balance"):
+        r = edge.ask("Hi", model=MODEL)
+    assert r.warnings and "Low balance" in r._repr_mimebundle_()[0]["text/html"]
+
+
+def test_a_chat_without_a_name_lives_in_memory_and_continues_its_thread(edge_env, sb, tmp_path):
+    chat = edge.Chat(MODEL, system="You review code.")
+    a = chat.ask("Here is my function")
+    b = chat.ask("Make it faster.")
+    second = sb.completions[-1].messages
+    assert second == [{"role": "system", "content": "You review code."},
+                      {"role": "user", "content": "Here is my function"},
+                      {"role": "assistant", "content": a.text},
+                      {"role": "user", "content": "Make it faster."}]
+    assert [t.prompt for t in chat.history] == ["Here is my function", "Make it faster."]
+    assert chat.history[1].answers == {MODEL: b.text}
+    assert chat.cost_usd == total_usd([c.usage["cost"] for c in sb.completions])
+    assert chat.name is None
+    chats = tmp_path / "edge-data" / "chats"
+    assert not chats.exists() or list(chats.iterdir()) == []
+
+
+def test_a_named_chat_is_saved_and_another_object_continues_it(edge_env, sb):
+    first = edge.Chat(MODEL, name="review").ask("First question")
+    again = edge.Chat(MODEL, name="review")
+    assert [t.prompt for t in again.history] == ["First question"]
+    again.ask("Second question")
+    assert sb.completions[-1].messages[:2] == [{"role": "user", "content": "First question"},
+                                               {"role": "assistant", "content": first.text}]
+    assert rows()["chat"].tolist() == ["review", "review"]
+    with pytest.raises(EdgeError, match="not allowed"):
+        edge.Chat(MODEL, name="../escape")
+
+
+def test_a_chat_refuses_bad_defaults_when_it_is_made(edge_env, sb):
+    with pytest.raises(edge.ApiUsageError, match="max_tokens must be"):
+        edge.Chat(MODEL, max_tokens=0)
+    with pytest.raises(edge.ApiUsageError, match="Unknown argument 'temprature'"):
+        edge.Chat(MODEL).ask("Hi", temprature=1)
+    assert sb.requests == []
+
+
+def test_asks_from_several_threads_each_get_their_own_answer_and_row(edge_env, sb):
+    results: dict[int, calls.EdgeResult] = {}
+
+    def one(i: int) -> None:
+        results[i] = edge.ask(f"Question {i}", model=MODEL)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    by_prompt = {c.messages[-1]["content"]: c for c in sb.completions}
+    assert {i: r.generation_id for i, r in results.items()} == {
+        i: by_prompt[f"Question {i}"].id for i in range(4)}
+    assert sorted(rows()["generation_id"]) == sorted(c.id for c in sb.completions)
+
+
+def test_aask_with_gather_answers_each_prompt(edge_env, sb):
+    questions = ["one?", "two?", "three?"]
+
+    async def main() -> list:
+        return await asyncio.gather(*(edge.aask(q, model=MODEL) for q in questions))
+
+    results = asyncio.run(main())
+    by_prompt = {c.messages[-1]["content"]: c for c in sb.completions}
+    assert [r.text for r in results] == [by_prompt[q].text for q in questions]
+    assert len(rows()) == 3
+
+
+def test_aask_never_blocks_the_event_loop(edge_env, sb):
+    sb.tokens_per_second = 20
+    ticks = 0
+
+    async def main() -> None:
+        nonlocal ticks
+        done = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        await edge.aask("Slowly", model=MODEL)
+        at_return = ticks
+        done = True
+        await task
+        ticks = at_return
+
+    asyncio.run(main())
+    # 24 tokens at 20/s stream for about a second: a blocked loop would have ticked once.
+    assert ticks > 10
+
+
+def test_set_concurrency_bounds_the_calls_running_at_once(edge_env, sb):
+    sb.tokens_per_second = 40
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    original = calls.CallRun.execute
+
+    def counting(self):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            return original(self)
+        finally:
+            with lock:
+                running -= 1
+
+    async def main() -> list:
+        return await asyncio.gather(*(edge.aask(f"q{i}", model=MODEL) for i in range(4)))
+
+    calls.CallRun.execute = counting  # counts the engine's runs; the calls are real
+    try:
+        edge.set_concurrency(2)
+        assert edge.concurrency() == 2
+        assert len(asyncio.run(main())) == 4
+    finally:
+        calls.CallRun.execute = original
+        edge.set_concurrency(8)
+    assert most == 2
+    with pytest.raises(edge.ApiUsageError, match="concurrency must be a whole number from 1 to 64"):
+        edge.set_concurrency(0)
+
+
+def test_cancelling_aask_stops_the_call_and_completes_its_row(edge_env, sb):
+    sb.tokens_per_second = 20
+    sb.answer_length = 2000
+
+    async def main() -> None:
+        task = asyncio.create_task(edge.aask("A long story", model=MODEL))
+        while not sb.requests or not any(r.path.endswith("/chat/completions") for r in sb.requests):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    frame = rows()
+    assert frame["status"].tolist() == ["interrupted"], "nothing left pending"
+    sb.wait_for_completions(1)
+    assert sb.completions[-1].cancelled, "closing the stream cancels the generation"
