@@ -77,7 +77,7 @@ def _management_client(origin: str) -> OpenRouterClient | None:
         resolved = resolve_management_key()
     except Exception:
         return None
-    key = getattr(resolved, "key", resolved)
+    key = resolved.key
     return OpenRouterClient(key, origin=origin) if key else None
 
 

@@ -244,7 +244,9 @@ def parse_participant(spec: str) -> ParticipantSpec:
             raise ParticipantError(f"{model}: option {key} is given twice.")
         parse, where, name = _OPTIONS[key]
         try:
-            value = parse.read(text, key) if isinstance(parse, Rule) else \
+            # the table's parsers return different types (number, text, list, RoutePrefs
+            # field): the value is checked by its parser, and typed by where it goes
+            value: Any = parse.read(text, key) if isinstance(parse, Rule) else \
                 parse(text.strip() if key != "system" else text)
         except NumberError as exc:  # names the option and what is allowed
             raise ParticipantError(f"{model}: {exc}.") from None

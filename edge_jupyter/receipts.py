@@ -176,6 +176,17 @@ def totals(receipts: list[Receipt], by: str) -> Any:
     return pd.concat([grouped, pd.DataFrame([total])], ignore_index=True)
 
 
+def _priced_today(info: ModelInfo | None, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """What a recorded call's tokens cost at today's prices; None if unlisted or not priceable."""
+    if info is None or not info.pricing.known:
+        return None
+    p = info.pricing
+    # a known Pricing has all three numbers; the checks say so to the type checker too
+    if p.prompt is None or p.completion is None or p.request is None:
+        return None
+    return prompt_tokens * p.prompt + completion_tokens * p.completion + p.request
+
+
 def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], default_model: str) -> Any:
     """What running every ``%%edge`` cell again would cost at today's prices.
 
@@ -200,9 +211,8 @@ def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], def
         if number in by_cell:
             for r in by_cell[number]:
                 info = models.get(r.model)
-                priced = info is not None and info.pricing.known
-                now = (r.prompt_tokens * info.pricing.prompt + r.completion_tokens * info.pricing.completion
-                       + info.pricing.request) if priced else None  # type: ignore[operator, union-attr]
+                now = _priced_today(info, r.prompt_tokens, r.completion_tokens)
+                priced = now is not None
                 rows.append({"cell": number, "model": r.model, "recorded_usd": r.cost_usd,
                              "estimate_usd": now, "basis": "recorded tokens × today's prices" if priced
                              else "model no longer listed" if info is None else "price is variable"})

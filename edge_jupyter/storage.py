@@ -142,8 +142,8 @@ def load_json(path: Path, default: Any, check: Check | None = None) -> Any:
     except UnicodeDecodeError:
         raise DamagedFile(path, "not UTF-8 text") from None
     except ValueError as exc:
-        problem = "empty" if not blob.strip() else f"not valid JSON: {exc}"
-        raise DamagedFile(path, problem) from None
+        why = "empty" if not blob.strip() else f"not valid JSON: {exc}"
+        raise DamagedFile(path, why) from None
     problem = check(data) if check is not None else None
     if problem:
         raise DamagedFile(path, problem)

@@ -158,16 +158,18 @@ class StreamAssembler:
         try:
             usage = Usage.from_json(data)
         except ImpossibleFigure as exc:
-            return self._doubt(f"OpenRouter sent {exc}")
+            self._doubt(f"OpenRouter sent {exc}")
+            return None
         before = c.usage
         if before is not None and before.cost is not None and (
                 usage.cost not in (None, before.cost)
                 or (usage.prompt_tokens, usage.completion_tokens)
                 != (before.prompt_tokens, before.completion_tokens)):
-            return self._doubt(
+            self._doubt(
                 "OpenRouter sent two usage figures that disagree (cost "
                 f"{json_text(before.cost)} then {json_text(usage.cost)}, "
                 f"{before.completion_tokens} then {usage.completion_tokens} output tokens)")
+            return None
         if before is not None and before.cost is not None and usage.cost is None:
             return None  # a repeat without the cost adds nothing
         c.usage = usage
@@ -178,7 +180,6 @@ class StreamAssembler:
         self.completion.usage = None
         self.completion.notes.append(
             f"{why}: it was not recorded, and the exact cost is read from /generation instead.")
-        return None
 
     def plain_text(self, chunk: dict[str, Any]) -> str | None:
         """The content of an ordinary chunk (one choice carrying only text), else None.

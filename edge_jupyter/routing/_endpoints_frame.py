@@ -22,7 +22,7 @@ def _pricing_word(raw: Any) -> str:
     """"per token", or "variable" for OpenRouter's "-1", or "unknown" for a missing or broken price."""
     from ..openrouter import Pricing
 
-    pricing = Pricing.from_json(raw if isinstance(raw, Mapping) else {})
+    pricing = Pricing.from_json(dict(raw) if isinstance(raw, Mapping) else {})
     return "per token" if pricing.known else "variable" if pricing.is_variable else "unknown"
 
 

@@ -190,7 +190,7 @@ def _under_cap(ep: _Endpoint, cap: MaxPrice) -> _Endpoint | None:
         else:
             still.append(name)
     reason = p.unknown_reason if still else None
-    return replace(ep, pricing=Pricing(**values, unknown=tuple(still), unknown_reason=reason))  # type: ignore[arg-type]
+    return replace(ep, pricing=Pricing(**values, unknown=tuple(still), unknown_reason=reason))
 
 
 def dearest_price(endpoints: Any, route: RoutePrefs, *, model: str | None = None,
