@@ -95,7 +95,8 @@ def is_no_endpoints_error(status: int, message: str, metadata: Mapping[str, Any]
     if "no endpoints" in low or "no allowed providers" in low:
         return True
     meta = metadata or {}
-    availability = meta.get("availability") if isinstance(meta.get("availability"), Mapping) else {}
+    raw = meta.get("availability")
+    availability: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     return "available_providers" in meta or availability.get("code") in (
         "no_endpoints", "constraint_filtered", "privacy_restricted")
 
@@ -127,7 +128,8 @@ def explain_no_endpoints(prefs: RoutePrefs, endpoints: Any, *, model: str | None
     if cap is not None:
         filters.append((f"--max-price {cap.flag()}",
                         lambda e: e.prompt is None or e.completion is None or cap.admits(e.prompt, e.completion)))
-    alive, narrowed = eps, []
+    alive = eps
+    narrowed: list[tuple[str, list[_Endpoint]]] = []
     for flag, keep in filters:
         kept = [e for e in alive if keep(e)]
         if not kept:
