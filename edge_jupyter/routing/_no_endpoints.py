@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ._max_price import _MILLION, _plain
+from ..money import per_million_usd
 from ._names import _covers
 from ._prefs import RoutePrefs
 from ._providers import _LOWER_DISPLAY, PRIVACY_URL, SLUG_TO_DISPLAY
@@ -76,11 +76,7 @@ def _labels(eps: Sequence[_Endpoint]) -> str:
 
 def _per_m(value: Decimal | None) -> str:
     """A per-token price as USD per million, at least two decimals: ``$0.80``, ``$0.055``."""
-    if value is None:
-        return "?"
-    text = _plain((value * _MILLION).quantize(Decimal("0.0001")))
-    whole, _, frac = text.partition(".")
-    return f"${whole}.{frac.ljust(2, '0')}"
+    return per_million_usd(value) if value is not None else "?"
 
 
 def is_no_endpoints_error(status: int, message: str, metadata: Mapping[str, Any] | None = None) -> bool:
