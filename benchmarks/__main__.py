@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import display, latency, ledger, many_models, memory, startup, streaming
+from . import display, latency, ledger, many_models, map_speed, memory, startup, streaming
 from ._common import Row
 from ._report import machine, now, results_markdown, text_table
 
@@ -35,6 +35,8 @@ BENCHMARKS: dict[str, tuple[ModuleType, dict[str, Any], dict[str, Any]]] = {
                     {"tokens": 25, "models": 5, "repeats": 1}),
     "memory": (memory, {"tokens": 50_000, "ledger_rows": 10_000},
                {"tokens": 5_000, "ledger_rows": 500}),
+    "map_speed": (map_speed, {"sizes": (5_000, 20_000), "concurrency": 16},
+                  {"sizes": (1_000, 4_000), "concurrency": 16}),
 }
 
 

@@ -237,6 +237,8 @@ class _Run:
         self.failure: BaseException | None = None
         self._tasks: queue.SimpleQueue[tuple[int, Any, CallRecord] | None] = queue.SimpleQueue()
         self._ended: queue.SimpleQueue[tuple[int, int, Any, BaseException | None]] = queue.SimpleQueue()
+        #: (row, generation id) of calls that started, noted in the next transaction
+        self._started: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
         self._live: dict[int, Any] = {}
         self._stopping = threading.Event()  # interrupted (or broken): send nothing more
         self._workers: list[threading.Thread] = []
@@ -287,13 +289,18 @@ class _Run:
                 return
             i, check, record = task
             call = RunningCall(record, self.bodies[i], guard=check.guard)
+            row_id = check.row_id
+
+            def started(running: Any, row_id: int = row_id) -> None:
+                if running.record.generation_id:
+                    self._started.put((row_id, running.record.generation_id))
             failure: BaseException | None = None
             self._live[i] = call  # before the check below: interrupt() either sees it or set it first
             try:
                 if self._stopping.is_set():  # begun but not yet sent: send nothing
                     call.interrupted = True
                     call.cancel()
-                call.run(self.client)
+                call.run(self.client, on_start=started)
                 call.finish_record(self.client, lookup_timeout=0)
             except BaseException as exc:  # any failure still completes the row, as in a cell
                 failure = exc
@@ -349,8 +356,14 @@ class _Run:
             if failure is not None:
                 call.record.status, call.record.error = "error", describe_failure(failure)
             finishing.append(Finishing(row_id, call.record, calls.held_estimate(call)))
+        noted = []
+        while True:
+            try:
+                noted.append(self._started.get_nowait())
+            except queue.Empty:
+                break
         starting = [(self.new_record(), self.bodies[i]) for i in take]
-        checks, refused = batch.write(finishing, starting)
+        checks, refused = batch.write(finishing, starting, generation_ids=noted)
         for i, (record, _), check in zip(take, starting, checks, strict=False):
             self._tasks.put((i, check, record))
         if refused is not None:  # a budget refused this row: stop here

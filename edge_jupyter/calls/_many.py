@@ -81,8 +81,10 @@ class CallBatch:
         return cls(model, limits, price)
 
     def write(self, finished: Sequence[Finishing],
-              starting: Sequence[tuple[CallRecord, dict[str, Any]]]) -> tuple[list[PreCall], CallRefused | None]:
-        """Complete ``finished`` and begin ``starting`` (record, body) in one transaction.
+              starting: Sequence[tuple[CallRecord, dict[str, Any]]], *,
+              generation_ids: Sequence[tuple[int, str]] = ()) -> tuple[list[PreCall], CallRefused | None]:
+        """Complete ``finished`` and begin ``starting`` (record, body) in one transaction
+        (and note the ``generation_ids`` (row, id) of calls still running).
 
         Returns a :class:`PreCall` (row, stream guard, worst case) for each call that may
         be sent, in order, and the :class:`CallRefused` of the first that a limit refused
@@ -101,7 +103,8 @@ class CallBatch:
             starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing)))
             prompts.append(prompt_tokens)
         begun, exceeded = self.ledger.write_many(
-            [FinishedCall(f.row_id, f.record, f.estimated_usd) for f in finished], starts, self.limits)
+            [FinishedCall(f.row_id, f.record, f.estimated_usd) for f in finished], starts, self.limits,
+            generation_ids=generation_ids)
         checks = []
         for row, start, prompt_tokens in zip(begun, starts, prompts, strict=False):
             if price is None or price.pricing is None:

@@ -68,8 +68,15 @@ class LedgerBatches(LedgerWrites):
     """``write_many``: complete and begin the rows of many calls in one transaction."""
 
     def write_many(self, finished: Sequence[FinishedCall], starting: Sequence[StartingCall],
-                   limits: Sequence[Limit] = ()) -> tuple[list[BegunRow], BudgetExceeded | None]:
+                   limits: Sequence[Limit] = (), *,
+                   generation_ids: Sequence[tuple[int, str]] = ()
+                   ) -> tuple[list[BegunRow], BudgetExceeded | None]:
         """Complete ``finished``, then begin as many of ``starting`` (in order) as fit.
+
+        ``generation_ids``: (row, id) of running calls whose generation id became known,
+        so that a row left pending by a killed kernel can still be priced from
+        ``/generation`` (as :meth:`update_generation_id`; a row completed meanwhile is
+        left as it is).
 
         Returns the rows begun (one per record of ``starting`` up to the first that did
         not fit) and the :class:`BudgetExceeded` of that one, or None when all fit.  Every
@@ -86,6 +93,9 @@ class LedgerBatches(LedgerWrites):
         begun: list[BegunRow] = []
         refusal: BudgetExceeded | None = None
         with self._write() as conn:
+            for row_id, generation_id in generation_ids:
+                conn.execute(f"UPDATE calls SET generation_id = ?, seq = {NEXT_SEQ}, updated_at = ? "
+                             "WHERE id = ? AND status = 'pending'", (generation_id, now_us(), row_id))
             for done in finished:
                 self._complete_in(conn, done)
             spent = self._spent_now(conn, limits, starting)
