@@ -102,6 +102,17 @@ FORBIDDEN: tuple[Rule, ...] = (
         "pull in the magics, the panel or IPython",
     ),
     Rule(
+        "edge_jupyter.keystore",
+        ("IPython", "ipywidgets", "tornado", "jupyter_server"),
+        "the key store is shared by the kernel, the server extension and the terminal: it "
+        "must work in each of them alone",
+    ),
+    Rule(
+        "edge_jupyter.magics",
+        ("tornado", "jupyter_server", "edge_jupyter.serverext"),
+        "the magics run in the kernel; the server extension runs in another process",
+    ),
+    Rule(
         "edge_jupyter.panel",
         ("httpx",),
         "the panel reads through the product's public functions; HTTP is openrouter/'s job",
