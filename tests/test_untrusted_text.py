@@ -19,8 +19,8 @@ import pytest
 from processes import loaded_by
 from test_terminal import run_ipython
 
-from edge_jupyter.ledger import export, read_export
 from edge_jupyter.answer_format import code_html
+from edge_jupyter.ledger import export, read_export
 from edge_jupyter.untrusted_text import markdown_to_safe_html, strip_controls
 
 HOSTILE = [
@@ -227,8 +227,7 @@ def test_a_cell_starting_warms_the_renderer_in_one_background_thread() -> None:
     statement = ("import threading\n"
                  "from edge_jupyter.magics._render import SingleView\n"
                  "from edge_jupyter.untrusted_text import _cleaner, _markdown\n"
-                 "SingleView('m', streaming=True, warnings=[]); SingleView('m', streaming=True,"
-                 " warnings=[])\n"
+                 "SingleView('m', streaming=True); SingleView('m', streaming=True)\n"
                  "warm = [t for t in threading.enumerate() if t.name == 'edge-render-warm-up']\n"
                  "assert len(warm) <= 1, warm\n"
                  "[t.join(30) for t in warm]\n"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 
 from ...openrouter import OpenRouterClient
-from .._errors import EdgeCellError
 
 
 def display_table(rows: list[tuple[str, str]], title: str) -> None:
@@ -27,15 +26,8 @@ def public_client() -> OpenRouterClient:
     return OpenRouterClient(None)
 
 
-# lead: switch to calls.connected_client
 def keyed_client() -> OpenRouterClient:
-    """A client with the key the key store resolves, or the one line saying how to connect."""
-    from ...keystore import resolve_api_key
+    """The engine's keyed client (or its one line saying how to connect)."""
+    from ...calls import connected_client
 
-    resolved = resolve_api_key()
-    if not resolved.key:
-        reason = f" ({resolved.problem})" if getattr(resolved, "problem", "") else ""
-        raise EdgeCellError(
-            f"Not connected to OpenRouter{reason}: run `%edge connect` "
-            "(or set OPENROUTER_API_KEY where Jupyter starts).")
-    return OpenRouterClient(resolved.key)
+    return connected_client()
