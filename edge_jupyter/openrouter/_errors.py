@@ -1,6 +1,6 @@
-"""The one error tree of the OpenRouter client.
+"""The OpenRouter client's branch of the error tree (the whole tree: :mod:`edge_jupyter.errors`).
 
-Every error a call can end with is an :class:`OpenRouterError`; its ``str()`` is a
+Every error a call can end with is an :class:`OpenRouterError` (an ``EdgeError``); its ``str()`` is a
 sentence a person can act on (what happened, then what to do).  The API key never
 appears in a message: bodies are scrubbed before they are quoted.
 
