@@ -197,7 +197,7 @@ def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], def
     import pandas as pd
 
     from .ledger import completion_ceiling, estimate_prompt_tokens, worst_case_cost
-    from .magics._args import UsageError, parse_cell_line
+    from .magics import UsageError, parse_cell_line
 
     rows = []
     by_cell: dict[int, list[Receipt]] = {}

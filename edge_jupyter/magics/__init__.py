@@ -9,6 +9,7 @@ from typing import Any
 from ._args import FORMATS as FORMATS
 from ._args import HelpRequested as HelpRequested
 from ._args import UsageError as UsageError
+from ._args import parse_cell_line as parse_cell_line
 from ._args import sub_parser as sub_parser
 from ._errors import EdgeCellError as EdgeCellError
 
