@@ -171,3 +171,17 @@ def test_the_drawing_check_catches_a_stale_drawing() -> None:
     from edge_jupyter.ledger import BudgetExceeded
 
     assert tree[3].parent not in {b.__name__ for b in BudgetExceeded.__bases__}
+
+
+# -- the one line --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["--max-price nan/1", "--provider nonsense-x"])
+def test_a_flag_error_is_one_sentence_with_one_full_stop(line) -> None:
+    from edge_jupyter.magics._args import UsageError, parse_cell_line
+
+    with pytest.raises(UsageError) as refused:
+        parse_cell_line(line)
+    text = str(refused.value)
+    assert ".." not in text  # was "… not nan.. See `%%edge --help`."
+    assert text.endswith(". See `%%edge --help`.")

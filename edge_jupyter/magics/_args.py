@@ -39,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = _NEGATIVE
 
     def error(self, message: str) -> NoReturn:
-        message = strip_argparse_prefix(message)
+        # a flag's own message often ends its sentence already: one full stop, not "..".
+        message = strip_argparse_prefix(message).rstrip(".")
         raise UsageError(f"{self.prog}: {message}. See `{self.prog} --help`.")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
