@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 
@@ -71,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(nb) -> None:
+def _print_summary(nb: Any) -> None:
     """The cost lines of the executed notebook, as a terminal user would want to see them."""
     for cell in nb.cells:
         for output in cell.get("outputs", []):

@@ -78,7 +78,7 @@ class RunningCall:
         p = cls(record, body, stream=False)
         saved = replay.apply(entry, record)
         if hasattr(record, "saved_usd"):
-            record.saved_usd = saved  # type: ignore[attr-defined]
+            record.saved_usd = saved
         p.replayed = True
         p._ended = p._started
         return p
@@ -137,25 +137,28 @@ class RunningCall:
             return
         guard = self.guard
         for event in stream:
-            kind = type(event)
-            if kind is TextDelta:
+            # ``type(x) is C`` (not isinstance): the cheapest test per chunk, and mypy narrows it.
+            if type(event) is TextDelta:
                 if self._first is None:
                     self._first = time.perf_counter()
                 self.tokens += event.chunks
                 self.text_parts.append(event.text)
                 if on_text is not None:
                     on_text(self, event.text)
-            elif kind is ReasoningDelta:
+                text = event.text
+            elif type(event) is ReasoningDelta:
                 if self._first is None:
                     self._first = time.perf_counter()
                 self.tokens += 1
-            elif kind is Started:
-                self.record.generation_id = event.generation_id or self.record.generation_id
-                if on_start is not None:
-                    on_start(self)
+                text = event.text
+            else:
+                if type(event) is Started:
+                    self.record.generation_id = event.generation_id or self.record.generation_id
+                    if on_start is not None:
+                        on_start(self)
+                continue
             # A chunk may carry several tokens: the guard estimates them from the text.
-            if guard is not None and kind in (TextDelta, ReasoningDelta) \
-                    and not guard.add_text(event.text):
+            if guard is not None and not guard.add_text(text):
                 self.stopped_budget = True
                 stream.close()
                 break

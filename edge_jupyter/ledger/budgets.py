@@ -164,9 +164,10 @@ def _checked(pricing: Pricing) -> tuple[float, float, float, float]:
         raise UnknownPrice(pricing.unknown_reason or "the price is unknown")
     values = (pricing.prompt, pricing.completion, pricing.request, pricing.image, pricing.reasoning or 0.0)
     checked = [finite(v, low=0) for v in values]
-    if None in checked:
+    numbers = [v for v in checked if v is not None]
+    if len(numbers) != len(checked):
         raise UnknownPrice(f"a price is not a non-negative number: {values!r}")
-    prompt, completion, request, image, reasoning = checked  # type: ignore[misc]
+    prompt, completion, request, image, reasoning = numbers
     # Reasoning tokens are billed as completion tokens; where a model prices them apart,
     # take the dearer of the two so the estimate stays on the safe side.
     return prompt, max(completion, reasoning), request, image

@@ -279,7 +279,7 @@ class MultiView:
         self.clear()
         for message in self.warnings:
             show_warning(message)
-        values = []
+        values: list[Any] = []
         for record in records:
             # the id the server says answered: its text, never its markup
             display(_bundle(f"<h4>{html.escape(strip_controls(record.model))}</h4>",
