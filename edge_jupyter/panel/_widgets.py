@@ -56,12 +56,16 @@ class ModelRowWidget:
                              layout=_layout(width="26px", flex="0 0 auto"))
         self.use = w.Button(description="use", tooltip="Make this the default model",
                             layout=_layout(width="38px", flex="0 0 auto"))
-        self.star.on_click(lambda _b: self.model_id and on_star(self.model_id))
-        self.use.on_click(lambda _b: self.model_id and on_use(self.model_id))
+        self.star.on_click(lambda _b: self._clicked(on_star))
+        self.use.on_click(lambda _b: self._clicked(on_use))
         top = w.HBox([self.name, self.star, self.use],
                      layout=_layout(width="100%", align_items="center"))
         self.box = w.VBox([top, self.meta], layout=_layout(width="100%", display="none"))
         self.box.add_class("edge-row")
+
+    def _clicked(self, action: Callable[[str], None]) -> None:
+        if self.model_id:  # a hidden row of the pool has no model
+            action(self.model_id)
 
     def show(self, row: ModelRow | None) -> None:
         if row is None:
