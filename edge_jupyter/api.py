@@ -449,13 +449,20 @@ async def _in_worker(call: Callable[[], Result], cancel: Callable[[], None]) -> 
     """
     context = contextvars.copy_context()
     future: Future[Result] = _executor().submit(context.run, call)
+    wrapped = asyncio.wrap_future(future)
     try:
-        return await asyncio.wrap_future(future)
+        # Woken every 0.1 s, not only when the answer is in: the kernel's SIGINT may be
+        # delivered to the worker thread blocked in its socket read, and Python runs the
+        # kernel's handler (which cancels this await) only once the main thread runs again.
+        while True:
+            done, _ = await asyncio.wait({wrapped}, timeout=0.1)
+            if done:
+                return wrapped.result()
     except asyncio.CancelledError:
         if not future.cancel():  # already running: stop it, wait for its records
             cancel()
             try:
-                await asyncio.wrap_future(future)
+                await wrapped
             except BaseException:
                 pass
         raise

@@ -39,12 +39,6 @@ class EdgeResult(CallRecord):
                 f"cost_usd={exact_usd(self.cost_usd)}, completion_tokens={self.completion_tokens}, "
                 f"text={preview!r})")
 
-    def _repr_html_(self) -> str:
-        # Not _repr_markdown_: the frontend would render raw HTML in the answer (see _render).
-        from ..untrusted_text import markdown_to_safe_html
-
-        return markdown_to_safe_html(self.text)
-
     def apply_format(self, fmt: str) -> str | None:
         """Set ``format`` and ``value`` (parsed JSON, extracted code…); returns a note when
         the answer does not fit the format (JSON that does not parse)."""
@@ -55,7 +49,11 @@ class EdgeResult(CallRecord):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
                           ) -> tuple[dict[str, Any], dict[str, Any]]:
         """How a notebook shows it, as a ``%%edge`` answer: rendered safely, cost line,
-        receipt in the metadata (built here from pure modules: the engine has no IPython)."""
+        receipt in the metadata (built here from pure modules: the engine has no IPython).
+
+        The only rich form: IPython fills a type missing here from ``_repr_html_`` and the
+        like, so there are none (a streamed answer would otherwise be shown twice). Never
+        ``text/markdown``: the frontend would render raw HTML in the answer (see _render)."""
         from ..answer_format import cost_line_text, receipt_metadata, warning_html
 
         if self.shown:  # streamed into the cell already: the answer is not shown twice
