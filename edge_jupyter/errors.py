@@ -59,8 +59,8 @@ real parent, with its real module)::
 
 Outside the tree, on purpose (control flow and warnings, not errors)::
 
-    EdgeInterrupted (KeyboardInterrupt) edge_jupyter.magics._errors          an interrupt must not be swallowed
-    EdgeInterrupted (KeyboardInterrupt) edge_jupyter.calls._errors           by ``except Exception``; Run All stops
+    EdgeInterrupted (KeyboardInterrupt) edge_jupyter.calls._errors           an interrupt must not be swallowed
+                                                                             by ``except Exception``; Run All stops
     HelpRequested                       edge_jupyter.magics._args            carries ``--help`` text out of argparse
     _TooLarge, _TooSlow                 edge_jupyter.openrouter._client      private to the client's read loop
     LowBalanceWarning (UserWarning)     edge_jupyter.api                     issued with warnings.warn; the call succeeds

@@ -26,10 +26,8 @@ from edge_jupyter.errors import EdgeError
 PACKAGE = Path(edge_jupyter.__file__).parent
 #: Not errors but control flow (or a warning); each stays outside the tree for the reason given.
 CONTROL_FLOW = {
-    "edge_jupyter.magics._errors.EdgeInterrupted":
-        "a KeyboardInterrupt: `except Exception` must not swallow an interrupt; Run All stops",
     "edge_jupyter.calls._errors.EdgeInterrupted":
-        "a KeyboardInterrupt, for the same reason as EdgeInterrupted",
+        "a KeyboardInterrupt: `except Exception` must not swallow an interrupt; Run All stops",
     "edge_jupyter.magics._args.HelpRequested":
         "carries the --help text out of argparse to be printed; nothing failed",
     "edge_jupyter.openrouter._client._TooLarge":

@@ -25,12 +25,3 @@ class EdgeCellError(EdgeError):
 
         return [f"\x1b[31medge: {strip_controls(self.message)}\x1b[0m"]
 
-
-class EdgeInterrupted(KeyboardInterrupt):
-    """A kernel interrupt stopped the stream; the partial answer stays on screen.
-
-    Still a KeyboardInterrupt, so a "Run All" stops at this cell.
-    """
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[33m{self.args[0] if self.args else 'Interrupted.'}\x1b[0m"]
