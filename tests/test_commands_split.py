@@ -89,3 +89,17 @@ def test_budget_says_what_is_left_after_something_was_spent(kernel: Any, sb: Any
         assert left == pytest.approx(5.0 - spent, abs=10 ** -digits)
     finally:
         kernel.ok("%edge budget clear")
+
+
+def test_balance_says_what_is_left_of_the_key_limit_after_something_was_spent(kernel: Any, sb: Any
+                                                                              ) -> None:
+    from decimal import Decimal
+
+    record = sb.accounts.lookup(sb.key)
+    record.limit, record.usage = Decimal("5"), Decimal("0.00014")
+    try:
+        kernel.ok("import edge_jupyter.balance\nedge_jupyter.balance.clear_cache()")
+        text = kernel.ok("%edge balance").all_text
+    finally:
+        record.limit, record.usage = None, Decimal(0)
+    assert "$4.9999 left of $5.00" in text, text  # was "$5.00 left of $5.00"

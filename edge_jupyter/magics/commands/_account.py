@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import conversations, preferences, settings
-from ...money import exact_usd, short_usd
+from ...money import exact_usd, short_left_usd, short_usd
 from .._args import sub_parser
 from .._errors import EdgeCellError
 from .._render import show_warning
@@ -126,7 +126,7 @@ def cmd_balance(shell: Any, argv: list[str]) -> None:
     if bal.key is not None:
         k = bal.key
         limit = "no limit" if k.limit is None else (
-            f"{short_usd(k.limit_remaining)} left of {short_usd(k.limit)}"
+            f"{short_left_usd(k.limit_remaining, k.limit)} left of {short_usd(k.limit)}"
             + (f", resets {k.limit_reset}" if k.limit_reset else ""))
         rows += [("key", k.label or "—"), ("key limit", limit),
                  ("key spend", f"today {short_usd(k.usage_daily)} · this week "
