@@ -378,8 +378,8 @@ class _Call:
         return self._result(outcome, view)
 
     def _result(self, outcome: calls.Outcome, view: Any) -> Result:
-        for message in outcome.warnings:
-            warnings.warn(message, LowBalanceWarning, stacklevel=2)
+        for message in outcome.warnings:  # pointed at the caller of ask (a cell: once per cell)
+            warnings.warn(message, LowBalanceWarning, stacklevel=4)
         records = outcome.records
         notes = list(outcome.notes)
         for record in records:

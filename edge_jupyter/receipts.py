@@ -125,8 +125,10 @@ def collect(notebook: dict[str, Any]) -> list[Receipt]:
             found = (output.get("metadata") or {}).get(RECEIPT_KEY)
             if found is None:
                 continue
-            # One output of the Python API's several-model result carries one receipt per model.
-            for meta in found if isinstance(found, list) else [found]:
+            # One output of the Python API's several-model result carries one receipt per
+            # model: {"receipts": [...]} (a bare list stays damaged, as it always was).
+            several = isinstance(found, dict) and isinstance(found.get("receipts"), list)
+            for meta in found["receipts"] if several else [found]:
                 receipts.append(_receipt(meta, number, cell))
     return receipts
 

@@ -28,6 +28,12 @@ def rows(scope: str = "all"):
     return edge.usage(scope)
 
 
+def asked(sb) -> list:
+    """The chat requests the sandbox received (a previous test's background balance refresh
+    or reconciliation may still land; those are not sending anything)."""
+    return [q for q in sb.requests if q.path.endswith("/chat/completions")]
+
+
 def test_importing_the_package_stays_cheap_and_the_api_loads_on_first_use():
     assert loaded_by("import edge_jupyter", ("httpx", "pandas", "edge_jupyter.api")) == []
     assert loaded_by("import edge_jupyter\nedge_jupyter.ask", ("edge_jupyter.api",)) == [
@@ -84,7 +90,7 @@ def test_a_bad_argument_is_one_clear_error_naming_it_and_nothing_is_sent(edge_en
     message = str(info.value)
     assert expected in message and "\n" not in message
     assert isinstance(info.value, EdgeError) and isinstance(info.value, ValueError)
-    assert sb.requests == [] and len(rows()) == 0
+    assert asked(sb) == [] and len(rows()) == 0
 
 
 @pytest.mark.parametrize(("prompt", "expected"), [
@@ -96,7 +102,7 @@ def test_a_bad_prompt_is_refused_before_anything_is_sent(edge_env, sb, prompt, e
         edge.ask(prompt, model=MODEL)
     with pytest.raises(edge.ApiUsageError, match=expected):
         asyncio.run(edge.aask(prompt, model=MODEL))
-    assert sb.requests == []
+    assert asked(sb) == []
 
 
 def test_a_budget_refuses_an_ask_before_sending_with_the_magics_message(edge_env, sb):
@@ -112,7 +118,7 @@ def test_not_connected_is_the_magics_message(edge_env, sb, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     with pytest.raises(calls.NotConnected, match=r"Not connected to OpenRouter.*%edge connect"):
         edge.ask("Hi", model=MODEL)
-    assert sb.requests == []
+    assert asked(sb) == []
 
 
 def test_several_models_give_results_with_a_comparison_and_one_receipt_each(edge_env, sb):
@@ -207,7 +213,7 @@ def test_a_chat_refuses_bad_defaults_when_it_is_made(edge_env, sb):
         edge.Chat(MODEL, max_tokens=0)
     with pytest.raises(edge.ApiUsageError, match="Unknown argument 'temprature'"):
         edge.Chat(MODEL).ask("Hi", temprature=1)
-    assert sb.requests == []
+    assert asked(sb) == []
 
 
 def test_asks_from_several_threads_each_get_their_own_answer_and_row(edge_env, sb):
@@ -318,3 +324,18 @@ def test_cancelling_aask_stops_the_call_and_completes_its_row(edge_env, sb):
     assert frame["status"].tolist() == ["interrupted"], "nothing left pending"
     sb.wait_for_completions(1)
     assert sb.completions[-1].cancelled, "closing the stream cancels the generation"
+
+
+def test_the_display_bundle_renders_a_hostile_answer_safely():
+    hostile = 'Hi <img src=x onerror="alert(1)"> <script>steal()</script> \x1b]52;c;Zm9v\x07done'
+    r = calls.EdgeResult(model=MODEL, text=hostile, status="ok", cost_usd=0.0001)
+    data, metadata = r._repr_mimebundle_()
+    assert data["text/html"].startswith(markdown_to_safe_html(hostile))
+    assert "<img" not in data["text/html"] and "<script>" not in data["text/html"]
+    assert "\x1b" not in data["text/plain"] and "\x07" not in data["text/plain"]
+    assert set(data) == {"text/html", "text/plain"}, "never text/markdown (raw HTML would run)"
+    assert metadata["edge_jupyter"]["cost_usd"] == 0.0001
+    for fmt in ("text", "code", "json"):
+        r.apply_format(fmt)
+        html = r._repr_mimebundle_()[0]["text/html"]
+        assert "<script>" not in html and "<img" not in html

@@ -72,7 +72,7 @@ def test_aask_with_gather_over_three_prompts(api, sb):
 def test_several_models_and_their_comparison(api, sb):
     run = api.ok(f"both = edge.ask('Define entropy.', models=['{MODEL}', '{OTHER}'])\nboth")
     out = run.output_with("text/html")
-    assert [r["model"] for r in out["metadata"]["edge_jupyter"]] == [MODEL, OTHER]
+    assert [r["model"] for r in out["metadata"]["edge_jupyter"]["receipts"]] == [MODEL, OTHER]
     assert "Σ 2 models" in out["data"]["text/html"]
     table = api.value("both.comparison.reset_index()[['model', 'cost_usd']].values.tolist()")
     sent = {c.model: c.usage["cost"] for c in sb.completions[-2:]}
@@ -95,11 +95,11 @@ def test_a_budget_refuses_an_ask_and_nothing_is_sent(api, sb):
     ("edge.Chat(name='a b')", "is not allowed"),
 ])
 def test_bad_arguments_are_one_clear_error_and_nothing_is_sent(api, sb, call, expected):
-    before = len(sb.requests)
+    before = len(sb.completions)
     run = api.run(call)
     assert run.status == "error"
     assert expected in run.reply["content"]["evalue"]
-    assert len(sb.requests) == before
+    assert len(sb.completions) == before
 
 
 def test_replay_in_a_kernel(api, sb):

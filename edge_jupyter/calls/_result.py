@@ -133,7 +133,8 @@ class EdgeResults(list):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
                           ) -> tuple[dict[str, Any], dict[str, Any]]:
         """As a multi-model cell shows them: each model's answer and cost line, the total;
-        one receipt per model in the metadata (a list: ``receipts.collect`` reads both forms)."""
+        one receipt per model in the metadata (``{"receipts": [...]}``, which
+        ``receipts.collect`` reads)."""
         from ..answer_format import receipt_metadata, total_line_text, warning_html
 
         total = total_line_text(self, self.cost_usd)
@@ -150,7 +151,7 @@ class EdgeResults(list):
         parts += [warning_html(n) for n in self.notes]
         receipts = [receipt_metadata(r)["edge_jupyter"] for r in self]
         return ({"text/html": "".join(parts), "text/plain": _plain("\n\n".join([*plain, total]))},
-                {"edge_jupyter": receipts})
+                {"edge_jupyter": {"receipts": receipts}})
 
     @property
     def comparison(self) -> Any:
