@@ -399,7 +399,7 @@ class _Call:
             result = EdgeResults(records, warnings=outcome.warnings, notes=notes, shown=shown)
         if outcome.interrupted:
             raise calls.EdgeInterrupted(outcome.interrupt_message(
-                "kept above" if shown else "in the usage ledger's row, not returned"))
+                "kept above" if shown else "not returned"))
         if outcome.all_failed:
             raise AnswerFailed(outcome.failure_message(), result)
         return result

@@ -339,3 +339,18 @@ def test_the_display_bundle_renders_a_hostile_answer_safely():
         r.apply_format(fmt)
         html = r._repr_mimebundle_()[0]["text/html"]
         assert "<script>" not in html and "<img" not in html
+
+
+def test_chat_aask_continues_the_thread_without_blocking(edge_env, sb):
+    chat = edge.Chat(MODEL)
+
+    async def main() -> tuple:
+        first = await chat.aask("First")
+        second = await chat.aask("Second")
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert sb.completions[-1].messages == [{"role": "user", "content": "First"},
+                                           {"role": "assistant", "content": first.text},
+                                           {"role": "user", "content": "Second"}]
+    assert chat.cost_usd == total_usd([first.cost_usd, second.cost_usd])

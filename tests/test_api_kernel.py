@@ -167,3 +167,27 @@ def test_an_interrupt_during_aask_ends_the_row_interrupted(api, sb):
     sb.answer_length, sb.tokens_per_second = 24, 0.0
     api.ok(f"edge.ask('Still there?', model='{MODEL}')")
     assert ledger(api)[-1] == "ok"
+
+
+def test_an_interrupt_during_ask_raises_edge_interrupted_and_keeps_the_streamed_text(api, sb):
+    sb.answer_length = 2000
+    sb.tokens_per_second = 20
+    before = len(ledger(api))
+    run = api.run(f"edge.ask('A long story', model='{MODEL}', stream=True)", interrupt_after=1.5,
+                  timeout=30)
+    assert run.status == "error" and run.reply["content"]["ename"] == "EdgeInterrupted"
+    assert "Interrupted: the partial answer is kept above" in run.all_text
+    sent = sb.completions[-1]
+    assert sent.cancelled and run.streamed and sent.text.startswith(run.streamed.rstrip("\n"))
+    assert ledger(api)[before:] == ["interrupted"]
+    sb.answer_length, sb.tokens_per_second = 24, 0.0
+
+
+def test_several_models_streamed_are_shown_once(api, sb):
+    run = api.ok(f"edge.ask('Two views', models=['{MODEL}', '{OTHER}'], stream=True)")
+    html = html_of(run)
+    for c in sb.completions[-2:]:
+        assert html.count(markdown_to_safe_html(c.text)) == 1
+    final = [o for o in run.outputs if o["output_type"] == "execute_result"]
+    assert final[0]["data"] == {"text/plain": final[0]["data"]["text/plain"]}
+    assert final[0]["data"]["text/plain"].startswith("Σ 2 models")

@@ -130,6 +130,11 @@ class EdgeResults(list):
         """What the answers cost together (exact: Decimal over each cost; unknown ones left out)."""
         return total_usd([r.cost_usd for r in self])
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        # IPython's printer for ``list`` would replace the bundle's text/plain with the list's
+        # repr (answer previews, even after they were streamed); a class's own method wins.
+        p.text(self._repr_mimebundle_()[0]["text/plain"])
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
                           ) -> tuple[dict[str, Any], dict[str, Any]]:
         """As a multi-model cell shows them: each model's answer and cost line, the total;
