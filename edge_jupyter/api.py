@@ -594,7 +594,11 @@ class Chat:
 
     def __repr__(self) -> str:
         where = f"name={self.name!r}" if self.name else "in memory"
-        return f"Chat({where}, {len(self.history)} turns, cost_usd={self.cost_usd})"
+        try:
+            turns = str(len(self.history))
+        except EdgeError:  # a damaged chat file: the repr still works, the next ask says why
+            turns = "?"
+        return f"Chat({where}, {turns} turns, cost_usd={self.cost_usd})"
 
 
 __all__ = ["AnswerFailed", "ApiUsageError", "Chat", "LowBalanceWarning", "aask", "ask",
