@@ -113,10 +113,22 @@ def _bare(api_url: str, key: str, bodies: list[dict[str, Any]], concurrency: int
 
     url = api_url + "/chat/completions"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    def one(body: dict[str, Any]) -> str:
+        # The sandbox's listener sometimes resets a connection under 16 at once; map
+        # retries those (its RetryPolicy), so the baseline does too, up to three times.
+        for attempt in range(4):
+            try:
+                return bare_loop(http, url, key, body)[1]
+            except httpx.TransportError:
+                if attempt == 3:
+                    raise
+        return ""
+
     with httpx.Client(limits=limits, trust_env=False, timeout=60) as http, \
             ThreadPoolExecutor(concurrency) as pool:
         start = time.perf_counter()
-        texts = list(pool.map(lambda b: bare_loop(http, url, key, b)[1], bodies))
+        texts = list(pool.map(one, bodies))
         took = time.perf_counter() - start
     if not all(texts):
         raise RuntimeError("the bare loop got an empty answer")

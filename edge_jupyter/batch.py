@@ -18,6 +18,7 @@ import queue
 import string
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -110,17 +111,19 @@ def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, mode
     from .ledger import estimate_prompt_tokens, worst_case_cost
 
     if answered is None:
-        answered = replay.lookup_many(bodies)
+        answered = replay.lookup_many([replay.request_key(b) for b in bodies])
     replayed = sum(1 for entry in answered if entry is not None)
     to_call = [b for b, entry in zip(bodies, answered, strict=True) if entry is None]
     if price.pricing is None:
         return Quote(len(bodies), len(to_call), replayed, None, None, price.reason)
     pricing = price.pricing
-    prompts = [estimate_prompt_tokens(b["messages"]) for b in to_call]
-    worst = sum(worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing) for p in prompts)
+    # Rows of one template mostly share a prompt length: price each length once.
+    prompts = Counter(estimate_prompt_tokens(b["messages"]) for b in to_call)
+    worst = sum(n * worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing)
+                for p, n in prompts.items())
     average = _expected_completion_tokens(model)
     expected = None if average is None else sum(
-        worst_case_cost(p, math.ceil(min(average, max_tokens)), pricing) for p in prompts)
+        n * worst_case_cost(p, math.ceil(min(average, max_tokens)), pricing) for p, n in prompts.items())
     return Quote(len(bodies), len(to_call), replayed, worst, expected)
 
 
@@ -225,10 +228,12 @@ class _Run:
     the hand-over); the coordinator then completes every row still running, as interrupted.
     """
 
-    def __init__(self, client: Any, bodies: list[dict[str, Any]], results: list[CallRecord | None],
-                 new_record: Callable[[], CallRecord], concurrency: int, *, done: int) -> None:
+    def __init__(self, client: Any, bodies: list[dict[str, Any]], keys: list[str],
+                 results: list[CallRecord | None], new_record: Callable[[], CallRecord],
+                 concurrency: int, *, done: int) -> None:
         self.client = client
         self.bodies = bodies
+        self.keys = keys  # their replay keys
         self.results = results
         self.new_record = new_record
         self.concurrency = concurrency
@@ -380,7 +385,7 @@ class _Run:
             self.results[i] = record
             self.cost += record.cost_usd or 0.0
             self.errors += record.status not in ("ok", "replayed")
-            answers.append((self.bodies[i], record))
+            answers.append((self.keys[i], record))
         try:
             replay.store_many(answers)
         except BaseException as exc:  # the rows are handed over: keep counting them, then stop
@@ -454,7 +459,8 @@ def map(
     info = calls.model_info(client, model)
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")
-    answered = replay.lookup_many(bodies)  # one look-up per row, for the quote and the run
+    keys = [replay.request_key(b) for b in bodies]  # hashed once, for look-up and store
+    answered = replay.lookup_many(keys)  # one look-up per row, for the quote and the run
     q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
               model, answered=answered)
     print(f"edge map: {q}")
@@ -477,7 +483,7 @@ def map(
             results[i] = record
     pending = [i for i, r in enumerate(results) if r is None]
     bar = _Progress(len(rows), progress)
-    run = _Run(client, bodies, results, new_record, concurrency, done=len(rows) - len(pending))
+    run = _Run(client, bodies, keys, results, new_record, concurrency, done=len(rows) - len(pending))
     if pending:
         try:
             batch = calls.CallBatch.open(client, model, bodies[pending[0]], budget)

@@ -6,7 +6,7 @@ The field names are the usage ledger's column names (users rely on them), plus
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -60,8 +60,11 @@ class CallRecord:
         return self.completion_tokens / streaming if streaming > 0 else None
 
     def ledger_row(self) -> dict[str, Any]:
-        """The ledger's columns (plus the session id), nothing else."""
-        data = asdict(self)
-        row = {name: data[name] for name in LEDGER_COLUMNS}
+        """The ledger's columns (plus the session id), nothing else.
+
+        Read field by field: every column is an immutable value, and ``asdict`` would
+        deep-copy the whole record, answer text included, twice per call.
+        """
+        row = {name: getattr(self, name) for name in LEDGER_COLUMNS}
         row["session_id"] = self.session_id
         return row

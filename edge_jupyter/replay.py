@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +59,12 @@ def store(body: dict[str, Any], record: CallRecord) -> None:
     write_json_atomic(_path(request_key(body)), {name: getattr(record, name) for name in _FIELDS})
 
 
-def lookup_many(bodies: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-    """:func:`lookup` for many bodies (a ``map``), reading the store's folders once.
+def lookup_many(keys: list[str]) -> list[dict[str, Any] | None]:
+    """:func:`lookup` for many :func:`request_key` keys (a ``map``), reading the folders once.
 
     Only the entries that exist are opened: a folder listing per key prefix tells which,
     so a first run of 20,000 rows costs a few hundred listings instead of 20,000 opens.
     """
-    keys = [request_key(b) for b in bodies]
     folder = _folder()
     present: dict[str, set[str]] = {}
     found: list[dict[str, Any] | None] = []
@@ -82,47 +81,52 @@ def lookup_many(bodies: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
             found.append(None)
             continue
         try:
-            entry = load_json(_path(key), None)
+            entry = load_json(folder / key[:2] / f"{key}.json", None)
         except DamagedFile:
             entry = None
         found.append(entry if isinstance(entry, dict) and isinstance(entry.get("text"), str) else None)
     return found
 
 
-def store_many(answers: list[tuple[dict[str, Any], CallRecord]]) -> None:
-    """:func:`store` for many answers (a ``map``), without an ``fsync`` per entry.
+def store_many(answers: list[tuple[str, CallRecord]]) -> None:
+    """:func:`store` for many (:func:`request_key`, record) pairs (a ``map``), without an
+    ``fsync`` per entry.
 
-    Each entry is still written whole and renamed into place, so a killed kernel leaves
-    every stored entry complete (the page cache outlives the process).  Only a power cut
-    could leave one empty or cut short, and such an entry is a miss (:func:`lookup`): the
-    row is asked again, never answered wrong.  An fsync per row would be most of a fast
-    batch's own time.
+    Each entry is still written whole to a file of its own and renamed into place, so a
+    killed kernel leaves every stored entry complete (the page cache outlives the
+    process).  Only a power cut could leave one empty or cut short, and such an entry is
+    a miss (:func:`lookup`): the row is asked again, never answered wrong.  An fsync per
+    row would be most of a fast batch's own time.
     """
-    made: set[Path] = set()
-    for body, record in answers:
+    made: set[str] = set()
+    tmp_tag = f"{os.getpid()}-{threading.get_ident()}"  # one writer per thread: no clash
+    folder = _folder()  # once: it reads the settings and makes the data folder
+    for key, record in answers:
         if record.status != "ok":
             continue
-        path = _path(request_key(body))
+        path = folder / key[:2] / f"{key}.json"
+        # ASCII escapes: any text (even a lone surrogate) is valid JSON that reads back exactly
+        blob = json.dumps({name: getattr(record, name) for name in _FIELDS},
+                          sort_keys=True).encode("ascii")
+        tmp = path.with_name(f".{path.name}.{tmp_tag}")
         try:
-            if path.parent not in made:
+            if key[:2] not in made:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        except OSError as exc:
-            raise DataFileError(path, "write", exc) from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({name: getattr(record, name) for name in _FIELDS}, f,
-                          ensure_ascii=False, indent=1, sort_keys=True)
+                made.add(key[:2])
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(blob)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
-        except BaseException as exc:
+        except OSError as exc:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-            if isinstance(exc, OSError):
-                raise DataFileError(path, "write", exc) from None
-            raise
+            raise DataFileError(path, "write", exc) from None
 
 
 def apply(entry: dict[str, Any], record: CallRecord) -> float:
