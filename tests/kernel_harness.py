@@ -138,7 +138,8 @@ class Kernel:
         self.kc.wait_for_ready(timeout=60)
 
     def run(self, code: str, *, timeout: float = 60, cell_id: str | None = None,
-            interrupt_after: float | None = None, on_message: Any = None) -> CellRun:
+            interrupt_after: float | None = None, interrupt_when: Any = None,
+            on_message: Any = None) -> CellRun:
         content = {"code": code, "silent": False, "store_history": True,
                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
         msg = self.kc.session.msg("execute_request", content,
@@ -151,7 +152,9 @@ class Kernel:
         interrupted = False
         idle = False
         while not idle:
-            if interrupt_after is not None and not interrupted and time.monotonic() - started > interrupt_after:
+            if not interrupted and (
+                    (interrupt_after is not None and time.monotonic() - started > interrupt_after)
+                    or (interrupt_when is not None and interrupt_when())):
                 self.km.interrupt_kernel()
                 interrupted = True
             remaining = deadline - time.monotonic()
@@ -201,3 +204,21 @@ class Kernel:
 
 def python_executable() -> str:
     return sys.executable
+
+
+def once_streaming(sb: Any, *, requests: int = 1, after: float = 0.5) -> Any:
+    """For ``run(interrupt_when=...)``: true ``after`` seconds once the sandbox has received
+    ``requests`` new chat completions requests — an interrupt that lands mid-stream however
+    long a loaded machine takes to get there (a fixed delay can land before the request)."""
+    def chats() -> int:
+        return sum(r.path.endswith("/chat/completions") for r in sb.requests)
+
+    base = chats()
+    seen: list[float] = []
+
+    def ready() -> bool:
+        if not seen and chats() >= base + requests:
+            seen.append(time.monotonic())
+        return bool(seen) and time.monotonic() - seen[0] >= after
+
+    return ready

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from kernel_harness import once_streaming
 
 from edge_jupyter.ledger import Ledger
 from edge_jupyter.openrouter import MalformedResponse, OpenRouterClient, RetryPolicy, TextDelta
@@ -283,7 +284,7 @@ def test_several_models_interrupted_in_a_stall_each_row_is_priced(kernel, sb):
     # bills only what was sent; each row keeps its generation id and is reconciled.
     sb.inject(Fault.stall(90, after_tokens=2, times=2))
     run = kernel.run("%%edge -m openai/gpt-4o-mini -m anthropic/claude-3.5-haiku\nStall",
-                     interrupt_after=2.0, timeout=60)
+                     interrupt_when=once_streaming(sb, requests=2, after=1.0), timeout=60)
     assert "Interrupted" in run.all_text
     sent = sb.wait_for_completions(2, timeout=30)[-2:]  # well inside the 90 s stall
     assert all(c.cancelled for c in sent)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from kernel_harness import once_streaming
 
 from edge_jupyter.sandbox import Fault, answer_tokens
 from edge_jupyter.untrusted_text import markdown_to_safe_html
@@ -78,11 +79,20 @@ def test_interrupt_stops_the_stream_and_keeps_the_partial_text(kernel, sb):
     sb.answer_length = 2000
     sb.tokens_per_second = 40
     sb.generation_ready_after = 0.2
-    started = time.monotonic()
-    run = kernel.run("%%edge -m openai/gpt-4o-mini\nA long story", interrupt_after=1.5, timeout=30)
-    elapsed = time.monotonic() - started
+    streaming = once_streaming(sb)
+    fired: list[float] = []
+
+    def interrupt_now() -> bool:
+        if streaming():
+            fired.append(time.monotonic())
+            return True
+        return False
+
+    run = kernel.run("%%edge -m openai/gpt-4o-mini\nA long story", interrupt_when=interrupt_now,
+                     timeout=60)
+    elapsed = time.monotonic() - fired[0]
     assert run.status == "error" and run.reply["content"]["ename"] == "EdgeInterrupted"
-    assert elapsed < 1.5 + 5, "the stream must stop promptly (plus the /generation lookup)"
+    assert elapsed < 5, "the stream must stop promptly (plus the /generation lookup)"
     assert "Interrupted" in run.all_text and "partial answer is kept" in run.all_text
     result = kernel.value("[_edge.status, _edge.text, _edge.cost_usd, _edge.generation_id]")
     status, text, cost, gen_id = result
@@ -123,7 +133,7 @@ def test_interrupt_stops_every_model_of_a_multi_model_cell(kernel, sb):
     sb.tokens_per_second = 40
     sb.generation_ready_after = 0.0
     run = kernel.run("%%edge -m openai/gpt-4o-mini -m google/gemini-2.0-flash-001\nTwo stories",
-                     interrupt_after=1.5, timeout=30)
+                     interrupt_when=once_streaming(sb, requests=2), timeout=60)
     assert run.reply["content"]["ename"] == "EdgeInterrupted"
     statuses = kernel.value("[r.status for r in _edge]")
     assert statuses == ["interrupted", "interrupted"]
