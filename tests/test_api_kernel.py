@@ -4,6 +4,7 @@ named chats across a restart (continued by the magic and back), budgets, interru
 from __future__ import annotations
 
 import pytest
+from kernel_harness import once_streaming
 
 from edge_jupyter.money import exact_usd, total_usd
 from edge_jupyter.untrusted_text import markdown_to_safe_html
@@ -156,8 +157,8 @@ def test_an_interrupt_during_aask_ends_the_row_interrupted(api, sb):
     sb.tokens_per_second = 20
     sb.generation_ready_after = 0.2
     before = len(ledger(api))
-    run = api.run(f"r = await edge.aask('A long story', model='{MODEL}')", interrupt_after=1.5,
-                  timeout=30)
+    run = api.run(f"r = await edge.aask('A long story', model='{MODEL}')",
+                  interrupt_when=once_streaming(sb), timeout=60)
     assert run.status == "error" and run.reply["content"]["ename"] == "CancelledError"
     sb.wait_for_completions(len(sb.completions))
     assert sb.completions[-1].cancelled, "the stream was closed"
@@ -173,8 +174,8 @@ def test_an_interrupt_during_ask_raises_edge_interrupted_and_keeps_the_streamed_
     sb.answer_length = 2000
     sb.tokens_per_second = 20
     before = len(ledger(api))
-    run = api.run(f"edge.ask('A long story', model='{MODEL}', stream=True)", interrupt_after=1.5,
-                  timeout=30)
+    run = api.run(f"edge.ask('A long story', model='{MODEL}', stream=True)",
+                  interrupt_when=once_streaming(sb), timeout=60)
     assert run.status == "error" and run.reply["content"]["ename"] == "EdgeInterrupted"
     assert "Interrupted: the partial answer is kept above" in run.all_text
     sent = sb.completions[-1]
