@@ -12,7 +12,6 @@ from typing import Any
 
 from .. import calls
 from ..calls import EdgeResult, EdgeResults, Outcome
-from ..errors import EdgeError
 from ..money import total_usd
 from . import _context
 from ._args import parse_cell_line
@@ -47,10 +46,9 @@ def plan_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
 def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
              ) -> EdgeResult | list[EdgeResult]:
     """Run one ``%%edge`` cell from its flags to its final output."""
-    try:
-        plan, args = plan_cell(shell, line, cell, replay_default=replay_default)
-    except EdgeError as exc:
-        raise EdgeCellError(str(exc)) from None
+    # Any other error of the tree (flags, routing, chats, not connected…) becomes the cell's
+    # one line in EdgeMagics.edge, the one place that does it.
+    plan, args = plan_cell(shell, line, cell, replay_default=replay_default)
     view: SingleView | MultiView
     if len(plan.calls) == 1:
         view = SingleView(plan.calls[0].spec.model, streaming=plan.request.stream)
@@ -61,8 +59,6 @@ def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
     except calls.CallRefused as exc:  # shown as a block where the answer would be
         show_error(str(exc))
         raise EdgeCellError(str(exc), shown=True) from None
-    except EdgeError as exc:
-        raise EdgeCellError(str(exc)) from None
     _show(view, outcome, args.format)
     result = _publish(shell, args, outcome.records)
     if outcome.interrupted:

@@ -112,10 +112,7 @@ def cmd_balance(shell: Any, argv: list[str]) -> None:
         key = getpass.getpass("OpenRouter management key (not shown): ").strip()
         if not key:
             raise EdgeCellError("No key entered; nothing stored.")
-        try:
-            where = keystore.store_management_key(key)
-        except keystore.KeyStoreError as exc:
-            raise EdgeCellError(str(exc)) from None
+        where = keystore.store_management_key(key)
         print(f"Management key stored in the {where}; it is used only to read /credits.")
     bal = balance_mod.fetch(keyed_client())
     rows: list[tuple[str, str]] = []

@@ -35,10 +35,7 @@ def cmd_history(shell: Any, argv: list[str]) -> None:
     args = p.parse_args(argv)
     from IPython.display import display
 
-    try:
-        conv = conversations.load(conversations.check_name(args.name))
-    except conversations.ConversationError as exc:
-        raise EdgeCellError(str(exc)) from None
+    conv = conversations.load(conversations.check_name(args.name))
     if not conv.turns:
         raise EdgeCellError(f"No conversation named {args.name!r} (`%edge chats` lists them).")
     from .._render import transcript_bundle
@@ -54,8 +51,5 @@ def cmd_forget(shell: Any, argv: list[str]) -> None:
     p = sub_parser("forget", "Delete a named conversation (the usage ledger keeps its rows).")
     p.add_argument("name")
     args = p.parse_args(argv)
-    try:
-        gone = conversations.forget(args.name)
-    except conversations.ConversationError as exc:
-        raise EdgeCellError(str(exc)) from None
+    gone = conversations.forget(args.name)
     print(f"Forgot {args.name!r}." if gone else f"No conversation named {args.name!r}.")

@@ -117,7 +117,7 @@ def cmd_usage(shell: Any, argv: list[str]) -> Any:
     p.add_argument("--reconcile", action="store_true",
                    help="fetch exact costs of pending/interrupted calls from OpenRouter now")
     args = p.parse_args(argv)
-    from ...ledger import Ledger, LedgerError, current_context, export, group
+    from ...ledger import Ledger, current_context, export, group
 
     book = Ledger.default()
     if args.reconcile:
@@ -133,8 +133,6 @@ def cmd_usage(shell: Any, argv: list[str]) -> Any:
     if args.export:
         try:
             path = export(frame, _export_target(args.export, force=args.force))
-        except LedgerError as exc:
-            raise EdgeCellError(str(exc)) from None
         except OSError as exc:  # a read-only folder, a full disk
             raise EdgeCellError(f"Could not write {args.export}: {exc.strerror or exc}.") from None
         print(f"Wrote {len(frame)} rows to {path}.")
@@ -160,8 +158,6 @@ def cmd_receipt(shell: Any, argv: list[str]) -> Any:
                             "only when the kernel runs under a Jupyter server).")
     try:
         notebook = receipts.read_notebook(path)
-    except receipts.ReceiptError as exc:  # names the file and the problem already
-        raise EdgeCellError(str(exc)) from None
     except OSError as exc:
         raise EdgeCellError(f"Could not read {path}: {exc.strerror or exc}.") from None
     if not args.path:

@@ -6,7 +6,6 @@ from typing import Any
 
 from ... import preferences
 from .._args import UsageError, sub_parser
-from .._errors import EdgeCellError
 from ._shared import display_table
 
 
@@ -20,16 +19,13 @@ def cmd_route(shell: Any, argv: list[str]) -> None:
     routing.add_route_arguments(p, cell=False)
     p.add_argument("--reset", action="store_true", help="remove every routing default")
     args = p.parse_args(argv)
-    try:
-        if args.reset:
-            preferences.update(route={})
-        else:
-            change = routing.route_from_args(args)
-            if change.to_json():
-                routing.save_defaults(change, over_saved=True)
-        current = routing.load_defaults()
-    except routing.RoutingError as exc:
-        raise EdgeCellError(str(exc)) from None
+    if args.reset:
+        preferences.update(route={})
+    else:
+        change = routing.route_from_args(args)
+        if change.to_json():
+            routing.save_defaults(change, over_saved=True)
+    current = routing.load_defaults()
     flags = current.flags()
     display_table([("routing", current.describe()), ("as flags", flags or "—")], "Routing defaults")
 
@@ -44,24 +40,21 @@ def cmd_participants(shell: Any, argv: list[str]) -> Any:
     args = p.parse_args(argv)
     from ... import participants
 
-    try:
-        if args.action == "save":
-            if not args.name or not args.specs:
-                raise UsageError('%edge participants save: give a NAME and at least one "MODEL options" spec.')
-            parts = participants.save_set(args.name, args.specs)
-            print(f"Saved {args.name!r}: " + "; ".join(x.spec() for x in parts))
-            return None
-        if args.action == "rm":
-            if not args.name:
-                raise UsageError("%edge participants rm: name the set.")
-            participants.delete_set(args.name)
-            print(f"Removed {args.name!r}.")
-            return None
-        sets = participants.list_sets()
-        if args.action == "show":
-            sets = {args.name: participants.load_set(args.name or "")}
-    except participants.ParticipantError as exc:
-        raise EdgeCellError(str(exc)) from None
+    if args.action == "save":
+        if not args.name or not args.specs:
+            raise UsageError('%edge participants save: give a NAME and at least one "MODEL options" spec.')
+        parts = participants.save_set(args.name, args.specs)
+        print(f"Saved {args.name!r}: " + "; ".join(x.spec() for x in parts))
+        return None
+    if args.action == "rm":
+        if not args.name:
+            raise UsageError("%edge participants rm: name the set.")
+        participants.delete_set(args.name)
+        print(f"Removed {args.name!r}.")
+        return None
+    sets = participants.list_sets()
+    if args.action == "show":
+        sets = {args.name: participants.load_set(args.name or "")}
     import pandas as pd
 
     rows = [{"set": name, "model": part.model, "options": part.label()}
