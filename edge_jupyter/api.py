@@ -203,6 +203,7 @@ class _Options:
     budget: float | None = None
     format: str = "markdown"
     replay: bool = False
+    fresh: bool = False
     stream: bool = False
     route: RoutePrefs = field(default_factory=RoutePrefs)
     route_defaults: bool = True
@@ -231,7 +232,8 @@ def check_options(options: Mapping[str, Any]) -> _Options:
         max_tokens=None if max_tokens is None else int(max_tokens),
         budget=_number(USD, get("budget"), "budget"),
         format=fmt,
-        replay=_flag(get("replay", False), "replay") and not fresh,
+        replay=_flag(get("replay", False), "replay"),
+        fresh=fresh,
         stream=_flag(get("stream", False), "stream"),
         route=RoutePrefs(
             order=_providers(get("provider"), "provider"),
@@ -301,7 +303,7 @@ def _request(prompt: str, opts: _Options, where: _Where, *, chat: str | None = N
         prompt=prompt, models=list(opts.models), participants=opts.participants,
         system=opts.system, temperature=opts.temperature, max_tokens=opts.max_tokens,
         budget=opts.budget, stream=True,  # the server streams: prompt interrupts, budget guard
-        replay=opts.replay, chat=chat, conversation=conversation, route=opts.route,
+        replay=opts.replay, fresh=opts.fresh, chat=chat, conversation=conversation, route=opts.route,
         route_defaults=opts.route_defaults, context=where.context)
 
 

@@ -116,8 +116,13 @@ def _usd(meta: dict[str, Any], key: str) -> float | None:
 
 
 def collect(notebook: dict[str, Any]) -> list[Receipt]:
-    """Every receipt in the notebook's outputs; :class:`ReceiptError` names a damaged one."""
-    receipts = []
+    """Every receipt in the notebook's outputs; :class:`ReceiptError` names a damaged one.
+
+    A generation is billed once: a result displayed again (``_edge`` or ``-o VAR`` as a
+    cell's value, a copied output) carries the same generation id, and counts once, where it
+    first appears."""
+    receipts: list[Receipt] = []
+    seen: set[str] = set()
     for number, cell in enumerate(notebook.get("cells", []), 1):
         if cell.get("cell_type") != "code":
             continue
@@ -129,7 +134,11 @@ def collect(notebook: dict[str, Any]) -> list[Receipt]:
             # model: {"receipts": [...]} (a bare list stays damaged, as it always was).
             several = isinstance(found, dict) and isinstance(found.get("receipts"), list)
             for meta in found["receipts"] if several else [found]:
-                receipts.append(_receipt(meta, number, cell))
+                receipt = _receipt(meta, number, cell)
+                if receipt.generation_id and receipt.generation_id in seen:
+                    continue
+                seen.add(receipt.generation_id)
+                receipts.append(receipt)
     return receipts
 
 

@@ -144,6 +144,15 @@ def test_a_well_formed_receipt_still_reads(tmp_path):
     assert [(r.prompt_tokens, r.completion_tokens, r.cost_usd) for r in found] == [(3, 4, 0.0001)]
 
 
+def test_a_generation_shown_twice_is_billed_once(tmp_path):
+    # `_edge` (or `-o VAR`) displayed in a later cell carries the same receipt again.
+    path = tmp_path / "twice.ipynb"
+    path.write_text(_nb(_receipt_output(generation_id="gen-1"), _receipt_output(generation_id="gen-1"),
+                        _receipt_output(generation_id="gen-2")))
+    found = receipts.collect(receipts.read_notebook(path))
+    assert [r.generation_id for r in found] == ["gen-1", "gen-2"]
+
+
 def test_receipt_magic_on_a_malformed_notebook_is_one_line(kernel, tmp_path):
     for name in ("not-json.ipynb", "a-list.ipynb", "tokens.ipynb"):
         text, problem = MALFORMED[name]

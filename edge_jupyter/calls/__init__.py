@@ -21,7 +21,7 @@ from ._client import connected_client, suggest_models
 from ._context import CallContext
 from ._engine import CallRun, Outcome, held_estimate
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NotConnected, NothingSent
-from ._events import Began, Ended, Event, Listener, Started, Text
+from ._events import Began, Ended, Event, Listener, Started, Text, Tick
 from ._many import CallBatch, Finishing
 from ._plan import CallPlan, PlannedCall, Request, plan
 from ._prices import clear_cache as clear_price_cache
@@ -54,6 +54,7 @@ __all__ = [
     "RunningCall",
     "Started",
     "Text",
+    "Tick",
     "begin",
     "clear_price_cache",
     "connected_client",

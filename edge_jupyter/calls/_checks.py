@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import balance, preferences
 from ..money import short_usd
@@ -15,6 +15,10 @@ from ..openrouter import ModelInfo, OpenRouterClient, OpenRouterError
 from ..record import CallRecord
 from . import _recording
 from ._errors import CallRefused
+
+if TYPE_CHECKING:
+    from ..ledger import Limit
+    from ..routing import WorstPrice
 
 TOP_UP = "https://openrouter.ai/settings/credits"
 
@@ -73,33 +77,49 @@ def model_info(client: OpenRouterClient, model: str, *,
     return None
 
 
-def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], cell_budget: float | None,
-             record: CallRecord) -> PreCall:
-    """Write the pending row; when limits apply, reserve the worst case first or refuse.
-
-    The reservation is made inside one ledger transaction, so cells and kernels running
-    at the same time see each other's worst cases and cannot overspend together.
-    """
-    from ..ledger import BudgetExceeded, Limit, StreamGuard, estimate_prompt_tokens, worst_case_cost
+def spending_limits(budget: float | None, held_usd: float = 0.0) -> list[Limit]:
+    """Every limit a call must fit in: the saved budgets, plus ``budget`` (the limit given for
+    this set of calls, of which they already hold ``held_usd``). Raises :class:`CallRefused`
+    when the preferences cannot be read, or were damaged and not yet shown: nothing is sent."""
+    from ..ledger import Limit
     from ..storage import DataError
-    from ._prices import request_price
 
-    try:  # unreadable preferences, or damaged ones not yet shown: nothing is sent
+    try:
         prefs = preferences.load_for_spending()
     except DataError as exc:
         raise CallRefused(str(exc)) from None
     limits = [Limit(scope, float(usd)) for scope, usd in prefs.budgets.items() if usd is not None]
-    if cell_budget is not None:
-        limits.append(Limit("cell", cell_budget))
+    if budget is not None:
+        limits.append(Limit("calls", budget, held_usd))
+    return limits
+
+
+def unpriced_refusal(model: str, price: WorstPrice) -> CallRefused:
+    """Fail closed: under a budget an unpriced call would be an unguarded one."""
+    return CallRefused(f"Refused before sending to {model}: a budget applies and the price "
+                       f"cannot be known: {price.reason}. To go ahead, {price.fix}.")
+
+
+def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], budget: float | None,
+             record: CallRecord, *, held_usd: float = 0.0) -> PreCall:
+    """Write the pending row; when limits apply, reserve the worst case first or refuse.
+
+    ``budget`` is the limit given for the set of calls this one belongs to, which already
+    holds ``held_usd`` (the worst cases of the calls reserved before it). The reservation is
+    made inside one ledger transaction, so cells and kernels running at the same time see
+    each other's worst cases and cannot overspend together.
+    """
+    from ..ledger import BudgetExceeded, StreamGuard, estimate_prompt_tokens, worst_case_cost
+    from ._prices import request_price
+
+    limits = spending_limits(budget, held_usd)
     if not limits:
         return PreCall(_recording.begin(record))
     # The dearest endpoint the route can reach, over every `models` fallback: the /models
     # price is one provider's, and another (or a fallback model) may cost many times more.
     price = request_price(client, body)
     if price.pricing is None:
-        # Fail closed: under a budget an unpriced call would be an unguarded one.
-        raise CallRefused(f"Refused before sending to {model}: a budget applies and the price "
-                            f"cannot be known: {price.reason}. To go ahead, {price.fix}.")
+        raise unpriced_refusal(model, price)
     prompt_tokens = estimate_prompt_tokens(body["messages"])
     ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
     # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).

@@ -30,7 +30,7 @@ from ..openrouter import APIStatusError, OpenRouterClient, OpenRouterError, Unkn
 from . import _checks, _recording
 from ._client import connected_client, suggest_models
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NothingSent
-from ._events import Began, Ended, Event, Listener, Started, Text
+from ._events import Began, Ended, Event, Listener, Started, Text, Tick
 from ._plan import CallPlan
 from ._result import EdgeResult
 from ._running import RunningCall, describe_failure
@@ -80,6 +80,7 @@ class CallRun:
         self._rows: dict[int, int] = {}  # id(call) -> ledger row
         self._cancelled = threading.Event()
         self._noted: dict[int, str] = {}  # row -> generation id already written
+        self._executed = False
 
     # -- from another thread ---------------------------------------------------------------
     def cancel(self) -> None:
@@ -95,18 +96,24 @@ class CallRun:
     def execute(self) -> Outcome:
         from ..ledger import set_context
 
+        if self._executed:
+            raise RuntimeError("a CallRun runs once: plan the calls again for another run")
+        self._executed = True
         plan = self.plan
         request = plan.request
-        session_id = set_context(request.context.notebook).session_id
-        hits = self._replay_hits() if request.replay else {}
-        client = self._client
-        if client is None and len(hits) < len(plan.calls):  # all replayed: offline is fine
-            client = connected_client()
-        self._client = client
-        warnings: list[str] = []
-        if client is not None and len(hits) < len(plan.calls):
-            _recording.reconcile_in_background(client.generation)
-            warnings = _checks.low_balance_warnings(client)
+        try:  # nothing is written before _prepare: an interrupt here has nothing to complete
+            session_id = set_context(request.context.notebook).session_id
+            hits = self._replay_hits() if request.replay and not request.fresh else {}
+            client = self._client
+            if client is None and len(hits) < len(plan.calls):  # all replayed: offline is fine
+                client = connected_client()
+            self._client = client
+            warnings: list[str] = []
+            if client is not None and len(hits) < len(plan.calls):
+                _recording.reconcile_in_background(client.generation)
+                warnings = _checks.low_balance_warnings(client)
+        except KeyboardInterrupt:
+            raise EdgeInterrupted("Interrupted before anything was sent: nothing was spent.") from None
         self._prepare(client, hits, session_id)
         calls = self._calls
         finished: set[int] = set()
@@ -128,11 +135,11 @@ class CallRun:
                 finished.add(id(call))
         except BaseException as exc:
             self._abandon(finished, exc)
-        interrupted = interrupted or self._cancelled.is_set()
-        if request.replay:
-            for call, record in zip(calls, records, strict=True):
-                if not call.replayed:
-                    replay.store(call.body, record)
+        # A cancel that came after every call had ended (during the /generation look-up)
+        # leaves complete, paid answers: they are not reported as interrupted.
+        interrupted = interrupted or any(r.status == "interrupted" for r in records)
+        if request.replay or request.fresh:  # --fresh asks again and replaces the stored answer
+            notes += self._store_answers(records)
         notes += self._save_turn(records)
         if client is not None:
             _checks.refresh_balance_later(client)
@@ -152,6 +159,7 @@ class CallRun:
         """One running call per planned one, each with its pending ledger row (and reservation)."""
         request = self.plan.request
         ctx = request.context
+        held = 0.0  # what the calls reserved so far hold of the budget given for them all
         try:
             for i, planned in enumerate(self.plan.calls):
                 record = EdgeResult(model=planned.spec.model, notebook=ctx.notebook,
@@ -160,37 +168,45 @@ class CallRun:
                                     options=planned.spec.label())
                 if i in hits:
                     call = RunningCall.replay(record, planned.body, hits[i])
-                    row_id = _recording.begin(record)
                 else:
-                    assert client is not None
-                    check = _checks.pre_call(client, planned.spec.model, planned.body,
-                                             request.budget, record)
-                    call = RunningCall(record, planned.body, stream=request.stream,
-                                       guard=check.guard)
-                    row_id = check.row_id
-                    self.plan.notes += [n for n in check.notes if n not in self.plan.notes]
-                # Known to the handlers below as soon as its row exists: whatever fails next
-                # completes the row instead of leaving it pending.
-                self._calls.append(call)
-                self._rows[id(call)] = row_id
+                    call = RunningCall(record, planned.body, stream=request.stream)
                 call.route_prefs = planned.route
+                # The row is known to the handlers below the moment it exists (the very next
+                # statements): whatever fails later completes it instead of leaving it pending.
+                if i in hits:
+                    self._rows[id(call)] = _recording.begin(record)
+                    self._calls.append(call)
+                    continue
+                assert client is not None
+                check = _checks.pre_call(client, planned.spec.model, planned.body,
+                                         request.budget, record, held_usd=held)
+                self._rows[id(call)] = check.row_id
+                self._calls.append(call)
+                call.guard = check.guard
+                held += check.worst_case_usd
+                self.plan.notes += [n for n in check.notes if n not in self.plan.notes]
         except CallRefused as exc:
             self._release(str(exc))
             raise
-        except BaseException as exc:  # a damaged replay entry, a ledger error, an interrupt…
-            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else describe_failure(exc)
+        except KeyboardInterrupt:
+            self._release("interrupted")
+            raise EdgeInterrupted("Interrupted before anything was sent: nothing was spent.") from None
+        except BaseException as exc:  # a damaged replay entry, a ledger error…
+            why = describe_failure(exc)
             self._release(why)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
             raise NothingSent(f"Nothing was sent: {why}") from None
 
     def _release(self, why: str) -> None:
-        """Complete the rows of calls that stop before sending, releasing their reservations."""
+        """Complete the rows of calls that stop before sending, releasing their reservations
+        (each on its own: one failing write does not leave the others pending)."""
         for call in self._calls:
-            if call.replayed:
-                _recording.finish(self._rows[id(call)], call.record)
-            else:
-                _recording.fail(self._rows[id(call)], call.record, f"not sent: {why}")
+            try:
+                if call.replayed:
+                    _recording.finish(self._rows[id(call)], call.record)
+                else:
+                    _recording.fail(self._rows[id(call)], call.record, f"not sent: {why}")
+            except Exception:
+                pass  # the ledger itself failing: its rows are reconciled when it works again
 
     def _remember_generation(self, call: RunningCall) -> None:
         """Note the generation id in the ledger at once, so even a killed kernel can be priced.
@@ -264,6 +280,7 @@ class CallRun:
                 try:
                     event = inbox.get(timeout=0.1)
                 except queue.Empty:
+                    self._emit(Tick())
                     continue
                 if event is None:
                     running -= 1
@@ -342,6 +359,20 @@ class CallRun:
                               "exact cost is filled in from OpenRouter on the next call.")
         raise CallsBroke(f"The calls stopped on an unexpected error: {why}. They are recorded in "
                          "the usage ledger as errors; run them again.") from None
+
+    def _store_answers(self, records: list[EdgeResult]) -> list[str]:
+        """Keep complete answers in the replay store; a failure is a note (the answer is
+        paid for and shown all the same)."""
+        from ..storage import DataError
+
+        for call, record in zip(self._calls, records, strict=True):
+            if call.replayed:
+                continue
+            try:
+                replay.store(call.body, record)
+            except (DataError, OSError) as exc:
+                return [f"The answer was not kept in the replay store: {exc}"]
+        return []
 
     def _save_turn(self, records: list[EdgeResult]) -> list[str]:
         """Add the turn to the conversation; a failure is a note (the answer is paid for)."""

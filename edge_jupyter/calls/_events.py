@@ -48,5 +48,11 @@ class Ended:
     failed: bool
 
 
-Event = Began | Started | Text | Ended
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Nothing arrived for a tenth of a second while several calls run: a view that throttles
+    its redraws shows what it held back (a model that paused mid-answer, one that ended)."""
+
+
+Event = Began | Started | Text | Ended | Tick
 Listener = Callable[[Event], None]

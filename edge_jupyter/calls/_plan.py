@@ -33,6 +33,7 @@ class Request:
     budget: float | None = None  # a limit for these calls together, in USD
     stream: bool = True
     replay: bool = False  # answer from the replay store when the same request was answered
+    fresh: bool = False  # ask again even if it was, and keep the new answer in the store
     chat: str | None = None  # a named conversation, persisted (``%%edge --chat NAME``)
     #: an in-memory conversation (``Chat()`` without a name); the turn is added to it
     conversation: Conversation | None = None

@@ -41,7 +41,8 @@ class BudgetExceeded(LedgerError):
         return max(total_usd([self.limit_usd, -self.spent_usd]), 0.0)
 
     def message(self) -> str:
-        where = {"call": "this call's", "cell": "this cell's"}.get(self.scope, f"the {self.scope}")
+        where = {"call": "this call's", "cell": "this cell's", "calls": "the given"}.get(
+            self.scope, f"the {self.scope}")
         # Exact figures: the refusal compares amounts that can differ by a fraction of a
         # cent, and must never read "$5.00 left of $5.00" after something was spent.
         head = (f"Budget: this call could cost up to {exact_usd(self.worst_case_usd)}, but only "
@@ -49,6 +50,8 @@ class BudgetExceeded(LedgerError):
                 f"{short_usd(self.limit_usd)} ({exact_usd(self.spent_usd)} spent or reserved).")
         if self.scope in ("call", "cell"):
             raise_it = "raise `--budget`"
+        elif self.scope == "calls":
+            raise_it = "raise the budget (`--budget`, or `budget=`)"
         else:
             raise_it = f"raise the budget with `%edge budget set USD --scope {self.scope}`"
         return (f"{head} Ways out: lower `--max-tokens`, pick a cheaper model, or {raise_it}.")

@@ -135,7 +135,7 @@ class LedgerReads(Database):
             limit.scope, notebook=record.notebook if notebook is None else notebook,
             session_id=record.session_id if session_id is None else session_id,
             cell_id=record.cell_id, execution_count=record.execution_count)
-        return self._sum(conn, where, params, exclude_id)
+        return self._sum(conn, where, params, exclude_id) + limit.held_usd
 
     def remaining(self, limits: list[Limit], record: CallRecord, *, exclude_id: int | None = None,
                   notebook: str | None = None, session_id: str | None = None) -> float:

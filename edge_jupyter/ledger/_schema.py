@@ -143,7 +143,7 @@ def scope_where(scope: str, *, notebook: str = "", session_id: str = "", cell_id
     """
     if scope == "all":
         return "1", ()
-    if scope == "call":
+    if scope in ("call", "calls"):  # "calls": what the caller holds is added (Limit.held_usd)
         return "0", ()
     if scope == "notebook":
         return "notebook = ?", (notebook,)

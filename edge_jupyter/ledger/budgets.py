@@ -50,15 +50,23 @@ UNKNOWN_COMPLETION_CEILING = 128_000
 
 #: Scopes a :class:`Limit` may have.  "cell" is one execution of one cell (all its model
 #: calls); "call" is a single request; the others are ledger scopes (day/month in UTC).
-LIMIT_SCOPES = ("session", "notebook", "day", "month", "all", "cell", "call")
+LIMIT_SCOPES = ("session", "notebook", "day", "month", "all", "cell", "call", "calls")
 
 
 @dataclass(frozen=True)
 class Limit:
-    """A spending limit: at most ``limit_usd`` over ``scope``."""
+    """A spending limit: at most ``limit_usd`` over ``scope``.
+
+    Scope "calls" is the ``budget`` of one set of calls (a ``%%edge`` cell, an ``ask``, a
+    ``map``): its rows are the caller's own, so the caller says what they already hold
+    (``held_usd``: the worst cases reserved so far, or their costs once settled) rather
+    than the ledger selecting them — a kernel's other calls, in the same cell or outside any
+    notebook, never count against it.
+    """
 
     scope: str
     limit_usd: float
+    held_usd: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scope not in LIMIT_SCOPES:

@@ -29,7 +29,7 @@ def request_from_flags(args: argparse.Namespace, prompt: str, context: calls.Cal
         prompt=prompt, models=list(args.model), participants=args.participants,
         system=args.system, temperature=args.temperature, max_tokens=args.max_tokens,
         budget=args.budget, stream=not args.no_stream,
-        replay=(args.replay or replay_default) and not args.fresh, chat=args.chat,
+        replay=args.replay or replay_default, fresh=args.fresh, chat=args.chat,
         route=route_from_args(args), route_defaults=not args.route_no_defaults, context=context)
 
 

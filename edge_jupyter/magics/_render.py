@@ -43,10 +43,10 @@ from typing import Any
 
 from IPython.display import clear_output, display
 
-from ..calls import Began, Ended, Event, Text
+from .. import answer_format as _format
+from ..calls import Began, Ended, Event, Text, Tick
 from ..record import CallRecord
 from ..untrusted_text import markdown_to_safe_html, strip_controls, warm_up
-from .. import answer_format as _format
 from ._context import in_kernel
 
 STREAM_INTERVAL = 1 / 15  # seconds between stdout batches
@@ -234,7 +234,9 @@ class MultiView:
         elif isinstance(event, Ended):
             lane = self.lanes[event.index]
             lane.done, lane.failed = True, event.failed
-            self.refresh(force=all(x.done for x in self.lanes))
+            self.refresh(force=True)  # a model's end shows at once
+        elif isinstance(event, Tick):
+            self.refresh()  # what a throttled redraw held back, at most GRID_INTERVAL late
         elif isinstance(event, Began):
             self.lanes = [_Lane(m) for m in event.models]
             self.warnings = list(event.warnings)
