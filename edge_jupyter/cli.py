@@ -112,7 +112,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except calls.EdgeInterrupted as exc:
         print(f"\n{strip_controls(str(exc))}", file=sys.stderr)
         return 130
-    except EdgeError as exc:  # not connected, refused by a budget, a bad model id…
+    except calls.CallsBroke as exc:  # sent, then broke: recorded as an error
+        print(f"edge-jupyter ask: {strip_controls(str(exc))}", file=sys.stderr)
+        return 1
+    except EdgeError as exc:  # nothing sent: not connected, refused by a budget, a bad option…
         print(f"edge-jupyter ask: {strip_controls(str(exc))}", file=sys.stderr)
         return 2
     record = outcome.records[0]
