@@ -52,6 +52,8 @@ def short_usd(amount: float | Decimal | None) -> str:
     if value == 0:
         return "$0"
     size = abs(value)
+    if size < 0.01:  # two significant digits first: 0.00999 is "$0.01", not "$0.0100"
+        size = float(f"{size:.2g}")
     if size >= 0.01:
         return _signed(value < 0, f"{size:,.2f}")
     digits = max(2, -math.floor(math.log10(size)) + 1)

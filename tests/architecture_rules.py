@@ -46,6 +46,9 @@ from pathlib import Path
 STDLIB = "<standard library>"  # a marker usable in `ONLY` rows
 
 _UI_AND_SERVER = ("IPython", "ipywidgets", "ipykernel", "tornado", "jupyter_server", "sidecar")
+#: The parts that show calls to a person: the engine and what is below it never import them.
+_FRONT_ENDS = ("edge_jupyter.magics", "edge_jupyter.panel", "edge_jupyter.api", "edge_jupyter.batch",
+               "edge_jupyter.cli", "edge_jupyter.serverext", "edge_jupyter.connect")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,22 @@ FORBIDDEN: tuple[Rule, ...] = (
         "edge_jupyter.ledger",
         ("edge_jupyter.calls",),
         "the engine writes the ledger, never the other way round",
+    ),
+    Rule(
+        "edge_jupyter.calls",
+        _FRONT_ENDS,
+        "the engine sits below every front-end: it tells them what happens through events, "
+        "it never reaches up into one (a front-end importing IPython lazily would hide it)",
+    ),
+    Rule(
+        "edge_jupyter.ledger",
+        _FRONT_ENDS,
+        "the ledger sits below the engine and every front-end",
+    ),
+    Rule(
+        "edge_jupyter.openrouter",
+        _FRONT_ENDS,
+        "the client sits below the engine and every front-end",
     ),
     Rule(
         "edge_jupyter.serverext",

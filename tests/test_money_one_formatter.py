@@ -125,3 +125,10 @@ def test_no_module_but_money_writes_a_dollar_amount_by_hand() -> None:
              if "sandbox" not in path.parts and path.name != "money.py"
              for line in hand_written_amounts(path.read_text(encoding="utf-8"))]
     assert found == []
+
+
+def test_an_amount_just_under_a_cent_rounds_to_two_significant_digits() -> None:
+    from edge_jupyter.money import short_usd
+
+    assert short_usd(0.00999) == "$0.01"  # was "$0.0100": three digits that read as a whole cent
+    assert short_usd(-0.00999) == "-$0.01" and short_usd(0.0099) == "$0.0099"
