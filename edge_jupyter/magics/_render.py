@@ -131,13 +131,14 @@ class SingleView:
         if type(event) is Text:
             self.on_text(event.text)
         elif isinstance(event, Began):
-            self.begin(list(event.warnings))
+            self.begin(list(event.warnings), replayed=bool(event.replayed and event.replayed[0]))
 
-    def begin(self, warnings: list[str]) -> None:
+    def begin(self, warnings: list[str], *, replayed: bool = False) -> None:
         self.warnings = warnings
         for message in warnings:
             show_warning(message)
-        waiting = "waiting for first token…" if self.streaming else "waiting for the answer…"
+        waiting = ("from the replay store…" if replayed else
+                   "waiting for first token…" if self.streaming else "waiting for the answer…")
         self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
 
     def _status_bundle(self, state: str) -> dict[str, str]:
