@@ -112,8 +112,8 @@ class RunningCall:
         try:
             if self.streaming:
                 self._run_stream(client, on_text, on_start)
-            else:
-                self.completion = client.complete(self.body)
+            elif not self._cancel.is_set():  # a cancel that came first sends nothing
+                self.completion = client.complete(self.body, cancel=self._cancel)
                 self._first = time.perf_counter()
                 if self.completion.extra.get("error"):
                     self.error = self.completion.extra["error"]
@@ -132,7 +132,9 @@ class RunningCall:
 
     def _run_stream(self, client: OpenRouterClient, on_text: TextCallback | None,
                     on_start: StartCallback | None) -> None:
-        stream = self._stream = client.stream_chat(self.body)
+        # The cancel event goes down with the request: a cancel() that comes before
+        # ``_stream`` is set, or during a retry's back-off, still stops it.
+        stream = self._stream = client.stream_chat(self.body, cancel=self._cancel)
         if self._cancel.is_set():
             return
         guard = self.guard

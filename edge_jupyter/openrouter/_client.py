@@ -201,11 +201,13 @@ class OpenRouterClient:
 
     def _send(self, method: str, path: str, *, auth: bool = True,
               on_retry: RetryHook | None = None, deadline: float | None = None,
-              **kwargs: Any) -> httpx.Response:
+              cancel: threading.Event | None = None, **kwargs: Any) -> httpx.Response:
         """Send with retries; returns a 2xx response whose body is still to be read.
 
         The request is always streamed, so an error body is read through
-        :func:`read_capped` (``ERROR_BODY_CAP``) and never held whole.
+        :func:`read_capped` (``ERROR_BODY_CAP``) and never held whole.  ``cancel`` set
+        (from any thread) ends the back-off at once and sends nothing more: the error
+        that led to it is raised, as if retries had run out.
         """
         attempt = 0
         error_cap = ERROR_BODY_CAP
@@ -235,16 +237,19 @@ class OpenRouterClient:
                 if error.retryable else None
             if deadline is not None and wait is not None and time.monotonic() + wait > deadline:
                 wait = None
-            if wait is None:
+            if wait is None or (cancel is not None and cancel.is_set()):
                 raise error
             if on_retry is not None:
                 on_retry(error, wait, attempt)
-            time.sleep(wait)
+            if cancel is None:
+                time.sleep(wait)
+            elif cancel.wait(wait):  # cancelled during the back-off: no further request
+                raise error
 
     def _json(self, method: str, path: str, *, deadline: float | None = None,
-              **kwargs: Any) -> tuple[httpx.Response, Any]:
+              cancel: threading.Event | None = None, **kwargs: Any) -> tuple[httpx.Response, Any]:
         """Send, then read the answer (at most ``DOCUMENT_CAP``) as JSON."""
-        response = self._send(method, path, deadline=deadline, **kwargs)
+        response = self._send(method, path, deadline=deadline, cancel=cancel, **kwargs)
         try:
             body = read_capped(response, DOCUMENT_CAP, deadline=deadline)
         except _TooLarge:
@@ -269,14 +274,22 @@ class OpenRouterClient:
 
     # -- chat ---------------------------------------------------------------------------------
 
-    def stream_chat(self, body: dict[str, Any], *, on_retry: RetryHook | None = None) -> ChatStream:
-        """Start a streamed completion; iterate the result for events."""
-        return ChatStream(self, body, on_retry=on_retry)
+    def stream_chat(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
+                    cancel: threading.Event | None = None) -> ChatStream:
+        """A streamed completion; the request is sent when the result is iterated.
 
-    def complete(self, body: dict[str, Any], *, on_retry: RetryHook | None = None) -> Completion:
-        """A non-streamed completion."""
+        ``cancel`` (set from any thread) cancels it like ``close()``, even before the
+        stream object reaches the caller who would close it.
+        """
+        return ChatStream(self, body, on_retry=on_retry, cancel=cancel)
+
+    def complete(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
+                 cancel: threading.Event | None = None) -> Completion:
+        """A non-streamed completion; ``cancel`` set during a retry's back-off ends it
+        with the error that was being retried, and sends nothing more."""
         payload = {**body, "stream": False, "usage": {"include": True}}
-        response, data = self._json("POST", "/chat/completions", json=payload, on_retry=on_retry)
+        response, data = self._json("POST", "/chat/completions", json=payload, on_retry=on_retry,
+                                    cancel=cancel)
         if not isinstance(data, dict):
             raise MalformedResponse("The completion was not a JSON object.")
         completion = Completion(
@@ -407,14 +420,16 @@ class ChatStream:
     """
 
     def __init__(self, client: OpenRouterClient, body: dict[str, Any], *,
-                 on_retry: RetryHook | None = None) -> None:
+                 on_retry: RetryHook | None = None, cancel: threading.Event | None = None) -> None:
         self._client = client
         self._body = {**body, "stream": True, "usage": {"include": True},
                       "stream_options": {"include_usage": True}}
         self._on_retry = on_retry
         self._assembler = StreamAssembler(scrub=client.scrub)
         self._response: httpx.Response | None = None
-        self._cancelled = threading.Event()
+        # The caller's event when given: its cancel then reaches the retry loop of a stream
+        # it has not been handed yet; close() sets it too.
+        self._cancelled = cancel if cancel is not None else threading.Event()
         self.done = False
         #: chunks that were not JSON of the expected shape (or over the line cap): skipped
         self.malformed = 0
@@ -452,14 +467,25 @@ class ChatStream:
         self.close()
 
     def __iter__(self) -> Iterator[StreamEvent]:
-        response = self._client._send("POST", "/chat/completions", json=self._body,
-                                      on_retry=self._on_retry)
-        self._response = response
         if self._cancelled.is_set():
+            return  # cancelled before anything was sent
+        try:
+            response = self._client._send("POST", "/chat/completions", json=self._body,
+                                          on_retry=self._on_retry, cancel=self._cancelled)
+        except OpenRouterError:
+            if self._cancelled.is_set():
+                return  # cancelled during a retry's back-off: nothing more was sent
+            raise
+        self._response = response
+        header_id = response.headers.get("x-generation-id")
+        if self._cancelled.is_set():
+            # Cancelled while the server was answering: the generation exists and may be
+            # billed, so its id stays in the completion for /generation to price it.
+            if header_id:
+                self._assembler.completion.generation_id = header_id
             _shutdown_socket(response)
             response.close()
             return
-        header_id = response.headers.get("x-generation-id")
         if header_id:
             # Known before the first chunk: hand it over now, so an interrupt that
             # comes before any chunk can still be priced from /generation.
