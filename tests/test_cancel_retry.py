@@ -36,8 +36,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def start(request: calls.Request) -> tuple[calls.CallRun, threading.Thread, list[calls.Outcome]]:
-    run = calls.CallRun(calls.plan(request))
+def start(request: calls.Request, listener: Callable[[calls.Event], None] | None = None
+          ) -> tuple[calls.CallRun, threading.Thread, list[calls.Outcome]]:
+    run = calls.CallRun(calls.plan(request), listener)
     outcomes: list[calls.Outcome] = []
     worker = threading.Thread(target=lambda: outcomes.append(run.execute()), daemon=True)
     worker.start()
@@ -88,8 +89,10 @@ def test_a_response_that_arrives_as_the_stream_is_cancelled_keeps_its_generation
 
 def test_a_cancel_mid_stream_still_stops_the_answer_and_keeps_its_id(edge_env, sb) -> None:
     sb.tokens_per_second, sb.answer_length = 20, 2000
-    run, worker, outcomes = start(calls.Request(prompt="A long story", models=[MODEL]))
-    wait_until(lambda: bool(run._calls) and bool(run._calls[0].text_parts))
+    texts = threading.Event()
+    run, worker, outcomes = start(calls.Request(prompt="A long story", models=[MODEL]),
+                                  lambda event: texts.set() if isinstance(event, calls.Text) else None)
+    wait_until(texts.is_set)  # the answer is arriving
     run.cancel()
     worker.join(timeout=15)
     assert not worker.is_alive()
