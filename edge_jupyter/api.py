@@ -21,14 +21,19 @@ Decisions, each documented in the README:
 - Each ask is its own conversation turn, even two in one cell (a cell's turn key would make
   the second replace the first).
 - Display: a result displays like a ``%%edge`` answer (its ``_repr_mimebundle_``);
-  ``stream=True`` in a kernel streams into the cell as the magic does, and the result then
-  shows only its cost line when displayed. Outside a kernel nothing is printed unless
-  ``stream=True`` (the text, without control characters).
-- A low balance is a :class:`LowBalanceWarning` (and shown with the answer); every model
+  ``stream=True`` in a kernel streams into the cell as the magic does; outside a kernel
+  (terminal IPython, a script) it prints the text on stdout, without control characters.
+  Either way the result then shows only its cost line when displayed (``shown``), so a
+  REPL does not repeat the answer. Outside a kernel nothing is printed unless ``stream=True``.
+- A low balance is a :class:`LowBalanceWarning` pointing at the caller's line (issued by
+  each entry point in the caller's thread), and shown with the answer; every model
   failing raises :class:`AnswerFailed` carrying the results; an interrupt of ``ask`` raises
   :class:`~edge_jupyter.calls.EdgeInterrupted`; a cancelled ``aask`` (Jupyter's interrupt
   cancels the running top-level ``await``) stops its calls, completes their ledger rows as
-  ``interrupted`` and lets ``asyncio.CancelledError`` propagate.
+  ``interrupted`` and lets ``asyncio.CancelledError`` propagate (also when the cancel came
+  after the call finished: the complete answer's row stays ``ok`` and a :class:`Chat` keeps
+  it). A :class:`Chat` keeps every result, interrupted and failed ones too, in ``results``
+  and counts what they cost in ``cost_usd``.
 - ``aask`` runs the engine in a bounded pool of worker threads (:func:`set_concurrency`),
   so it never blocks the event loop and at most that many calls run at once.
 """
@@ -350,6 +355,10 @@ class _Call:
         self._lock = threading.Lock()
         self._run: calls.CallRun | None = None
         self.cancelled = False
+        #: what came back, set before an interrupt or a failure is raised (a Chat keeps it)
+        self.result: Result | None = None
+        #: the low-balance warnings, issued by the entry point (see :meth:`warn`)
+        self.warnings: list[str] = []
 
     def cancel(self) -> None:
         with self._lock:
@@ -377,19 +386,29 @@ class _Call:
         outcome = run.execute()
         if printer is not None:
             printer.end()
-        return self._result(outcome, view)
+        return self._result(outcome, view, printed=printer is not None)
 
-    def _result(self, outcome: calls.Outcome, view: Any) -> Result:
-        for message in outcome.warnings:  # pointed at the caller of ask (a cell: once per cell)
-            warnings.warn(message, LowBalanceWarning, stacklevel=4)
+    def warn(self, stacklevel: int) -> None:
+        """Issue the low-balance warnings, ``stacklevel`` as seen by the function calling this
+        (2: its caller). Each entry point calls it in the caller's thread (``aask`` runs the
+        call in a worker, whose stack has no user line), so a warning names the user's line
+        (in a notebook: the cell). An ``aask`` run as a task of its own (``asyncio.gather``,
+        ``create_task``) has no caller on its stack: its warning names asyncio's loop."""
+        for message in self.warnings:
+            warnings.warn(message, LowBalanceWarning, stacklevel=stacklevel + 1)
+
+    def _result(self, outcome: calls.Outcome, view: Any, *, printed: bool = False) -> Result:
+        self.warnings = list(outcome.warnings)
         records = outcome.records
         notes = list(outcome.notes)
         for record in records:
             note = record.apply_format(self.opts.format)
             if note:
                 notes.append(f"{record.model}: {note}" if len(records) > 1 else note)
-        shown = view is not None
-        if shown:
+        # Streamed into the cell (view) or printed on stdout (terminal IPython, a script):
+        # displaying the result then shows only its cost line, not the answer a second time.
+        shown = view is not None or printed
+        if view is not None:
             from .magics import show_outcome
 
             show_outcome(view, outcome, self.opts.format)
@@ -399,6 +418,7 @@ class _Call:
             result.warnings, result.notes, result.shown = list(outcome.warnings), notes, shown
         else:
             result = EdgeResults(records, warnings=outcome.warnings, notes=notes, shown=shown)
+        self.result = result
         if outcome.interrupted:
             raise calls.EdgeInterrupted(outcome.interrupt_message(
                 "kept above" if shown else "not returned"))
@@ -461,7 +481,10 @@ async def _in_worker(call: Callable[[], Result], cancel: Callable[[], None]) -> 
             if done:
                 return wrapped.result()
     except asyncio.CancelledError:
-        if not future.cancel():  # already running: stop it, wait for its records
+        # Not started: it never will. Finished: nothing to stop (its answer is complete).
+        # Running: stop it and wait until its records are complete. Either way the
+        # cancellation propagates (asyncio's contract); the records and turn stay saved.
+        if not future.cancel() and not future.done():
             cancel()
             try:
                 await wrapped
@@ -502,7 +525,11 @@ def ask(prompt: str, model: str | None = None, *, models: list[str] | None = Non
     :class:`AnswerFailed` when every model failed.
     """
     options = {k: v for k, v in locals().items() if k != "prompt"}
-    return _prepare(prompt, options)()
+    call = _prepare(prompt, options)
+    try:
+        return call()
+    finally:
+        call.warn(2)
 
 
 async def aask(prompt: str, model: str | None = None, *, models: list[str] | None = None,
@@ -517,10 +544,19 @@ async def aask(prompt: str, model: str | None = None, *, models: list[str] | Non
                fallbacks: str | list[str] | None = None, route_defaults: bool = True) -> Result:
     """:func:`ask` without blocking the event loop: the call runs in a worker thread, at
     most :func:`concurrency` at once. Cancelling the task (Jupyter's interrupt does) stops
-    the call: its ledger row ends ``interrupted`` and ``CancelledError`` propagates."""
+    the call: its ledger row ends ``interrupted`` and ``CancelledError`` propagates.
+
+    A cancel that comes once the call has finished (its answer complete, paid, its turn
+    saved) changes nothing in the ledger (the row stays ``ok``), but ``CancelledError``
+    still propagates, as asyncio requires (``asyncio.timeout`` and ``TaskGroup`` rely on
+    it), so the result is not returned: it is in :func:`edge_jupyter.usage`, in the replay
+    store with ``replay=True``, and a :class:`Chat` keeps it in ``results``."""
     options = {k: v for k, v in locals().items() if k != "prompt"}
     call = _prepare(prompt, options)  # bad arguments raise here, in the caller
-    return await _in_worker(call, call.cancel)
+    try:
+        return await _in_worker(call, call.cancel)
+    finally:
+        call.warn(2)  # here, not in the worker: its stack has no line of the caller's
 
 
 class Chat:
@@ -546,6 +582,8 @@ class Chat:
             self._defaults["models"] = models
         check_options(self._defaults)  # refused now, not at the first ask
         self._memory = None if self.name else Conversation(name="")
+        #: every answer of this object's asks, as they ended: ok, failed, interrupted,
+        #: stopped at the budget, replayed
         self.results: list[EdgeResult] = []
         self._lock = threading.Lock()  # one turn at a time: each sees the one before
 
@@ -560,28 +598,38 @@ class Chat:
     def _turn(self, call: _Call) -> Result:
         with self._lock:
             try:
-                result = call()
-            except AnswerFailed as exc:
-                self._keep(exc.results)
-                raise
-            self._keep(result)
-            return result
+                return call()
+            finally:  # interrupted, failed or stopped at the budget: it may have cost money
+                if call.result is not None:
+                    self._keep(call.result)
 
     def _keep(self, result: Result) -> None:
         self.results.extend(result if isinstance(result, EdgeResults) else [result])
 
     def ask(self, prompt: str, **options: Any) -> Result:
         """Ask the next turn; takes :func:`ask`'s options, over this chat's defaults."""
-        return self._turn(self._call(prompt, options))
+        call = self._call(prompt, options)
+        try:
+            return self._turn(call)
+        finally:
+            call.warn(2)
 
     async def aask(self, prompt: str, **options: Any) -> Result:
-        """:meth:`ask` without blocking the event loop (as :func:`aask`)."""
+        """:meth:`ask` without blocking the event loop (as :func:`aask`; a cancel that comes
+        after the call finished still raises ``CancelledError``, and ``results`` keeps it)."""
         call = self._call(prompt, options)
-        return await _in_worker(lambda: self._turn(call), call.cancel)
+        try:
+            return await _in_worker(lambda: self._turn(call), call.cancel)
+        finally:
+            call.warn(2)
 
     @property
     def cost_usd(self) -> float:
-        """What this object's asks cost so far, exact (Decimal sum; unknown costs left out)."""
+        """What this object's asks cost so far, every result in ``results`` counted
+        (interrupted and budget-stopped ones too: they may have been billed), summed exactly
+        with :func:`~edge_jupyter.money.total_usd`. A cost not known yet (an interrupted
+        call whose price OpenRouter has not reported) is left out; ``edge.usage()`` shows it
+        once the ledger is reconciled."""
         return total_usd([r.cost_usd for r in self.results])
 
     @property

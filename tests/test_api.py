@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 
 import pytest
 from processes import loaded_by
@@ -354,3 +355,125 @@ def test_chat_aask_continues_the_thread_without_blocking(edge_env, sb):
                                            {"role": "assistant", "content": first.text},
                                            {"role": "user", "content": "Second"}]
     assert chat.cost_usd == total_usd([first.cost_usd, second.cost_usd])
+
+
+def test_fresh_stores_its_new_answer_and_the_next_replay_gives_that_one(edge_env, sb):
+    first = edge.ask("Store me", model=MODEL, replay=True)
+    sb.answer_length = 40  # not part of the request: the same replay key, a different answer
+    fresh = edge.ask("Store me", model=MODEL, replay=True, fresh=True)
+    assert fresh.status == "ok" and fresh.text != first.text and len(asked(sb)) == 2
+    again = edge.ask("Store me", model=MODEL, replay=True)
+    assert len(asked(sb)) == 2, "replayed: nothing sent"
+    assert (again.status, again.text, again.saved_usd) == ("replayed", fresh.text, fresh.cost_usd)
+
+
+def test_stream_true_in_terminal_ipython_shows_the_answer_once_then_its_cost_line(sb, edge_env):
+    from test_terminal import run_ipython
+
+    sb.answer_length = 120
+    out = run_ipython("import edge_jupyter as edge\n"
+                      f"edge.ask('Say hi', model='{MODEL}', stream=True)", edge_env)
+    answer = sb.completions[-1].text
+    assert out.count(answer) == 1, out
+    assert "💰" in out.split(answer, 1)[1], "the REPL shows the result's cost line"
+
+
+def test_stream_true_with_several_models_in_terminal_ipython_shows_each_answer_once(sb, edge_env):
+    from test_terminal import run_ipython
+
+    out = run_ipython("import edge_jupyter as edge\n"
+                      f"edge.ask('Two views', models=['{MODEL}', '{OTHER}'], stream=True)",
+                      edge_env)
+    texts = [c.text for c in sb.completions[-2:]]
+    for text in texts:  # the sandbox may give both models the same text
+        assert out.count(text) == texts.count(text), out
+    assert out.count("Σ 2 models") == 1, out
+
+
+def test_a_low_balance_warning_points_at_the_callers_line(edge_env, sb, monkeypatch):
+    monkeypatch.setenv("OPENROUTER_API_KEY", sb.issue_key(limit=0.5))
+    chat = edge.Chat(MODEL)
+
+    async def in_a_loop() -> None:
+        await edge.aask("Hi", model=MODEL)
+        await chat.aask("Hi again")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        edge.ask("Hi", model=MODEL)
+        chat.ask("Hi")
+        asyncio.run(in_a_loop())
+    low = [w for w in caught if issubclass(w.category, edge.LowBalanceWarning)]
+    assert len(low) == 4, [str(w.message) for w in caught]
+    assert [w.filename for w in low] == [__file__] * 4, [(w.filename, w.lineno) for w in low]
+
+
+def test_a_chat_keeps_an_interrupted_answer_and_counts_its_cost(edge_env, sb):
+    sb.generation_ready_after = 0.0  # the interrupted call's exact price is known at once
+    chat = edge.Chat(MODEL)
+    first = chat.ask("Short one")
+    sb.tokens_per_second = 20
+    sb.answer_length = 2000
+
+    async def main() -> None:
+        task = asyncio.create_task(chat.aask("A long story"))
+        while len(asked(sb)) < 2:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert [r.status for r in chat.results] == ["ok", "interrupted"]
+    cut = chat.results[1]
+    assert cut.text and cut.cost_usd, "what was streamed was billed"
+    assert chat.cost_usd == total_usd([first.cost_usd, cut.cost_usd])
+    frame = rows()
+    assert frame["status"].tolist() == ["ok", "interrupted"]
+    assert float(frame["cost_usd"].iloc[1]) == cut.cost_usd
+
+
+def test_a_cancel_after_the_answer_is_complete_keeps_it_paid_and_in_the_chat(edge_env, sb):
+    chat = edge.Chat(MODEL)
+    original = calls.CallRun.execute
+    loop_and_task: list = []
+    delivered = threading.Event()
+
+    def cancel_once_finished(run):  # the cancel lands after the engine finished the call
+        outcome = original(run)
+        loop, task = loop_and_task
+        loop.call_soon_threadsafe(lambda: (task.cancel(), delivered.set()))
+        assert delivered.wait(10)
+        return outcome
+
+    async def main() -> None:
+        task = asyncio.create_task(chat.aask("Finish first"))
+        loop_and_task[:] = [asyncio.get_running_loop(), task]
+        with pytest.raises(asyncio.CancelledError):  # asyncio's contract: it propagates
+            await task
+
+    calls.CallRun.execute = cancel_once_finished
+    try:
+        asyncio.run(main())
+    finally:
+        calls.CallRun.execute = original
+    sent = sb.completions[-1]
+    assert [(r.status, r.text, r.cost_usd) for r in chat.results] == [
+        ("ok", sent.text, sent.usage["cost"])]
+    assert [(t.prompt, t.answer_for(MODEL)) for t in chat.history] == [
+        ("Finish first", sent.text)], "the turn was saved"
+    assert chat.cost_usd == sent.usage["cost"]
+    frame = rows()
+    assert frame["status"].tolist() == ["ok"] and float(frame["cost_usd"].iloc[0]) == sent.usage["cost"]
+
+
+def test_a_chat_keeps_an_answer_stopped_at_the_budget_and_counts_its_cost(edge_env, sb):
+    sb.answer_length = 3000
+    sb.tokens_per_second = 200
+    sb.inject(Fault.overrun())  # a provider that ignores max_tokens: the guard cuts it off
+    chat = edge.Chat(MODEL)
+    cut = chat.ask("Tell me all", max_tokens=50, budget=0.0002)
+    sent = sb.completions[-1]
+    assert cut.status == "stopped_budget" and cut.text and sent.cancelled
+    assert chat.results == [cut] and chat.cost_usd == sent.usage["cost"] > 0
