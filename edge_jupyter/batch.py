@@ -267,7 +267,11 @@ class _Run:
         if coordinator is None:
             return False
         coordinator.join(0.1)
-        return coordinator.is_alive()
+        if coordinator.is_alive():
+            return True
+        for worker in self._workers:  # each has its sentinel: done as soon as its row is
+            worker.join()
+        return False
 
     def interrupt(self) -> None:
         """Stop the running rows and wait until the coordinator has written them all."""
