@@ -77,3 +77,22 @@ def test_the_grid_shows_a_model_that_ended_while_another_waits(edge_env, sb) -> 
     first_end = next(i for i, e in enumerate(seen) if isinstance(e, calls.Ended))
     assert any(isinstance(e, calls.Tick) for e in seen[first_end:]), \
         "no idle tick after the first model ended: a throttled view could not redraw"
+
+
+def test_a_map_budget_counts_only_the_maps_own_rows(edge_env, sb, capsys) -> None:
+    import pandas as pd
+
+    import edge_jupyter
+
+    for _ in range(4):  # spent before, outside any notebook (notebook='' and cell_id='')
+        run(prompt="hello", models=[MODEL], max_tokens=200)
+    spent = Ledger.default().spent("all")
+    rows = pd.Series(["a", "b", "c"])
+    frame = edge_jupyter.map(rows, "Say {text}", MODEL, max_tokens=5, budget=spent * 0.5,
+                             confirm_over=None, progress=False)
+    assert list(frame["status"]) == ["ok", "ok", "ok"], capsys.readouterr().out
+    # …and the budget still binds the map's own rows: a budget for one row stops the second.
+    one = float(frame["cost_usd"].max())
+    frame = edge_jupyter.map(pd.Series(["d", "e", "f"]), "Say {text}", MODEL, max_tokens=5,
+                             budget=one * 1.5, confirm_over=None, progress=False, concurrency=1)
+    assert (frame["status"] == "ok").sum() < 3 and "stopped early" in capsys.readouterr().out

@@ -100,6 +100,14 @@ def unpriced_refusal(model: str, price: WorstPrice) -> CallRefused:
                        f"cannot be known: {price.reason}. To go ahead, {price.fix}.")
 
 
+def budget_refusal(model: str, body: dict[str, Any], price: WorstPrice, ceiling: int,
+                   exc: Exception) -> CallRefused:
+    """A limit refused the worst case: the numbers (``exc``), and what made the case worst."""
+    hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
+    dear = f" (worst case at the dearest provider it can reach: {price.dearest})" if price.dearest else ""
+    return CallRefused(f"Refused before sending to {model}{hint}{dear}: {exc}")
+
+
 def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], budget: float | None,
              record: CallRecord, *, held_usd: float = 0.0) -> PreCall:
     """Write the pending row; when limits apply, reserve the worst case first or refuse.
@@ -127,9 +135,7 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], budget:
     try:
         row = _recording.begin(record, worst_case_usd=worst, limits=limits)
     except BudgetExceeded as exc:
-        hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
-        dear = f" (worst case at the dearest provider it can reach: {price.dearest})" if price.dearest else ""
-        raise CallRefused(f"Refused before sending to {model}{hint}{dear}: {exc}") from None
+        raise budget_refusal(model, body, price, ceiling, exc) from None
     try:
         left = _recording.ledger().remaining(limits, record, exclude_id=row)
         guard = StreamGuard(left, price.pricing, prompt_tokens)  # the same dearest prices

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import preferences
 from ..ledger import (
     FinishedCall,
     Ledger,
@@ -48,11 +47,17 @@ class Finishing:
 class CallBatch:
     """The money checks and ledger rows of many calls of one model (module docstring)."""
 
-    def __init__(self, model: str, limits: Sequence[Limit], price: WorstPrice | None) -> None:
+    def __init__(self, model: str, limits: Sequence[Limit], price: WorstPrice | None, *,
+                 budget: float | None = None) -> None:
         self.model = model
-        self.limits = tuple(limits)
+        self.limits = tuple(limits)  # the saved budgets
+        self.budget = budget  # the batch's own, over its own rows only (scope "calls")
         self.price = price  # None when no limit applies: nothing to reserve
         self.ledger = Ledger.default()  # one look-up per batch, not per row
+        #: what the batch's rows hold now (worst cases while running, then their costs), kept
+        #: as a running total (O(1) a row) with each running row's worst case to settle it
+        self._held = 0.0
+        self._running: dict[int, float] = {}
 
     @classmethod
     def open(cls, client: OpenRouterClient, model: str, body: dict[str, Any],
@@ -62,23 +67,21 @@ class CallBatch:
         Raises :class:`CallRefused` (nothing written) when the preferences cannot be read,
         or a limit applies and the price cannot be known.
         """
-        from ..storage import DataError
+        from ._checks import spending_limits, unpriced_refusal
         from ._prices import request_price
 
-        try:
-            prefs = preferences.load_for_spending()
-        except DataError as exc:
-            raise CallRefused(str(exc)) from None
-        limits = [Limit(scope, float(usd)) for scope, usd in prefs.budgets.items() if usd is not None]
-        if cell_budget is not None:
-            limits.append(Limit("cell", cell_budget))
-        if not limits:
+        saved = spending_limits(None)
+        if not saved and cell_budget is None:
             return cls(model, (), None)
         price = request_price(client, body)
         if price.pricing is None:  # fail closed, as pre_call: an unpriced call is unguarded
-            raise CallRefused(f"Refused before sending to {model}: a budget applies and the price "
-                              f"cannot be known: {price.reason}. To go ahead, {price.fix}.")
-        return cls(model, limits, price)
+            raise unpriced_refusal(model, price)
+        return cls(model, saved, price, budget=cell_budget)
+
+    def _limits(self) -> list[Limit]:
+        if self.budget is None:
+            return list(self.limits)
+        return [*self.limits, Limit("calls", self.budget, self._held)]
 
     def write(self, finished: Sequence[Finishing],
               starting: Sequence[tuple[CallRecord, dict[str, Any]]], *,
@@ -102,9 +105,15 @@ class CallBatch:
             ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
             starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing)))
             prompts.append(prompt_tokens)
+        for f in finished:  # a finished row holds its cost now (or its estimate, unknown)
+            cost = f.record.cost_usd if f.record.cost_usd is not None else (f.estimated_usd or 0.0)
+            self._held += cost - self._running.pop(f.row_id, 0.0)
         begun, exceeded = self.ledger.write_many(
-            [FinishedCall(f.row_id, f.record, f.estimated_usd) for f in finished], starts, self.limits,
-            generation_ids=generation_ids)
+            [FinishedCall(f.row_id, f.record, f.estimated_usd) for f in finished], starts,
+            self._limits(), generation_ids=generation_ids)
+        for row, start in zip(begun, starts, strict=False):
+            self._running[row.row_id] = start.worst_case_usd
+            self._held += start.worst_case_usd
         checks = []
         for row, start, prompt_tokens in zip(begun, starts, prompts, strict=False):
             if price is None or price.pricing is None:
@@ -119,9 +128,9 @@ class CallBatch:
 
     def _refusal(self, exc: Exception, body: dict[str, Any], prompt_tokens: int) -> CallRefused:
         """The words of :func:`pre_call`'s refusal."""
+        from ._checks import budget_refusal
+
         price = self.price
         assert price is not None
         ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
-        hint = "" if body.get("max_tokens") else f" (no --max-tokens given: up to {ceiling:,} tokens)"
-        dear = f" (worst case at the dearest provider it can reach: {price.dearest})" if price.dearest else ""
-        return CallRefused(f"Refused before sending to {self.model}{hint}{dear}: {exc}")
+        return budget_refusal(self.model, body, price, ceiling, exc)
