@@ -6,7 +6,7 @@ import pytest
 from sandbox_fixtures import spec_available, validate
 
 from edge_jupyter import participants
-from edge_jupyter.participants import ParticipantSpec, ParticipantError, parse_participant
+from edge_jupyter.participants import ParticipantError, ParticipantSpec, parse_participant
 from edge_jupyter.routing import MaxPrice, RoutePrefs
 
 BODY = {"model": "openai/gpt-4o-mini", "temperature": 1.0, "max_tokens": 50,

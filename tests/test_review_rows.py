@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_jupyter import conversations, storage
+from edge_jupyter import calls, conversations, storage
 from edge_jupyter.ledger import Ledger
 from edge_jupyter.ledger._db import translate
-from edge_jupyter import calls
 from edge_jupyter.openrouter import OpenRouterClient
 from edge_jupyter.record import CallRecord
 from edge_jupyter.routing import RoutePrefs
