@@ -399,6 +399,34 @@ class _Run:
         return len(checks)
 
 
+class _FewerCollections:
+    """The garbage collector's young-generation threshold raised while the rows run.
+
+    A map allocates a few objects per row and keeps every record: with the default threshold
+    the collector's full passes walk a heap that grows with the rows. Measured here (sandbox at
+    zero delay, concurrency 16, single runs, noisy): 8,000 rows took 34.4 s with the default
+    threshold, 29.9–30.9 s with this one (three runs), 28.5–29.4 s with the collector off. The
+    objects a map makes hold no reference cycles worth collecting early; the usual threshold is
+    back as soon as the rows are done (or interrupted).
+    """
+
+    def __init__(self) -> None:
+        self._saved: tuple[int, int, int] | None = None
+
+    def start(self) -> None:
+        import gc
+
+        self._saved = gc.get_threshold()
+        gc.set_threshold(max(self._saved[0], 50_000), self._saved[1], self._saved[2])
+
+    def stop(self) -> None:
+        import gc
+
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
+
+
 def map(
     data: Any,
     prompt: str,
@@ -488,21 +516,25 @@ def map(
     pending = [i for i, r in enumerate(results) if r is None]
     bar = _Progress(len(rows), progress)
     run = _Run(client, bodies, keys, results, new_record, concurrency, done=len(rows) - len(pending))
+    collections = _FewerCollections()
     if pending:
         try:
             batch = calls.CallBatch.open(client, model, bodies[pending[0]], budget)
         except CallRefused as exc:  # unreadable preferences, unpriceable under a budget
             run.stop_reason = str(exc)
         else:
+            collections.start()
             run.start(batch, pending)
     try:
         while run.running():
             bar.update(run.done, run.cost, run.errors)
     except KeyboardInterrupt:
+        collections.stop()
         run.interrupt()
         answered_rows = sum(1 for r in results if r is not None and r.status in ("ok", "replayed"))
         raise EdgeInterrupted(f"Interrupted: {answered_rows} of {len(rows)} rows are answered and kept; "
                               "run the same map again to finish, paying only for the rest.") from None
+    collections.stop()
     if run.failure is not None:
         raise run.failure
     stop_reason = run.stop_reason

@@ -96,3 +96,16 @@ def test_a_map_budget_counts_only_the_maps_own_rows(edge_env, sb, capsys) -> Non
     frame = edge_jupyter.map(pd.Series(["d", "e", "f"]), "Say {text}", MODEL, max_tokens=5,
                              budget=one * 1.5, confirm_over=None, progress=False, concurrency=1)
     assert (frame["status"] == "ok").sum() < 3 and "stopped early" in capsys.readouterr().out
+
+
+def test_map_gives_the_garbage_collector_its_threshold_back(edge_env, sb) -> None:
+    import gc
+
+    import pandas as pd
+
+    import edge_jupyter
+
+    before = gc.get_threshold()
+    edge_jupyter.map(pd.Series(["a", "b"]), "Say {text}", MODEL, max_tokens=5, confirm_over=None,
+                     progress=False)
+    assert gc.get_threshold() == before
