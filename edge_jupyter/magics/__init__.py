@@ -45,19 +45,16 @@ def in_kernel() -> bool:
 
 
 def view_for(plan: Any) -> Any:
-    """The view a ``%%edge`` cell would stream ``plan`` into (a listener of the call engine):
-    one model's status line and streamed text, or the multi-model grid.  For the Python
-    API's ``stream=True`` in a kernel; imported lazily (IPython.display), as above."""
-    from ._render import MultiView, SingleView
+    """The view a ``%%edge`` cell would stream ``plan`` into (a listener of the call engine).
+    For the Python API's ``stream=True`` in a kernel; imported lazily (IPython.display)."""
+    from ._cell import view_for as cell_view
 
-    if len(plan.calls) == 1:
-        return SingleView(plan.calls[0].spec.model, streaming=plan.request.stream)
-    return MultiView()
+    return cell_view(plan)
 
 
 def show_outcome(view: Any, outcome: Any, fmt: str) -> None:
     """The final render of a :func:`view_for` view, exactly as a cell ends: answers in
     ``fmt``, cost lines, notes, an error block for a failed model."""
-    from ._cell import _show
+    from ._cell import show_outcome as cell_show
 
-    _show(view, outcome, fmt)
+    cell_show(view, outcome, fmt)

@@ -49,17 +49,13 @@ def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
     # Any other error of the tree (flags, routing, chats, not connected…) becomes the cell's
     # one line in EdgeMagics.edge, the one place that does it.
     plan, args = plan_cell(shell, line, cell, replay_default=replay_default)
-    view: SingleView | MultiView
-    if len(plan.calls) == 1:
-        view = SingleView(plan.calls[0].spec.model, streaming=plan.request.stream)
-    else:
-        view = MultiView()
+    view = view_for(plan)
     try:
         outcome = calls.CallRun(plan, view).execute()
     except calls.CallRefused as exc:  # shown as a block where the answer would be
         show_error(str(exc))
         raise EdgeCellError(str(exc), shown=True) from None
-    _show(view, outcome, args.format)
+    show_outcome(view, outcome, args.format)
     result = _publish(shell, args, outcome.records)
     if outcome.interrupted:
         raise calls.EdgeInterrupted(outcome.interrupt_message("kept above"))
@@ -68,7 +64,17 @@ def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
     return result
 
 
-def _show(view: SingleView | MultiView, outcome: Outcome, fmt: str) -> None:
+def view_for(plan: calls.CallPlan) -> SingleView | MultiView:
+    """The view a cell streams ``plan`` into: one model's status line and streamed text, or
+    the grid of several (the Python API's ``stream=True`` in a kernel uses the same)."""
+    if len(plan.calls) == 1:
+        return SingleView(plan.calls[0].spec.model, streaming=plan.request.stream)
+    return MultiView()
+
+
+def show_outcome(view: SingleView | MultiView, outcome: Outcome, fmt: str) -> None:
+    """The final render, exactly as a cell ends: answers in ``fmt``, cost lines, notes, an
+    error block for a failed model."""
     records, notes = outcome.records, outcome.notes
     if isinstance(view, MultiView):
         values = view.final(records, fmt,
@@ -99,4 +105,4 @@ def _publish(shell: Any, args: argparse.Namespace, records: list[EdgeResult]
     return result
 
 
-__all__ = ["plan_cell", "request_from_flags", "run_cell"]
+__all__ = ["plan_cell", "request_from_flags", "run_cell", "show_outcome", "view_for"]
