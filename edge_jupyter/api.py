@@ -312,40 +312,6 @@ def _request(prompt: str, opts: _Options, where: _Where, *, chat: str | None = N
         route_defaults=opts.route_defaults, context=where.context)
 
 
-class _Printer:
-    """``stream=True`` outside a kernel: the text on stdout as it comes, control characters
-    removed (as ``edge-jupyter ask``); several models each printed whole when done."""
-
-    def __init__(self) -> None:
-        self.models: tuple[str, ...] = ()
-        self.parts: dict[int, list[str]] = {}
-        self._ends_line = True
-
-    def __call__(self, event: calls.Event) -> None:
-        from .untrusted_text import strip_controls
-
-        if isinstance(event, calls.Began):
-            self.models = event.models
-        elif isinstance(event, calls.Text):
-            if len(self.models) == 1:
-                self._write(strip_controls(event.text))
-            else:
-                self.parts.setdefault(event.index, []).append(event.text)
-        elif isinstance(event, calls.Ended) and len(self.models) > 1:
-            text = strip_controls("".join(self.parts.pop(event.index, [])))
-            self._write(f"== {strip_controls(self.models[event.index])}\n{text}\n")
-
-    def _write(self, text: str) -> None:
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            self._ends_line = text.endswith("\n")
-
-    def end(self) -> None:
-        if not self._ends_line:
-            self._write("\n")
-
-
 class _Call:
     """One ask, run once: plan, engine, outcome → result. ``cancel`` works from any thread,
     before or while it runs."""
@@ -377,7 +343,9 @@ class _Call:
 
             view = listener = view_for(plan)
         elif self.opts.stream:
-            printer = listener = _Printer()
+            from .terminal_view import TerminalView
+
+            printer = listener = TerminalView()
         run = calls.CallRun(plan, listener)
         with self._lock:
             if self.cancelled:

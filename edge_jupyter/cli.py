@@ -93,17 +93,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from . import calls
     from .answer_format import cost_line_text
     from .errors import EdgeError
+    from .terminal_view import TerminalView
     from .untrusted_text import strip_controls
 
-    # The answer and anything the server said reach a terminal: an OSC 52 or CSI sequence
-    # in them would write the clipboard or rewrite the screen, so control characters go.
-    def show(event: calls.Event) -> None:
-        if isinstance(event, calls.Text):
-            sys.stdout.write(strip_controls(event.text))
-            sys.stdout.flush()
-        elif isinstance(event, calls.Began):
-            for message in event.warnings:
-                print(strip_controls(f"warning: {message}"), file=sys.stderr)
+    # The answer and anything the server said reach a terminal: control characters go.
+    show = TerminalView(warnings=sys.stderr)
 
     request = calls.Request(prompt=" ".join(args.prompt), models=[args.model] if args.model else [],
                             max_tokens=args.max_tokens, budget=args.budget, label="cli")

@@ -1,0 +1,46 @@
+"""A listener of the call engine for terminals: ``edge-jupyter ask``, and the Python API's
+``stream=True`` outside a kernel."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from . import calls
+from .untrusted_text import strip_controls
+
+
+class TerminalView:
+    """The text on stdout as it comes, control characters removed (an OSC 52 or CSI sequence
+    in an answer would write the clipboard or rewrite the screen); several models each
+    printed whole when done. ``warnings`` (e.g. ``sys.stderr``): where a low balance is said."""
+
+    def __init__(self, *, warnings: TextIO | None = None) -> None:
+        self.warnings = warnings
+        self.models: tuple[str, ...] = ()
+        self.parts: dict[int, list[str]] = {}
+        self._ends_line = True
+
+    def __call__(self, event: calls.Event) -> None:
+        if isinstance(event, calls.Began):
+            self.models = event.models
+            for message in event.warnings if self.warnings is not None else ():
+                print(strip_controls(f"warning: {message}"), file=self.warnings)
+        elif isinstance(event, calls.Text):
+            if len(self.models) == 1:
+                self._write(strip_controls(event.text))
+            else:
+                self.parts.setdefault(event.index, []).append(event.text)
+        elif isinstance(event, calls.Ended) and len(self.models) > 1:
+            text = strip_controls("".join(self.parts.pop(event.index, [])))
+            self._write(f"== {strip_controls(self.models[event.index])}\n{text}\n")
+
+    def _write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._ends_line = text.endswith("\n")
+
+    def end(self) -> None:
+        if not self._ends_line:
+            self._write("\n")
