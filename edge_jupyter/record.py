@@ -51,6 +51,12 @@ class CallRecord:
     text: str = ""
     finish_reason: str | None = None
     session_id: str = ""
+    # What the call sent besides text (this turn plus any history attachments re-sent):
+    # images, files (PDFs), and the PDF pages among those files. The ledger keeps them so a
+    # receipt can say what a call cost was spent on; 0 for a text-only call.
+    images: int = 0
+    files: int = 0
+    pages: int = 0
 
     def tokens_per_second(self) -> float | None:
         """Completion tokens per second of streaming (after the first token), if measurable."""
