@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-#: The ledger's columns, in order (keep these names).
+#: The ledger's columns, in order (keep these names).  ``images, files, pages`` (what a call
+#: sent besides text) came with ledger schema 2; they sit beside the token counts they explain.
 LEDGER_COLUMNS: tuple[str, ...] = (
     "timestamp", "notebook", "cell_id", "execution_count", "chat", "model", "provider",
     "generation_id", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
+    "images", "files", "pages",
     "cost_usd", "upstream_cost_usd", "is_byok", "latency_s", "ttft_s", "status", "error",
 )
 

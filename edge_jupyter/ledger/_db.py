@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from edge_jupyter.storage import DataError, fix_for, locked
 
 from ._errors import LedgerError
-from ._schema import DDL, SCHEMA_VERSION
+from ._schema import DDL, SCHEMA_VERSION, upgrade_statements
 
 _BUSY = ("locked", "busy")
 _D = TypeVar("_D", bound="Database")
@@ -241,10 +241,19 @@ class Database:
 
     @staticmethod
     def _create(conn: sqlite3.Connection) -> None:
+        """Make the schema, or upgrade an older one in place (``_schema.py``: versions).
+
+        One ``BEGIN IMMEDIATE`` transaction, and the version is read again inside it: two
+        kernels opening an old ledger at once both wait for the lock, and the second finds
+        it upgraded and does nothing.  A failure rolls everything back (no half upgrade).
+        """
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 for statement in DDL:
+                    conn.execute(statement)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+                for statement in upgrade_statements(columns):
                     conn.execute(statement)
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)",
                              (uuid.uuid4().hex,))

@@ -21,15 +21,16 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
     "model": ("model",), "provider": ("provider",), "day": ("day",),
     "notebook": ("notebook",), "chat": ("chat",), "cell": ("notebook", "cell_id"),
 }
+#: The counts summed per group: tokens, and what the calls sent besides text.
+_SUMMED = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
+           "images", "files", "pages")
 #: The figures of each group, after its key(s).
-GROUP_FIGURES = ("calls", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-                 "cached_tokens", "cost_usd", "byok_upstream_usd", "cost_unknown")
+GROUP_FIGURES = ("calls", *_SUMMED, "cost_usd", "byok_upstream_usd", "cost_unknown")
 TOTAL = "Total"
 
 _TEXT = ("notebook", "cell_id", "chat", "model", "provider", "generation_id", "status", "error",
          "session_id", "day")
-_INTS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "calls",
-         "cost_unknown")
+_INTS = (*_SUMMED, "calls", "cost_unknown")
 _FLOATS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s", "byok_upstream_usd")
 
 
@@ -50,7 +51,7 @@ def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
     keys = list(GROUP_KEYS[by])
     work = pd.DataFrame({
         "calls": np.ones(len(df), dtype=np.int64),
-        **{name: df[name].to_numpy(dtype=np.int64) for name in GROUP_FIGURES[1:5]},
+        **{name: df[name].to_numpy(dtype=np.int64) for name in _SUMMED},
         "cost_usd": df["cost_usd"].to_numpy(dtype=np.float64),
         "byok_upstream_usd": np.where(df["is_byok"].to_numpy(dtype=bool),
                                       df["upstream_cost_usd"].fillna(0.0).to_numpy(dtype=np.float64),

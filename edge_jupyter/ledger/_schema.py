@@ -11,6 +11,14 @@ One table, ``calls``: the ledger's columns (names kept from
 * ``reserved_usd`` -- the worst case held while a call runs (and while its cost is unknown).
 * ``updated_at`` -- last change.
 
+Versions (``PRAGMA user_version``).  1: the first table.  2: ``images``, ``files``,
+``pages`` (what a call sent besides text), added to an existing ledger in place by
+:func:`upgrade_statements` (``ALTER TABLE ADD COLUMN``: every row, its ``id`` and the
+ledger's id are kept; old rows read 0).  A new ledger's table has them at the end too,
+where ``ALTER TABLE`` puts them, so every ledger has one column order.  Older
+edge_jupyter versions keep working on an upgraded file: they name the columns they write,
+and the new ones have defaults.
+
 Times are integer **microseconds since the epoch, UTC**: exact for Python datetimes (which
 have microseconds), compared and indexed as plain integers, and turned into
 ``datetime64[ns, UTC]`` by one vectorised cast, where parsing a million ISO strings takes
@@ -26,7 +34,7 @@ from edge_jupyter.record import LEDGER_COLUMNS
 
 from ._errors import LedgerError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -55,7 +63,10 @@ DDL = (
         reserved_usd REAL NOT NULL DEFAULT 0,
         pid INTEGER,
         host TEXT NOT NULL DEFAULT '',
-        updated_at INTEGER NOT NULL
+        updated_at INTEGER NOT NULL,
+        images INTEGER NOT NULL DEFAULT 0,
+        files INTEGER NOT NULL DEFAULT 0,
+        pages INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS calls_seq ON calls(seq)",
     "CREATE INDEX IF NOT EXISTS calls_timestamp ON calls(timestamp)",
@@ -74,6 +85,26 @@ DDL = (
         strftime('%Y-%m-%dT%H:%M:%f+00:00', timestamp / 1e6, 'unixepoch') AS timestamp_utc, *
         FROM calls""",
 )
+
+#: Columns added after version 1, with the version that added them and their declaration
+#: (as in the CREATE TABLE above).  :func:`upgrade_statements` adds the ones a file lacks.
+ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
+    (2, "images", "INTEGER NOT NULL DEFAULT 0"),
+    (2, "files", "INTEGER NOT NULL DEFAULT 0"),
+    (2, "pages", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def upgrade_statements(existing_columns: set[str]) -> list[str]:
+    """The ``ALTER TABLE`` statements that bring a ``calls`` table with these columns to
+    :data:`SCHEMA_VERSION` (none for a current one).
+
+    Decided by the columns present rather than by ``user_version`` alone, so that running
+    it twice, or on a file whose version was never set, adds nothing twice.
+    """
+    return [f"ALTER TABLE calls ADD COLUMN {name} {declaration}"
+            for _, name, declaration in ADDED_COLUMNS if name not in existing_columns]
+
 
 #: Columns written from a CallRecord, in this order.
 WRITE_COLUMNS: tuple[str, ...] = (*LEDGER_COLUMNS, "session_id")
