@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .money import exact_usd
-from .record import CallRecord
+from .record import CallRecord, sent_summary
 
 _FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
@@ -43,6 +43,9 @@ def cost_parts(record: CallRecord) -> list[str]:
     if extras:
         tokens += f" ({', '.join(extras)})"
     parts.append(tokens)
+    sent = sent_summary(record.images, record.files, record.pages)
+    if sent:  # what those prompt tokens carried; a text-only call's line is unchanged
+        parts.append(sent)
     parts.append(record.model + (f" via {record.provider}" if record.provider else ""))
     if record.status == "replayed":
         return parts  # no timing: nothing was asked
@@ -115,11 +118,18 @@ def warning_html(message: str) -> str:
 
 
 def receipt_metadata(record: CallRecord) -> dict[str, Any]:
-    """A receipt rides along in the output's metadata: the notebook carries its own bill."""
-    return {"edge_jupyter": {
+    """A receipt rides along in the output's metadata: the notebook carries its own bill.
+
+    ``images``, ``files``, ``pages`` only when the call sent any: a text-only call's
+    receipt is what it always was.
+    """
+    receipt: dict[str, Any] = {
         "model": record.model, "provider": record.provider, "generation_id": record.generation_id,
         "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
         "reasoning_tokens": record.reasoning_tokens, "cached_tokens": record.cached_tokens,
         "cost_usd": record.cost_usd, "upstream_cost_usd": record.upstream_cost_usd,
         "is_byok": record.is_byok, "status": record.status,
-        "timestamp": record.timestamp.isoformat(), "cost": exact_usd(record.cost_usd)}}
+        "timestamp": record.timestamp.isoformat(), "cost": exact_usd(record.cost_usd)}
+    if record.images or record.files or record.pages:
+        receipt.update(images=record.images, files=record.files, pages=record.pages)
+    return {"edge_jupyter": receipt}

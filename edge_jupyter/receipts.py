@@ -2,8 +2,8 @@
 
 Every ``%%edge`` answer's output metadata holds a receipt under ``edge_jupyter``
 (model, provider, generation id, tokens, exact cost, BYOK flag, timestamp; never
-the key).  This module reads them back from a notebook file (plain JSON, no
-kernel needed) and prices a re-run.
+the key; and ``images``, ``files``, ``pages`` when the call sent any).  This module
+reads them back from a notebook file (plain JSON, no kernel needed) and prices a re-run.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import EdgeError
 from .openrouter import ModelInfo
+from .record import sent_summary
 from .user_numbers import finite, whole
 
 RECEIPT_KEY = "edge_jupyter"
@@ -34,6 +35,15 @@ class Receipt:
     is_byok: bool
     status: str
     timestamp: str
+    # What the call sent besides text; 0 in receipts of text-only calls (which omit them).
+    images: int = 0
+    files: int = 0
+    pages: int = 0
+
+    @property
+    def sent(self) -> str:
+        """E.g. "2 images · 1 PDF (12 pages)"; "" for a text-only call."""
+        return sent_summary(self.images, self.files, self.pages)
 
 
 def _source(cell: dict[str, Any]) -> str:
@@ -95,13 +105,13 @@ def _notebook_problem(notebook: Any) -> str:
     return ""
 
 
-def _count(meta: dict[str, Any], key: str) -> int:
+def _count(meta: dict[str, Any], key: str, what: str = "tokens") -> int:
     value = meta.get(key)
     if value is None:
         return 0
     count = whole(value, low=0)
     if count is None:
-        raise ReceiptError(f"{key} is {value!r}, not a number of tokens")
+        raise ReceiptError(f"{key} is {value!r}, not a number of {what}")
     return count
 
 
@@ -155,7 +165,9 @@ def _receipt(meta: Any, number: int, cell: dict[str, Any]) -> Receipt:
             completion_tokens=_count(meta, "completion_tokens"),
             cost_usd=_usd(meta, "cost_usd"), upstream_cost_usd=_usd(meta, "upstream_cost_usd"),
             is_byok=bool(meta.get("is_byok")), status=str(meta.get("status") or ""),
-            timestamp=str(meta.get("timestamp") or ""))
+            timestamp=str(meta.get("timestamp") or ""),
+            images=_count(meta, "images", "images"), files=_count(meta, "files", "files"),
+            pages=_count(meta, "pages", "pages"))
     except ReceiptError as exc:
         raise ReceiptError(f"cell {number} has a damaged receipt ({exc}); re-run the "
                            "cell, or clear its output, to replace it.") from None
@@ -169,7 +181,11 @@ def frame(receipts: list[Receipt]) -> Any:
 
 
 def totals(receipts: list[Receipt], by: str) -> Any:
-    """Calls, tokens and cost per ``model`` or per ``cell``, with a Total row."""
+    """Calls, tokens and cost per ``model`` or per ``cell``, with a Total row.
+
+    When any call sent images or PDFs, a ``sent`` column says what each group sent
+    ("2 images · 1 PDF (12 pages)"); a notebook of text-only calls has none.
+    """
     import pandas as pd
 
     df = frame(receipts)
@@ -178,24 +194,34 @@ def totals(receipts: list[Receipt], by: str) -> Any:
     grouped = df.groupby(by, sort=True).agg(
         calls=("model", "size"), prompt_tokens=("prompt_tokens", "sum"),
         completion_tokens=("completion_tokens", "sum"),
-        cost_usd=("cost_usd", lambda s: float(s.dropna().sum()))).reset_index()
+        cost_usd=("cost_usd", lambda s: float(s.dropna().sum())),
+        images=("images", "sum"), files=("files", "sum"), pages=("pages", "sum")).reset_index()
     grouped[by] = grouped[by].astype(str)
     total = {by: "Total", "calls": int(grouped["calls"].sum()),
              "prompt_tokens": int(grouped["prompt_tokens"].sum()),
              "completion_tokens": int(grouped["completion_tokens"].sum()),
-             "cost_usd": float(df["cost_usd"].dropna().sum())}
-    return pd.concat([grouped, pd.DataFrame([total])], ignore_index=True)
+             "cost_usd": float(df["cost_usd"].dropna().sum()),
+             **{name: int(grouped[name].sum()) for name in ("images", "files", "pages")}}
+    table = pd.concat([grouped, pd.DataFrame([total])], ignore_index=True)
+    media = table[["images", "files", "pages"]]
+    if not media.to_numpy().any():
+        return table.drop(columns=list(media.columns))
+    table["sent"] = [sent_summary(int(i), int(f), int(p)) for i, f, p in media.to_numpy()]
+    return table
 
 
-def _priced_today(info: ModelInfo | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """What a recorded call's tokens cost at today's prices; None if unlisted or not priceable."""
+def _priced_today(info: ModelInfo | None, prompt_tokens: int, completion_tokens: int,
+                  images: int = 0) -> float | None:
+    """What a recorded call's tokens (and images, where the model prices them one by one)
+    cost at today's prices; None if unlisted or not priceable."""
     if info is None or not info.pricing.known:
         return None
     p = info.pricing
     # a known Pricing has all three numbers; the checks say so to the type checker too
     if p.prompt is None or p.completion is None or p.request is None:
         return None
-    return prompt_tokens * p.prompt + completion_tokens * p.completion + p.request
+    return (prompt_tokens * p.prompt + completion_tokens * p.completion + p.request
+            + images * (p.image or 0.0))
 
 
 def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], default_model: str) -> Any:
@@ -222,7 +248,7 @@ def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], def
         if number in by_cell:
             for r in by_cell[number]:
                 info = models.get(r.model)
-                now = _priced_today(info, r.prompt_tokens, r.completion_tokens)
+                now = _priced_today(info, r.prompt_tokens, r.completion_tokens, r.images)
                 priced = now is not None
                 rows.append({"cell": number, "model": r.model, "recorded_usd": r.cost_usd,
                              "estimate_usd": now, "basis": "recorded tokens × today's prices" if priced

@@ -23,6 +23,23 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 STATUSES = ("pending", "ok", "error", "interrupted", "stopped_budget", "replayed")
 
 
+def sent_summary(images: int, files: int, pages: int) -> str:
+    """What a call sent besides text, e.g. "2 images · 1 PDF (12 pages)"; "" for text only.
+
+    One wording for receipts, the cost line and the ledger's readers (files are PDFs: the
+    only files a prompt takes).
+    """
+    parts = []
+    if images:
+        parts.append(f"{images:,} image{'s' if images != 1 else ''}")
+    if files:
+        pdfs = f"{files:,} PDF{'s' if files != 1 else ''}"
+        if pages:
+            pdfs += f" ({pages:,} page{'s' if pages != 1 else ''})"
+        parts.append(pdfs)
+    return " · ".join(parts)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

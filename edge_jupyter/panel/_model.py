@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ledger.budgets import left_usd
 from ..money import exact_usd, per_million_usd, short_left_usd, short_usd, total_usd
+from ..record import sent_summary
 
 if TYPE_CHECKING:
     from ..balance import Balance
@@ -451,8 +452,8 @@ def _cost_texts(cost: Any, status: str) -> tuple[str, str]:
 
 #: The ledger columns the usage table reads.
 USAGE_COLUMNS = ("timestamp", "execution_count", "model", "provider", "prompt_tokens",
-                 "completion_tokens", "reasoning_tokens", "cost_usd", "upstream_cost_usd",
-                 "is_byok", "status", "error")
+                 "completion_tokens", "reasoning_tokens", "images", "files", "pages",
+                 "cost_usd", "upstream_cost_usd", "is_byok", "status", "error")
 
 
 def _usage_title(row: Mapping[str, Any], status_words: str) -> str:
@@ -465,6 +466,9 @@ def _usage_title(row: Mapping[str, Any], status_words: str) -> str:
     if int(row["reasoning_tokens"]):
         tokens += f" ({int(row['reasoning_tokens']):,} reasoning)"
     parts.append(tokens + " tokens")
+    sent = sent_summary(int(row["images"]), int(row["files"]), int(row["pages"]))
+    if sent:  # nothing for a text-only call
+        parts.append(sent)
     cost = row["cost_usd"]
     if _is_missing(cost):
         parts.append("exact cost not known yet (fetched from OpenRouter on a later call)")
