@@ -7,6 +7,8 @@ front-end (the ``%%edge`` magic, the Python API, ``map``, the CLI).
   through :mod:`events <._events>` (:class:`Began`, :class:`Started`, :class:`Text`,
   :class:`Ended`) and returns an :class:`Outcome`;
 - :class:`RunningCall` (``_running``): one request running, and its record;
+- ``_media`` (:func:`prepare_media`: images and PDFs against the model's inputs, the PDF
+  plugin, the status line's "2 images · 1 PDF (12 pages) · …");
 - ``_checks`` (low balance, :func:`pre_call`), ``_prices`` (:func:`request_price`: the
   dearest route), ``_recording`` (the ledger seam), ``_client`` (:func:`connected_client`);
 - :class:`EdgeResult` / :class:`EdgeResults` (``_result``): what a call returns to users.
@@ -23,6 +25,8 @@ from ._engine import CallRun, Outcome, held_estimate
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NotConnected, NothingSent
 from ._events import Began, Ended, Event, Listener, Started, Text, Tick
 from ._many import CallBatch, Finishing
+from ._media import PDF_ENGINE_USD_PER_PAGE, PDF_ENGINES, Sending, check_pdf_engine, sending_of
+from ._media import prepare as prepare_media
 from ._plan import CallPlan, PlannedCall, Request, plan
 from ._prices import clear_cache as clear_price_cache
 from ._prices import endpoints_of, request_price
@@ -31,6 +35,8 @@ from ._result import EdgeResult, EdgeResults
 from ._running import RunningCall, describe_failure
 
 __all__ = [
+    "PDF_ENGINES",
+    "PDF_ENGINE_USD_PER_PAGE",
     "Began",
     "CallBatch",
     "CallContext",
@@ -52,10 +58,12 @@ __all__ = [
     "PreCall",
     "Request",
     "RunningCall",
+    "Sending",
     "Started",
     "Text",
     "Tick",
     "begin",
+    "check_pdf_engine",
     "clear_price_cache",
     "connected_client",
     "describe_failure",
@@ -68,8 +76,10 @@ __all__ = [
     "note_generation",
     "plan",
     "pre_call",
+    "prepare_media",
     "reconcile_in_background",
     "refresh_balance_later",
     "request_price",
+    "sending_of",
     "suggest_models",
 ]

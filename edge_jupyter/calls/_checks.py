@@ -51,6 +51,8 @@ class PreCall:
     worst_case_usd: float = 0.0
     #: Facts about the price to show with the answer (e.g. a variable price counted at the cap).
     notes: list[str] = field(default_factory=list)
+    #: the worst case to show before sending ("at most $0.013"), when the call was priced
+    at_most_usd: float | None = None
 
 
 def model_info(client: OpenRouterClient, model: str, *,
@@ -109,39 +111,66 @@ def budget_refusal(model: str, body: dict[str, Any], price: WorstPrice, ceiling:
 
 
 def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], budget: float | None,
-             record: CallRecord, *, held_usd: float = 0.0) -> PreCall:
+             record: CallRecord, *, held_usd: float = 0.0, price_always: bool = False) -> PreCall:
     """Write the pending row; when limits apply, reserve the worst case first or refuse.
 
     ``budget`` is the limit given for the set of calls this one belongs to, which already
     holds ``held_usd`` (the worst cases of the calls reserved before it). The reservation is
     made inside one ledger transaction, so cells and kernels running at the same time see
     each other's worst cases and cannot overspend together.
+
+    ``price_always``: work out the worst case even when no limit applies (a call with
+    attachments says "at most $X" before sending); a price that cannot be had then gives
+    no figure, and the call goes ahead as any call without a limit.
     """
-    from ..ledger import BudgetExceeded, StreamGuard, estimate_prompt_tokens, worst_case_cost
+    from ..ledger import BudgetExceeded, StreamGuard
     from ._prices import request_price
 
     limits = spending_limits(budget, held_usd)
-    if not limits:
+    if not limits and not price_always:
         return PreCall(_recording.begin(record))
     # The dearest endpoint the route can reach, over every `models` fallback: the /models
     # price is one provider's, and another (or a fallback model) may cost many times more.
     price = request_price(client, body)
+    if not limits:
+        at_most = _worst_case(client, body, price)[0] if price.pricing is not None else None
+        return PreCall(_recording.begin(record), at_most_usd=at_most)
     if price.pricing is None:
         raise unpriced_refusal(model, price)
-    prompt_tokens = estimate_prompt_tokens(body["messages"])
-    ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
-    # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
-    worst = worst_case_cost(prompt_tokens, ceiling, price.pricing)
+    worst, prompt_tokens, ceiling, images, extra = _worst_case(client, body, price)
     try:
         row = _recording.begin(record, worst_case_usd=worst, limits=limits)
     except BudgetExceeded as exc:
         raise budget_refusal(model, body, price, ceiling, exc) from None
     try:
         left = _recording.ledger().remaining(limits, record, exclude_id=row)
-        guard = StreamGuard(left, price.pricing, prompt_tokens)  # the same dearest prices
+        guard = StreamGuard(left, price.pricing, prompt_tokens,  # the same dearest prices
+                            images=images, extra_usd=extra)
     except BaseException as exc:  # the row is written and reserved: complete it, never leave it
         from ._running import describe_failure
 
         _recording.fail(row, record, f"not sent: {describe_failure(exc)}")
         raise
-    return PreCall(row, guard, worst, list(price.notes))
+    return PreCall(row, guard, worst, list(price.notes), at_most_usd=worst)
+
+
+def _worst_case(client: OpenRouterClient, body: dict[str, Any], price: WorstPrice
+                ) -> tuple[float, int, int, int, float]:
+    """(worst case USD, prompt tokens, completion ceiling, images, plugin USD) of ``body`` at
+    the known ``price``: images at ``pricing.image`` each on top of their tokens, and the
+    pages of the engine that reads its PDFs (:mod:`._media`)."""
+    from ..ledger import estimate_prompt_tokens, worst_case_cost
+    from ._media import has_attachments, reads_files, sending_of
+
+    assert price.pricing is not None
+    prompt_tokens = estimate_prompt_tokens(body["messages"])
+    ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
+    images, extra = 0, 0.0
+    if has_attachments(body):
+        sending = sending_of(body)
+        if sending.files and sending.engine is None:  # no plugin: does the model read them itself?
+            sending = sending_of(body, reads=reads_files(model_info(client, str(body.get("model") or ""))))
+        images, extra = sending.images, sending.plugin_usd
+    # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
+    worst = worst_case_cost(prompt_tokens, ceiling, price.pricing, images=images, extra_usd=extra)
+    return worst, prompt_tokens, ceiling, images, extra

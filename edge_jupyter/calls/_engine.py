@@ -1,6 +1,7 @@
 """One set of model calls from plan to finished records: the life every front-end shares.
 
-    plan → replay look-up → low-balance check → price the worst case and reserve (one ledger
+    plan → replay look-up → low-balance check → images and PDFs against the model's inputs
+    (``_media``: refuse, or add the PDF plugin) → price the worst case and reserve (one ledger
     row each, before anything is sent) → send → stream under the budget guard → record →
     reconcile in the background → replay store → conversation turn → "calls finished"
 
@@ -27,11 +28,11 @@ from typing import Any, NoReturn
 from .. import conversations, events, replay
 from ..money import exact_usd, total_usd
 from ..openrouter import APIStatusError, OpenRouterClient, OpenRouterError, UnknownModel
-from . import _checks, _recording
+from . import _checks, _media, _recording
 from ._client import connected_client, suggest_models
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NothingSent
 from ._events import Began, Ended, Event, Listener, Started, Text, Tick
-from ._plan import CallPlan
+from ._plan import CallPlan, PlannedCall
 from ._result import EdgeResult
 from ._running import RunningCall, describe_failure
 
@@ -81,6 +82,10 @@ class CallRun:
         self._cancelled = threading.Event()
         self._noted: dict[int, str] = {}  # row -> generation id already written
         self._executed = False
+        #: per planned call: the body to send (the planned one, or a copy with the PDF
+        #: plugin) and what it sends besides text
+        self._sent: list[tuple[dict[str, Any], _media.Sending]] = []
+        self._sending: list[str] = []  # per call: the status line's "2 images · …"
 
     # -- from another thread ---------------------------------------------------------------
     def cancel(self) -> None:
@@ -112,6 +117,7 @@ class CallRun:
             if client is not None and len(hits) < len(plan.calls):
                 _recording.reconcile_in_background(client.generation)
                 warnings = _checks.low_balance_warnings(client)
+            self._sent = [self._media(client, planned, i in hits) for i, planned in enumerate(plan.calls)]
         except KeyboardInterrupt:
             raise EdgeInterrupted("Interrupted before anything was sent: nothing was spent.") from None
         self._prepare(client, hits, session_id)
@@ -119,7 +125,7 @@ class CallRun:
         finished: set[int] = set()
         try:  # from here until every row is complete, nothing may leave a row pending
             self._emit(Began(tuple(c.model for c in calls), tuple(c.streaming for c in calls),
-                             tuple(c.replayed for c in calls), tuple(warnings)))
+                             tuple(c.replayed for c in calls), tuple(warnings), tuple(self._sending)))
             if self._cancelled.is_set():  # cancelled while the rows were being written
                 for call in calls:
                     call.interrupted = not call.replayed
@@ -146,6 +152,17 @@ class CallRun:
         events.publish(events.CALLS_FINISHED, records)
         return Outcome(records, notes, warnings, interrupted)
 
+    def _media(self, client: OpenRouterClient | None, planned: PlannedCall, replayed: bool
+               ) -> tuple[dict[str, Any], _media.Sending]:
+        """The body to send and what it sends besides text; raises :class:`CallRefused`
+        (nothing written yet) for images to a model that does not take them."""
+        body = planned.body
+        if not _media.has_attachments(body):
+            return body, _media.Sending()
+        if replayed or client is None:  # answered from the store: nothing is sent
+            return body, _media.sending_of(body)
+        return _media.prepare(client, body, self.plan.request.pdf_engine)
+
     def _replay_hits(self) -> dict[int, dict[str, Any]]:
         hits = {}
         for i, planned in enumerate(self.plan.calls):
@@ -157,31 +174,42 @@ class CallRun:
     def _prepare(self, client: OpenRouterClient | None, hits: dict[int, dict[str, Any]],
                  session_id: str) -> None:
         """One running call per planned one, each with its pending ledger row (and reservation)."""
+        from ..content import Prompt
+
         request = self.plan.request
         ctx = request.context
+        attachments = Prompt.coerce(request.prompt).attachments
         held = 0.0  # what the calls reserved so far hold of the budget given for them all
         try:
             for i, planned in enumerate(self.plan.calls):
+                body, sending = self._sent[i]
+                # What the request carries besides text (this turn's and the history's), as
+                # its prompt_tokens are: a replayed row keeps those of the call it repeats.
                 record = EdgeResult(model=planned.spec.model, notebook=ctx.notebook,
                                     cell_id=ctx.cell_id, execution_count=ctx.execution_count,
                                     chat=request.chat or request.label, session_id=session_id,
-                                    options=planned.spec.label())
+                                    options=planned.spec.label(), images=sending.images,
+                                    files=sending.files, pages=sending.pages,
+                                    attachments=attachments)
                 if i in hits:
                     call = RunningCall.replay(record, planned.body, hits[i])
                 else:
-                    call = RunningCall(record, planned.body, stream=request.stream)
+                    call = RunningCall(record, body, stream=request.stream)
                 call.route_prefs = planned.route
                 # The row is known to the handlers below the moment it exists (the very next
                 # statements): whatever fails later completes it instead of leaving it pending.
                 if i in hits:
                     self._rows[id(call)] = _recording.begin(record)
                     self._calls.append(call)
+                    self._sending.append("")
                     continue
                 assert client is not None
-                check = _checks.pre_call(client, planned.spec.model, planned.body,
-                                         request.budget, record, held_usd=held)
+                # With attachments the call is priced even without a limit: "at most $X".
+                check = _checks.pre_call(client, planned.spec.model, body, request.budget, record,
+                                         held_usd=held, price_always=sending.any)
                 self._rows[id(call)] = check.row_id
                 self._calls.append(call)
+                self._sending.append(_sending_text(body, sending, check.at_most_usd, attachments))
                 call.guard = check.guard
                 held += check.worst_case_usd
                 self.plan.notes += [n for n in check.notes if n not in self.plan.notes]
@@ -365,11 +393,11 @@ class CallRun:
         paid for and shown all the same)."""
         from ..storage import DataError
 
-        for call, record in zip(self._calls, records, strict=True):
+        for planned, call, record in zip(self.plan.calls, self._calls, records, strict=True):
             if call.replayed:
                 continue
-            try:
-                replay.store(call.body, record)
+            try:  # keyed on the planned body: a plugin added for the model is not in the key
+                replay.store(planned.body, record)
             except (DataError, OSError) as exc:
                 return [f"The answer was not kept in the replay store: {exc}"]
         return []
@@ -397,6 +425,18 @@ class CallRun:
         except DataError as exc:
             return [f"This turn was not saved to the conversation {plan.conversation.name!r}: {exc}"]
         return []
+
+
+def _sending_text(body: dict[str, Any], sending: _media.Sending, at_most_usd: float | None,
+                  attachments: tuple[Any, ...]) -> str:
+    """The status line's account of what a call sends besides text ("" for none)."""
+    if not sending.any:
+        return ""
+    from ..ledger.budgets import estimate_text_only_tokens
+
+    return _media.status_text(sending, text_tokens=estimate_text_only_tokens(body["messages"]),
+                              at_most_usd=at_most_usd,
+                              downscaled=[a for a in attachments if a.kind == "image"])
 
 
 def held_estimate(call: RunningCall) -> float | None:

@@ -20,6 +20,9 @@ class Began:
     streaming: tuple[bool, ...]
     replayed: tuple[bool, ...]
     warnings: tuple[str, ...] = ()
+    #: per call, what goes besides the text, for the status line before the first token
+    #: ("2 images · 1 PDF (12 pages) · ~1,850 text tokens · at most $0.013"); "" for none
+    sending: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

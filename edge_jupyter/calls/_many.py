@@ -58,6 +58,9 @@ class CallBatch:
         #: as a running total (O(1) a row) with each running row's worst case to settle it
         self._held = 0.0
         self._running: dict[int, float] = {}
+        #: does the model read PDFs itself (None: unknown)? Prices rows that send one
+        #: without a plugin at the engine OpenRouter would use (``_media``)
+        self.reads_files: bool | None = None
 
     @classmethod
     def open(cls, client: OpenRouterClient, model: str, body: dict[str, Any],
@@ -76,7 +79,12 @@ class CallBatch:
         price = request_price(client, body)
         if price.pricing is None:  # fail closed, as pre_call: an unpriced call is unguarded
             raise unpriced_refusal(model, price)
-        return cls(model, saved, price, budget=cell_budget)
+        batch = cls(model, saved, price, budget=cell_budget)
+        from ._checks import model_info
+        from ._media import reads_files
+
+        batch.reads_files = reads_files(model_info(client, model))  # /models: cached
+        return batch
 
     def _limits(self) -> list[Limit]:
         if self.budget is None:
@@ -96,15 +104,20 @@ class CallBatch:
         price = self.price
         starts: list[StartingCall] = []
         prompts: list[int] = []
+        extras: list[tuple[int, float]] = []  # (images, plugin USD) per row
         for record, body in starting:
             if price is None or price.pricing is None:
                 starts.append(StartingCall(record))
                 prompts.append(0)
+                extras.append((0, 0.0))
                 continue
             prompt_tokens = estimate_prompt_tokens(body["messages"])
             ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
-            starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing)))
+            images, extra = self._media(body)
+            starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing,
+                                                               images=images, extra_usd=extra)))
             prompts.append(prompt_tokens)
+            extras.append((images, extra))
         for f in finished:  # a finished row holds its cost now (or its estimate, unknown)
             cost = f.record.cost_usd if f.record.cost_usd is not None else (f.estimated_usd or 0.0)
             self._held += cost - self._running.pop(f.row_id, 0.0)
@@ -115,16 +128,26 @@ class CallBatch:
             self._running[row.row_id] = start.worst_case_usd
             self._held += start.worst_case_usd
         checks = []
-        for row, start, prompt_tokens in zip(begun, starts, prompts, strict=False):
+        for row, start, prompt_tokens, (images, extra) in zip(begun, starts, prompts, extras, strict=False):
             if price is None or price.pricing is None:
                 checks.append(PreCall(row.row_id))
             else:  # the same dearest prices as the reservation
-                guard = StreamGuard(row.left_usd, price.pricing, prompt_tokens)
+                guard = StreamGuard(row.left_usd, price.pricing, prompt_tokens, images=images,
+                                    extra_usd=extra)
                 checks.append(PreCall(row.row_id, guard, start.worst_case_usd, list(price.notes)))
         refusal = None
         if exceeded is not None:
             refusal = self._refusal(exceeded, starting[len(begun)][1], prompts[len(begun)])
         return checks, refusal
+
+    def _media(self, body: dict[str, Any]) -> tuple[int, float]:
+        """(images, plugin USD) a row's body sends (0, 0.0 for text: no counting)."""
+        from ._media import has_attachments, sending_of
+
+        if not has_attachments(body):
+            return 0, 0.0
+        sending = sending_of(body, reads=self.reads_files)
+        return sending.images, sending.plugin_usd
 
     def _refusal(self, exc: Exception, body: dict[str, Any], prompt_tokens: int) -> CallRefused:
         """The words of :func:`pre_call`'s refusal."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..content import Prompt
 from ..conversations import Conversation
 from ..participants import ParticipantSpec
 from ..routing import RoutePrefs
@@ -22,7 +23,8 @@ from ._context import CallContext
 class Request:
     """One prompt to one or more models, with every option a ``%%edge`` cell's flags carry."""
 
-    prompt: str
+    #: the text, or a :class:`~edge_jupyter.content.Prompt` of text and attachments in order
+    prompt: str | Prompt
     #: model ids, each optionally with options ("openai/gpt-4o-mini temperature=0.2");
     #: empty: the participant set, else the default model
     models: list[str] = field(default_factory=list)
@@ -42,6 +44,10 @@ class Request:
     context: CallContext = field(default_factory=CallContext)
     #: the ledger's ``chat`` column when no conversation is named (e.g. "map")
     label: str = ""
+    #: the engine of the ``file-parser`` plugin that reads PDFs ("cloudflare-ai",
+    #: "mistral-ocr", "native"): given, it is in every body; None: the engine adds the free
+    #: one to models without file input (``_media``)
+    pdf_engine: str | None = None
 
 
 @dataclass
@@ -70,6 +76,10 @@ def _body(request: Request, model: str, messages: list[dict[str, Any]]) -> dict[
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
+    if request.pdf_engine is not None:  # asked for: in the planned body, so in the replay key
+        from ._media import plugin
+
+        body["plugins"] = [plugin(request.pdf_engine)]
     return body
 
 
@@ -77,11 +87,16 @@ def plan(request: Request) -> CallPlan:
     """The calls ``request`` makes; raises the error tree's RoutingError, ParticipantError
     or ConversationError (a sentence saying what to change) before anything is written."""
     from .. import conversations, participants, preferences, routing
+    from ._media import check_pdf_engine
 
-    if not request.prompt.strip():
+    prompt = Prompt.coerce(request.prompt)
+    if prompt.is_empty():
         from ._errors import NothingSent
 
         raise NothingSent("The prompt is empty: nothing was sent; write a question.")
+    check_pdf_engine(request.pdf_engine)
+    # Text alone goes as the plain string it always was: the same body, the same replay key.
+    asked: str | Prompt = prompt if prompt.attachments else prompt.text
     route, notes = routing.effective_prefs(request.route, routing.load_defaults(),
                                            use_defaults=request.route_defaults)
     models = request.models or ([] if request.participants else [preferences.load().default_model])
@@ -97,10 +112,10 @@ def plan(request: Request) -> CallPlan:
     for spec in specs:
         system = spec.system if spec.system is not None else request.system
         if out.conversation is not None:
-            messages = out.conversation.messages_for(spec.model, request.prompt, out.turn_key, system)
+            messages = out.conversation.messages_for(spec.model, asked, out.turn_key, system)
         else:
             messages = [{"role": "system", "content": system}] if system else []
-            messages.append({"role": "user", "content": request.prompt})
+            messages.append({"role": "user", "content": prompt.content()})
         body = spec.apply_to_body(_body(request, spec.model, messages), route)
         prefs, spec_notes = spec.resolved_route(route)
         out.notes += spec_notes

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..content import Attachment
 from ..money import exact_usd, total_usd
 from ..record import CallRecord
 
@@ -29,6 +30,8 @@ class EdgeResult(CallRecord):
     notes: list[str] = field(default_factory=list)
     #: a view already showed it (``stream=True`` in a kernel): displayed again, only the cost line
     shown: bool = False
+    #: this turn's images and files as sent (thumbnails in the answer's output)
+    attachments: tuple[Attachment, ...] = ()
 
     def __str__(self) -> str:
         return self.text

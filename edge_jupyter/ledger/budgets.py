@@ -20,10 +20,18 @@ nearly all text; characters outside ASCII (accents, Cyrillic, CJK, emoji) take m
 each, so their extra UTF-8 bytes are counted on top.  Adversarial text (random base64,
 long digit strings) can still beat the estimate; the stream guard and OpenRouter's own
 key limits are the safety nets for that.
+
+Attachments are counted by what they are, never by their base64 text: an image part as
+:data:`IMAGE_TOKENS`, a file part (a PDF) as its pages times :data:`PAGE_TOKENS`; a page
+count that cannot be read from the file is estimated from its size on the safe side
+(:func:`count_files` says so).  A model's ``pricing.image`` and a PDF plugin's page price are
+added on top (``images=``, ``extra_usd=``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from dataclasses import dataclass
@@ -45,6 +53,12 @@ MESSAGE_OVERHEAD = 8
 REPLY_OVERHEAD = 8
 #: Allowance per image part (a 1024x1024 image is ~765-1,600 tokens across providers).
 IMAGE_TOKENS = 1_600
+#: Allowance per PDF page: Anthropic documents 1,500-3,000 tokens a page (its text plus the
+#: page as an image); the top of that range, so an estimate stays above the bill.
+PAGE_TOKENS = 3_000
+#: Bytes per page assumed when a PDF's page count cannot be read: text PDFs run ~3-10 kB a
+#: page, so this counts at least as many pages as most files have.
+BYTES_PER_PAGE = 10_000
 #: Completion ceiling when neither ``max_tokens`` nor the model's limits are known.
 UNKNOWN_COMPLETION_CEILING = 128_000
 
@@ -93,6 +107,64 @@ def estimate_text_tokens(text: str) -> float:
     return len(text) / CHARS_PER_TOKEN + extra / EXTRA_BYTES_PER_TOKEN
 
 
+_IMAGE_PARTS = ("image_url", "input_image", "image")
+
+
+@dataclass(frozen=True)
+class FileCount:
+    """The file parts of some messages: how many, their pages, and whether any page count
+    was estimated from a file's size (its page tree could not be read)."""
+
+    files: int = 0
+    pages: int = 0
+    estimated: bool = False
+
+
+#: (length, hash) of a data URL -> its (pages, estimated): one file is counted for the
+#: estimate, the guard, the status line and the record, and decoding a large PDF each time
+#: is wasted. Keyed on the string's hash (cached by Python on the string), not the string:
+#: a cache of 20 MB data URLs would keep them alive.
+_PAGES_SEEN: dict[tuple[int, int], tuple[int, bool]] = {}
+
+
+def _file_pages(data: str) -> tuple[int, bool]:
+    """(pages, estimated) of one file part's ``file_data`` (a data URL, or a link)."""
+    key = (len(data), hash(data))
+    seen = _PAGES_SEEN.get(key)
+    if seen is None:
+        if len(_PAGES_SEEN) > 256:
+            _PAGES_SEEN.clear()
+        seen = _PAGES_SEEN[key] = _read_pages(data)
+    return seen
+
+
+def _read_pages(data: str) -> tuple[int, bool]:
+    from ..content import pdf_pages
+
+    head, comma, payload = data.partition(",")
+    if not (comma and head.startswith("data:")):
+        return 1, True  # a link: nothing to read here (the front-ends only send data URLs)
+    try:
+        raw = base64.b64decode(payload, validate=False) if head.endswith(";base64") else payload.encode()
+    except (binascii.Error, ValueError):
+        raw = payload.encode()
+    pages = pdf_pages(raw)
+    if pages:
+        return pages, False
+    return max(1, math.ceil(len(raw) / BYTES_PER_PAGE)), True
+
+
+def _part_pages(part: dict[str, Any]) -> tuple[int, bool]:
+    file = part.get("file")
+    data = file.get("file_data") or file.get("url") if isinstance(file, dict) else None
+    return _file_pages(data) if isinstance(data, str) else (1, True)
+
+
+def _parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [part for message in messages if isinstance(message.get("content"), list)
+            for part in message["content"] if isinstance(part, dict)]
+
+
 def _content_tokens(content: Any) -> float:
     if content is None:
         return 0.0
@@ -103,9 +175,15 @@ def _content_tokens(content: Any) -> float:
         for part in content:
             if isinstance(part, dict) and part.get("type") == "text":
                 total += estimate_text_tokens(str(part.get("text") or ""))
-            elif isinstance(part, dict) and part.get("type") in ("image_url", "input_image", "image"):
+            elif isinstance(part, dict) and part.get("type") in _IMAGE_PARTS:
                 total += IMAGE_TOKENS
-            else:  # files, audio, anything else: price its JSON text
+            elif isinstance(part, dict) and part.get("type") == "file":
+                # By its pages, never its base64 text (a 2 MB PDF is not 900,000 tokens);
+                # the file name is sent as text.
+                file = part.get("file")
+                name = str(file.get("filename") or "") if isinstance(file, dict) else ""
+                total += _part_pages(part)[0] * PAGE_TOKENS + estimate_text_tokens(name)
+            else:  # audio, anything else: price its JSON text
                 total += estimate_text_tokens(json.dumps(part, ensure_ascii=False, default=str))
         return total
     return estimate_text_tokens(json.dumps(content, ensure_ascii=False, default=str))
@@ -125,14 +203,27 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]], *,
     return math.ceil(total)
 
 
+def estimate_text_only_tokens(messages: list[dict[str, Any]]) -> int:
+    """:func:`estimate_prompt_tokens` of the messages' text alone (images and files left out)."""
+    text_only = [{**m, "content": [p for p in m["content"] if isinstance(p, dict) and p.get("type") == "text"]}
+                 if isinstance(m.get("content"), list) else m for m in messages]
+    return estimate_prompt_tokens(text_only)
+
+
 def count_images(messages: list[dict[str, Any]]) -> int:
     """Image parts in the messages (some models price images per image)."""
-    return sum(
-        1
-        for message in messages if isinstance(message.get("content"), list)
-        for part in message["content"]
-        if isinstance(part, dict) and part.get("type") in ("image_url", "input_image", "image")
-    )
+    return sum(1 for part in _parts(messages) if part.get("type") in _IMAGE_PARTS)
+
+
+def count_files(messages: list[dict[str, Any]]) -> FileCount:
+    """The file parts in the messages and their pages (see :class:`FileCount`)."""
+    counts = [_part_pages(part) for part in _parts(messages) if part.get("type") == "file"]
+    return FileCount(len(counts), sum(p for p, _ in counts), any(e for _, e in counts))
+
+
+def count_pages(messages: list[dict[str, Any]]) -> int:
+    """The pages of the messages' file parts (an unreadable count estimated from the size)."""
+    return count_files(messages).pages
 
 
 def completion_ceiling(max_tokens: int | None, *, prompt_tokens: int = 0,
@@ -185,22 +276,25 @@ def _completion_price(pricing: Pricing) -> float:
     return _checked(pricing)[1]
 
 
-def prompt_cost(prompt_tokens: int, pricing: Pricing, *, images: int = 0) -> float:
-    """What the request costs before any completion token: prompt, per-request, images.
+def prompt_cost(prompt_tokens: int, pricing: Pricing, *, images: int = 0,
+                extra_usd: float = 0.0) -> float:
+    """What the request costs before any completion token: prompt, per-request, images
+    (``pricing.image`` each), and ``extra_usd`` (a PDF plugin's pages).
 
     Raises :class:`UnknownPrice` for a variable or broken price."""
     prompt, _, request, image = _checked(pricing)
-    return prompt_tokens * prompt + request + images * image
+    return prompt_tokens * prompt + request + images * image + max(0.0, extra_usd)
 
 
 def worst_case_cost(prompt_tokens: int, max_tokens: int, pricing: Pricing, *,
-                    images: int = 0) -> float:
+                    images: int = 0, extra_usd: float = 0.0) -> float:
     """The most a call can cost: the prompt plus ``max_tokens`` completion tokens, in USD.
 
     Cache reads are priced as fresh prompt tokens (they are never dearer). Raises
     :class:`UnknownPrice` for a variable or broken price: there is no worst case then.
     """
-    return prompt_cost(prompt_tokens, pricing, images=images) + max_tokens * _completion_price(pricing)
+    return (prompt_cost(prompt_tokens, pricing, images=images, extra_usd=extra_usd)
+            + max_tokens * _completion_price(pricing))
 
 
 class StreamGuard:
@@ -217,9 +311,9 @@ class StreamGuard:
     """
 
     def __init__(self, remaining_usd: float, pricing: Pricing, prompt_tokens: int, *,
-                 images: int = 0) -> None:
+                 images: int = 0, extra_usd: float = 0.0) -> None:
         self.remaining_usd = remaining_usd
-        self.prompt_cost_usd = prompt_cost(prompt_tokens, pricing, images=images)
+        self.prompt_cost_usd = prompt_cost(prompt_tokens, pricing, images=images, extra_usd=extra_usd)
         self.completion_price = _completion_price(pricing)
         self.completion_tokens = 0.0
         self.stopped = False

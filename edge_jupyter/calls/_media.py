@@ -1,0 +1,219 @@
+"""What a call sends besides text, checked before it is sent: images and PDFs against the
+model's input modalities, the PDF plugin, and the status line that says what is going.
+
+Pure, apart from :func:`prepare`, which reads ``/models`` (cached by the client) for the
+model's ``architecture.input_modalities``:
+
+- an image to a model that does not take images is refused (:class:`CallRefused`) before
+  any ledger row is written or anything is sent, naming models that do (favourites first);
+- a PDF to a model that does not read files is sent with OpenRouter's ``file-parser``
+  plugin, on the free engine unless the request named one (``--pdf-engine``). Without a
+  plugin OpenRouter would parse it with mistral-ocr, at $0.002 a page.
+
+The plugin goes into a copy of the body (the SENT body); the replay store stays keyed on
+the planned body, so whether ``/models`` answered does not change what replays.
+When ``/models`` cannot be had, or does not list the model, nothing is refused: OpenRouter's
+own answer (404 "No endpoints found that support image input") then says what happened.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..money import exact_usd
+from ._errors import CallRefused, NothingSent
+
+if TYPE_CHECKING:
+    from ..content import Attachment
+    from ..openrouter import ModelInfo, OpenRouterClient
+
+#: The engines of OpenRouter's ``file-parser`` plugin (docs: multimodal/pdfs).
+PDF_ENGINES = ("cloudflare-ai", "mistral-ocr", "native")
+#: What a PDF to a model without file input is read with unless the request says otherwise.
+DEFAULT_PDF_ENGINE = "cloudflare-ai"
+#: What OpenRouter uses when a file reaches such a model with no plugin named.
+OPENROUTER_PDF_ENGINE = "mistral-ocr"
+#: USD per page of each engine (OpenRouter's documented prices).
+PDF_ENGINE_USD_PER_PAGE = {"cloudflare-ai": 0.0, "mistral-ocr": 0.002, "native": 0.0}
+#: Models that take images named in a refusal (after the favourites that do).
+SUGGESTED_MODELS = 5
+
+PLUGIN_ID = "file-parser"
+
+
+def check_pdf_engine(engine: str | None) -> str | None:
+    """``engine`` when it is one of :data:`PDF_ENGINES` (or None), else :class:`NothingSent`."""
+    if engine is None or engine in PDF_ENGINES:
+        return engine
+    raise NothingSent(f"Nothing was sent: the PDF engine {engine!r} is not one of "
+                      f"{', '.join(PDF_ENGINES)} (--pdf-engine, or pdf_engine=).")
+
+
+def plugin(engine: str) -> dict[str, Any]:
+    """The ``file-parser`` plugin object that has PDFs read by ``engine``."""
+    return {"id": PLUGIN_ID, "pdf": {"engine": engine}}
+
+
+def with_plugin(body: dict[str, Any], engine: str) -> dict[str, Any]:
+    """A copy of ``body`` whose ``plugins`` read PDFs with ``engine`` (other plugins kept;
+    the messages are shared, not copied: nothing here changes them)."""
+    others = [p for p in body.get("plugins") or [] if not (isinstance(p, dict) and p.get("id") == PLUGIN_ID)]
+    return {**body, "plugins": [*others, plugin(engine)]}
+
+
+def plugin_engine(body: dict[str, Any]) -> str | None:
+    """The engine the body's ``file-parser`` plugin names, if it has one."""
+    for entry in body.get("plugins") or []:
+        if isinstance(entry, dict) and entry.get("id") == PLUGIN_ID:
+            pdf = entry.get("pdf")
+            engine = pdf.get("engine") if isinstance(pdf, dict) else None
+            return str(engine) if engine else OPENROUTER_PDF_ENGINE
+    return None
+
+
+@dataclass(frozen=True)
+class Sending:
+    """What a body sends besides its text (this turn's attachments and the history's)."""
+
+    images: int = 0
+    files: int = 0
+    pages: int = 0
+    pages_estimated: bool = False
+    #: the engine that reads its PDFs (a plugin's, or OpenRouter's default for a model
+    #: without file input); None when the model reads them itself
+    engine: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.images or self.files)
+
+    @property
+    def plugin_usd(self) -> float:
+        """What the engine charges for the pages (0 for free engines and native reading)."""
+        if not self.files or self.engine is None:
+            return 0.0
+        return self.pages * PDF_ENGINE_USD_PER_PAGE.get(self.engine, PDF_ENGINE_USD_PER_PAGE[OPENROUTER_PDF_ENGINE])
+
+
+def reads_files(info: ModelInfo | None) -> bool | None:
+    """Does the model read files natively? None when it is not known."""
+    return None if info is None else "file" in info.input_modalities
+
+
+def sending_of(body: dict[str, Any], *, reads: bool | None = True) -> Sending:
+    """Count what ``body`` sends. ``reads``: whether the model reads files natively (None:
+    unknown, priced as if it did not: OpenRouter would parse them with its paid default)."""
+    from ..ledger.budgets import count_files, count_images
+
+    messages = body.get("messages") or []
+    files = count_files(messages)
+    engine = plugin_engine(body)
+    if engine is None and files.files and not reads:
+        engine = OPENROUTER_PDF_ENGINE
+    return Sending(count_images(messages), files.files, files.pages, files.estimated, engine)
+
+
+def has_attachments(body: dict[str, Any]) -> bool:
+    """Does any message carry an image or file part? (Cheap: no counting of pages.)"""
+    return any(isinstance(part, dict) and part.get("type") != "text"
+               for message in body.get("messages") or [] if isinstance(message.get("content"), list)
+               for part in message["content"])
+
+
+def image_models(models: Iterable[ModelInfo], favourites: Sequence[str], *,
+                 others: int = SUGGESTED_MODELS) -> list[str]:
+    """Models that take images: the favourites that do (in their order), then up to
+    ``others`` more from the list (newest first)."""
+    listed = {m.id: m for m in models}
+    takes = [m for m in listed.values() if "image" in m.input_modalities]
+    favoured = [f for f in dict.fromkeys(favourites) if f in listed and "image" in listed[f].input_modalities]
+    rest = [m.id for m in sorted(takes, key=lambda m: -m.created) if m.id not in favoured]
+    return [*favoured, *rest[:others]]
+
+
+def refusal(model: str, inputs: Sequence[str], suggestions: Sequence[str]) -> CallRefused:
+    """The one line that refuses images to ``model`` (nothing was sent, nothing spent)."""
+    what = f"Models that do: {', '.join(suggestions)}" if suggestions else "`%edge models` lists the models"
+    return CallRefused(f"{model} does not take images (its inputs: {', '.join(inputs) or 'text'}). "
+                       f"{what} — pick one with -m (model= in the Python API). Nothing was sent.")
+
+
+def prepare(client: OpenRouterClient, body: dict[str, Any], pdf_engine: str | None = None
+            ) -> tuple[dict[str, Any], Sending]:
+    """The body to send for ``body`` and what it sends besides text.
+
+    Raises :class:`CallRefused` when it sends images to a model that does not take them.
+    Returns ``body`` itself when nothing changes, else a copy with the ``file-parser``
+    plugin (``pdf_engine``, else :data:`DEFAULT_PDF_ENGINE`) for a model without file input.
+    """
+    from .. import preferences
+    from ..openrouter import OpenRouterError
+    from ._checks import model_info
+
+    model = str(body.get("model") or "")
+    info = model_info(client, model)  # None when /models fails or does not list it: no refusal
+    sending = sending_of(body, reads=reads_files(info))
+    if info is None:
+        return body, sending
+    if sending.images and "image" not in info.input_modalities:
+        try:
+            listed = client.models()
+        except OpenRouterError:
+            listed = []
+        raise refusal(model, info.input_modalities, image_models(listed, preferences.load().favourites))
+    if sending.files and "file" not in info.input_modalities and plugin_engine(body) is None:
+        body = with_plugin(body, pdf_engine or DEFAULT_PDF_ENGINE)
+        sending = sending_of(body, reads=False)
+    return body, sending
+
+
+def _at_most(usd: float) -> str:
+    """A worst case rounded UP to what is shown (two significant digits, at least cents'
+    precision), so "at most" is never below the figure it stands for."""
+    value = Decimal(repr(max(usd, 0.0)))
+    if value == 0:
+        return exact_usd(0)
+    digits = min(math.floor(math.log10(float(value))) - 1, -2)
+    return exact_usd(value.quantize(Decimal(1).scaleb(digits), rounding=ROUND_CEILING))
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+def status_text(sending: Sending, *, text_tokens: int, at_most_usd: float | None = None,
+                downscaled: Sequence[Attachment] = ()) -> str:
+    """The status line of one call that sends attachments, e.g. "2 images · 1 PDF (12 pages)
+    · ~1,850 text tokens · at most $0.013"; "" when it sends none.
+
+    ``downscaled``: this turn's images that were made smaller before sending.
+    """
+    if not sending.any:
+        return ""
+    parts = []
+    if sending.images:
+        images = _plural(sending.images, "image")
+        shrunk = [a for a in downscaled if a.downscaled_from and a.width and a.height]
+        if len(shrunk) == 1:
+            (w, h), a = shrunk[0].downscaled_from or (0, 0), shrunk[0]
+            images += f" (downscaled from {w}×{h} to {a.width}×{a.height})"
+        elif shrunk:
+            (w, h), a = shrunk[0].downscaled_from or (0, 0), shrunk[0]
+            images += f" ({len(shrunk)} downscaled, e.g. from {w}×{h} to {a.width}×{a.height})"
+        parts.append(images)
+    if sending.files:
+        pages = _plural(sending.pages, "page")
+        pages = f"~{pages}, pages estimated" if sending.pages_estimated else pages
+        parts.append(f"{_plural(sending.files, 'PDF')} ({pages})")
+        if sending.engine is not None:
+            rate = PDF_ENGINE_USD_PER_PAGE.get(sending.engine)
+            price = "free" if rate == 0 else f"{exact_usd(rate)}/page" if rate else "price unknown"
+            parts.append(f"PDF read by {PLUGIN_ID} ({sending.engine}, {price})")
+    parts.append(f"~{text_tokens:,} text tokens")
+    if at_most_usd is not None:
+        parts.append(f"at most {_at_most(at_most_usd)}")
+    return " · ".join(parts)
