@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from ._convert import attach, to_piece
+from ._errors import AttachmentError
 from ._prompt import Attachment, Piece, Prompt
+from ._settings import Settings, settings
 from ._sniff import IMAGE_TYPES, PDF_TYPE, ImageHeader, image_header, image_type, is_pdf, pdf_pages
+from ._store import (
+    AttachmentGone,
+    attachment_path,
+    attachments_lock,
+    collect_attachments,
+    read_attachment,
+    store_attachment,
+                     stored_attachments,
+)
+from ._thumbs import sent_counts, thumbnails_html
 
-__all__ = ["IMAGE_TYPES", "PDF_TYPE", "Attachment", "ImageHeader", "Piece", "Prompt", "image_header",
-           "image_type", "is_pdf", "pdf_pages"]
+__all__ = ["IMAGE_TYPES", "PDF_TYPE", "Attachment", "AttachmentError", "AttachmentGone",
+           "ImageHeader", "Piece", "Prompt", "Settings", "attach", "attachment_path",
+           "attachments_lock", "collect_attachments", "image_header", "image_type", "is_pdf",
+           "pdf_pages", "read_attachment", "sent_counts", "settings", "store_attachment",
+           "stored_attachments", "thumbnails_html", "to_piece"]
