@@ -14,7 +14,7 @@ from ._store import (
     collect_attachments,
     read_attachment,
     store_attachment,
-                     stored_attachments,
+    stored_attachments,
 )
 from ._thumbs import sent_counts, thumbnails_html
 
