@@ -55,6 +55,7 @@ real parent, with its real module)::
     ├── ApiUsageError                   edge_jupyter.api                     a bad argument of ``ask``/``Chat`` (also a ValueError)
     ├── AnswerFailed                    edge_jupyter.api                     every model of an ``ask`` failed; carries the results
     ├── InterpolationError              edge_jupyter.magics._interpolate     a ``{…}`` of a prompt
+    ├── AttachmentError                 edge_jupyter.content._errors         a value that cannot be sent (size, kind, missing file)
     └── EdgeCellError                   edge_jupyter.magics._errors          the cell's one line, as IPython shows it
 
 Outside the tree, on purpose (control flow and warnings, not errors)::
