@@ -25,7 +25,14 @@ from ._engine import CallRun, Outcome, held_estimate
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NotConnected, NothingSent
 from ._events import Began, Ended, Event, Listener, Started, Text, Tick
 from ._many import CallBatch, Finishing
-from ._media import PDF_ENGINE_USD_PER_PAGE, PDF_ENGINES, Sending, check_pdf_engine, sending_of
+from ._media import (
+    PDF_ENGINE_USD_PER_PAGE,
+    PDF_ENGINES,
+    Sending,
+    check_pdf_engine,
+    sending_line,
+    sending_of,
+)
 from ._media import prepare as prepare_media
 from ._plan import CallPlan, PlannedCall, Request, plan
 from ._prices import clear_cache as clear_price_cache
@@ -80,6 +87,7 @@ __all__ = [
     "reconcile_in_background",
     "refresh_balance_later",
     "request_price",
+    "sending_line",
     "sending_of",
     "suggest_models",
 ]

@@ -434,9 +434,9 @@ def _sending_text(body: dict[str, Any], sending: _media.Sending, at_most_usd: fl
         return ""
     from ..ledger.budgets import estimate_text_only_tokens
 
-    return _media.status_text(sending, text_tokens=estimate_text_only_tokens(body["messages"]),
-                              at_most_usd=at_most_usd,
-                              downscaled=[a for a in attachments if a.kind == "image"])
+    return _media.sending_line(sending, text_tokens=estimate_text_only_tokens(body["messages"]),
+                               at_most_usd=at_most_usd,
+                               downscaled=[a for a in attachments if a.kind == "image"])
 
 
 def held_estimate(call: RunningCall) -> float | None:

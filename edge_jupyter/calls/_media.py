@@ -185,7 +185,7 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
-def status_text(sending: Sending, *, text_tokens: int, at_most_usd: float | None = None,
+def sending_line(sending: Sending, *, text_tokens: int, at_most_usd: float | None = None,
                 downscaled: Sequence[Attachment] = ()) -> str:
     """The status line of one call that sends attachments, e.g. "2 images · 1 PDF (12 pages)
     · ~1,850 text tokens · at most $0.013"; "" when it sends none.

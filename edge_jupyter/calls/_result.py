@@ -62,10 +62,20 @@ class EdgeResult(CallRecord):
         if self.shown:  # streamed into the cell already: the answer is not shown twice
             return {"text/plain": _plain(cost_line_text(self))}, {}
         parts = [warning_html(w) for w in self.warnings]
+        parts.append(_sent_html(self.attachments))  # what the model saw, kept in the notebook
         answer, plain = _answer_parts(self)
         parts.append(answer)
         parts += [warning_html(n) for n in self.notes]
         return ({"text/html": "".join(parts), "text/plain": plain}, receipt_metadata(self))
+
+
+def _sent_html(attachments: tuple[Attachment, ...]) -> str:
+    """The collapsible thumbnails of what a call sent ("" when it sent only text)."""
+    if not attachments:
+        return ""
+    from ..content import thumbnails_html
+
+    return thumbnails_html(attachments)
 
 
 def _plain(text: str) -> str:
@@ -149,6 +159,8 @@ class EdgeResults(list):
         if self.shown:
             return {"text/plain": total}, {}
         parts = [warning_html(w) for w in self.warnings]
+        # the models were sent the same attachments: their thumbnails once, above the answers
+        parts.append(_sent_html(self[0].attachments if self else ()))
         plain = []
         for r in self:
             answer, text = _answer_parts(r)
