@@ -10,8 +10,10 @@ class AttachmentError(EdgeError):
 
 
 def megabytes(size: int) -> str:
-    """``23_400_000`` -> ``"23.4 MB"`` (decimal megabytes, as the limit is given)."""
-    return f"{size / 1_000_000:,.1f} MB"
+    """``23_400_000`` -> ``"23.4 MB"``, ``40_960`` -> ``"41 kB"`` (decimal, as the limit is given)."""
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:,.1f} MB"
+    return f"{size / 1_000:,.0f} kB" if size >= 1_000 else f"{size:,} bytes"
 
 
 def check_size(data: bytes, name: str, limit: int) -> None:
