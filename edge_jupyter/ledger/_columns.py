@@ -12,9 +12,9 @@ Integers are stored in the narrowest dtype that holds them; each text column is
 dictionary-encoded (codes plus its distinct values joined by U+001F, or as JSON when a
 value contains that character; a column whose values are all distinct, like generation
 ids, has no codes).  The header holds the ledger's id and deletion count (a snapshot of
-another database, or from before a deletion, is ignored), the format version, the names
-of the columns it holds (a snapshot without one of today's is rebuilt, never read with a
-column missing) and the highest ``seq`` it holds.  Writes go to a temporary file renamed over the old one, so
+another database, or from before a deletion, is ignored), the format version (a snapshot
+of another version is rebuilt: ``_snapshot_header.FORMAT_VERSION``) and the highest ``seq``
+it holds.  Writes go to a temporary file renamed over the old one, so
 readers in other kernels see a whole snapshot or none.
 """
 
@@ -192,8 +192,7 @@ def save(path: Path, columns: Columns, ledger_id: str, deletions: int) -> bool:
         layout.append({"name": name, "dtype": values.dtype.str, "offset": offset,
                        "count": len(values)})
         offset += -(-values.nbytes // _ALIGN) * _ALIGN
-    header = json.dumps({"version": FORMAT_VERSION, "fields": list(READ_FIELDS),
-                         "ledger_id": ledger_id, "seq": seq,
+    header = json.dumps({"version": FORMAT_VERSION, "ledger_id": ledger_id, "seq": seq,
                          "deletions": deletions, "rows": len(columns["id"]), "texts": texts,
                          "arrays": layout}).encode()
     header += b" " * (-(len(MAGIC) + 8 + len(header)) % _ALIGN)
@@ -226,7 +225,7 @@ def load(path: Path, ledger_id: str) -> tuple[Columns | None, int, int]:
     try:
         with open(path, "rb") as f:
             header = read_header(f, ledger_id)
-            if header is None or header.get("fields") != list(READ_FIELDS):
+            if header is None:
                 return None, 0, 0
             size = os.fstat(f.fileno()).st_size - f.tell()
             buffer = bytearray(size)  # writable, so the frame's arrays are too
