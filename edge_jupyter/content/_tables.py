@@ -53,7 +53,8 @@ def table_text(value: Any, config: Settings, *, full: bool = False) -> str:
     if not isinstance(value, pd.Series):
         head.append(_dtypes(frame, None if full else config))
         if not full and frame.shape[1] > 2 * config.table_columns:
-            head.append(f"{ELLIPSIS} {frame.shape[1] - 2 * config.table_columns:,} columns omitted")
+            omitted = _count(frame.shape[1] - 2 * config.table_columns, "column")
+            head.append(f"{ELLIPSIS} {omitted} omitted")
     body = "".join(pieces).rstrip("\n")
     fence = "```"
     while fence in body:  # a cell holding a fence must not end the block early
@@ -70,7 +71,7 @@ def _capped(frame: Any, config: Settings) -> list[str]:
     top = _narrow(frame.iloc[:keep], config)
     bottom = _narrow(frame.iloc[rows - keep:], config)
     return [top.to_csv(lineterminator="\n"),
-            f"{ELLIPSIS} {rows - 2 * keep:,} rows omitted {ELLIPSIS}\n",
+            f"{ELLIPSIS} {_count(rows - 2 * keep, 'row')} omitted {ELLIPSIS}\n",
             bottom.to_csv(header=False, lineterminator="\n")]
 
 
