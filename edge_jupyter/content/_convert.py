@@ -171,4 +171,4 @@ def _ipython_image(value: Any, config: Settings) -> Attachment:
 def _label(value: object) -> str:
     if isinstance(value, PurePath):
         return str(value)
-    return f"a {type(value).__name__}"
+    return f"this {type(value).__name__}"

@@ -1,0 +1,211 @@
+"""Which piece a value becomes: PDFs, ``_repr_llm_``, plain values, ``attach`` and the
+"Sent" thumbnails (issue 15). PDFs are real ones, written with matplotlib's PdfPages."""
+
+from __future__ import annotations
+
+import io
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.backends.backend_pdf import PdfPages
+from PIL import Image
+
+from edge_jupyter.content import (
+    Attachment,
+    AttachmentError,
+    Prompt,
+    attach,
+    sent_counts,
+    thumbnails_html,
+    to_piece,
+)
+
+
+@pytest.fixture(autouse=True)
+def _default_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EDGE_IMAGE_MAX_SIDE", "EDGE_FIGURE_DPI", "EDGE_MAX_ATTACHMENT_MB"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _pdf(pages: int) -> bytes:
+    out = io.BytesIO()
+    with PdfPages(out) as pdf:
+        for n in range(pages):
+            fig, ax = plt.subplots(figsize=(4, 3))
+            ax.set_title(f"page {n + 1}")
+            pdf.savefig(fig)
+            plt.close(fig)
+    return out.getvalue()
+
+
+def _png(size: tuple[int, int] = (80, 60)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (30, 60, 90)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_pdf_path_is_a_file_part_with_its_pages(tmp_path: Path) -> None:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(_pdf(3))
+    piece = to_piece(path)
+    assert isinstance(piece, Attachment)
+    assert (piece.kind, piece.mime, piece.filename, piece.pages) == ("file", "application/pdf",
+                                                                     "report.pdf", 3)
+    part = piece.part()
+    assert part["type"] == "file" and part["file"]["filename"] == "report.pdf"
+    assert part["file"]["file_data"].startswith("data:application/pdf;base64,")
+    assert piece.describe() == "report.pdf (3 pages)"
+
+
+def test_pdf_bytes_are_named_document_pdf() -> None:
+    piece = to_piece(_pdf(1))
+    assert isinstance(piece, Attachment)
+    assert (piece.filename, piece.pages) == ("document.pdf", 1)
+    assert piece.describe() == "document.pdf (1 page)"
+
+
+def test_a_pdf_over_the_limit_is_refused_before_it_is_read(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.pdf"
+    path.write_bytes(_pdf(2) + b"%" * 30_000)
+    monkeypatch.setenv("EDGE_MAX_ATTACHMENT_MB", "0.02")
+    with pytest.raises(AttachmentError, match=r"^big\.pdf is \d\d kB, over the 20 kB limit of one "
+                                              r"attachment: send fewer pages, or raise "
+                                              r"EDGE_MAX_ATTACHMENT_MB$"):
+        to_piece(path)
+
+
+def test_an_object_with_repr_llm_is_sent_as_what_it_returns() -> None:
+    class Model:
+        def _repr_llm_(self) -> str:
+            return "a model with 3 layers"
+
+        def __str__(self) -> str:
+            return "not this"
+
+    assert to_piece(Model()) == "a model with 3 layers"
+
+
+def test_a_failing_or_wrong_repr_llm_is_a_clear_error() -> None:
+    class Broken:
+        def _repr_llm_(self) -> str:
+            raise RuntimeError("no weights loaded")
+
+    class Wrong:
+        def _repr_llm_(self) -> object:
+            return 42
+
+    with pytest.raises(AttachmentError, match=r"^Broken\._repr_llm_\(\) raised RuntimeError: no "
+                                              r"weights loaded — fix it"):
+        to_piece(Broken())
+    with pytest.raises(AttachmentError, match=r"^Wrong\._repr_llm_\(\) returned int, not text"):
+        to_piece(Wrong())
+
+
+def test_everything_else_is_its_str_as_before() -> None:
+    assert to_piece("plain") == "plain"
+    assert to_piece(42) == "42"
+    assert to_piece([1, "a"]) == "[1, 'a']"
+    attachment = Attachment(kind="image", data=_png(), mime="image/png", filename="x.png")
+    assert to_piece(attachment) is attachment
+
+
+def test_pieces_make_a_prompt_with_parts_in_order(tmp_path: Path) -> None:
+    pieces = ["Look at ", to_piece(_png()), " and ", to_piece(_pdf(2)), "."]
+    prompt = Prompt.of(pieces)
+    content = prompt.content()
+    assert isinstance(content, list)
+    assert [part["type"] for part in content] == ["text", "image_url", "text", "file", "text"]
+    assert (prompt.images, prompt.files, prompt.pages) == (1, 1, 2)
+
+
+def test_attach_takes_images_and_pdfs_and_refuses_the_rest(tmp_path: Path) -> None:
+    image = tmp_path / "a.png"
+    image.write_bytes(_png())
+    paper = tmp_path / "p.pdf"
+    paper.write_bytes(_pdf(2))
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert attach(str(image)).kind == "image"
+    assert attach(paper).pages == 2
+    assert attach(_png()).kind == "image"
+    with pytest.raises(AttachmentError, match=r"^Cannot attach .*notes\.txt: it is not an image "
+                                              r"\(PNG, JPEG, GIF, WebP\) or a PDF"):
+        attach(text)
+    with pytest.raises(AttachmentError, match=r"^Cannot attach .*missing\.png: it does not exist; "
+                                              r"check the path$"):
+        attach(str(tmp_path / "missing.png"))
+    with pytest.raises(AttachmentError, match="it is a folder, not a file"):
+        attach(tmp_path)
+    with pytest.raises(AttachmentError, match=r"^Cannot attach this int: it is not an image"):
+        attach(3)
+    with pytest.raises(AttachmentError, match="relative paths start at"):
+        attach("surely-not-here.pdf")
+
+
+class _Tags(HTMLParser):
+    """Every tag and attribute of a piece of HTML, and its text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(html: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(html)
+    return parser
+
+
+def test_thumbnails_are_inert_escaped_html(tmp_path: Path) -> None:
+    hostile = tmp_path / '<img src=x onerror="alert(1)">.png'
+    hostile.write_bytes(_png())
+    paper = tmp_path / "paper.pdf"
+    paper.write_bytes(_pdf(12))
+    items = [to_piece(hostile), to_piece(Image.new("RGB", (300, 200))), to_piece(paper)]
+    assert all(isinstance(item, Attachment) for item in items)
+    html = thumbnails_html(item for item in items if isinstance(item, Attachment))
+    parsed = _parse(html)
+    assert parsed.tags[0][0] == "details" and parsed.tags[1][0] == "summary"
+    assert "Sent: 2 images · 1 PDF" in "".join(parsed.text)
+    assert {tag for tag, _ in parsed.tags} <= {"details", "summary", "div", "img", "span", "b"}
+    assert not any(name.startswith("on") for _, attrs in parsed.tags for name in attrs)
+    assert "<script" not in html.lower()
+    images = [attrs for tag, attrs in parsed.tags if tag == "img"]
+    assert len(images) == 2
+    assert all((attrs["src"] or "").startswith("data:image/png;base64,") for attrs in images)
+    assert images[0]["alt"] == '<img src=x onerror="alert(1)">.png 80×60'  # as text, escaped
+    assert "paper.pdf (12 pages)" in "".join(parsed.text)
+
+
+def test_only_raster_thumbnails_become_images_and_none_shows_name_and_size() -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+    sneaky = Attachment(kind="image", data=_png(), mime="image/png", filename="s.png",
+                        width=80, height=60, thumbnail=svg)
+    bare = Attachment(kind="image", data=_png(), mime="image/png", filename="b.png",
+                      width=80, height=60)
+    html = thumbnails_html([sneaky, bare])
+    parsed = _parse(html)
+    assert not [tag for tag, _ in parsed.tags if tag == "img"]
+    assert "svg" not in html and "onload" not in html
+    text = " ".join(parsed.text)
+    assert "s.png 80×60" in text and "b.png 80×60" in text and "kB" in text
+
+
+def test_no_attachments_no_html_and_counts_read_well() -> None:
+    assert thumbnails_html([]) == ""
+    one = Attachment(kind="file", data=b"%PDF-1.4", mime="application/pdf", filename="a.pdf")
+    assert sent_counts([one]) == "1 PDF"
+    assert sent_counts([one, one]) == "2 PDFs"
