@@ -15,7 +15,11 @@ Decisions, each documented in the README:
 
 - Arguments are checked as the cell's flags are (``user_numbers`` rules, ``routing``
   parsers), before anything is written or sent; a bad one is an :class:`ApiUsageError`
-  naming the argument. A prompt is a plain string: no ``{}`` interpolation.
+  naming the argument. A prompt is a string (no ``{}`` interpolation: an f-string does
+  that), or a list of strings and notebook objects in order —
+  ``ask(["Which looks healthier?", img_a, img_b], model=...)`` — each object sent as a
+  ``%%edge`` cell sends ``{obj}``: a figure or image as an image, a PDF as a file, a
+  DataFrame as a compact table (:func:`edge_jupyter.content.to_piece`).
 - ``replay=`` defaults to False: the ``%config EdgeMagics.replay`` default is for cells,
   so a script behaves the same in a kernel and outside one.
 - Each ask is its own conversation turn, even two in one cell (a cell's turn key would make
@@ -53,6 +57,7 @@ from typing import Any
 
 from . import calls
 from .calls import EdgeResult, EdgeResults
+from .content import Prompt
 from .conversations import Conversation, Turn
 from .errors import EdgeError
 from .money import total_usd
@@ -254,13 +259,38 @@ def check_options(options: Mapping[str, Any]) -> _Options:
     )
 
 
-def _prompt(prompt: Any) -> str:
+def _prompt(prompt: Any) -> str | Prompt:
+    """A string as it always was; a list (or tuple) of strings and objects → a Prompt."""
+    if isinstance(prompt, (list, tuple)):
+        return _pieces(prompt)
     if not isinstance(prompt, str):
-        raise _refuse(f"prompt must be a string, not {type(prompt).__name__} (an f-string puts "
-                      "values into it).")
+        raise _refuse(f"prompt must be a string, or a list of strings and objects (figures, "
+                      f"images, PDFs, tables), not {type(prompt).__name__} (an f-string puts "
+                      "values into a string).")
     if not prompt.strip():
         raise _refuse("prompt is empty: nothing was sent; pass your question as a string.")
     return prompt.strip()
+
+
+def _pieces(items: list[Any] | tuple[Any, ...]) -> Prompt:
+    from .content import AttachmentError, to_piece
+
+    pieces = []
+    for n, item in enumerate(items):
+        try:
+            pieces.append(to_piece(item))
+        except AttachmentError as exc:  # says which item, as a cell names its {expr}
+            raise AttachmentError(f"prompt[{n}]: {exc}") from None
+        except EdgeError:
+            raise
+        except Exception as exc:  # a figure that cannot be drawn, a table that cannot be read
+            raise _refuse(f"prompt[{n}] ({type(item).__name__}) could not be put into the "
+                          f"prompt: {type(exc).__name__}: {exc}") from None
+    prompt = Prompt.of(pieces).strip()
+    if prompt.is_empty():
+        raise _refuse("prompt is empty: nothing was sent; pass your question as a string "
+                      "or a list of strings and objects.")
+    return prompt
 
 
 # -- where the call runs ----------------------------------------------------------------------
@@ -302,7 +332,7 @@ def _where() -> _Where:
                   getattr(shell, "kernel", None) is not None)
 
 
-def _request(prompt: str, opts: _Options, where: _Where, *, chat: str | None = None,
+def _request(prompt: str | Prompt, opts: _Options, where: _Where, *, chat: str | None = None,
              conversation: Conversation | None = None) -> calls.Request:
     return calls.Request(
         prompt=prompt, models=list(opts.models), participants=opts.participants,
@@ -473,7 +503,7 @@ def _prepare(prompt: Any, options: Mapping[str, Any], *, chat: str | None = None
     return _Call(_request(text, opts, where, chat=chat, conversation=conversation), opts, where)
 
 
-def ask(prompt: str, model: str | None = None, *, models: list[str] | None = None,
+def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] | None = None,
         system: str | None = None, temperature: float | None = None,
         max_tokens: int | None = None, budget: float | None = None, format: str = "markdown",
         replay: bool = False, fresh: bool = False, stream: bool = False,
@@ -483,6 +513,12 @@ def ask(prompt: str, model: str | None = None, *, models: list[str] | None = Non
         zdr: bool | None = None, sort: str | None = None, max_price: Any = None,
         fallbacks: str | list[str] | None = None, route_defaults: bool = True) -> Result:
     """Ask one model (``model=``, else the default model) or several (``models=[...]``).
+
+    ``prompt``: a string, or a list of strings and objects sent in order — a matplotlib
+    figure, a PIL or ``IPython.display`` image, image or PDF bytes, a ``Path`` to an image or
+    a PDF, a DataFrame (a compact table) — e.g. ``ask(["Which looks healthier?", img_a,
+    img_b], model="google/gemini-2.0-flash-001")``. A model that does not take images is
+    refused before anything is sent.
 
     Takes what a ``%%edge`` cell's flags take, by the flags' names (``max_tokens`` for
     ``--max-tokens``, ``provider``/``only``/``ignore``/``sort``/``max_price``/``fallbacks``
@@ -500,7 +536,7 @@ def ask(prompt: str, model: str | None = None, *, models: list[str] | None = Non
         call.warn(2)
 
 
-async def aask(prompt: str, model: str | None = None, *, models: list[str] | None = None,
+async def aask(prompt: str | list[Any], model: str | None = None, *, models: list[str] | None = None,
                system: str | None = None, temperature: float | None = None,
                max_tokens: int | None = None, budget: float | None = None,
                format: str = "markdown", replay: bool = False, fresh: bool = False,
@@ -574,7 +610,7 @@ class Chat:
     def _keep(self, result: Result) -> None:
         self.results.extend(result if isinstance(result, EdgeResults) else [result])
 
-    def ask(self, prompt: str, **options: Any) -> Result:
+    def ask(self, prompt: str | list[Any], **options: Any) -> Result:
         """Ask the next turn; takes :func:`ask`'s options, over this chat's defaults."""
         call = self._call(prompt, options)
         try:
@@ -582,7 +618,7 @@ class Chat:
         finally:
             call.warn(2)
 
-    async def aask(self, prompt: str, **options: Any) -> Result:
+    async def aask(self, prompt: str | list[Any], **options: Any) -> Result:
         """:meth:`ask` without blocking the event loop (as :func:`aask`; a cancel that comes
         after the call finished still raises ``CancelledError``, and ``results`` keeps it)."""
         call = self._call(prompt, options)

@@ -31,6 +31,7 @@ from .record import CallRecord
 
 if TYPE_CHECKING:
     from .calls import CallContext
+    from .content import Prompt
     from .routing import WorstPrice
 
 #: Batches meet rate limits more often than single cells: retry longer before giving up.
@@ -64,10 +65,54 @@ class Quote:
 
 
 def _fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in _parse(template) if f]
+
+
+def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
     try:
-        return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        return list(_FORMATTER.parse(template))
     except ValueError as exc:
+        if "!full" in template and "conversion" in str(exc):
+            raise BatchError("The prompt template has {…!full}: write {df:full} (a colon, not !) "
+                             "to send a table whole.") from None
         raise BatchError(f"The prompt template has an unmatched brace ({exc}).") from None
+
+
+_FORMATTER = string.Formatter()
+
+
+class _Template:
+    """A ``str.format`` template whose fields become prompt pieces, one row at a time.
+
+    ``{scan}`` holding an image, image bytes, a ``Path`` or a string path to an existing image
+    or PDF becomes an attachment at that place (:func:`~edge_jupyter.content.to_piece` with
+    ``paths=True``); a conversion (``!r``) or a format spec (``:.2f``) gives text, as
+    ``str.format`` does; ``{col:full}`` sends a table-valued cell whole. A row without
+    attachments fills to exactly the text ``template.format_map(row)`` gave before.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.parts = _parse(template)
+
+    def fill(self, values: dict[str, Any]) -> Prompt:
+        from .content import Prompt, to_piece
+
+        pieces: list[Any] = []
+        for literal, field_name, spec, conversion in self.parts:
+            pieces.append(literal)
+            if field_name is None:
+                continue
+            value, _ = _FORMATTER.get_field(field_name, (), values)
+            if spec and "{" in spec:  # a nested field, as str.format allows ({x:{width}})
+                spec = _FORMATTER.vformat(spec, (), values)
+            if conversion is not None or (spec and spec != "full"):
+                pieces.append(format(_FORMATTER.convert_field(value, conversion), spec or ""))
+                continue
+            try:
+                pieces.append(to_piece(value, full=spec == "full", paths=True))
+            except EdgeError as exc:
+                raise BatchError(f"{{{field_name}}}: {exc}") from None
+        return Prompt.of(pieces)
 
 
 def _rows(data: Any, template: str) -> list[tuple[Any, dict[str, Any]]]:
@@ -101,12 +146,27 @@ def _expected_completion_tokens(model: str) -> float | None:
     return float(done["completion_tokens"].mean()) if len(done) else None
 
 
+def _media_price(body: dict[str, Any], reads_files: bool | None) -> tuple[int, float]:
+    """(images, PDF plugin USD) of a body: a model's ``pricing.image`` is per image, a paid
+    parser's per page (``reads_files``: does the model read PDFs itself; None: unknown)."""
+    content = body["messages"][-1]["content"]
+    if isinstance(content, str):  # text alone: nothing to count
+        return 0, 0.0
+    from .calls import sending_of
+
+    sending = sending_of(body, reads=reads_files)
+    return sending.images, sending.plugin_usd
+
+
 def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str, *,
-          answered: list[dict[str, Any] | None] | None = None) -> Quote:
+          answered: list[dict[str, Any] | None] | None = None,
+          reads_files: bool | None = True) -> Quote:
     """Price the rows not yet answered at ``price``: the dearest endpoint the rows' route can
-    reach (:func:`edge_jupyter.calls.request_price`), not the one ``/models`` price.
+    reach (:func:`edge_jupyter.calls.request_price`), not the one ``/models`` price; images
+    and a PDF parser's pages included.
 
     ``answered``: the replay entries of ``bodies`` when already looked up (else looked up here).
+    ``reads_files``: whether the model reads PDFs itself (see :func:`_media_price`).
     """
     from .ledger import estimate_prompt_tokens, worst_case_cost
 
@@ -117,13 +177,16 @@ def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, mode
     if price.pricing is None:
         return Quote(len(bodies), len(to_call), replayed, None, None, price.reason)
     pricing = price.pricing
-    # Rows of one template mostly share a prompt length: price each length once.
-    prompts = Counter(estimate_prompt_tokens(b["messages"]) for b in to_call)
-    worst = sum(n * worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing)
-                for p, n in prompts.items())
+    # Rows of one template mostly share a prompt length (and what they attach): price each once.
+    prompts = Counter((estimate_prompt_tokens(b["messages"]), *_media_price(b, reads_files))
+                      for b in to_call)
+    worst = sum(n * worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing,
+                                    images=images, extra_usd=extra)
+                for (p, images, extra), n in prompts.items())
     average = _expected_completion_tokens(model)
     expected = None if average is None else sum(
-        n * worst_case_cost(p, math.ceil(min(average, max_tokens)), pricing) for p, n in prompts.items())
+        n * worst_case_cost(p, math.ceil(min(average, max_tokens)), pricing, images=images, extra_usd=extra)
+        for (p, images, extra), n in prompts.items())
     return Quote(len(bodies), len(to_call), replayed, worst, expected)
 
 
@@ -229,7 +292,7 @@ class _Run:
     """
 
     def __init__(self, client: Any, bodies: list[dict[str, Any]], keys: list[str],
-                 results: list[CallRecord | None], new_record: Callable[[], CallRecord],
+                 results: list[CallRecord | None], new_record: Callable[[int], CallRecord],
                  concurrency: int, *, done: int) -> None:
         self.client = client
         self.bodies = bodies
@@ -371,7 +434,7 @@ class _Run:
                 noted.append(self._started.get_nowait())
             except queue.Empty:
                 break
-        starting = [(self.new_record(), self.bodies[i]) for i in take]
+        starting = [(self.new_record(i), self.bodies[i]) for i in take]
         checks, refused = batch.write(finishing, starting, generation_ids=noted)
         for i, (record, _), check in zip(take, starting, checks, strict=False):
             self._tasks.put((i, check, record))
@@ -440,8 +503,17 @@ def map(
     budget: float | None = None,
     progress: bool = True,
     max_price: str | None = None,
+    pdf_engine: str | None = None,
 ) -> Any:
     """Ask ``model`` the ``prompt`` (a ``str.format`` template over each row) for every row.
+
+    A column of images, image paths or PDFs sends one per row where its ``{name}`` stands
+    (``map(df, "Transcribe the handwriting in {scan}", "openai/gpt-4o-mini")``): a PIL image,
+    image or PDF bytes, a ``Path``, or a string path to an existing image or PDF file. A
+    model that does not take images is refused before any row is sent; PDFs to a model
+    without file input are read by OpenRouter's ``file-parser`` plugin, free
+    (``cloudflare-ai``) unless ``pdf_engine=`` names another (``"mistral-ocr"``: $0.002 a
+    page, priced in the quote). ``{col:full}`` sends a DataFrame-valued cell whole.
 
     ``max_price="1/2"`` caps the price OpenRouter may route to (USD per million prompt /
     completion tokens, as ``--max-price``); it also makes a variable price (``openrouter/auto``)
@@ -465,21 +537,33 @@ def map(
             cap = parse_max_price(str(max_price))
         except RoutingError as exc:
             raise BatchError(str(exc).replace("--max-price", "max_price")) from None
+    try:
+        calls.check_pdf_engine(pdf_engine)
+    except EdgeError as exc:
+        raise BatchError(str(exc).replace("--pdf-engine, or pdf_engine=", "pdf_engine=")) from None
     model = model or preferences.load().default_model
     rows = _rows(data, prompt)
+    template = _Template(prompt)
     bodies = []
-    for _, values in rows:
+    #: per row: (images, files, pages) it sends, for the modality check and its ledger row
+    media: list[tuple[int, int, int]] = []
+    for index, values in rows:
         try:
-            text = prompt.format_map(values)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            filled = template.fill(values)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
             raise BatchError(f"The prompt template could not be filled: {exc}") from None
+        except BatchError as exc:  # an attachment that cannot be sent: say which row
+            raise BatchError(f"Row {index!r}: {str(exc).rstrip('.')}. Nothing was sent.") from None
+        media.append((filled.images, filled.files, filled.pages))
         messages = ([{"role": "system", "content": system}] if system else [])
-        messages.append({"role": "user", "content": text})
+        messages.append({"role": "user", "content": filled.content()})
         body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
         if temperature is not None:
             body["temperature"] = temperature
         if cap is not None:
             body["provider"] = {"max_price": cap.to_object()}
+        if pdf_engine is not None:  # asked for: in the planned body, so in the replay key
+            body["plugins"] = [{"id": "file-parser", "pdf": {"engine": pdf_engine}}]
         bodies.append(body)
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
@@ -492,9 +576,15 @@ def map(
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")
     keys = [replay.request_key(b) for b in bodies]  # hashed once, for look-up and store
+    # Images and PDFs, once for the map (the model is the same for every row): refused
+    # before any row is sent when the model takes no images; the PDF plugin goes into the
+    # bodies SENT (the replay keys above stay those of the planned bodies, as the engine's).
+    reads_files = "file" in info.input_modalities if info.input_modalities else None
+    bodies = [calls.prepare_media(client, b, pdf_engine)[0] if any(m[:2]) else b
+              for b, m in zip(bodies, media, strict=True)]
     answered = replay.lookup_many(keys)  # one look-up per row, for the quote and the run
     q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
-              model, answered=answered)
+              model, answered=answered, reads_files=reads_files)
     print(f"edge map: {q}")
     _confirm(q, confirm_over)
 
@@ -503,14 +593,16 @@ def map(
 
     session_id = set_context(ctx.notebook).session_id
 
-    def new_record() -> CallRecord:
+    def new_record(i: int) -> CallRecord:
+        images, files, pages = media[i]  # what row i sends besides its text
         return CallRecord(model=model, notebook=ctx.notebook, cell_id=ctx.cell_id,
-                          execution_count=ctx.execution_count, session_id=session_id, chat="map")
+                          execution_count=ctx.execution_count, session_id=session_id, chat="map",
+                          images=images, files=files, pages=pages)
 
     results: list[CallRecord | None] = [None] * len(rows)
     for i, entry in enumerate(answered):  # answers already paid for: no request, $0
         if entry is not None:
-            record = new_record()
+            record = new_record(i)
             replay.apply(entry, record)
             results[i] = record
     pending = [i for i, r in enumerate(results) if r is None]

@@ -99,9 +99,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # The answer and anything the server said reach a terminal: control characters go.
     show = TerminalView(warnings=sys.stderr)
 
-    request = calls.Request(prompt=" ".join(args.prompt), models=[args.model] if args.model else [],
-                            max_tokens=args.max_tokens, budget=args.budget, label="cli")
     try:
+        request = calls.Request(prompt=_prompt(args), models=[args.model] if args.model else [],
+                                max_tokens=args.max_tokens, budget=args.budget, label="cli",
+                                pdf_engine=args.pdf_engine)
         outcome = calls.CallRun(calls.plan(request), show).execute()
     except calls.EdgeInterrupted as exc:
         print(f"\n{strip_controls(str(exc))}", file=sys.stderr)
@@ -125,7 +126,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prompt(args: argparse.Namespace) -> Any:
+    """The words of the question, then each ``--attach`` image or PDF (a str when none)."""
+    text = " ".join(args.prompt)
+    if not args.attach:
+        return text
+    from .content import Prompt, attach
+
+    return Prompt.of([text]).plus(attach(path) for path in args.attach)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .calls import PDF_ENGINES
     from .user_numbers import RATE, TOKENS, USD  # the same checks as the magics' flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -146,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--max-tokens", type=TOKENS.argtype())
     ask.add_argument("--budget", type=USD.argtype(), metavar="USD",
                      help="spending limit for this call, in USD (the saved budgets apply too)")
+    ask.add_argument("-a", "--attach", action="append", default=[], metavar="PATH",
+                     help="send this image (PNG, JPEG, GIF, WebP) or PDF after the question; repeatable")
+    ask.add_argument("--pdf-engine", choices=PDF_ENGINES,
+                     help="how a PDF is read by a model without file input (default: cloudflare-ai, free)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return cmd_demo(args)

@@ -53,11 +53,17 @@ class _Parser(argparse.ArgumentParser):
 @functools.lru_cache(maxsize=1)
 def cell_parser() -> _Parser:
     """The ``%%edge`` parser, built once (argparse parsers are reusable; building costs ~1 ms)."""
+    from ..calls import PDF_ENGINES  # here, not at import: ``%load_ext`` stays cheap
+
     p = _Parser(
         prog="%%edge",
         description="Ask one or more models; the cell body is the prompt, with {expr} interpolation.",
         epilog="Example:\n  %%edge -m openai/gpt-4o-mini -m anthropic/claude-3.5-haiku --chat ideas\n"
-               "  Give me three names for a {topic} blog",
+               "  Give me three names for a {topic} blog\n\n"
+               "Notebook values go in as they are: a figure or image as an image, a PDF as a file,\n"
+               "a DataFrame as a compact table (capped; {df:full} sends it whole):\n"
+               "  %%edge -m openai/gpt-4o-mini -a scan.pdf\n"
+               "  What is wrong with this plot? {fig} The data: {df}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-m", "--model", action="append", default=[], metavar="MODEL",
@@ -80,6 +86,14 @@ def cell_parser() -> _Parser:
     p.add_argument("--fresh", action="store_true", help="ask again even in replay mode")
     p.add_argument("-p", "--participants", metavar="NAME",
                    help="a saved participant set (`%%edge participants save NAME ...`)")
+    p.add_argument("-a", "--attach", action="append", default=[], metavar="PATH",
+                   help="send this image (PNG, JPEG, GIF, WebP) or PDF after the prompt's text; "
+                        "repeat for several. In the text, {fig}, {img}, {Path('scan.pdf')} "
+                        "send a value where it stands; {df:full} sends a table whole")
+    p.add_argument("--pdf-engine", choices=PDF_ENGINES, metavar="ENGINE",
+                   help="how OpenRouter reads a PDF for a model without file input: "
+                        "cloudflare-ai (free, the default), mistral-ocr ($0.002 a page: scans), "
+                        "native (the model's own file input)")
     from ..routing import add_route_arguments
 
     add_route_arguments(p)

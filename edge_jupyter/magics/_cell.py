@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import calls
 from ..calls import EdgeResult, EdgeResults, Outcome
+from ..content import Attachment, Prompt
 from ..money import total_usd
 from . import _context
 from ._args import parse_cell_line
@@ -20,8 +21,8 @@ from ._interpolate import interpolate
 from ._render import MultiView, SingleView, show_error
 
 
-def request_from_flags(args: argparse.Namespace, prompt: str, context: calls.CallContext, *,
-                       replay_default: bool = False) -> calls.Request:
+def request_from_flags(args: argparse.Namespace, prompt: str | Prompt, context: calls.CallContext,
+                       *, replay_default: bool = False) -> calls.Request:
     """The engine's :class:`~edge_jupyter.calls.Request` for a cell's parsed flags."""
     from ..routing import route_from_args
 
@@ -30,15 +31,39 @@ def request_from_flags(args: argparse.Namespace, prompt: str, context: calls.Cal
         system=args.system, temperature=args.temperature, max_tokens=args.max_tokens,
         budget=args.budget, stream=not args.no_stream,
         replay=args.replay or replay_default, fresh=args.fresh, chat=args.chat,
-        route=route_from_args(args), route_defaults=not args.route_no_defaults, context=context)
+        route=route_from_args(args), route_defaults=not args.route_no_defaults, context=context,
+        pdf_engine=args.pdf_engine)
+
+
+def cell_prompt(shell: Any, args: argparse.Namespace, cell: str) -> Prompt:
+    """The cell's text with its ``{expr}`` values in place, then the ``-a/--attach`` files."""
+    prompt = interpolate(cell, shell.user_ns).strip()
+    if args.attach:
+        prompt = prompt.plus(attached(args.attach))
+    if prompt.is_empty():
+        raise EdgeCellError("The cell has no prompt: write your question below the %%edge line.")
+    return prompt
+
+
+def attached(paths: list[str]) -> list[Attachment]:
+    """The ``-a/--attach`` files, each read and checked (a missing or unreadable one names its
+    flag and path)."""
+    from ..content import AttachmentError, attach
+
+    out = []
+    for path in paths:
+        try:
+            out.append(attach(path))
+        except AttachmentError as exc:
+            message = str(exc)
+            raise AttachmentError(message if path in message else f"-a {path}: {message}") from None
+    return out
 
 
 def plan_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
               ) -> tuple[calls.CallPlan, argparse.Namespace]:
     args = parse_cell_line(line)
-    prompt = interpolate(cell, shell.user_ns).strip()
-    if not prompt:
-        raise EdgeCellError("The cell has no prompt: write your question below the %%edge line.")
+    prompt = cell_prompt(shell, args, cell)
     request = request_from_flags(args, prompt, _context.current(shell), replay_default=replay_default)
     return calls.plan(request), args
 

@@ -1,4 +1,12 @@
-"""``{expression}`` interpolation of a prompt, like an f-string; ``{{`` is a literal brace."""
+"""``{expression}`` interpolation of a prompt, like an f-string; ``{{`` is a literal brace.
+
+The result is a :class:`~edge_jupyter.content.Prompt`: the literal text and each ``{expr}``
+in the order written. A value becomes what :func:`~edge_jupyter.content.to_piece` makes of
+it: a figure, an image or a PDF an attachment at that place in the message, a DataFrame a
+compact table (capped), anything else its text as before. ``!r``/``!s``/``!a`` and format
+specs (``{x:.2f}``) still give text, exactly as an f-string would; the spec ``full``
+(``{df:full}``) sends a DataFrame or Series whole, uncapped.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from ..content import AttachmentError, Piece, Prompt, to_piece
 from ..errors import EdgeError
 
 
@@ -14,25 +23,43 @@ class InterpolationError(EdgeError):
 
 
 _formatter = string.Formatter()
+_CONVERSIONS = {"r": repr, "s": str, "a": ascii}
+#: ``{df:full}``: the whole table, not the capped summary
+FULL = "full"
 
 
-def interpolate(template: str, namespace: Mapping[str, Any]) -> str:
-    """Fill every ``{expr}`` (with ``!r``/``!s``/``!a`` and ``:spec`` as in f-strings)."""
+def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
     try:
-        parts = list(_formatter.parse(template))
+        return list(_formatter.parse(template))
     except ValueError as exc:
+        if "!full" in template and "conversion" in str(exc):
+            # ``{df!full}`` reads like a conversion, which Python's format syntax cannot have
+            raise InterpolationError(
+                "The prompt has {…!full}: write {df:full} (a colon, not !) to send a table "
+                "whole.") from None
         raise InterpolationError(
             f"The prompt has an unmatched brace ({exc}). Write {{{{ or }}}} for a literal brace.") from None
-    out: list[str] = []
-    for literal, field, spec, conversion in parts:
-        out.append(literal)
+
+
+def interpolate(template: str, namespace: Mapping[str, Any]) -> Prompt:
+    """Fill every ``{expr}`` (with ``!r``/``!s``/``!a`` and ``:spec`` as in f-strings)."""
+    pieces: list[Piece] = []
+    scope: dict[str, Any] | None = None  # the namespace copied once, when a field needs it
+    for literal, field, spec, conversion in _parse(template):
+        pieces.append(literal)
         if field is None:
             continue
         expression = field.strip()
         if not expression:
             raise InterpolationError("The prompt has an empty {}. Write {{}} for literal braces.")
+        if conversion is not None and conversion not in _CONVERSIONS:
+            raise InterpolationError(
+                f"{{{expression}!{conversion}}}: unknown conversion; use !r, !s or !a "
+                f"(or {{{expression}:full}} to send a table whole).")
+        if scope is None:
+            scope = dict(namespace)
         try:
-            value = eval(expression, {"__builtins__": __builtins__}, dict(namespace))
+            value = eval(expression, {"__builtins__": __builtins__}, scope)
         except NameError as exc:
             name = getattr(exc, "name", None) or str(exc)
             raise InterpolationError(
@@ -41,14 +68,25 @@ def interpolate(template: str, namespace: Mapping[str, Any]) -> str:
         except Exception as exc:
             raise InterpolationError(
                 f"{{{expression}}} could not be evaluated: {type(exc).__name__}: {exc}") from None
-        if conversion == "r":
-            value = repr(value)
-        elif conversion == "a":
-            value = ascii(value)
-        elif conversion == "s":
-            value = str(value)
+        pieces.append(_piece(expression, value, spec or "", conversion))
+    return Prompt.of(pieces)
+
+
+def _piece(expression: str, value: Any, spec: str, conversion: str | None) -> Piece:
+    """One field's piece: text for a conversion or a format spec, else what the value is."""
+    if conversion is not None or (spec and spec != FULL):
+        if conversion is not None:
+            value = _CONVERSIONS[conversion](value)
         try:
-            out.append(format(value, spec or ""))
+            return format(value, spec)
         except (TypeError, ValueError) as exc:
             raise InterpolationError(f"{{{expression}:{spec}}}: {exc}") from None
-    return "".join(out)
+    try:
+        return to_piece(value, full=spec == FULL)
+    except AttachmentError as exc:
+        raise AttachmentError(f"{{{expression}}}: {exc}") from None
+    except EdgeError:
+        raise
+    except Exception as exc:  # a figure that cannot be drawn, a table that cannot be read
+        raise InterpolationError(
+            f"{{{expression}}} could not be put into the prompt: {type(exc).__name__}: {exc}") from None

@@ -45,6 +45,7 @@ from IPython.display import clear_output, display
 
 from .. import answer_format as _format
 from ..calls import Began, Ended, Event, Text, Tick
+from ..content import Attachment
 from ..record import CallRecord
 from ..untrusted_text import markdown_to_safe_html, strip_controls, warm_up
 from ._context import in_kernel
@@ -107,6 +108,31 @@ def cost_bundle(record: CallRecord) -> dict[str, str]:
     return _bundle(_format.cost_line_html(record), _format.cost_line_text(record))
 
 
+def waiting_state(waiting: str, sending: str) -> str:
+    """A status line's state before the first token: "⏳ waiting for first token…", or with
+    attachments "⏳ sending 2 images · 1 PDF (12 pages) · ~1,850 text tokens · at most $0.0123 —
+    waiting for first token…" (the figures are the engine's, ``Began.sending``)."""
+    return f"⏳ sending {sending} — {waiting}" if sending else f"⏳ {waiting}"
+
+
+def attachments_of(record: Any) -> tuple[Attachment, ...]:
+    """What a call sent besides text (``EdgeResult.attachments``; a plain record has none)."""
+    return tuple(getattr(record, "attachments", ()) or ())
+
+
+def sent_bundle(attachments: Sequence[Attachment]) -> dict[str, str]:
+    """Thumbnails of what the model saw (a collapsible block), kept in the saved notebook."""
+    from ..content import thumbnails_html
+
+    return _bundle(thumbnails_html(attachments),
+                   "sent: " + " · ".join(a.describe() for a in attachments))
+
+
+def show_sent(attachments: Sequence[Attachment]) -> None:
+    if attachments:
+        display(sent_bundle(attachments), raw=True)
+
+
 class SingleView:
     """One model: a status line, then the text as it streams, then the final render.
 
@@ -131,15 +157,21 @@ class SingleView:
         if type(event) is Text:
             self.on_text(event.text)
         elif isinstance(event, Began):
-            self.begin(list(event.warnings), replayed=bool(event.replayed and event.replayed[0]))
+            replayed = bool(event.replayed and event.replayed[0])
+            # a replayed answer sends nothing: no "sending …" for it
+            self.begin(list(event.warnings), replayed=replayed,
+                       sending=event.sending[0] if event.sending and not replayed else "")
 
-    def begin(self, warnings: list[str], *, replayed: bool = False) -> None:
+    def begin(self, warnings: list[str], *, replayed: bool = False, sending: str = "") -> None:
+        """The status line until the first token; ``sending``: what goes with the text
+        ("1 image · ~1,850 text tokens · at most $0.0123"), "" when nothing is attached."""
         self.warnings = warnings
         for message in warnings:
             show_warning(message)
         waiting = ("from the replay store…" if replayed else
                    "waiting for first token…" if self.streaming else "waiting for the answer…")
-        self._status = display(self._status_bundle(f"⏳ {waiting}"), raw=True, display_id=True)
+        self._status = display(self._status_bundle(waiting_state(waiting, sending)),
+                               raw=True, display_id=True)
 
     def _status_bundle(self, state: str) -> dict[str, str]:
         text = f"{self.model} · {state}"
@@ -188,6 +220,7 @@ class SingleView:
         if not self._terminal:
             for message in self.warnings:
                 show_warning(message)
+            show_sent(attachments_of(record))
         streamed = bool(record.text) and self._written == len(record.text)
         bundle, value, note = answer_bundle(record, fmt, plain_twin=not streamed)
         if self._terminal and streamed and fmt in ("markdown", "text"):
@@ -205,6 +238,7 @@ class _Lane:
     """What the grid shows of one model while it streams."""
 
     model: str
+    sending: str = ""  # what goes besides the text, for the status (Began.sending)
     parts: list[str] = field(default_factory=list)
     tokens: int = 0
     done: bool = False
@@ -239,7 +273,9 @@ class MultiView:
         elif isinstance(event, Tick):
             self.refresh()  # what a throttled redraw held back, at most GRID_INTERVAL late
         elif isinstance(event, Began):
-            self.lanes = [_Lane(m) for m in event.models]
+            sending = event.sending or ("",) * len(event.models)
+            self.lanes = [_Lane(m, "" if replayed else s)  # a replayed answer sends nothing
+                          for m, s, replayed in zip(event.models, sending, event.replayed, strict=True)]
             self.warnings = list(event.warnings)
             for message in self.warnings:
                 show_warning(message)
@@ -255,7 +291,7 @@ class MultiView:
             elif p.tokens:
                 state = f"▶ {p.tokens:,} tokens"
             else:
-                state = "⏳ waiting for first token…"
+                state = waiting_state("waiting for first token…", p.sending)
             cells.append(
                 '<div style="flex:1 1 0;min-width:12em;border:1px solid rgba(128,128,128,0.3);'
                 'border-radius:6px;padding:0.4em 0.6em">'
@@ -282,11 +318,19 @@ class MultiView:
         self.clear()
         for message in self.warnings:
             show_warning(message)
+        # The models were sent the same attachments: their thumbnails once, above the answers
+        # (a conversation's re-sent history may differ per model: then under each model).
+        sent = [attachments_of(r) for r in records]
+        shared = all(s == sent[0] for s in sent)
+        if shared:
+            show_sent(sent[0])
         values: list[Any] = []
-        for record in records:
+        for record, attachments in zip(records, sent, strict=True):
             # the id the server says answered: its text, never its markup
             display(_bundle(f"<h4>{html.escape(strip_controls(record.model))}</h4>",
                             f"== {record.model}"), raw=True)
+            if not shared:
+                show_sent(attachments)
             if record.status == "error" and not record.text:
                 show_error(record.error, record.model)
                 values.append(None)
