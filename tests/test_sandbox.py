@@ -171,8 +171,12 @@ def test_count_prompt_tokens_rule() -> None:
     assert count_prompt_tokens([{"role": "user", "content": "abcd"}]) == 3 + 1
     assert count_prompt_tokens([{"role": "user", "content": "abcde"}]) == 3 + 2
     assert count_prompt_tokens([{"role": "system", "content": ""}, {"role": "user", "content": "x" * 40}]) == 3 + 13
-    parts = [{"type": "text", "text": "abcdefgh"}, {"type": "image_url", "image_url": {"url": "x"}}]
+    audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    parts = [{"type": "text", "text": "abcdefgh"}, audio]
     assert count_prompt_tokens([{"role": "user", "content": parts}]) == 3 + 2 + 85
+    # Images and files are billed by pixel size and pages (tests/test_sandbox_media.py), not here.
+    parts = [{"type": "text", "text": "abcdefgh"}, {"type": "image_url", "image_url": {"url": "x"}}]
+    assert count_prompt_tokens([{"role": "user", "content": parts}]) == 3 + 2
 
 
 # -- errors ---------------------------------------------------------------------------------

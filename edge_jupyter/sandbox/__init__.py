@@ -16,6 +16,8 @@ costs from a small price table, and on-demand faults::
 Routing honours OpenRouter's whole ``provider`` object (order, only, ignore,
 allow_fallbacks, data_collection, zdr, sort, max_price, quantizations) and the
 ``models`` fallback list, with OpenRouter's 404s when nothing can serve.
+Content parts (images, PDFs, the ``file-parser`` plugin) are checked, priced
+from the sandbox's own table and recorded (``CompletionRecord.media``).
 
 Standard library only; imports nothing from IPython, widgets or Jupyter.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from ._catalog import MODELS, CatalogEndpoint, CatalogModel
 from ._faults import Fault
+from ._media import ReceivedMedia
 from ._records import CompletionRecord, RecordedRequest
 from ._sandbox import Sandbox
 from ._text import answer_tokens, count_prompt_tokens
@@ -34,6 +37,7 @@ __all__ = [
     "CatalogModel",
     "CompletionRecord",
     "Fault",
+    "ReceivedMedia",
     "RecordedRequest",
     "Sandbox",
     "answer_tokens",

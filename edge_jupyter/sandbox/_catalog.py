@@ -43,6 +43,8 @@ class CatalogEndpoint:
     prompt: str
     completion: str
     uptime_last_30m: float = 99.9
+    #: USD per image part (``pricing.image``); "0": images are billed as prompt tokens.
+    image: str = "0"
     #: What the provider itself calls a normal stop / a length cut-off; sent
     #: as ``native_finish_reason`` so clients see realistic provider values.
     native_stop: str = "stop"
@@ -81,6 +83,11 @@ class CatalogEndpoint:
     def completion_price(self) -> Decimal:
         """USD per completion token (reasoning tokens included), exact."""
         return Decimal(self.completion)
+
+    @property
+    def image_price(self) -> Decimal:
+        """USD per image part, exact (0: the image is billed as prompt tokens)."""
+        return Decimal(self.image)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,7 @@ class CatalogModel:
         """The ``pricing`` object exactly as ``/models`` serves it (``"-1"`` for a router)."""
         if self.routes_to:
             return {"prompt": "-1", "completion": "-1"}
-        return _pricing_json(self.prompt, self.completion)
+        return _pricing_json(self.endpoints[0])
 
     @property
     def supported_parameters(self) -> list[str]:
@@ -143,12 +150,12 @@ class CatalogModel:
         return [*_COMMON_PARAMS, *self.extra_params]
 
 
-def _pricing_json(prompt: str, completion: str) -> dict[str, str]:
+def _pricing_json(ep: CatalogEndpoint) -> dict[str, str]:
     return {
-        "prompt": prompt,
-        "completion": completion,
+        "prompt": ep.prompt,
+        "completion": ep.completion,
         "request": "0",
-        "image": "0",
+        "image": ep.image,
         "web_search": "0",
         "internal_reasoning": "0",
     }
@@ -218,7 +225,7 @@ def endpoints_json(model: CatalogModel) -> dict[str, Any]:
                 "context_length": ep.context_length,
                 "max_completion_tokens": ep.max_completion_tokens,
                 "max_prompt_tokens": None,
-                "pricing": _pricing_json(ep.prompt, ep.completion),
+                "pricing": _pricing_json(ep),
                 "supported_parameters": model.supported_parameters,
                 "status": 0,
                 "uptime_last_5m": 100.0,
@@ -261,11 +268,11 @@ _ALL: tuple[CatalogModel, ...] = (
         description="GPT-4o mini is OpenAI's small, cheap multimodal model. (sandbox copy)",
         context_length=128000, max_completion_tokens=16384, tokenizer="GPT", instruct_type=None,
         input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
-        endpoints=(  # $0.15 / $0.60 per M
+        endpoints=(  # $0.15 / $0.60 per M; $0.007225 per image (OpenRouter's /models)
             _ep("OpenAI", "openai", None, 128000, 16384, "0.00000015", "0.0000006",
-                latency_ms=420.0, throughput=95.0),
+                latency_ms=420.0, throughput=95.0, image="0.007225"),
             _ep("Azure", "azure", None, 128000, 16384, "0.00000015", "0.0000006", uptime_last_30m=99.5,
-                latency_ms=380.0, throughput=120.0, **_ZDR),
+                latency_ms=380.0, throughput=120.0, image="0.007225", **_ZDR),
         ),
     ),
     CatalogModel(
@@ -273,10 +280,10 @@ _ALL: tuple[CatalogModel, ...] = (
         description="GPT-4o (\"o\" for \"omni\") is OpenAI's flagship multimodal model. (sandbox copy)",
         context_length=128000, max_completion_tokens=16384, tokenizer="GPT", instruct_type=None,
         input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
-        endpoints=(  # $2.50 / $10 per M
-            _ep("OpenAI", "openai", None, 128000, 16384, "0.0000025", "0.00001"),
+        endpoints=(  # $2.50 / $10 per M; $0.003613 per image (OpenRouter's /models)
+            _ep("OpenAI", "openai", None, 128000, 16384, "0.0000025", "0.00001", image="0.003613"),
             _ep("Azure", "azure", None, 128000, 16384, "0.0000025", "0.00001", uptime_last_30m=99.4,
-                **_ZDR),
+                image="0.003613", **_ZDR),
         ),
     ),
     CatalogModel(

@@ -24,6 +24,7 @@ from typing import Any
 
 from ._catalog import CatalogEndpoint, CatalogModel
 from ._errors import ApiError
+from ._media import ReceivedMedia, needs, priced, read_media, requested_engine
 from ._routing import candidates, check_provider, route
 from ._text import (
     answer_tokens,
@@ -80,6 +81,18 @@ class ChatPlan:
     byok: bool = False
     #: Endpoints tried before this one that failed (``Sandbox.down_providers``).
     failed: tuple[CatalogEndpoint, ...] = ()
+    #: The image and file parts, priced for this endpoint (their tokens are in ``prompt_tokens``).
+    media: tuple[ReceivedMedia, ...] = ()
+
+    @property
+    def images_usd(self) -> Decimal:
+        """Per-image prices: billed by the provider with the prompt (upstream)."""
+        return sum((m.usd for m in self.media if m.kind == "image"), Decimal(0))
+
+    @property
+    def plugin_usd(self) -> Decimal:
+        """``file-parser`` engine fees: OpenRouter's own charge, on top of the provider's."""
+        return sum((m.usd for m in self.media if m.kind == "file"), Decimal(0))
 
     @property
     def served_model(self) -> str:
@@ -93,9 +106,10 @@ class ChatPlan:
         return ep.native_length if self.finish_reason == "length" else ep.native_stop
 
     def reservation(self) -> Decimal:
-        """Worst-case cost: the prompt plus ``max_out`` completion tokens."""
+        """Worst-case cost: the prompt (images and pages included) plus ``max_out`` completion tokens."""
         ep = self.endpoint
-        return self.prompt_tokens * ep.prompt_price + self.max_out * ep.completion_price
+        return (self.prompt_tokens * ep.prompt_price + self.images_usd + self.plugin_usd
+                + self.max_out * ep.completion_price)
 
 
 def _positive_int(body: dict[str, Any], name: str) -> int | None:
@@ -135,6 +149,10 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     Routing (``provider``, ``models``, BYOK-first, ``down`` providers) is ``_routing.route``;
     its 400/404/502 errors come out of here unchanged.
 
+    Content parts: images and PDFs are checked and measured (``_media``; 400 when malformed),
+    a model without image input is skipped for an image (404 when no model is left), and
+    each part's tokens and price join the bill; ``plugins`` is checked (file-parser engine).
+
     Length: ``[sandbox:tokens=N]`` in the last user message, else ``answer_length``;
     reasoning models add :func:`reasoning_length` reasoning tokens first. The total
     is cut at ``max_completion_tokens`` (or ``max_tokens``), giving ``"length"``, unless
@@ -143,8 +161,11 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
     messages = _messages(body)
-    routed = route(body, byok=byok, down=down)
+    media = read_media(messages)
+    engine = requested_engine(body)
+    routed = route(body, byok=byok, down=down, needs=needs(media))
     model, endpoint = routed.model, routed.endpoint
+    media = priced(media, model.input_modalities, endpoint.image_price, engine)
     cap = _positive_int(body, "max_completion_tokens")
     legacy_cap = _positive_int(body, "max_tokens")
     cap = cap if cap is not None else legacy_cap
@@ -160,7 +181,7 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     hidden = (isinstance(reasoning_opts, dict) and reasoning_opts.get("exclude") is True) or (
         body.get("include_reasoning") is False
     )
-    prompt_tokens = count_prompt_tokens(messages)
+    prompt_tokens = count_prompt_tokens(messages) + sum(m.tokens for m in media)
     max_out = cap if cap is not None else (
         endpoint.max_completion_tokens or max(1, model.context_length - prompt_tokens)
     )
@@ -178,13 +199,15 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
         body=body,
         byok=routed.byok,
         failed=routed.failed,
+        media=tuple(media),
     )
 
 
 def affordable_tokens(plan: ChatPlan, remaining: Decimal) -> int:
     """How many completion tokens ``remaining`` USD buys after the prompt (>= 0)."""
     price = plan.endpoint.completion_price
-    left = remaining - plan.prompt_tokens * plan.endpoint.prompt_price
+    left = (remaining - plan.prompt_tokens * plan.endpoint.prompt_price - plan.images_usd
+            - plan.plugin_usd)
     if price <= 0:
         return plan.max_out if left >= 0 else 0
     return max(0, math.floor(left / price))
@@ -202,19 +225,22 @@ class Price:
 
 
 def price(endpoint: CatalogEndpoint, prompt_tokens: int, completion_tokens: int, *,
-          byok: bool, free: bool) -> Price:
+          byok: bool, free: bool, images_usd: Decimal = Decimal(0),
+          plugin_usd: Decimal = Decimal(0)) -> Price:
     """Price a completion. ``free`` applies zero-completion insurance (no charge at all).
 
     Not BYOK: ``cost`` = list price = ``upstream``. BYOK: the provider bills the
     user the list price directly and OpenRouter charges a 5 % fee as ``cost``.
+    ``images_usd`` (per-image prices) is the provider's, part of the upstream prompt cost;
+    ``plugin_usd`` (file-parser engine fees) is OpenRouter's, added to ``cost`` in full.
     """
     if free:
         zero = Decimal(0)
         return Price(zero, zero, zero, zero, byok)
-    p = prompt_tokens * endpoint.prompt_price
+    p = prompt_tokens * endpoint.prompt_price + images_usd
     c = completion_tokens * endpoint.completion_price
     full = p + c
-    return Price(full * BYOK_FEE if byok else full, full, p, c, byok)
+    return Price((full * BYOK_FEE if byok else full) + plugin_usd, full, p, c, byok)
 
 
 def usage_json(prompt_tokens: int, completion_tokens: int, reasoning: int, cost: Price) -> dict[str, Any]:

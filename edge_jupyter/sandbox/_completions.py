@@ -157,7 +157,8 @@ class _Run:
         o, plan = self.out, self.plan
         completion = o.reasoning_sent + o.content_sent
         free = finish == "error" or (completion == 0 and finish is None)
-        cost = price(plan.endpoint, plan.prompt_tokens, completion, byok=self.byok, free=free)
+        cost = price(plan.endpoint, plan.prompt_tokens, completion, byok=self.byok, free=free,
+                     images_usd=plan.images_usd, plugin_usd=plan.plugin_usd)
         return usage_json(plan.prompt_tokens, completion, o.reasoning_sent, cost), cost
 
     def _finish(self) -> None:
@@ -196,7 +197,7 @@ class _Run:
             "native_tokens_completion_images": 0,
             "native_tokens_reasoning": o.reasoning_sent,
             "native_tokens_cached": 0,
-            "num_media_prompt": 0,
+            "num_media_prompt": len(plan.media),
             "num_input_audio_prompt": 0,
             "num_media_completion": 0,
             "num_search_results": 0,
@@ -255,6 +256,7 @@ class _Run:
             started=self.started,
             ended=time.time(),
             request=plan.body,
+            media=list(plan.media),
         ))
 
     # -- streaming ----------------------------------------------------------------

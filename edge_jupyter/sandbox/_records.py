@@ -8,7 +8,10 @@ so a test log or a ``repr`` can never leak a key, even a fake one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from ._media import ReceivedMedia, read_media
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
@@ -50,6 +53,17 @@ class RecordedRequest:
     headers: Headers
     time: float
 
+    @cached_property
+    def media(self) -> list[ReceivedMedia]:
+        """The well-formed image and file parts of a chat request's messages, unpriced.
+
+        Read from the body whether or not the request was served (a 400 for one bad part
+        still lists the good ones; a 404 for an image lists the image).
+        """
+        body = self.json
+        messages = body.get("messages") if isinstance(body, dict) else None
+        return read_media(messages, strict=False) if isinstance(messages, list) else []
+
 
 @dataclass
 class CompletionRecord:
@@ -58,6 +72,8 @@ class CompletionRecord:
     ``text`` and ``reasoning`` hold exactly what reached the socket; ``usage``
     is the usage object sent to the client, or, when the client went away or
     the stream broke before the usage chunk, the usage that was billed.
+    ``media`` lists the image and file parts as received and billed (MIME type, pixel
+    size, pages, bytes, sha256, file engine, tokens and USD of each).
     """
 
     id: str
@@ -76,6 +92,7 @@ class CompletionRecord:
     started: float = 0.0
     ended: float = 0.0
     request: dict[str, Any] = field(default_factory=dict, repr=False)
+    media: list[ReceivedMedia] = field(default_factory=list)
 
     @property
     def cost(self) -> float:

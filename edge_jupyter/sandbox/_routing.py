@@ -23,7 +23,12 @@ provider-selection guide ([DOCS guides/routing/provider-selection], §2.2 and §
    model of ``models``. When everything failed the last error is returned: 502
    ``Provider returned error`` for a down provider.
 
-Every 404 also carries the documented ``error.availability`` object (§7.3).
+0. Input modalities first: a model whose ``input_modalities`` lack one the content parts need
+   (an image part) has no endpoint for the request; the next model of ``models`` is tried,
+   and when none takes it: 404 ``No endpoints found that support image input`` (the observed
+   body: message and code only).
+
+Every other 404 also carries the documented ``error.availability`` object (§7.3).
 
 Unknown provider *names* are not an error: the spec types ``order``/``only``/``ignore``
 items as ``ProviderName | string``, so OpenRouter accepts any string and an unknown one
@@ -267,16 +272,35 @@ def model_chain(body: dict[str, Any]) -> list[CatalogModel]:
     return [MODELS[name], *extra]
 
 
-def _served(chain: list[CatalogModel], prefs: dict[str, Any] | None, byok: frozenset[str]
+def missing_input(model: CatalogModel, needs: frozenset[str]) -> ApiError | None:
+    """OpenRouter's 404 when ``model`` lacks an input modality the request needs, else None.
+
+    The body is the one observed from OpenRouter (message and code, no ``availability``):
+    ``No endpoints found that support image input``.
+    """
+    missing = sorted(needs - set(model.input_modalities))
+    if not missing:
+        return None
+    return ApiError(404, f"No endpoints found that support {missing[0]} input", typed=False)
+
+
+def _served(chain: list[CatalogModel], prefs: dict[str, Any] | None, byok: frozenset[str],
+            needs: frozenset[str] = frozenset(),
             ) -> Iterable[tuple[CatalogModel, list[CatalogEndpoint] | ApiError]]:
     """Each model of the chain with its candidate endpoints (or why it has none).
 
     A router (``openrouter/auto``) stands for the first of its ``routes_to`` models that the
     preferences allow (``max_price`` included), so the answer comes from, and is billed as,
     that model: what OpenRouter's Auto Router does with its "-1" (variable) price.
+    A model without an input modality in ``needs`` (an image to a text-only model) has no
+    endpoint for the request: the next model of the chain is tried.
     """
     for model in chain:
         if not model.routes_to:
+            lacking = missing_input(model, needs)
+            if lacking is not None:
+                yield model, lacking
+                continue
             try:
                 yield model, candidates(model, prefs, byok)
             except ApiError as exc:
@@ -284,6 +308,10 @@ def _served(chain: list[CatalogModel], prefs: dict[str, Any] | None, byok: froze
             continue
         first: ApiError | None = None
         for target in (MODELS[t] for t in model.routes_to if t in MODELS):
+            lacking = missing_input(target, needs)
+            if lacking is not None:
+                first = first or lacking
+                continue
             try:
                 eps = candidates(target, prefs, byok)
             except ApiError as exc:
@@ -296,12 +324,15 @@ def _served(chain: list[CatalogModel], prefs: dict[str, Any] | None, byok: froze
 
 
 def route(body: dict[str, Any], *, byok: frozenset[str] = frozenset(),
-          down: frozenset[str] = frozenset()) -> Route:
-    """Pick the model and endpoint for ``body``, or raise the error OpenRouter would send."""
+          down: frozenset[str] = frozenset(), needs: frozenset[str] = frozenset()) -> Route:
+    """Pick the model and endpoint for ``body``, or raise the error OpenRouter would send.
+
+    ``needs``: input modalities the request's content parts need (``{"image"}``).
+    """
     prefs = check_provider(body.get("provider"))
     failed: list[CatalogEndpoint] = []
     error: ApiError | None = None
-    for model, eps_or_error in _served(model_chain(body), prefs, byok):
+    for model, eps_or_error in _served(model_chain(body), prefs, byok, needs):
         if isinstance(eps_or_error, ApiError):
             error = eps_or_error
             continue

@@ -224,17 +224,20 @@ def reasoning_length(answer_length: int) -> int:
 
 #: Tokens charged per message on top of its text, like chat templates' role markers.
 MESSAGE_OVERHEAD = 3
-#: Tokens charged for each non-text content part (image, file, audio...).
+#: Tokens charged for each audio or video content part (not modelled further).
 MEDIA_PART_TOKENS = 85
+#: Parts priced by ``_media`` (per image, per PDF page), not here.
+_PRICED_PARTS = (None, "text", "image_url", "file")
 
 
 def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    """Prompt tokens the sandbox bills: per message ``ceil(len(text) / 4) + 3``.
+    """Prompt tokens the sandbox bills for text: per message ``ceil(len(text) / 4) + 3``.
 
     ``text`` is a string ``content`` or the concatenated ``text`` parts of a
-    list ``content``; each non-text part adds 85. Characters, not bytes, so the
-    count is the same whatever the encoding. Roughly what real tokenisers give
-    for English (4 characters per token), and exactly reproducible in tests.
+    list ``content``; each audio or video part adds 85. Image and file parts are
+    not counted here: ``_media`` bills them by pixel size and page count. Characters,
+    not bytes, so the count is the same whatever the encoding. Roughly what real
+    tokenisers give for English (4 characters per token), and exactly reproducible in tests.
     """
     total = 0
     for msg in messages:
@@ -244,7 +247,7 @@ def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
         content = msg.get("content")
         if isinstance(content, list):
             total += MEDIA_PART_TOKENS * sum(
-                1 for p in content if isinstance(p, Mapping) and p.get("type") not in (None, "text")
+                1 for p in content if isinstance(p, Mapping) and p.get("type") not in _PRICED_PARTS
             )
     return total
 
