@@ -320,3 +320,21 @@ def test_text_only_bodies_are_unchanged(edge_env, sb) -> None:
     [record] = run(prompt=Prompt.of(["Hello there"]), models=[VISION]).records
     assert sent_body(sb)["messages"] == [{"role": "user", "content": "Hello there"}]
     assert record.status == "ok"
+
+
+def test_a_conversations_resent_attachments_are_counted_and_checked(edge_env, sb) -> None:
+    from edge_jupyter.conversations import Conversation
+
+    chat = Conversation(name="")
+    first = run(prompt=ask("What is this? ", png(), pdf(2)), models=[VISION], max_tokens=5,
+                conversation=chat).records[0]
+    assert first.status == "ok" and (first.images, first.files, first.pages) == (1, 1, 2)
+    # The next turn is text, but its body sends the history's image and PDF again.
+    [again] = run(prompt="And its colour?", models=[VISION], max_tokens=5, conversation=chat).records
+    assert again.status == "ok", again.error
+    assert (again.images, again.files, again.pages, again.attachments) == (1, 1, 2, ())
+    # …so a text-only model cannot take the conversation further.
+    sent = chats(sb)
+    with pytest.raises(calls.CallRefused, match="does not take images"):
+        run(prompt="Go on.", models=[TEXT_ONLY], conversation=chat)
+    assert chats(sb) == sent
