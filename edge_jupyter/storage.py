@@ -344,6 +344,30 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """:func:`write_json_atomic` for bytes (a conversation's attachments): the whole file
+    or nothing, fsync'ed before the rename."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise DataFileError(path, "write", exc) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise DataFileError(path, "write", exc) from None
+        raise
+
+
 def check_writable(folder: Path) -> str | None:
     """None if a file can be created in ``folder``, else the problem and the fix (for status).
 
