@@ -42,7 +42,7 @@ real parent, with its real module)::
     │   ├── NoSecureStore               edge_jupyter.keystore._errors
     │   └── KeyringLocked               edge_jupyter.keystore._errors
     ├── NotConnected                    edge_jupyter.calls._errors           no API key: nothing can be sent
-    ├── CallRefused                     edge_jupyter.calls._errors           refused before sending (budget, price)
+    ├── CallRefused                     edge_jupyter.calls._errors           refused before sending (budget, price, images)
     ├── NothingSent                     edge_jupyter.calls._errors
     ├── CallsBroke                      edge_jupyter.calls._errors
     ├── RoutingError                    edge_jupyter.routing._errors         a routing preference (also a ValueError)

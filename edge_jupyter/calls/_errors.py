@@ -10,7 +10,8 @@ class NotConnected(EdgeError):
 
 
 class CallRefused(EdgeError):
-    """Refused before sending: a budget, or a price that cannot be known under one.
+    """Refused before sending: a budget, a price that cannot be known under one, or images
+    to a model that does not take them (``_media``).
 
     Every ledger row the calls had is completed (``error``, "not sent: …") and its
     reservation released before this is raised.

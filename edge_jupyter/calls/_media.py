@@ -174,6 +174,8 @@ def prepare(client: OpenRouterClient, body: dict[str, Any], pdf_engine: str | No
 def _at_most(usd: float) -> str:
     """A worst case rounded UP to what is shown (two significant digits, at least cents'
     precision), so "at most" is never below the figure it stands for."""
+    if not math.isfinite(usd):
+        return exact_usd(usd)
     value = Decimal(repr(max(usd, 0.0)))
     if value == 0:
         return exact_usd(0)
