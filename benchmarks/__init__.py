@@ -16,5 +16,6 @@ whose size parameters let the test suite run it tiny:
 ``ledger``         appends, four writer processes, ``usage()`` and grouping at 1M rows
 ``many_models``    ``-m`` × 5 wall time against the slowest single model
 ``memory``         kernel RSS after a 50k-token answer and 10,000 ledger rows
+``content``        a figure encoded and a 100,000-row DataFrame summarised for a prompt
 =================  =====================================================================
 """

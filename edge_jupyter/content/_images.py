@@ -5,8 +5,9 @@ Encoding choices (each for a reason):
 * **Figures** are rendered once, at the figure's own dpi (``EDGE_FIGURE_DPI`` overrides), over
   the whole canvas as ``savefig`` draws it by default — so a 10×8 in figure at matplotlib's
   100 dpi is 1,000×800 px, predictably — and encoded as PNG (lossless: lines and text stay
-  sharp). A figure longer than ``EDGE_IMAGE_MAX_SIDE`` is rendered at the lower dpi that fits
-  rather than rendered big and shrunk. The PNG carries no metadata (no "Software" line, no
+  sharp; zlib level 1, the fastest, as a figure's flat colours compress well anyway). A
+  figure longer than ``EDGE_IMAGE_MAX_SIDE`` is rendered at the lower dpi that fits rather
+  than rendered big and shrunk. The PNG carries no metadata (no "Software" line, no
   time), so an unchanged figure gives the same bytes, the same request body and so a $0 replay.
 * **PIL images** are encoded as PNG whatever they came from: lossless, every mode maps to it
   (CMYK, YCbCr, float… are converted), and the pixel size is the image's. Simple and exact;
@@ -48,7 +49,7 @@ def figure_image(figure: Any, config: Settings) -> Attachment:
         downscaled_from = full
         dpi *= config.max_side / max(width_in * dpi, height_in * dpi)
     image = _render(figure, dpi)
-    data = _encode(image, "PNG")
+    data = _encode(image, "PNG", fast=True)
     header = _header(data, "the figure")
     check_size(data, "The figure", config.max_bytes)
     return Attachment(kind="image", data=data, mime=header.mime, filename="figure.png",
@@ -160,8 +161,12 @@ def _decode(data: bytes, header: ImageHeader, max_side: int) -> PILImage | None:
         return None
 
 
-def _encode(image: PILImage, fmt: str) -> bytes:
-    """PNG (or JPEG quality 90) bytes of ``image``, with no metadata: same pixels, same bytes."""
+def _encode(image: PILImage, fmt: str, *, fast: bool = False) -> bytes:
+    """PNG (or JPEG quality 90) bytes of ``image``, with no metadata: same pixels, same bytes.
+
+    ``fast``: zlib level 1 instead of 6 — for figures (flat colours) ≈ 40 % less encoding
+    time for ≈ 20 % more bytes, which cost nothing in tokens.
+    """
     if fmt == "JPEG":
         if image.mode not in ("RGB", "L", "CMYK"):
             image = image.convert("RGB")
@@ -172,7 +177,7 @@ def _encode(image: PILImage, fmt: str) -> bytes:
         alpha = "A" in image.getbands() or "transparency" in image.info
         image = image.convert("RGBA" if alpha else "RGB")
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="PNG", compress_level=1 if fast else 6)
     return out.getvalue()
 
 
