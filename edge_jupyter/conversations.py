@@ -87,6 +87,16 @@ class Turn:
             return self.answers[model]
         return next(iter(self.answers.values()), "")
 
+    def attached(self) -> list[str]:
+        """What the turn attached, described ("figure.png 1000×800", "paper.pdf (12 pages)"),
+        without reading the store (``%edge history``)."""
+        if isinstance(self.parts, Prompt):
+            return [a.describe() for a in self.parts.attachments]
+        return [Attachment(kind=p["kind"], data=b"", mime=p["mime"], filename=p["filename"],
+                           width=p.get("width"), height=p.get("height"), pages=p.get("pages"),
+                           source=p.get("source", ""), sha256=p["attachment"]).describe()
+                for p in self.parts or () if "attachment" in p]
+
 
 @dataclass
 class Conversation:

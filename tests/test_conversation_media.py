@@ -127,6 +127,11 @@ def test_a_turn_with_an_image_and_a_pdf_is_saved_by_hash_and_sent_again_identica
     assert messages[1]["content"][1]["image_url"]["url"] == fig.data_url()
     assert messages[1]["content"][3]["file"] == {"filename": "paper.pdf",
                                                  "file_data": paper.data_url()}
+    described = ["matplotlib Figure 100×75", "paper.pdf (2 pages)"]
+    assert conversations.load("trip").turns[0].attached() == described
+    memory = Conversation(name="")
+    memory.record("k1", prompt, {MODEL: "The axis."})
+    assert memory.turns[0].attached() == described
 
 
 def test_the_store_holds_each_attachment_once_and_never_rewrites_it(data):
@@ -176,6 +181,7 @@ def test_text_only_conversations_send_and_save_exactly_what_they_did_before(data
     turns = chat_file("plain")["turns"]
     assert [sorted(t) for t in turns] == [["answers", "key", "prompt", "timestamp"]] * 2
     assert [t["prompt"] for t in turns] == ["Hi", "Where to?"]
+    assert [t.attached() for t in conversations.load("plain").turns] == [[], []]
     expected = [
         {"role": "system", "content": "Be kind."},
         {"role": "user", "content": "Hi"},
