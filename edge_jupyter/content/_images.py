@@ -174,8 +174,12 @@ def _encode(image: PILImage, fmt: str, *, fast: bool = False) -> bytes:
         image.save(out, format="JPEG", quality=90)
         return out.getvalue()
     if image.mode not in _PNG_MODES:
-        alpha = "A" in image.getbands() or "transparency" in image.info
-        image = image.convert("RGBA" if alpha else "RGB")
+        alpha = bool({"A", "a"} & set(image.getbands())) or "transparency" in image.info
+        try:
+            image = image.convert("RGBA" if alpha else "RGB")
+        except ValueError as exc:  # a mode Pillow cannot convert directly
+            raise AttachmentError(f"A PIL image in mode {image.mode} cannot be sent as PNG: "
+                                  "convert it first, e.g. image.convert('RGB')") from exc
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=1 if fast else 6)
     return out.getvalue()
