@@ -228,3 +228,9 @@ def test_nothing_heavy_is_imported_for_plain_values() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_mode_pillow_cannot_convert_is_a_clear_error() -> None:
+    with pytest.raises(AttachmentError, match=r"^A PIL image in mode La cannot be sent as PNG: "
+                                              r"convert it first, e\.g\. image\.convert\('RGB'\)$"):
+        to_piece(Image.new("La", (8, 8)))
