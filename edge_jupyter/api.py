@@ -264,8 +264,8 @@ def _prompt(prompt: Any) -> str | Prompt:
     if isinstance(prompt, (list, tuple)):
         return _pieces(prompt)
     if not isinstance(prompt, str):
-        raise _refuse(f"prompt must be a string, or a list of strings and objects (figures, "
-                      f"images, PDFs, tables), not {type(prompt).__name__} (an f-string puts "
+        raise _refuse(f"prompt must be a string, not {type(prompt).__name__} (or a list of "
+                      "strings and objects: figures, images, PDFs, tables; an f-string puts "
                       "values into a string).")
     if not prompt.strip():
         raise _refuse("prompt is empty: nothing was sent; pass your question as a string.")

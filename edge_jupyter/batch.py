@@ -92,12 +92,14 @@ class _Template:
     """
 
     def __init__(self, template: str) -> None:
-        self.parts = _parse(template)
-
-    def fill(self, values: dict[str, Any]) -> Prompt:
         from .content import Prompt, to_piece
 
+        self.parts = _parse(template)
+        self._prompt, self._to_piece = Prompt, to_piece
+
+    def fill(self, values: dict[str, Any]) -> Prompt:
         pieces: list[Any] = []
+        text = True  # no attachment so far: the pieces are joined as one string
         for literal, field_name, spec, conversion in self.parts:
             pieces.append(literal)
             if field_name is None:
@@ -108,11 +110,16 @@ class _Template:
             if conversion is not None or (spec and spec != "full"):
                 pieces.append(format(_FORMATTER.convert_field(value, conversion), spec or ""))
                 continue
+            if type(value) in (int, float):  # the usual cells of a table: their text, at once
+                pieces.append(str(value))
+                continue
             try:
-                pieces.append(to_piece(value, full=spec == "full", paths=True))
+                piece = self._to_piece(value, full=spec == "full", paths=True)
             except EdgeError as exc:
                 raise BatchError(f"{{{field_name}}}: {exc}") from None
-        return Prompt.of(pieces)
+            text = text and isinstance(piece, str)
+            pieces.append(piece)
+        return self._prompt.of(["".join(pieces)] if text else pieces)
 
 
 def _rows(data: Any, template: str) -> list[tuple[Any, dict[str, Any]]]:
