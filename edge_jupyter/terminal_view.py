@@ -13,7 +13,8 @@ from .untrusted_text import strip_controls
 class TerminalView:
     """The text on stdout as it comes, control characters removed (an OSC 52 or CSI sequence
     in an answer would write the clipboard or rewrite the screen); several models each
-    printed whole when done. ``warnings`` (e.g. ``sys.stderr``): where a low balance is said."""
+    printed whole when done. ``warnings`` (e.g. ``sys.stderr``): where a low balance is said,
+    and what a call sends besides its text ("sending 1 image · ~12 text tokens · at most $0.01")."""
 
     def __init__(self, *, warnings: TextIO | None = None) -> None:
         self.warnings = warnings
@@ -26,6 +27,10 @@ class TerminalView:
             self.models = event.models
             for message in event.warnings if self.warnings is not None else ():
                 print(strip_controls(f"warning: {message}"), file=self.warnings)
+            for model, sending in zip(event.models, event.sending, strict=False):
+                if sending and self.warnings is not None:  # what goes besides the text, priced
+                    who = f"{model}: " if len(event.models) > 1 else ""
+                    print(strip_controls(f"{who}sending {sending}"), file=self.warnings)
         elif isinstance(event, calls.Text):
             if len(self.models) == 1:
                 self._write(strip_controls(event.text))

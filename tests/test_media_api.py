@@ -227,6 +227,7 @@ def test_cli_ask_attaches_an_image(edge_env, sb, tmp_path, capsys):
     path = tmp_path / "photo.png"
     png(20, 10).save(path)
     assert main(["ask", "-m", MINI, "--max-tokens", "5", "--attach", str(path), "What", "is", "it?"]) == 0
+    assert "sending 1 image · ~" in capsys.readouterr().err
     body = asked(sb)[-1].json
     assert parts_of(body)[0] == {"type": "text", "text": "What is it?"}
     assert image_sizes(body) == [("image/png", 20, 10)]

@@ -117,6 +117,9 @@ def test_a_bad_attachment_or_engine_is_one_clear_line_and_sends_nothing(nb, sb, 
     run = nb.run(f"%%edge -m {MODEL} -a {tmp_path / 'gone.png'}\nLook")
     assert run.status == "error" and "gone.png" in run.error_text
     assert "Traceback" not in run.error_text
+    run = nb.run(f"%%edge -m {MODEL}\nRead {{Path('no/such/scan.png')}}")
+    assert run.status == "error"
+    assert "{Path('no/such/scan.png')}: No such file: no/such/scan.png" in run.error_text
     run = nb.run(f"%%edge -m {MODEL} --pdf-engine magic\nLook")
     assert "invalid choice: 'magic'" in run.error_text and "--help" in run.error_text
     assert len(asked(sb)) == before
