@@ -181,3 +181,14 @@ def test_the_api_in_a_kernel_shows_the_thumbnails_of_its_result(nb, sb):
     run = nb.ok(f"edge_jupyter.ask(['Describe', fig], model='{MODEL}', max_tokens=5)")
     html = "".join(run.texts("text/html"))
     assert "<details" in html and "<img" in html
+
+
+def test_a_blank_current_figure_after_its_cell_ended_is_refused_saying_what_to_write(nb, sb):
+    """With %matplotlib inline a figure closes when its cell ends: plt.gcf() is then blank."""
+    nb.ok("plt.plot([1, 2, 3])")
+    before = len(asked(sb))
+    run = nb.run(f"%%edge -m {MODEL}\nWhat does it show? {{plt.gcf()}}")
+    assert run.status == "error"
+    assert "{plt.gcf()} is an empty figure" in run.error_text and "write {fig}" in run.error_text
+    assert len(asked(sb)) == before
+    nb.ok("plt.close('all')")
