@@ -29,6 +29,12 @@ status updates (each would print a new line).
 
 Several models stream side by side in one HTML grid updated a few times a
 second, showing each model's latest lines; their full answers follow at the end.
+
+A call that sends images or PDFs says so in its status line before the first token
+("sending 1 image · ~1,850 text tokens · at most $0.0123", the engine's ``Began.sending``),
+and its final output starts with a collapsible strip of thumbnails of what was sent
+(:func:`edge_jupyter.content.thumbnails_html`: inert, escaped HTML), so a saved notebook
+shows what the model saw.
 """
 
 from __future__ import annotations
