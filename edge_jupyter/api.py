@@ -198,7 +198,7 @@ def _fallbacks(value: Any) -> list[str] | None:
 #: Every option ``ask`` takes besides the prompt (``Chat`` takes them as defaults).
 OPTIONS = ("model", "models", "system", "temperature", "max_tokens", "budget", "format", "replay",
            "fresh", "stream", "participants", "provider", "only", "ignore", "allow_fallbacks",
-           "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults")
+           "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults", "pdf_engine")
 
 
 @dataclass
@@ -217,6 +217,7 @@ class _Options:
     stream: bool = False
     route: RoutePrefs = field(default_factory=RoutePrefs)
     route_defaults: bool = True
+    pdf_engine: str | None = None
 
 
 def check_options(options: Mapping[str, Any]) -> _Options:
@@ -256,6 +257,7 @@ def check_options(options: Mapping[str, Any]) -> _Options:
             max_price=_max_price(get("max_price")),
             fallbacks=_fallbacks(get("fallbacks"))),
         route_defaults=_flag(get("route_defaults", True), "route_defaults"),
+        pdf_engine=_choice(get("pdf_engine"), calls.PDF_ENGINES, "pdf_engine"),
     )
 
 
@@ -339,7 +341,7 @@ def _request(prompt: str | Prompt, opts: _Options, where: _Where, *, chat: str |
         system=opts.system, temperature=opts.temperature, max_tokens=opts.max_tokens,
         budget=opts.budget, stream=True,  # the server streams: prompt interrupts, budget guard
         replay=opts.replay, fresh=opts.fresh, chat=chat, conversation=conversation, route=opts.route,
-        route_defaults=opts.route_defaults, context=where.context)
+        route_defaults=opts.route_defaults, context=where.context, pdf_engine=opts.pdf_engine)
 
 
 class _Call:
@@ -511,14 +513,16 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
         only: str | list[str] | None = None, ignore: str | list[str] | None = None,
         allow_fallbacks: bool | None = None, data_collection: str | None = None,
         zdr: bool | None = None, sort: str | None = None, max_price: Any = None,
-        fallbacks: str | list[str] | None = None, route_defaults: bool = True) -> Result:
+        fallbacks: str | list[str] | None = None, route_defaults: bool = True,
+        pdf_engine: str | None = None) -> Result:
     """Ask one model (``model=``, else the default model) or several (``models=[...]``).
 
     ``prompt``: a string, or a list of strings and objects sent in order — a matplotlib
     figure, a PIL or ``IPython.display`` image, image or PDF bytes, a ``Path`` to an image or
     a PDF, a DataFrame (a compact table) — e.g. ``ask(["Which looks healthier?", img_a,
     img_b], model="google/gemini-2.0-flash-001")``. A model that does not take images is
-    refused before anything is sent.
+    refused before anything is sent; ``pdf_engine=`` is ``--pdf-engine`` (how OpenRouter reads
+    a PDF for a model without file input: "cloudflare-ai", free, unless you name another).
 
     Takes what a ``%%edge`` cell's flags take, by the flags' names (``max_tokens`` for
     ``--max-tokens``, ``provider``/``only``/``ignore``/``sort``/``max_price``/``fallbacks``
@@ -545,7 +549,8 @@ async def aask(prompt: str | list[Any], model: str | None = None, *, models: lis
                ignore: str | list[str] | None = None, allow_fallbacks: bool | None = None,
                data_collection: str | None = None, zdr: bool | None = None,
                sort: str | None = None, max_price: Any = None,
-               fallbacks: str | list[str] | None = None, route_defaults: bool = True) -> Result:
+               fallbacks: str | list[str] | None = None, route_defaults: bool = True,
+               pdf_engine: str | None = None) -> Result:
     """:func:`ask` without blocking the event loop: the call runs in a worker thread, at
     most :func:`concurrency` at once. Cancelling the task (Jupyter's interrupt does) stops
     the call: its ledger row ends ``interrupted`` and ``CancelledError`` propagates.

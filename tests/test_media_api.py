@@ -254,3 +254,14 @@ def test_a_figure_in_the_list_arrives_at_its_own_pixel_size(edge_env, sb, tmp_pa
     edge.ask(["Plot:", fig], model=MINI, max_tokens=5)
     plt.close(fig)
     assert image_sizes(asked(sb)[-1].json) == [("image/png", 150, 100)]
+
+
+def test_ask_pdf_engine_names_the_parser_and_a_wrong_one_is_refused(edge_env, sb):
+    edge.ask(["Summarise", pdf_bytes(2)], model=NO_FILES, max_tokens=5, pdf_engine="mistral-ocr")
+    body = asked(sb)[-1].json
+    assert body["plugins"] == [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]
+    assert pdf_pages(data_of(parts_of(body)[1]["file"]["file_data"])[1]) == 2
+    before = len(asked(sb))
+    with pytest.raises(edge.ApiUsageError, match="pdf_engine must be one of cloudflare-ai"):
+        edge.ask("Hi", model=MINI, pdf_engine="ocr")
+    assert len(asked(sb)) == before
