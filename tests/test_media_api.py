@@ -158,6 +158,14 @@ def test_map_over_a_column_of_image_paths_sends_one_image_per_row(edge_env, sb, 
     assert list(out.index) == ["a", "b", "c"] and set(out["status"]) == {"ok"}
     rows = edge.usage("all").tail(3)
     assert list(rows["images"]) == [1, 1, 1] and list(rows["chat"]) == ["map"] * 3
+    # the same images again: every row reused from the replay store, nothing sent
+    again = edge.map(df, "Transcribe the handwriting of {who} in {scan}", MINI, max_tokens=10,
+                     progress=False, confirm_over=None)
+    assert len(asked(sb)) == before + 3 and set(again["status"]) == {"replayed"}
+    png(40, 30, "blue").save(paths[0])  # a changed image is a new call
+    edge.map(df, "Transcribe the handwriting of {who} in {scan}", MINI, max_tokens=10,
+             progress=False, confirm_over=None)
+    assert len(asked(sb)) == before + 4
 
 
 def test_map_of_an_image_column_to_a_text_only_model_is_refused_before_any_row_is_sent(
