@@ -562,7 +562,7 @@ def map(
         except BatchError as exc:  # an attachment that cannot be sent: say which row
             raise BatchError(f"Row {index!r}: {str(exc).rstrip('.')}. Nothing was sent.") from None
         media.append((filled.images, filled.files, filled.pages))
-        messages = ([{"role": "system", "content": system}] if system else [])
+        messages: list[dict[str, Any]] = ([{"role": "system", "content": system}] if system else [])
         messages.append({"role": "user", "content": filled.content()})
         body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
         if temperature is not None:

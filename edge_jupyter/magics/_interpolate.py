@@ -11,7 +11,7 @@ specs (``{x:.2f}``) still give text, exactly as an f-string would; the spec ``fu
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..content import AttachmentError, Piece, Prompt, to_piece
@@ -23,7 +23,7 @@ class InterpolationError(EdgeError):
 
 
 _formatter = string.Formatter()
-_CONVERSIONS = {"r": repr, "s": str, "a": ascii}
+_CONVERSIONS: dict[str, Callable[[Any], str]] = {"r": repr, "s": str, "a": ascii}
 #: ``{df:full}``: the whole table, not the capped summary
 FULL = "full"
 
