@@ -57,7 +57,7 @@ from typing import Any
 
 from . import calls
 from .calls import EdgeResult, EdgeResults
-from .content import Prompt
+from .content import Piece, Prompt
 from .conversations import Conversation, Turn
 from .errors import EdgeError
 from .money import total_usd
@@ -277,10 +277,17 @@ def _prompt(prompt: Any) -> str | Prompt:
 def _pieces(items: list[Any] | tuple[Any, ...]) -> Prompt:
     from .content import AttachmentError, to_piece
 
-    pieces = []
+    pieces: list[Piece] = []
     for n, item in enumerate(items):
         try:
-            pieces.append(to_piece(item))
+            piece = to_piece(item)
+            previous = pieces[-1] if pieces else None
+            # ["Data:", df] must not read "Data:DataFrame: …": two texts that meet without
+            # white space between them are on lines of their own (["Say", " hello"] is kept).
+            if (isinstance(piece, str) and isinstance(previous, str) and piece and previous
+                    and not previous[-1].isspace() and not piece[0].isspace()):
+                pieces.append("\n")
+            pieces.append(piece)
         except AttachmentError as exc:  # says which item, as a cell names its {expr}
             raise AttachmentError(f"prompt[{n}]: {exc}") from None
         except EdgeError:

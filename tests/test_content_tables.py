@@ -37,7 +37,7 @@ def _csv(text: str) -> tuple[list[str], list[str]]:
 
 
 def _read(lines: list[str]) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO("\n".join(lines)), index_col=0)
+    return pd.read_csv(io.StringIO("\n".join(lines)))
 
 
 def test_a_large_frame_is_capped_to_its_first_and_last_ten_rows(frame: pd.DataFrame) -> None:
@@ -46,14 +46,14 @@ def test_a_large_frame_is_capped_to_its_first_and_last_ten_rows(frame: pd.DataFr
     head, body = _csv(text)
     assert head == ["DataFrame: 10,000 rows × 5 columns",
                     "dtypes: id int64, value float64, name str, when datetime64[us], ok bool"]
-    assert body[0] == ",id,value,name,when,ok"
+    assert body[0] == "id,value,name,when,ok"  # no column of row numbers for a 0, 1, 2… index
     assert body[11] == "… 9,980 rows omitted …"
     assert len(body) == 1 + 10 + 1 + 10
     top, bottom = _read(body[:11]), _read([body[0], *body[12:]])
-    assert list(top.index) == list(range(10)) and list(bottom.index) == list(range(9_990, 10_000))
+    assert list(top["id"]) == list(range(10)) and list(bottom["id"]) == list(range(9_990, 10_000))
     assert list(top["name"]) == [f"item {i}" for i in range(10)]
     assert np.allclose(bottom["value"], frame["value"].iloc[-10:])  # every digit sent
-    assert body[1] == "0,0,0.0,item 0,2024-01-01 00:00:00,True"
+    assert body[1] == "0,0.0,item 0,2024-01-01 00:00:00,True"
 
 
 def test_full_sends_every_row(frame: pd.DataFrame) -> None:
@@ -84,10 +84,10 @@ def test_wide_frames_keep_their_first_and_last_ten_columns() -> None:
     assert head[1].startswith("dtypes: c0 int64, c1 int64,") and ", …, c45 int64," in head[1]
     assert head[2] == "… 35 columns omitted"
     header = body[0].split(",")
-    assert header == ["", *(f"c{i}" for i in range(10)), "…", *(f"c{i}" for i in range(45, 55))]
-    assert body[1].split(",")[11] == "…" and body[1].split(",")[12] == "45"
+    assert header == [*(f"c{i}" for i in range(10)), "…", *(f"c{i}" for i in range(45, 55))]
+    assert body[1].split(",")[10] == "…" and body[1].split(",")[11] == "45"
     full_head, full_body = _csv(str(to_piece(wide, full=True)))
-    assert len(full_body[0].split(",")) == 56 and len(full_head) == 2
+    assert len(full_body[0].split(",")) == 55 and len(full_head) == 2
 
 
 def test_long_cells_are_cut_to_200_characters() -> None:
@@ -106,7 +106,7 @@ def test_commas_quotes_and_newlines_survive_as_csv() -> None:
     fence = text.split("\n")[2]
     assert fence == "````csv" and text.endswith("\n````")  # a longer fence than any in a cell
     body = text.split("\n", 3)[3].rsplit("\n", 1)[0]
-    back = pd.read_csv(io.StringIO(body), index_col=0)
+    back = pd.read_csv(io.StringIO(body))
     assert list(back["note"]) == list(tricky["note"])
 
 
@@ -114,10 +114,10 @@ def test_a_series_says_its_name_length_and_dtype() -> None:
     series = pd.Series(np.arange(100, dtype="int32"), name="count")
     head, body = _csv(str(to_piece(series)))
     assert head == ['Series "count": 100 rows, dtype int32']
-    assert body[0] == ",count" and body[11] == "… 80 rows omitted …"
+    assert body[0] == "count" and body[11] == "… 80 rows omitted …"
     unnamed = pd.Series(["a", "b"])
     head, body = _csv(str(to_piece(unnamed)))
-    assert head == ["Series: 2 rows, dtype str"] and body == [",value", "0,a", "1,b"]
+    assert head == ["Series: 2 rows, dtype str"] and body == ["value", "a", "b"]
 
 
 def test_an_empty_frame_still_says_its_shape() -> None:
@@ -125,3 +125,13 @@ def test_an_empty_frame_still_says_its_shape() -> None:
     assert head == ["DataFrame: 0 rows × 0 columns", "dtypes: (no columns)"]
     head, _ = _csv(str(to_piece(pd.DataFrame({"a": []}))))
     assert head[0] == "DataFrame: 0 rows × 1 column"
+
+
+def test_an_index_that_says_something_is_kept() -> None:
+    """Only an unnamed 0, 1, 2… index is left out: labels, dates or a named index are data."""
+    by_name = pd.DataFrame({"name": ["ann", "bo"], "n": [1, 2]}).set_index("name")
+    assert _csv(str(to_piece(by_name)))[1] == ["name,n", "ann,1", "bo,2"]
+    shifted = pd.DataFrame({"n": [1, 2]}, index=[5, 6])
+    assert _csv(str(to_piece(shifted)))[1] == [",n", "5,1", "6,2"]
+    dated = pd.Series([1.5], index=pd.to_datetime(["2024-01-01"]), name="x")
+    assert _csv(str(to_piece(dated)))[1] == [",x", "2024-01-01,1.5"]

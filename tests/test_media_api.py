@@ -93,6 +93,14 @@ def test_a_list_prompt_with_only_text_is_sent_as_a_plain_string(edge_env, sb):
     assert asked(sb)[-1].json["messages"][-1]["content"] == "Say hello"
 
 
+def test_texts_that_meet_without_a_space_are_put_on_lines_of_their_own(edge_env, sb):
+    import pandas as pd
+
+    edge.ask(["Data:", pd.DataFrame({"a": [1]}), "Sum it."], model=MINI, max_tokens=10)
+    sent = asked(sb)[-1].json["messages"][-1]["content"]
+    assert sent.startswith("Data:\nDataFrame: 1 row × 1 column\n") and sent.endswith("```\nSum it.")
+
+
 def test_a_chat_takes_a_list_too(edge_env, sb):
     chat = edge.Chat(VISION, max_tokens=10)
     chat.ask(["What colour is this?", png(16, 16, "blue")])

@@ -49,7 +49,9 @@ def table_text(value: Any, config: Settings, *, full: bool = False) -> str:
         frame = value
         rows, columns = frame.shape
         head = [f"DataFrame: {_count(rows, 'row')} × {_count(columns, 'column')}"]
-    pieces = [frame.to_csv(lineterminator="\n")] if full else _capped(frame, config)
+    index = not _default_index(frame)
+    pieces = ([frame.to_csv(index=index, lineterminator="\n")] if full
+              else _capped(frame, config, index=index))
     if not isinstance(value, pd.Series):
         head.append(_dtypes(frame, None if full else config))
         if not full and frame.shape[1] > 2 * config.table_columns:
@@ -62,17 +64,27 @@ def table_text(value: Any, config: Settings, *, full: bool = False) -> str:
     return "\n".join([*head, fence + "csv", body, fence])
 
 
-def _capped(frame: Any, config: Settings) -> list[str]:
+def _default_index(frame: Any) -> bool:
+    """An unnamed 0, 1, 2… index says nothing the row order does not: it is not sent (a
+    column of row numbers would cost a token or more a row)."""
+    import pandas as pd
+
+    index = frame.index
+    return (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+            and index.name is None)
+
+
+def _capped(frame: Any, config: Settings, *, index: bool) -> list[str]:
     """The CSV of the frame's first and last rows and columns, cells cut, and the gap lines."""
     rows = frame.shape[0]
     keep = config.table_rows
     if rows <= 2 * keep:
-        return [_narrow(frame, config).to_csv(lineterminator="\n")]
+        return [_narrow(frame, config).to_csv(index=index, lineterminator="\n")]
     top = _narrow(frame.iloc[:keep], config)
     bottom = _narrow(frame.iloc[rows - keep:], config)
-    return [top.to_csv(lineterminator="\n"),
+    return [top.to_csv(index=index, lineterminator="\n"),
             f"{ELLIPSIS} {_count(rows - 2 * keep, 'row')} omitted {ELLIPSIS}\n",
-            bottom.to_csv(header=False, lineterminator="\n")]
+            bottom.to_csv(index=index, header=False, lineterminator="\n")]
 
 
 def _narrow(part: Any, config: Settings) -> Any:
