@@ -234,3 +234,13 @@ def test_a_mode_pillow_cannot_convert_is_a_clear_error() -> None:
     with pytest.raises(AttachmentError, match=r"^A PIL image in mode La cannot be sent as PNG: "
                                               r"convert it first, e\.g\. image\.convert\('RGB'\)$"):
         to_piece(Image.new("La", (8, 8)))
+
+
+def test_a_blank_figure_is_refused_in_every_front_end_the_same_way() -> None:
+    """plt.gcf() after an inline figure was closed is a new, empty one: paying to send a white
+    picture is never what was meant (the magic prefixes the expression, ask the item)."""
+    with pytest.raises(AttachmentError, match=r"^The figure is empty: .*fig, ax = plt\.subplots\(\)"):
+        to_piece(Figure())
+    drawn = Figure()
+    drawn.add_subplot().plot([1, 2])
+    assert isinstance(to_piece(drawn), Attachment)

@@ -189,6 +189,6 @@ def test_a_blank_current_figure_after_its_cell_ended_is_refused_saying_what_to_w
     before = len(asked(sb))
     run = nb.run(f"%%edge -m {MODEL}\nWhat does it show? {{plt.gcf()}}")
     assert run.status == "error"
-    assert "{plt.gcf()} is an empty figure" in run.error_text and "write {fig}" in run.error_text
+    assert "{plt.gcf()}: The figure is empty" in run.error_text and "write {fig}" in run.error_text
     assert len(asked(sb)) == before
     nb.ok("plt.close('all')")

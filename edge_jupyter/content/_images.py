@@ -41,6 +41,11 @@ _NAME = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/we
 
 def figure_image(figure: Any, config: Settings) -> Attachment:
     """A matplotlib Figure rendered as PNG at its own dpi (or ``EDGE_FIGURE_DPI``)."""
+    if _blank(figure):
+        raise AttachmentError(
+            "The figure is empty: with %matplotlib inline a figure is closed when its cell ends, "
+            "so plt.gcf() in a later cell is a new blank one. Keep it in the cell that draws it "
+            "(fig = plt.gcf(), or fig, ax = plt.subplots()) and write {fig} (or pass fig).")
     dpi = float(config.figure_dpi or figure.dpi)
     width_in, height_in = (float(x) for x in figure.get_size_inches())
     downscaled_from = None
@@ -56,6 +61,15 @@ def figure_image(figure: Any, config: Settings) -> Attachment:
                       width=header.width, height=header.height, source="matplotlib Figure",
                       downscaled_from=downscaled_from,
                       thumbnail=_thumbnail(image, config.thumbnail_side, "PNG"))
+
+
+def _blank(figure: Any) -> bool:
+    """Nothing drawn: the figure's background patch is its only artist. Sending it would pay
+    for a white picture (the usual cause: ``plt.gcf()`` after an inline figure was closed)."""
+    try:
+        return len(figure.get_children()) <= 1
+    except Exception:  # not the Figure we know: let the drawing say what is wrong
+        return False
 
 
 def _render(figure: Any, dpi: float) -> PILImage:

@@ -81,28 +81,12 @@ def _piece(expression: str, value: Any, spec: str, conversion: str | None) -> Pi
             return format(value, spec)
         except (TypeError, ValueError) as exc:
             raise InterpolationError(f"{{{expression}:{spec}}}: {exc}") from None
-    if _empty_figure(value):
-        raise InterpolationError(
-            f"{{{expression}}} is an empty figure: with %matplotlib inline a figure is closed "
-            "when its cell ends, so plt.gcf() in a later cell is a new blank one. Keep it in "
-            "the cell that draws it (fig = plt.gcf(), or fig, ax = plt.subplots()) and write {fig}.")
     try:
         return to_piece(value, full=spec == FULL)
-    except AttachmentError as exc:
+    except AttachmentError as exc:  # "{scan}: No such file…", "{plt.gcf()}: The figure is empty…"
         raise AttachmentError(f"{{{expression}}}: {exc}") from None
     except EdgeError:
         raise
     except Exception as exc:  # a figure that cannot be drawn, a table that cannot be read
         raise InterpolationError(
             f"{{{expression}}} could not be put into the prompt: {type(exc).__name__}: {exc}") from None
-
-
-def _empty_figure(value: Any) -> bool:
-    """A matplotlib Figure with nothing drawn on it (its background is its only artist).
-    Recognised by its type's module: matplotlib is never imported here."""
-    if not type(value).__module__.startswith("matplotlib.") or type(value).__name__ != "Figure":
-        return False
-    try:
-        return len(value.get_children()) <= 1
-    except Exception:  # not the Figure we know: let to_piece decide
-        return False
