@@ -135,3 +135,15 @@ def test_an_index_that_says_something_is_kept() -> None:
     assert _csv(str(to_piece(shifted)))[1] == [",n", "5,1", "6,2"]
     dated = pd.Series([1.5], index=pd.to_datetime(["2024-01-01"]), name="x")
     assert _csv(str(to_piece(dated)))[1] == [",x", "2024-01-01,1.5"]
+
+
+def test_full_syntax_hint_names_the_colon_form_only_for_the_bang_form() -> None:
+    """``{df!full}`` is not format syntax: every front-end gives this one line instead."""
+    from edge_jupyter.content import FULL_SPEC, full_syntax_hint
+
+    assert FULL_SPEC == "full"
+    hint = full_syntax_hint("Look at {df!full} please")
+    assert hint == "The prompt has {…!full}: write {df:full} (a colon, not !) to send a table whole."
+    assert full_syntax_hint("Look at {df:full}") is None  # valid: nothing to say
+    assert full_syntax_hint("a lone { brace") is None  # another mistake: the caller's own message
+    assert full_syntax_hint("Say !full out loud {x") is None  # '!full' outside a field

@@ -16,10 +16,11 @@ from ._store import (
     store_attachment,
     stored_attachments,
 )
+from ._tables import FULL_SPEC, full_syntax_hint
 from ._thumbs import sent_counts, thumbnails_html
 
-__all__ = ["IMAGE_TYPES", "PDF_TYPE", "Attachment", "AttachmentError", "AttachmentGone",
-           "ImageHeader", "Piece", "Prompt", "Settings", "attach", "attachment_path",
-           "attachments_lock", "collect_attachments", "image_header", "image_type", "is_pdf",
-           "pdf_pages", "read_attachment", "sent_counts", "settings", "store_attachment",
-           "stored_attachments", "thumbnails_html", "to_piece"]
+__all__ = ["FULL_SPEC", "IMAGE_TYPES", "PDF_TYPE", "Attachment", "AttachmentError",
+           "AttachmentGone", "ImageHeader", "Piece", "Prompt", "Settings", "attach",
+           "attachment_path", "attachments_lock", "collect_attachments", "full_syntax_hint",
+           "image_header", "image_type", "is_pdf", "pdf_pages", "read_attachment", "sent_counts",
+           "settings", "store_attachment", "stored_attachments", "thumbnails_html", "to_piece"]

@@ -30,6 +30,7 @@ pandas is never imported here: a value only reaches this module when it is a fra
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from ._settings import Settings
@@ -148,3 +149,25 @@ def _cut(text: str, limit: int) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+#: the format spec that sends a table whole: ``{df:full}`` (a cell, an API template, map's)
+FULL_SPEC = "full"
+
+
+def full_syntax_hint(template: str) -> str | None:
+    """The one-line fix when ``template`` fails to parse because of ``{…!full}``, else None.
+
+    ``{df!full}`` reads like a conversion, which Python's format syntax cannot have (only
+    ``!r``, ``!s``, ``!a``), so ``str.format`` stops with a bare "expected ':' after conversion
+    specifier". Every front-end that parses a template says the same thing instead.
+    """
+    if "!" + FULL_SPEC not in template:
+        return None
+    try:
+        for _ in string.Formatter().parse(template):
+            pass
+    except ValueError as exc:
+        if "conversion" in str(exc):
+            return "The prompt has {…!full}: write {df:full} (a colon, not !) to send a table whole."
+    return None

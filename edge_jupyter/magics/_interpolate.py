@@ -14,7 +14,7 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..content import AttachmentError, Piece, Prompt, to_piece
+from ..content import FULL_SPEC, AttachmentError, Piece, Prompt, full_syntax_hint, to_piece
 from ..errors import EdgeError
 
 
@@ -24,19 +24,15 @@ class InterpolationError(EdgeError):
 
 _formatter = string.Formatter()
 _CONVERSIONS: dict[str, Callable[[Any], str]] = {"r": repr, "s": str, "a": ascii}
-#: ``{df:full}``: the whole table, not the capped summary
-FULL = "full"
 
 
 def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
     try:
         return list(_formatter.parse(template))
     except ValueError as exc:
-        if "!full" in template and "conversion" in str(exc):
-            # ``{df!full}`` reads like a conversion, which Python's format syntax cannot have
-            raise InterpolationError(
-                "The prompt has {…!full}: write {df:full} (a colon, not !) to send a table "
-                "whole.") from None
+        hint = full_syntax_hint(template)
+        if hint is not None:
+            raise InterpolationError(hint) from None
         raise InterpolationError(
             f"The prompt has an unmatched brace ({exc}). Write {{{{ or }}}} for a literal brace.") from None
 
@@ -74,7 +70,7 @@ def interpolate(template: str, namespace: Mapping[str, Any]) -> Prompt:
 
 def _piece(expression: str, value: Any, spec: str, conversion: str | None) -> Piece:
     """One field's piece: text for a conversion or a format spec, else what the value is."""
-    if conversion is not None or (spec and spec != FULL):
+    if conversion is not None or (spec and spec != FULL_SPEC):
         if conversion is not None:
             value = _CONVERSIONS[conversion](value)
         try:
@@ -82,7 +78,7 @@ def _piece(expression: str, value: Any, spec: str, conversion: str | None) -> Pi
         except (TypeError, ValueError) as exc:
             raise InterpolationError(f"{{{expression}:{spec}}}: {exc}") from None
     try:
-        return to_piece(value, full=spec == FULL)
+        return to_piece(value, full=spec == FULL_SPEC)
     except AttachmentError as exc:  # "{scan}: No such file…", "{plt.gcf()}: The figure is empty…"
         raise AttachmentError(f"{{{expression}}}: {exc}") from None
     except EdgeError:
