@@ -192,3 +192,12 @@ def test_a_blank_current_figure_after_its_cell_ended_is_refused_saying_what_to_w
     assert "{plt.gcf()}: The figure is empty" in run.error_text and "write {fig}" in run.error_text
     assert len(asked(sb)) == before
     nb.ok("plt.close('all')")
+
+
+def test_history_lists_what_each_turn_attached(nb, sb):
+    pdf = write_pdf(nb, "notes.pdf", 2)
+    nb.ok(f"%%edge -m {MODEL} --chat seen -a {pdf}\nLook at this plot: {{fig}}", cell_id="seen-1")
+    run = nb.ok("%edge history seen")
+    text = run.output_with("text/plain")["data"]["text/plain"]
+    width, height = nb.value("expected")
+    assert f"(attached: matplotlib Figure {width}×{height}, notes.pdf (2 pages))" in text

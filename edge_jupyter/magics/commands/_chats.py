@@ -42,7 +42,9 @@ def cmd_history(shell: Any, argv: list[str]) -> None:
 
     parts = [("system", conv.system)] if conv.system else []
     for i, turn in enumerate(conv.turns, 1):
-        parts.append((f"{i}. you", turn.prompt))
+        attached = turn.attached()  # described from the turn itself: the store is not read
+        prompt = turn.prompt + (("\n\n(attached: " + ", ".join(attached) + ")") if attached else "")
+        parts.append((f"{i}. you", prompt))
         parts.extend(turn.answers.items())
     display(transcript_bundle(parts), raw=True)  # answers are untrusted: rendered safely
 
