@@ -148,6 +148,25 @@ def test_attach_takes_images_and_pdfs_and_refuses_the_rest(tmp_path: Path) -> No
         attach("surely-not-here.pdf")
 
 
+def test_a_missing_str_image_path_is_an_error_not_text(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """map's column of paths: a missing scan is never sent (and billed) as its name."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("scans/b.png", "B.JPG", "x.jpeg", "y.gif", "z.webp", "paper.pdf"):
+        with pytest.raises(AttachmentError, match=rf"^No such file: {name} \(relative paths "
+                                                  rf"start at {tmp_path}\); check the path$"):
+            to_piece(name, paths=True)
+    with pytest.raises(AttachmentError, match=r"^No such file: /nowhere/a\.png; check the path$"):
+        to_piece("/nowhere/a.png", paths=True)  # absolute: no "relative paths" clause
+    (tmp_path / "shots.png").mkdir()
+    assert to_piece("shots.png", paths=True) == "shots.png"  # a folder is not a file to send
+    assert to_piece("a caption.txt", paths=True) == "a caption.txt"  # other suffixes: text
+    assert to_piece("two\nlines.png", paths=True) == "two\nlines.png"  # not a path
+    assert to_piece("scans/b.png") == "scans/b.png"  # without paths=True, text as before
+    with pytest.raises(AttachmentError, match=r"^Cannot read x+\.png: File name too long"):
+        to_piece("x" * 300 + ".png", paths=True)
+
+
 class _Tags(HTMLParser):
     """Every tag and attribute of a piece of HTML, and its text."""
 

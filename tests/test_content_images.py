@@ -174,7 +174,9 @@ def test_a_str_path_is_a_file_only_when_asked(tmp_path: Path) -> None:
     assert to_piece(str(path)) == str(path)
     piece = to_piece(str(path), paths=True)
     assert isinstance(piece, Attachment) and piece.filename == "photo.PNG"
-    assert to_piece(str(tmp_path / "gone.png"), paths=True) == str(tmp_path / "gone.png")
+    assert to_piece(str(tmp_path / "gone.png")) == str(tmp_path / "gone.png")  # text, as asked
+    with pytest.raises(AttachmentError, match=r"No such file: .*gone\.png; check the path"):
+        to_piece(str(tmp_path / "gone.png"), paths=True)  # tests/test_content_convert.py: more
 
 
 def test_an_ipython_image_sends_its_bytes(tmp_path: Path) -> None:

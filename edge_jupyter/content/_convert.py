@@ -3,8 +3,9 @@
 =======================================  ==================================================
 value                                    piece
 =======================================  ==================================================
-``str``, :class:`Attachment`             itself (with ``paths=True`` a ``str`` naming an
-                                         existing image/PDF file is read as that file)
+``str``, :class:`Attachment`             itself (with ``paths=True`` a one-line ``str`` with
+                                         an image/PDF suffix is read as that file; a
+                                         missing one is an error)
 an object with ``_repr_llm_()``          the text it returns (jupyter/enhancement-proposals#128)
 matplotlib ``Figure``                    an image: PNG at the figure's dpi
 PIL ``Image``, ``IPython.display.Image`` an image: PNG / the embedded bytes
@@ -45,20 +46,21 @@ _KINDS = "an image (PNG, JPEG, GIF, WebP) or a PDF"
 def to_piece(value: object, *, full: bool = False, paths: bool = False) -> Piece:
     """The prompt piece ``value`` becomes (see the table above); raises :class:`AttachmentError`.
 
-    ``full`` sends a DataFrame or Series whole; ``paths`` reads a ``str`` that names an
-    existing image or PDF file as that file (``map``'s column of image paths).
+    ``full`` sends a DataFrame or Series whole; ``paths`` reads a one-line ``str`` ending in an
+    image/PDF suffix as that file, and a missing one is an error (``map``'s column of image
+    paths).
     """
     if isinstance(value, Attachment):
         return value
     if isinstance(value, str):
-        return _path(Path(value).expanduser(), value, settings()) if paths and _names_file(value) else value
+        return _path(_expand(value), value, settings()) if paths and _names_file(value) else value
     llm = getattr(type(value), "_repr_llm_", None)
     if callable(llm):
         return _repr_llm(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _bytes(bytes(value), settings())
     if isinstance(value, PurePath):
-        return _path(Path(value).expanduser(), str(value), settings())
+        return _path(_expand(value), str(value), settings())
     if _is(value, "matplotlib.figure", "Figure"):
         return figure_image(value, settings())
     if _is(value, "PIL.Image", "Image"):
@@ -116,18 +118,29 @@ def _bytes(data: bytes, config: Settings, name: str = "") -> Attachment:
 
 
 def _names_file(text: str) -> bool:
-    """A short one-line string with an image/PDF suffix naming an existing file."""
-    if len(text) > 4_096 or "\n" in text or not text.lower().endswith(SUFFIXES):
-        return False
+    """A short one-line string with an image/PDF suffix: a path, whether or not it exists.
+
+    A missing one is then the same error as a missing ``Path`` (sending "scans/b.png" as text
+    would bill a call that cannot answer the question).
+    """
+    return len(text) <= 4_096 and "\n" not in text and text.lower().endswith(SUFFIXES)
+
+
+def _expand(value: str | PurePath) -> Path:
+    """``~/scans/a.png`` as the full path; ``~nobody/…`` (no such user) stays as written."""
     try:
-        return Path(text).expanduser().is_file()
-    except (OSError, ValueError):  # a name the OS cannot take
-        return False
+        return Path(value).expanduser()
+    except RuntimeError:  # then it does not exist, which _path says
+        return Path(value)
 
 
 def _path(path: Path, text: str, config: Settings) -> Piece:
     """An image or PDF file as an attachment; any other file (or a folder) as its name."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name the OS cannot take (too long, …)
+        raise AttachmentError(f"Cannot read {text}: {exc.strerror or exc}; check the path") from None
+    if not exists:
         if path.suffix.lower() in SUFFIXES:
             where = "" if path.is_absolute() else f" (relative paths start at {os.getcwd()})"
             raise AttachmentError(f"No such file: {text}{where}; check the path")
