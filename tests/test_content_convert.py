@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -165,6 +166,48 @@ def test_a_missing_str_image_path_is_an_error_not_text(tmp_path: Path,
     assert to_piece("scans/b.png") == "scans/b.png"  # without paths=True, text as before
     with pytest.raises(AttachmentError, match=r"^Cannot read x+\.png: File name too long"):
         to_piece("x" * 300 + ".png", paths=True)
+
+
+_SVG_REFUSED = ("SVG images are not sent (the chat API takes PNG, JPEG, GIF and WebP): save the "
+                "figure as PNG (fig.savefig('p.png')) or pass the matplotlib Figure itself.")
+_SVG = (b'<?xml version="1.0" encoding="utf-8" standalone="no"?>\n'
+        b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN"\n'
+        b' "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n'
+        b'<!-- Created with matplotlib -->\n<svg xmlns="http://www.w3.org/2000/svg" width="10" '
+        b'height="10"><rect width="10" height="10"/></svg>\n')
+
+
+def test_svg_is_refused_saying_to_send_png_whatever_form_it_comes_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not "<IPython.core.display.SVG object>", the markup, or the file's name as text."""
+    from IPython.display import SVG
+
+    monkeypatch.chdir(tmp_path)
+    figure = io.BytesIO()
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1])
+    fig.savefig(figure, format="svg")  # what matplotlib writes: prolog, doctype, comment
+    plt.close(fig)
+    (tmp_path / "p.svg").write_bytes(figure.getvalue())
+    (tmp_path / "drawing.xml").write_bytes(_SVG)  # SVG by content, whatever the name
+    for value in (SVG(data=_SVG.decode()), SVG(data=figure.getvalue()), _SVG, figure.getvalue(),
+                  b'\xef\xbb\xbf  <svg>', memoryview(b"<svg/>"), bytearray(b"<svg\n>")):
+        with pytest.raises(AttachmentError, match=rf"^{re.escape(_SVG_REFUSED)}$"):
+            to_piece(value)
+    for value, text in [(Path("p.svg"), "p.svg"), (Path("drawing.xml"), "drawing.xml"),
+                        (Path("gone.SVG"), "gone.SVG")]:
+        with pytest.raises(AttachmentError, match=rf"^{re.escape(f'{text}: {_SVG_REFUSED}')}$"):
+            to_piece(value)
+    with pytest.raises(AttachmentError, match=rf"^p\.svg: {re.escape(_SVG_REFUSED)}$"):
+        to_piece("p.svg", paths=True)  # map's column of paths
+    with pytest.raises(AttachmentError, match=rf"^p\.svg: {re.escape(_SVG_REFUSED)}$"):
+        attach("p.svg")
+    with pytest.raises(AttachmentError, match=rf"^{re.escape(_SVG_REFUSED)}$"):
+        attach(SVG(data=_SVG))
+    assert to_piece("p.svg") == "p.svg"  # a plain str in a cell stays text
+    assert to_piece("<svg> is a tag") == "<svg> is a tag"  # markup in text is text
+    with pytest.raises(AttachmentError, match="neither an image"):  # not SVG: the old message
+        to_piece(b"<?xml version='1.0'?><html/>")
 
 
 class _Tags(HTMLParser):

@@ -13,6 +13,8 @@ bytes of PNG, JPEG, GIF, WebP or PDF     an image / a file (other bytes: an erro
 ``pathlib.Path`` to such a file          the same, by content not suffix; a Path to any other
                                          file is its text as before; a missing one with an
                                          image/PDF suffix is an error
+``IPython.display.SVG``, SVG bytes, a   an error: the chat API takes no SVG (its name or
+``.svg`` path or SVG file                markup would be sent as junk text)
 pandas ``DataFrame`` / ``Series``        capped CSV text (``full=True``: all of it)
 anything else                            ``str(value)``, as before
 =======================================  ==================================================
@@ -35,12 +37,15 @@ from ._files import pdf_file
 from ._images import figure_image, image_bytes, pil_image
 from ._prompt import Attachment, Piece
 from ._settings import Settings, settings
-from ._sniff import image_type, is_pdf
+from ._sniff import image_type, is_pdf, is_svg
 from ._tables import table_text
 
 #: Suffixes that mean "an image or a PDF" for a path that does not exist, or a ``str`` path.
 SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf")
 _KINDS = "an image (PNG, JPEG, GIF, WebP) or a PDF"
+#: SVG (IPython.display.SVG, SVG bytes, a .svg file) is not sent as its markup or its name
+SVG_REFUSED = ("SVG images are not sent (the chat API takes PNG, JPEG, GIF and WebP): save the "
+               "figure as PNG (fig.savefig('p.png')) or pass the matplotlib Figure itself.")
 
 
 def to_piece(value: object, *, full: bool = False, paths: bool = False) -> Piece:
@@ -67,6 +72,8 @@ def to_piece(value: object, *, full: bool = False, paths: bool = False) -> Piece
         return pil_image(value, settings())  # type: ignore[arg-type]
     if _is(value, "IPython.core.display", "Image"):
         return _ipython_image(value, settings())
+    if _is(value, "IPython.core.display", "SVG"):
+        raise AttachmentError(SVG_REFUSED)
     if _is(value, "pandas", "DataFrame") or _is(value, "pandas", "Series"):
         return table_text(value, settings(), full=full)
     return str(value)
@@ -108,6 +115,8 @@ def _repr_llm(value: object) -> str:
 
 
 def _bytes(data: bytes, config: Settings, name: str = "") -> Attachment:
+    if is_svg(data):
+        raise AttachmentError(f"{name}: {SVG_REFUSED}" if name else SVG_REFUSED)
     if image_type(data):
         return image_bytes(data, config, name=name)
     if is_pdf(data):
@@ -123,7 +132,7 @@ def _names_file(text: str) -> bool:
     A missing one is then the same error as a missing ``Path`` (sending "scans/b.png" as text
     would bill a call that cannot answer the question).
     """
-    return len(text) <= 4_096 and "\n" not in text and text.lower().endswith(SUFFIXES)
+    return len(text) <= 4_096 and "\n" not in text and text.lower().endswith((*SUFFIXES, ".svg"))
 
 
 def _expand(value: str | PurePath) -> Path:
@@ -140,6 +149,8 @@ def _path(path: Path, text: str, config: Settings) -> Piece:
         exists = path.exists()
     except OSError as exc:  # a name the OS cannot take (too long, …)
         raise AttachmentError(f"Cannot read {text}: {exc.strerror or exc}; check the path") from None
+    if path.suffix.lower() == ".svg" and not path.is_dir():  # whether or not it exists
+        raise AttachmentError(f"{text}: {SVG_REFUSED}")
     if not exists:
         if path.suffix.lower() in SUFFIXES:
             where = "" if path.is_absolute() else f" (relative paths start at {os.getcwd()})"
@@ -149,7 +160,9 @@ def _path(path: Path, text: str, config: Settings) -> Piece:
         return text
     try:
         with path.open("rb") as handle:
-            head = handle.read(1_024)
+            head = handle.read(4_096)
+            if is_svg(head):  # an SVG by another name ("plot.xml")
+                raise AttachmentError(f"{text}: {SVG_REFUSED}")
             if not (image_type(head) or is_pdf(head)):
                 return text
             size = os.fstat(handle.fileno()).st_size

@@ -45,6 +45,16 @@ def is_pdf(data: bytes) -> bool:
     return b"%PDF-" in data[:1024]
 
 
+#: SVG markup: a byte-order mark, an XML prolog, comments or a doctype may come before ``<svg``
+_SVG = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*"
+                  rb"<svg[\s>/]", re.S | re.I)
+
+
+def is_svg(data: bytes) -> bool:
+    """SVG markup (vector text, not one of :data:`IMAGE_TYPES`), judged by its first 4 kB."""
+    return _SVG.match(data[:4_096]) is not None
+
+
 def image_header(data: bytes) -> ImageHeader | None:
     """Type and pixel size of an image, or None when the bytes are not a readable one."""
     mime = image_type(data)
