@@ -21,7 +21,6 @@ from edge_jupyter.content import (
     AttachmentError,
     Prompt,
     attach,
-    sent_counts,
     thumbnails_html,
     to_piece,
 )
@@ -269,5 +268,15 @@ def test_only_raster_thumbnails_become_images_and_none_shows_name_and_size() -> 
 def test_no_attachments_no_html_and_counts_read_well() -> None:
     assert thumbnails_html([]) == ""
     one = Attachment(kind="file", data=b"%PDF-1.4", mime="application/pdf", filename="a.pdf")
-    assert sent_counts([one]) == "1 PDF"
-    assert sent_counts([one, one]) == "2 PDFs"
+    counted = Attachment(kind="file", data=b"%PDF-1.4", mime="application/pdf", filename="b.pdf",
+                         pages=12)
+    image = Attachment(kind="image", data=_png(), mime="image/png", filename="x.png")
+
+    def summary(items: list[Attachment]) -> str:
+        return _parse(thumbnails_html(items)).text[0]  # the <summary>'s text
+
+    # the ledger's and receipts' wording (edge_jupyter.record.sent_summary), pages when known
+    assert summary([one]) == "Sent: 1 PDF"
+    assert summary([image, image, counted]) == "Sent: 2 images · 1 PDF (12 pages)"
+    assert summary([counted, counted]) == "Sent: 2 PDFs (24 pages)"
+    assert summary([one, counted]) == "Sent: 2 PDFs"  # one count unknown: no undercount

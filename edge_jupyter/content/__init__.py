@@ -17,10 +17,10 @@ from ._store import (
     stored_attachments,
 )
 from ._tables import FULL_SPEC, full_syntax_hint
-from ._thumbs import sent_counts, thumbnails_html
+from ._thumbs import thumbnails_html
 
 __all__ = ["FULL_SPEC", "IMAGE_TYPES", "PDF_TYPE", "Attachment", "AttachmentError",
            "AttachmentGone", "ImageHeader", "Piece", "Prompt", "Settings", "attach",
            "attachment_path", "attachments_lock", "collect_attachments", "full_syntax_hint",
-           "image_header", "image_type", "is_pdf", "pdf_pages", "read_attachment", "sent_counts",
-           "settings", "store_attachment", "stored_attachments", "thumbnails_html", "to_piece"]
+           "image_header", "image_type", "is_pdf", "pdf_pages", "read_attachment", "settings",
+           "store_attachment", "stored_attachments", "thumbnails_html", "to_piece"]

@@ -1,6 +1,6 @@
 """The answer's "Sent" strip: small thumbnails of what a call sent, as inert HTML (pure).
 
-A collapsible ``<details>`` ("Sent: 2 images · 1 PDF") so a saved notebook shows what the
+A collapsible ``<details>`` ("Sent: 2 images · 1 PDF (12 pages)") so a saved notebook shows what the
 model saw without taking room. Built for output that may be read in an untrusted notebook:
 only ``<details>``, ``<summary>``, ``<div>``, ``<img>`` and ``<span>`` with inline styles, no
 script and no event handler; every text and attribute escaped; an ``<img>`` only for a
@@ -15,6 +15,7 @@ import base64
 from collections.abc import Iterable
 from html import escape
 
+from ..record import sent_summary
 from ._errors import megabytes
 from ._prompt import Attachment
 from ._sniff import IMAGE_TYPES, PDF_TYPE, image_type
@@ -32,19 +33,16 @@ def thumbnails_html(attachments: Iterable[Attachment]) -> str:
     if not items:
         return ""
     body = "".join(_item(a) for a in items)
-    return (f'<details class="edge-sent"><summary>Sent: {escape(sent_counts(items))}</summary>'
+    return (f'<details class="edge-sent"><summary>Sent: {escape(_sent(items))}</summary>'
             f'<div style="margin-top:4px">{body}</div></details>')
 
 
-def sent_counts(attachments: Iterable[Attachment]) -> str:
-    """``2 images · 1 PDF`` (files that are not PDFs are "files")."""
-    items = list(attachments)
-    counts = [
-        (sum(a.kind == "image" for a in items), "image"),
-        (sum(a.kind == "file" and a.mime == PDF_TYPE for a in items), "PDF"),
-        (sum(a.kind == "file" and a.mime != PDF_TYPE for a in items), "file"),
-    ]
-    return " · ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts if n)
+def _sent(items: list[Attachment]) -> str:
+    """``2 images · 1 PDF (12 pages)``: the ledger's and receipts' wording (pages when known)."""
+    files = [a for a in items if a.kind == "file"]
+    known = all(a.pages is not None for a in files)  # else "(3 pages)" would undercount
+    return sent_summary(sum(a.kind == "image" for a in items), len(files),
+                        sum(a.pages or 0 for a in files) if known else 0)
 
 
 def _item(attachment: Attachment) -> str:
