@@ -319,34 +319,20 @@ def update_json(path: Path, change: Callable[[Any], Any], default: Any, *,
 # -- writing ------------------------------------------------------------------------------
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same folder, then rename over the target.
+    """:func:`write_bytes_atomic` of ``data`` as JSON (UTF-8, one-space indent, sorted keys).
 
-    Readers (another kernel, the panel) see the old or the new file, never half of one.
+    Serialised first: a value JSON cannot hold raises its ``TypeError`` with nothing written.
     """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise DataFileError(path, "write", exc) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise DataFileError(path, "write", exc) from None
-        raise
+    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """:func:`write_json_atomic` for bytes (a conversation's attachments): the whole file
-    or nothing, fsync'ed before the rename."""
+    """Write to a temporary file in the same folder, fsync it, then rename over the target.
+
+    Readers (another kernel, the panel) see the old or the new file, never half of one. The
+    temporary file is removed on any failure; an OSError is a :class:`DataFileError`.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -134,6 +134,24 @@ def test_a_turn_with_an_image_and_a_pdf_is_saved_by_hash_and_sent_again_identica
     assert memory.turns[0].attached() == described
 
 
+def test_json_and_attachment_files_share_one_atomic_write(data):
+    """write_json_atomic is write_bytes_atomic of the JSON: same bytes, same failures."""
+    folder = storage.data_dir() / "new" / "deeper"  # folders made as needed
+    value = {"b": ["é", 1.5, None], "a": {"z": True}}
+    storage.write_json_atomic(folder / "x.json", value)
+    written = (folder / "x.json").read_bytes()
+    assert written == json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+    with pytest.raises(TypeError):  # not JSON: nothing written, the old file kept
+        storage.write_json_atomic(folder / "x.json", {"a": object()})
+    assert (folder / "x.json").read_bytes() == written
+    (folder / "taken").mkdir()  # a folder where the file should be: one clear error each
+    for write in (lambda: storage.write_json_atomic(folder / "taken", {}),
+                  lambda: storage.write_bytes_atomic(folder / "taken", b"png")):
+        with pytest.raises(storage.DataFileError, match="taken"):
+            write()
+    assert sorted(p.name for p in folder.iterdir()) == ["taken", "x.json"]  # no temporary left
+
+
 def test_the_store_holds_each_attachment_once_and_never_rewrites_it(data):
     fig, paper = image(figure_png()), pdf(pdf_bytes(1))
     conversations.record_turn("trip", "k1", Prompt.of(["Look ", fig, paper]), {MODEL: "a"})
