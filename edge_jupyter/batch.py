@@ -153,18 +153,6 @@ def _expected_completion_tokens(model: str) -> float | None:
     return float(done["completion_tokens"].mean()) if len(done) else None
 
 
-def _media_price(body: dict[str, Any], reads_files: bool | None) -> tuple[int, float]:
-    """(images, PDF plugin USD) of a body: a model's ``pricing.image`` is per image, a paid
-    parser's per page (``reads_files``: does the model read PDFs itself; None: unknown)."""
-    content = body["messages"][-1]["content"]
-    if isinstance(content, str):  # text alone: nothing to count
-        return 0, 0.0
-    from .calls import sending_of
-
-    sending = sending_of(body, reads=reads_files)
-    return sending.images, sending.plugin_usd
-
-
 def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str, *,
           answered: list[dict[str, Any] | None] | None = None,
           reads_files: bool | None = True) -> Quote:
@@ -173,8 +161,9 @@ def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, mode
     and a PDF parser's pages included.
 
     ``answered``: the replay entries of ``bodies`` when already looked up (else looked up here).
-    ``reads_files``: whether the model reads PDFs itself (see :func:`_media_price`).
+    ``reads_files``: whether the model reads PDFs itself (:func:`edge_jupyter.calls.reads_files`).
     """
+    from .calls import media_price
     from .ledger import estimate_prompt_tokens, worst_case_cost
 
     if answered is None:
@@ -185,7 +174,7 @@ def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, mode
         return Quote(len(bodies), len(to_call), replayed, None, None, price.reason)
     pricing = price.pricing
     # Rows of one template mostly share a prompt length (and what they attach): price each once.
-    prompts = Counter((estimate_prompt_tokens(b["messages"]), *_media_price(b, reads_files))
+    prompts = Counter((estimate_prompt_tokens(b["messages"]), *media_price(b, reads_files))
                       for b in to_call)
     worst = sum(n * worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing,
                                     images=images, extra_usd=extra)
@@ -552,8 +541,7 @@ def map(
     rows = _rows(data, prompt)
     template = _Template(prompt)
     bodies = []
-    #: per row: (images, files, pages) it sends, for the modality check and its ledger row
-    media: list[tuple[int, int, int]] = []
+    attached: list[bool] = []  # per row: does it send anything besides text?
     for index, values in rows:
         try:
             filled = template.fill(values)
@@ -561,7 +549,7 @@ def map(
             raise BatchError(f"The prompt template could not be filled: {exc}") from None
         except BatchError as exc:  # an attachment that cannot be sent: say which row
             raise BatchError(f"Row {index!r}: {str(exc).rstrip('.')}. Nothing was sent.") from None
-        media.append((filled.images, filled.files, filled.pages))
+        attached.append(bool(filled.attachments))
         messages: list[dict[str, Any]] = ([{"role": "system", "content": system}] if system else [])
         messages.append({"role": "user", "content": filled.content()})
         body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
@@ -570,7 +558,7 @@ def map(
         if cap is not None:
             body["provider"] = {"max_price": cap.to_object()}
         if pdf_engine is not None:  # asked for: in the planned body, so in the replay key
-            body["plugins"] = [{"id": "file-parser", "pdf": {"engine": pdf_engine}}]
+            body["plugins"] = [calls.pdf_plugin(pdf_engine)]
         bodies.append(body)
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
@@ -586,9 +574,13 @@ def map(
     # Images and PDFs, once for the map (the model is the same for every row): refused
     # before any row is sent when the model takes no images; the PDF plugin goes into the
     # bodies SENT (the replay keys above stay those of the planned bodies, as the engine's).
-    reads_files = "file" in info.input_modalities if info.input_modalities else None
-    bodies = [calls.prepare_media(client, b, pdf_engine)[0] if any(m[:2]) else b
-              for b, m in zip(bodies, media, strict=True)]
+    prepared = [calls.prepare_media(client, b, pdf_engine) if a else (b, calls.Sending())
+                for b, a in zip(bodies, attached, strict=True)]
+    bodies = [b for b, _ in prepared]
+    #: per row: (images, files, pages) it sends, for its ledger row (pages: the known ones,
+    #: as the engine's rows: a size-based guess is for the estimate only)
+    media = [(s.images, s.files, s.known_pages) for _, s in prepared]
+    reads_files = calls.reads_files(client, bodies[0]) if bodies else True
     answered = replay.lookup_many(keys)  # one look-up per row, for the quote and the run
     q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
               model, answered=answered, reads_files=reads_files)

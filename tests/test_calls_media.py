@@ -17,12 +17,16 @@ import pytest
 
 from edge_jupyter import calls, preferences, replay
 from edge_jupyter.content import Attachment, Prompt
-from edge_jupyter.ledger import Ledger, estimate_prompt_tokens, worst_case_cost
+from edge_jupyter.ledger import Ledger, estimate_prompt_tokens
 from edge_jupyter.ledger.budgets import IMAGE_TOKENS, PAGE_TOKENS, count_files
+from edge_jupyter.routing import RoutePrefs
 
 VISION = "openai/gpt-4o-mini"  # text, image, file; $0.007225 per image
 TEXT_ONLY = "meta-llama/llama-3.1-8b-instruct"  # text only
 NO_FILES = "anthropic/claude-3.5-haiku"  # text and image, no file input
+GEMINI = "google/gemini-2.0-flash-001"  # text, image, file; providers google-ai-studio, google-vertex
+MISTRAL = "mistralai/mistral-small-3.1-24b-instruct"  # text and image, no file input
+GOOGLE = {"google-ai-studio", "google-vertex"}
 
 
 def png(width: int = 64, height: int = 48, colour: str = "red") -> Attachment:
@@ -81,15 +85,22 @@ def sent_body(sb) -> dict[str, Any]:
     return [r for r in sb.requests if r.path.endswith("/chat/completions")][-1].json
 
 
-def worst(body: dict[str, Any], *, max_tokens: int) -> float:
-    """What the engine counts for ``body``: its dearest price, images at ``pricing.image``,
-    the plugin's pages (the same public functions ``pre_call`` uses)."""
-    client = calls.connected_client()
-    price = calls.request_price(client, body)
-    assert price.pricing is not None
-    sending = calls.sending_of(body, reads=True)
-    return worst_case_cost(estimate_prompt_tokens(body["messages"]), max_tokens, price.pricing,
-                           images=sending.images, extra_usd=sending.plugin_usd)
+def reserved(**fields: Any) -> tuple[float, calls.Began, calls.Outcome]:
+    """Run the call under a budget (ample unless given) and return the worst case the engine
+    itself reserved for it — what the ledger holds for its row while it runs, read when
+    :class:`Began` is reported — with that event and the outcome."""
+    ledger = Ledger.default()
+    before = ledger.spent("all")
+    seen: list[tuple[float, calls.Began]] = []
+
+    def listen(event: calls.Event) -> None:
+        if isinstance(event, calls.Began):
+            seen.append((ledger.spent("all") - before, event))
+
+    fields.setdefault("budget", 100.0)
+    outcome = run(listen, **fields)
+    [(held, began)] = seen
+    return held, began, outcome
 
 
 # -- refused before anything is sent ------------------------------------------------------------
@@ -179,12 +190,12 @@ def test_an_explicit_pdf_engine_is_sent_and_its_pages_priced(edge_env, sb) -> No
                                     max_tokens=10))
     body = plan.calls[0].body  # in the planned body, so in the replay key
     assert body["plugins"] == [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]
-    free = calls.plan(calls.Request(prompt=prompt, models=[NO_FILES], pdf_engine="cloudflare-ai",
-                                    max_tokens=10)).calls[0].body
-    # 40 pages at $0.002: the worst case is $0.08 dearer than the free engine's.
-    assert worst(body, max_tokens=10) - worst(free, max_tokens=10) == pytest.approx(0.08)
+    paid = reserved(prompt=prompt, models=[NO_FILES], pdf_engine="mistral-ocr", max_tokens=10)[0]
+    free = reserved(prompt=prompt, models=[NO_FILES], pdf_engine="cloudflare-ai", max_tokens=10)[0]
+    # 40 pages at $0.002: the engine reserves $0.08 more than for the free engine.
+    assert paid - free == pytest.approx(0.08)
     # A budget that fits the free engine's worst case refuses the paid one, nothing sent.
-    budget = worst(free, max_tokens=10) + 0.04
+    budget = free + 0.04
     sent = chats(sb)
     with pytest.raises(calls.CallRefused, match="Refused before sending"):
         run(prompt=prompt, models=[NO_FILES], pdf_engine="mistral-ocr", max_tokens=10, budget=budget)
@@ -198,12 +209,70 @@ def test_an_explicit_pdf_engine_is_sent_and_its_pages_priced(edge_env, sb) -> No
     assert ok.cost_usd is not None and ok.cost_usd >= 0.08
 
 
+def test_native_reading_for_a_model_without_file_input_is_refused_before_anything_is_written(
+        edge_env, sb) -> None:
+    before, sent = rows(), chats(sb)
+    with pytest.raises(calls.CallRefused) as refused:
+        run(prompt=ask("Read ", pdf(2)), models=[NO_FILES], pdf_engine="native", max_tokens=5)
+    assert str(refused.value).startswith(
+        f"{NO_FILES} cannot read PDFs natively (its inputs: text, image): use --pdf-engine "
+        "cloudflare-ai (free) or mistral-ocr ($0.002 a page)"), refused.value
+    assert (rows(), chats(sb)) == (before, sent)
+    [ok] = run(prompt=ask("Read ", pdf(2)), models=[VISION], pdf_engine="native", max_tokens=5).records
+    assert ok.status == "ok", ok.error
+
+
+# -- fallbacks: every model the request can reach -------------------------------------------------
+
+def test_a_pdf_a_fallback_cannot_read_gets_the_free_plugin_and_the_reserve_covers_the_bill(
+        edge_env, sb) -> None:
+    # Gemini reads PDFs itself; its providers are down, so the Mistral fallback answers, and
+    # Mistral has no file input: without a plugin OpenRouter would parse 50 pages with
+    # mistral-ocr ($0.10) while the worst case counted native reading.
+    sb.down_providers = GOOGLE
+    held, began, outcome = reserved(prompt=ask("Summarise ", pdf(50)), models=[GEMINI],
+                                    route=RoutePrefs(fallbacks=[MISTRAL]), max_tokens=50, budget=0.05)
+    [record] = outcome.records
+    assert record.status == "ok", record.error
+    served = sb.completions[-1]
+    assert served.model == MISTRAL
+    assert sent_body(sb)["plugins"] == [{"id": "file-parser", "pdf": {"engine": "cloudflare-ai"}}]
+    assert served.media[0].engine == "cloudflare-ai"
+    assert record.cost_usd is not None and held >= served.cost == record.cost_usd
+    assert "PDF read by file-parser (cloudflare-ai, free)" in began.sending[0], began.sending
+
+
+def test_a_paid_engine_is_reserved_for_a_fallback_without_file_input(edge_env, sb) -> None:
+    sb.down_providers = GOOGLE
+    held, _, outcome = reserved(prompt=ask("Summarise ", pdf(20)), models=[GEMINI],
+                                route=RoutePrefs(fallbacks=[MISTRAL]), pdf_engine="mistral-ocr",
+                                max_tokens=10)
+    [record] = outcome.records
+    assert record.status == "ok" and sb.completions[-1].model == MISTRAL, record.error
+    assert record.cost_usd is not None and record.cost_usd >= 0.04
+    assert held >= record.cost_usd
+
+
+def test_an_image_is_refused_only_when_no_model_of_the_request_takes_images(edge_env, sb) -> None:
+    # A text-only model with a fallback that takes images: OpenRouter skips to the fallback.
+    held, _, outcome = reserved(prompt=ask("Describe ", png()), models=[TEXT_ONLY],
+                                route=RoutePrefs(fallbacks=[VISION]), max_tokens=5)
+    [record] = outcome.records
+    assert record.status == "ok", record.error
+    assert sb.completions[-1].model == VISION
+    assert record.cost_usd is not None and held >= record.cost_usd  # VISION's $0.007225 an image
+    before, sent = rows(), chats(sb)
+    with pytest.raises(calls.CallRefused,
+                       match=f"^{TEXT_ONLY} and its fallbacks pricey/opus do not take images"):
+        run(prompt=ask("Describe ", png()), models=[TEXT_ONLY], route=RoutePrefs(fallbacks=["pricey/opus"]))
+    assert (rows(), chats(sb)) == (before, sent)
+
+
 # -- budgets and estimates ----------------------------------------------------------------------
 
 def test_a_budget_refuses_when_the_images_make_the_worst_case_exceed_it(edge_env, sb) -> None:
     images = [png(colour=c) for c in ("red", "green", "blue")]
-    text_worst = worst(calls.plan(calls.Request(prompt="Compare these.", models=[VISION],
-                                                max_tokens=10)).calls[0].body, max_tokens=10)
+    text_worst = reserved(prompt="Compare these.", models=[VISION], max_tokens=10)[0]
     budget = 0.02  # three images at $0.007225 each are $0.0217 before any token
     assert text_worst < budget
     before, sent = rows(), chats(sb)
@@ -252,14 +321,12 @@ def test_a_pdf_is_counted_by_its_pages_never_its_base64() -> None:
 ], ids=["image-price", "image-tokens", "native-pages", "free-plugin", "mistral-ocr", "estimated"])
 def test_the_estimate_is_at_least_what_the_sandbox_bills(edge_env, sb, model, prompt, engine) -> None:
     sb.answer_length = 1
-    seen: list[calls.Event] = []
-    [record] = run(seen.append, prompt=prompt(), models=[model], max_tokens=1,
-                   pdf_engine=engine).records
+    held, began, outcome = reserved(prompt=prompt(), models=[model], max_tokens=1, pdf_engine=engine)
+    [record] = outcome.records
     assert record.status == "ok", record.error
     assert record.cost_usd is not None and record.cost_usd > 0
-    body = sent_body(sb)  # as sent, plugin included
-    assert worst(body, max_tokens=1) >= record.cost_usd
-    [began] = [e for e in seen if isinstance(e, calls.Began)]
+    # What the engine reserved before sending covers what the sandbox billed.
+    assert held >= sb.completions[-1].cost == record.cost_usd
     at_most = re.search(r"at most \$([0-9.]+)", began.sending[0])
     assert at_most, began.sending
     assert float(at_most.group(1)) >= record.cost_usd
@@ -273,8 +340,13 @@ def test_the_status_line_says_what_is_sent() -> None:
     text = calls.sending_line(
         calls.Sending(images=2, files=1, pages=12), text_tokens=1850, at_most_usd=0.01231,
         downscaled=[shrunk, png()])
-    assert text == ("2 images (downscaled from 4000×3000 to 2048×1536) · 1 PDF (12 pages) · "
+    # One of the two was made smaller: the line says which, not that both were.
+    assert text == ("2 images (1 downscaled from 4000×3000 to 2048×1536) · 1 PDF (12 pages) · "
                     "~1,850 text tokens · at most $0.013")
+    one = calls.sending_line(calls.Sending(images=1), text_tokens=5, downscaled=[shrunk])
+    assert one == "1 image (downscaled from 4000×3000 to 2048×1536) · ~5 text tokens"
+    both = calls.sending_line(calls.Sending(images=3), text_tokens=5, downscaled=[shrunk, shrunk, png()])
+    assert both == "3 images (2 downscaled, e.g. from 4000×3000 to 2048×1536) · ~5 text tokens"
     text = calls.sending_line(
         calls.Sending(files=2, pages=7, pages_estimated=True, engine="mistral-ocr"), text_tokens=40)
     assert text == ("2 PDFs (~7 pages, pages estimated) · PDF read by file-parser (mistral-ocr, "
@@ -312,6 +384,20 @@ def test_records_count_the_images_files_and_pages_sent(edge_env, sb) -> None:
     assert (text.images, text.files, text.pages, text.attachments) == (0, 0, 0, ())
 
 
+def test_a_guessed_page_count_is_for_the_estimate_not_the_record(edge_env, sb) -> None:
+    seen: list[calls.Event] = []
+    [record] = run(seen.append, prompt=ask("Read ", unreadable_pdf(45_000), pdf(2)), models=[VISION],
+                   max_tokens=5).records
+    assert record.status == "ok", record.error
+    [began] = [e for e in seen if isinstance(e, calls.Began)]
+    # The status line counts the unreadable file's 5 guessed pages (and says so)…
+    assert began.sending[0].startswith("2 PDFs (~7 pages, pages estimated)"), began.sending
+    # …the record and the ledger only the 2 that were read.
+    assert (record.files, record.pages) == (2, 2)
+    row = Ledger.default().frame("all").iloc[-1]
+    assert (row["files"], row["pages"]) == (2, 2)
+
+
 def test_text_only_bodies_are_unchanged(edge_env, sb) -> None:
     for prompt in ("Hello there", Prompt.of(["Hello there"])):
         body = calls.plan(calls.Request(prompt=prompt, models=[VISION], system="Be brief.")).calls[0].body
@@ -333,8 +419,26 @@ def test_a_conversations_resent_attachments_are_counted_and_checked(edge_env, sb
     [again] = run(prompt="And its colour?", models=[VISION], max_tokens=5, conversation=chat).records
     assert again.status == "ok", again.error
     assert (again.images, again.files, again.pages, again.attachments) == (1, 1, 2, ())
-    # …so a text-only model cannot take the conversation further.
+    # …so a text-only model cannot take the conversation further, and the refusal says the
+    # image comes from the chat's earlier turns (this turn attached nothing).
     sent = chats(sb)
-    with pytest.raises(calls.CallRefused, match="does not take images"):
+    with pytest.raises(calls.CallRefused) as refused:
         run(prompt="Go on.", models=[TEXT_ONLY], conversation=chat)
+    message = str(refused.value)
+    assert message.startswith("this chat re-sends 1 image from its earlier turns"), message
+    assert "continue it with a model that takes images (" in message and "start a new" in message
+    assert "does not take images" not in message and "\n" not in message
     assert chats(sb) == sent
+
+
+def test_a_named_chats_resent_image_names_the_chat_in_the_refusal(edge_env, sb) -> None:
+    [first] = run(prompt=ask("What is this? ", png()), models=[VISION], max_tokens=5, chat="c").records
+    assert first.status == "ok", first.error
+    before, sent = rows(), chats(sb)
+    with pytest.raises(calls.CallRefused, match=r"^chat 'c' re-sends 1 image from its earlier turns.*"
+                                                r"or start a new --chat"):
+        run(prompt="And why?", models=[TEXT_ONLY], chat="c")
+    assert (rows(), chats(sb)) == (before, sent)
+    # This turn's own image to a text-only model: the usual refusal.
+    with pytest.raises(calls.CallRefused, match=f"^{TEXT_ONLY} does not take images"):
+        run(prompt=ask("And this? ", png()), models=[TEXT_ONLY], chat="c")

@@ -218,6 +218,26 @@ def test_map_over_pdfs_to_a_model_without_file_input_uses_the_free_parser(edge_e
     assert sorted(rows["pages"]) == [1, 2] and list(rows["files"]) == [1, 1]
 
 
+def test_map_refuses_native_reading_for_a_model_without_file_input_before_any_row(edge_env, sb):
+    import pandas as pd
+
+    before, rows = len(asked(sb)), len(edge.usage("all"))
+    with pytest.raises(calls.CallRefused, match=f"^{NO_FILES} cannot read PDFs natively"):
+        edge.map(pd.Series([pdf_bytes(1), pdf_bytes(2)], name="text"), "Read {text}", NO_FILES,
+                 pdf_engine="native", progress=False, confirm_over=None)
+    assert len(asked(sb)) == before and len(edge.usage("all")) == rows
+
+
+def test_map_rows_record_the_pages_that_were_read_not_a_guess(edge_env, sb):
+    import pandas as pd
+
+    unreadable = b"%PDF-1.4\n" + b"x" * 45_000  # no page tree: 5 pages guessed from its size
+    edge.map(pd.Series([unreadable, pdf_bytes(3)], name="text"), "Read {text}", MINI, max_tokens=5,
+             progress=False, confirm_over=None)
+    rows = edge.usage("all").tail(2)
+    assert sorted(rows["pages"]) == [0, 3] and list(rows["files"]) == [1, 1]
+
+
 def test_map_of_text_rows_sends_the_same_bodies_as_before(edge_env, sb):
     import pandas as pd
 

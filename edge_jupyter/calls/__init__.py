@@ -7,8 +7,9 @@ front-end (the ``%%edge`` magic, the Python API, ``map``, the CLI).
   through :mod:`events <._events>` (:class:`Began`, :class:`Started`, :class:`Text`,
   :class:`Ended`) and returns an :class:`Outcome`;
 - :class:`RunningCall` (``_running``): one request running, and its record;
-- ``_media`` (:func:`prepare_media`: images and PDFs against the model's inputs, the PDF
-  plugin, the status line's "2 images · 1 PDF (12 pages) · …");
+- ``_media`` (:func:`prepare_media`: images and PDFs against the inputs of the model and
+  its fallbacks, the PDF plugin (:func:`pdf_plugin`), :func:`media_price` and
+  :func:`reads_files` for worst cases, the status line's "2 images · 1 PDF (12 pages) · …");
 - ``_checks`` (low balance, :func:`pre_call`), ``_prices`` (:func:`request_price`: the
   dearest route), ``_recording`` (the ledger seam), ``_client`` (:func:`connected_client`);
 - :class:`EdgeResult` / :class:`EdgeResults` (``_result``): what a call returns to users.
@@ -30,9 +31,12 @@ from ._media import (
     PDF_ENGINES,
     Sending,
     check_pdf_engine,
+    media_price,
+    reads_files,
     sending_line,
     sending_of,
 )
+from ._media import plugin as pdf_plugin
 from ._media import prepare as prepare_media
 from ._plan import CallPlan, PlannedCall, Request, plan
 from ._prices import clear_cache as clear_price_cache
@@ -79,11 +83,14 @@ __all__ = [
     "finish",
     "held_estimate",
     "low_balance_warnings",
+    "media_price",
     "model_info",
     "note_generation",
+    "pdf_plugin",
     "plan",
     "pre_call",
     "prepare_media",
+    "reads_files",
     "reconcile_in_background",
     "refresh_balance_later",
     "request_price",

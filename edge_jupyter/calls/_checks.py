@@ -157,20 +157,19 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], budget:
 def _worst_case(client: OpenRouterClient, body: dict[str, Any], price: WorstPrice
                 ) -> tuple[float, int, int, int, float]:
     """(worst case USD, prompt tokens, completion ceiling, images, plugin USD) of ``body`` at
-    the known ``price``: images at ``pricing.image`` each on top of their tokens, and the
-    pages of the engine that reads its PDFs (:mod:`._media`)."""
+    the known ``price`` (the dearest over the model and its fallbacks, ``pricing.image``
+    included): images at ``pricing.image`` each on top of their tokens, and the pages of the
+    engine that reads its PDFs, OpenRouter's paid default when a model it can reach does not
+    read them and no plugin is named (:mod:`._media`)."""
     from ..ledger import estimate_prompt_tokens, worst_case_cost
-    from ._media import has_attachments, reads_files, sending_of
+    from ._media import has_attachments, media_price, plugin_engine, reads_files
 
     assert price.pricing is not None
     prompt_tokens = estimate_prompt_tokens(body["messages"])
     ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
-    images, extra = 0, 0.0
-    if has_attachments(body):
-        sending = sending_of(body)
-        if sending.files and sending.engine is None:  # no plugin: does the model read them itself?
-            sending = sending_of(body, reads=reads_files(model_info(client, str(body.get("model") or ""))))
-        images, extra = sending.images, sending.plugin_usd
+    # With a plugin named, who reads the PDFs is known: /models is not needed.
+    needs_models = has_attachments(body) and plugin_engine(body) is None
+    images, extra = media_price(body, reads_files(client, body) if needs_models else True)
     # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
     worst = worst_case_cost(prompt_tokens, ceiling, price.pricing, images=images, extra_usd=extra)
     return worst, prompt_tokens, ceiling, images, extra

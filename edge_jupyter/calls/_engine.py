@@ -161,7 +161,18 @@ class CallRun:
             return body, _media.Sending()
         if replayed or client is None:  # answered from the store: nothing is sent
             return body, _media.sending_of(body)
-        return _media.prepare(client, body, self.plan.request.pdf_engine)
+        return _media.prepare(client, body, self.plan.request.pdf_engine, history=self._history())
+
+    def _history(self) -> str | None:
+        """The conversation whose earlier turns hold every image sent, when this turn
+        attached none (a refusal then says to continue elsewhere), e.g. "chat 'c'"."""
+        from ..content import Prompt
+
+        plan = self.plan
+        if plan.conversation is None or Prompt.coerce(plan.request.prompt).images:
+            return None
+        name = plan.request.chat or plan.conversation.name
+        return f"chat {name!r}" if name else "this chat"
 
     def _replay_hits(self) -> dict[int, dict[str, Any]]:
         hits = {}
@@ -189,7 +200,7 @@ class CallRun:
                                     cell_id=ctx.cell_id, execution_count=ctx.execution_count,
                                     chat=request.chat or request.label, session_id=session_id,
                                     options=planned.spec.label(), images=sending.images,
-                                    files=sending.files, pages=sending.pages,
+                                    files=sending.files, pages=sending.known_pages,
                                     attachments=attachments)
                 if i in hits:
                     call = RunningCall.replay(record, planned.body, hits[i])

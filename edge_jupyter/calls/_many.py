@@ -29,6 +29,7 @@ from ..openrouter import OpenRouterClient
 from ..record import CallRecord
 from ._checks import PreCall
 from ._errors import CallRefused
+from ._media import media_price
 
 if TYPE_CHECKING:
     from ..routing import WorstPrice
@@ -80,10 +81,9 @@ class CallBatch:
         if price.pricing is None:  # fail closed, as pre_call: an unpriced call is unguarded
             raise unpriced_refusal(model, price)
         batch = cls(model, saved, price, budget=cell_budget)
-        from ._checks import model_info
         from ._media import reads_files
 
-        batch.reads_files = reads_files(model_info(client, model))  # /models: cached
+        batch.reads_files = reads_files(client, body)  # /models: cached
         return batch
 
     def _limits(self) -> list[Limit]:
@@ -113,7 +113,7 @@ class CallBatch:
                 continue
             prompt_tokens = estimate_prompt_tokens(body["messages"])
             ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
-            images, extra = self._media(body)
+            images, extra = media_price(body, self.reads_files)
             starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing,
                                                                images=images, extra_usd=extra)))
             prompts.append(prompt_tokens)
@@ -139,15 +139,6 @@ class CallBatch:
         if exceeded is not None:
             refusal = self._refusal(exceeded, starting[len(begun)][1], prompts[len(begun)])
         return checks, refusal
-
-    def _media(self, body: dict[str, Any]) -> tuple[int, float]:
-        """(images, plugin USD) a row's body sends (0, 0.0 for text: no counting)."""
-        from ._media import has_attachments, sending_of
-
-        if not has_attachments(body):
-            return 0, 0.0
-        sending = sending_of(body, reads=self.reads_files)
-        return sending.images, sending.plugin_usd
 
     def _refusal(self, exc: Exception, body: dict[str, Any], prompt_tokens: int) -> CallRefused:
         """The words of :func:`pre_call`'s refusal."""

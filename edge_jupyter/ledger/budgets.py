@@ -116,8 +116,12 @@ class FileCount:
     was estimated from a file's size (its page tree could not be read)."""
 
     files: int = 0
+    #: every page, a file whose page tree cannot be read counted from its size (the estimate)
     pages: int = 0
     estimated: bool = False
+    #: the pages of the files whose page tree was read (what a record says was sent: a
+    #: size-based guess is for the estimate, not a fact)
+    known: int = 0
 
 
 #: (length, hash) of a data URL -> its (pages, estimated): one file is counted for the
@@ -218,12 +222,8 @@ def count_images(messages: list[dict[str, Any]]) -> int:
 def count_files(messages: list[dict[str, Any]]) -> FileCount:
     """The file parts in the messages and their pages (see :class:`FileCount`)."""
     counts = [_part_pages(part) for part in _parts(messages) if part.get("type") == "file"]
-    return FileCount(len(counts), sum(p for p, _ in counts), any(e for _, e in counts))
-
-
-def count_pages(messages: list[dict[str, Any]]) -> int:
-    """The pages of the messages' file parts (an unreadable count estimated from the size)."""
-    return count_files(messages).pages
+    return FileCount(len(counts), sum(p for p, _ in counts), any(e for _, e in counts),
+                     sum(p for p, e in counts if not e))
 
 
 def completion_ceiling(max_tokens: int | None, *, prompt_tokens: int = 0,
