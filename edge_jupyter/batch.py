@@ -72,10 +72,10 @@ def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]
     try:
         return list(_FORMATTER.parse(template))
     except ValueError as exc:
-        if "!full" in template and "conversion" in str(exc):
-            raise BatchError("The prompt template has {…!full}: write {df:full} (a colon, not !) "
-                             "to send a table whole.") from None
-        raise BatchError(f"The prompt template has an unmatched brace ({exc}).") from None
+        from .content import full_syntax_hint
+
+        hint = full_syntax_hint(template)  # {df!full}: the words every front-end uses
+        raise BatchError(hint or f"The prompt template has an unmatched brace ({exc}).") from None
 
 
 _FORMATTER = string.Formatter()
@@ -92,10 +92,10 @@ class _Template:
     """
 
     def __init__(self, template: str) -> None:
-        from .content import Prompt, to_piece
+        from .content import FULL_SPEC, Prompt, to_piece
 
         self.parts = _parse(template)
-        self._prompt, self._to_piece = Prompt, to_piece
+        self._prompt, self._to_piece, self._full = Prompt, to_piece, FULL_SPEC
 
     def fill(self, values: dict[str, Any]) -> Prompt:
         pieces: list[Any] = []
@@ -107,14 +107,14 @@ class _Template:
             value, _ = _FORMATTER.get_field(field_name, (), values)
             if spec and "{" in spec:  # a nested field, as str.format allows ({x:{width}})
                 spec = _FORMATTER.vformat(spec, (), values)
-            if conversion is not None or (spec and spec != "full"):
+            if conversion is not None or (spec and spec != self._full):
                 pieces.append(format(_FORMATTER.convert_field(value, conversion), spec or ""))
                 continue
             if type(value) in (int, float):  # the usual cells of a table: their text, at once
                 pieces.append(str(value))
                 continue
             try:
-                piece = self._to_piece(value, full=spec == "full", paths=True)
+                piece = self._to_piece(value, full=spec == self._full, paths=True)
             except EdgeError as exc:
                 raise BatchError(f"{{{field_name}}}: {exc}") from None
             text = text and isinstance(piece, str)
