@@ -425,7 +425,8 @@ def test_a_conversations_resent_attachments_are_counted_and_checked(edge_env, sb
     with pytest.raises(calls.CallRefused) as refused:
         run(prompt="Go on.", models=[TEXT_ONLY], conversation=chat)
     message = str(refused.value)
-    assert message.startswith("this chat re-sends 1 image from its earlier turns"), message
+    assert message.startswith(f"this chat re-sends 1 image from its earlier turns, and {TEXT_ONLY} "
+                              "takes no images (inputs: text)"), message
     assert "continue it with a model that takes images (" in message and "start a new" in message
     assert "does not take images" not in message and "\n" not in message
     assert chats(sb) == sent

@@ -184,10 +184,10 @@ def refusal(models: Sequence[str], inputs: Sequence[str], suggestions: Sequence[
     text = ", ".join(inputs) or "text"
     model = models[0] if models else "the model"
     if history is not None:
-        those = f"{model} and its fallbacks" if len(models) > 1 else model
+        those = (f"{model} and its fallbacks take" if len(models) > 1 else f"{model} takes")
         return CallRefused(
             f"{history} re-sends {sent_summary(images, 0, 0)} from its earlier turns, and {those} "
-            f"take no images (inputs: {text}) — continue it with a model that takes images"
+            f"no images (inputs: {text}) — continue it with a model that takes images"
             f"{f' ({listed})' if listed else ''}, or start a new --chat (a new Chat() in the "
             "Python API). Nothing was sent.")
     what = f"Models that do: {listed}" if suggestions else "`%edge models` lists the models"
