@@ -34,7 +34,6 @@ from ._media import (
     media_price,
     reads_files,
     sending_line,
-    sending_of,
 )
 from ._media import plugin as pdf_plugin
 from ._media import prepare as prepare_media
@@ -95,6 +94,5 @@ __all__ = [
     "refresh_balance_later",
     "request_price",
     "sending_line",
-    "sending_of",
     "suggest_models",
 ]
