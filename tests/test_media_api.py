@@ -190,6 +190,19 @@ def test_map_of_an_image_column_to_a_text_only_model_is_refused_before_any_row_i
     assert len(asked(sb)) == before and len(edge.usage("all")) == rows
 
 
+def test_map_stops_before_sending_when_a_row_names_a_missing_image(edge_env, sb, tmp_path):
+    """A typo in one path must not send (and bill) that row as the bare path text."""
+    import pandas as pd
+
+    real = tmp_path / "a.png"
+    png(12, 12).save(real)
+    df = pd.DataFrame({"scan": [str(real), str(tmp_path / "scans" / "b.png")]})
+    before, rows = len(asked(sb)), len(edge.usage("all"))
+    with pytest.raises(edge_jupyter_error(), match=r"Row 1: \{scan\}: No such file: .*scans/b\.png"):
+        edge.map(df, "Transcribe {scan}", MINI, progress=False, confirm_over=None)
+    assert len(asked(sb)) == before and len(edge.usage("all")) == rows
+
+
 def edge_jupyter_error() -> type[Exception]:
     from edge_jupyter.errors import EdgeError
 
