@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import pytest
+from media_files import pdf_bytes
 
 from edge_jupyter import calls, preferences, replay
 from edge_jupyter.content import Attachment, Prompt
@@ -40,21 +41,7 @@ def png(width: int = 64, height: int = 48, colour: str = "red") -> Attachment:
 
 def pdf(pages: int) -> Attachment:
     """A real PDF of ``pages`` pages, made with matplotlib."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    out = io.BytesIO()
-    # No creation date: the same pages are the same bytes (a replay test makes it twice).
-    with PdfPages(out, metadata={"CreationDate": None}) as book:
-        for n in range(pages):
-            fig = plt.figure(figsize=(2, 2))
-            fig.text(0.5, 0.5, f"page {n + 1}")
-            book.savefig(fig)
-            plt.close(fig)
-    return Attachment(kind="file", data=out.getvalue(), mime="application/pdf", filename="paper.pdf",
+    return Attachment(kind="file", data=pdf_bytes(pages), mime="application/pdf", filename="paper.pdf",
                       pages=pages, source="paper.pdf")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from media_files import pdf_bytes
 
 from edge_jupyter import conversations, replay, storage
 from edge_jupyter.content import Attachment, Prompt, image_header, pdf_pages
@@ -53,21 +54,6 @@ def figure_png(colour: str = "tab:blue", size: tuple[float, float] = (2, 1.5)) -
     return buffer.getvalue()
 
 
-def pdf_bytes(pages: int) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    buffer = io.BytesIO()
-    with PdfPages(buffer) as pdf:
-        for n in range(pages):
-            fig = plt.figure(figsize=(2, 2))
-            fig.text(0.5, 0.5, f"page {n + 1}")
-            pdf.savefig(fig)
-            plt.close(fig)
-    return buffer.getvalue()
 
 
 def image(data: bytes, filename: str = "figure.png") -> Attachment:

@@ -8,11 +8,10 @@ size and page count, decoded again from what the sandbox received.
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 import pytest
+from media_files import asked, data_of, pdf_bytes
 
 import edge_jupyter as edge
 from edge_jupyter import calls
@@ -24,14 +23,8 @@ NO_FILES = "anthropic/claude-3.5-haiku"  # text, image: PDFs go through the file
 TEXT_ONLY = "meta-llama/llama-3.1-8b-instruct"
 
 
-def asked(sb) -> list[Any]:
-    return [q for q in sb.requests if q.path.endswith("/chat/completions")]
 
 
-def data_of(url: str) -> tuple[str, bytes]:
-    head, _, payload = url.partition(",")
-    assert head.startswith("data:") and head.endswith(";base64"), head
-    return head[5:-7], base64.b64decode(payload)
 
 
 def parts_of(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,21 +50,6 @@ def png(width: int, height: int, colour: str = "red") -> Any:
     return Image.new("RGB", (width, height), colour)
 
 
-def pdf_bytes(pages: int) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    buffer = io.BytesIO()
-    with PdfPages(buffer) as pdf:
-        for n in range(pages):
-            fig = plt.figure(figsize=(2, 2))
-            fig.text(0.5, 0.5, f"page {n + 1}")
-            pdf.savefig(fig)
-            plt.close(fig)
-    return buffer.getvalue()
 
 
 def test_ask_with_a_list_sends_the_text_and_images_in_order(edge_env, sb):

@@ -5,10 +5,10 @@ thumbnails in the cell's output (read from the kernel's messages)."""
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
+from media_files import asked, data_of
 
 from edge_jupyter.content import image_header, pdf_pages
 
@@ -27,14 +27,8 @@ def nb(kernel):
     return kernel
 
 
-def asked(sb) -> list[Any]:
-    return [q for q in sb.requests if q.path.endswith("/chat/completions")]
 
 
-def data_of(url: str) -> tuple[str, bytes]:
-    head, _, payload = url.partition(",")
-    assert head.startswith("data:") and head.endswith(";base64"), head
-    return head[5:-7], base64.b64decode(payload)
 
 
 def user_content(body: dict[str, Any]) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from media_files import pdf_bytes
 from sandbox_fixtures import chunks, spec_available, validate
 
 from edge_jupyter.content import pdf_pages
@@ -43,21 +44,6 @@ def image_bytes(fmt: str, size: tuple[int, int], mode: str = "RGB", **options: A
     return buf.getvalue()
 
 
-def pdf_bytes(pages: int) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    buf = io.BytesIO()
-    with PdfPages(buf) as pdf:
-        for i in range(pages):
-            fig = plt.figure(figsize=(2, 2))
-            fig.text(0.5, 0.5, f"page {i + 1}")
-            pdf.savefig(fig)
-            plt.close(fig)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
