@@ -54,6 +54,7 @@ from .storage import (
     data_dir,
     load_json,
     read_json,
+    remove_file,
     update_json,
 )
 from .user_numbers import finite
@@ -359,13 +360,8 @@ def names() -> list[str]:
 
 def forget(name: str) -> bool:
     """Delete the chat; then the attachments no chat refers to any more are removed."""
-    path = _path(name)
-    try:
-        path.unlink()
-    except FileNotFoundError:
+    if not remove_file(_path(name)):
         return False
-    except OSError as exc:
-        raise DataFileError(path, "delete", exc) from None
     try:
         collect_unreferenced()
     except DataError:

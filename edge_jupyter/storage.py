@@ -174,12 +174,7 @@ def _load_or_repair(path: Path, default: Any, check: Check | None,
     except DamagedFile as exc:
         damage = DamagedFile(path, exc.problem, keep_damaged_copy(path))
     if repair is None:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise DataFileError(path, "remove the damaged file", exc) from None
+        remove_file(path, "remove the damaged file")
         raise damage
     replacement = repair(damage)
     write_json_atomic(path, replacement)
@@ -325,6 +320,18 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """
     text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def remove_file(path: Path, action: str = "delete") -> bool:
+    """Delete ``path``; False when it was not there. Any other failure is a
+    :class:`DataFileError` naming ``action`` ("remove the damaged file")."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise DataFileError(path, action, exc) from None
+    return True
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -39,6 +39,7 @@ from ..storage import (
     data_dir,
     keep_damaged_copy,
     locked,
+    remove_file,
     write_bytes_atomic,
 )
 from ._prompt import Attachment
@@ -99,12 +100,7 @@ def read_attachment(sha256: str) -> bytes:
         if _sha256(data) == sha256:
             return data
         kept = keep_damaged_copy(path)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise DataFileError(path, "remove the damaged attachment", exc) from None
+        remove_file(path, "remove the damaged attachment")
     raise AttachmentGone(sha256, path, f"damaged (its bytes no longer match their hash; the "
                                        f"damaged file is kept as {kept})")
 
@@ -136,14 +132,7 @@ def collect_attachments(referenced: Callable[[], set[str]]) -> int:
         for sha256 in stored_attachments():
             if sha256 in keep:
                 continue
-            path = attachment_path(sha256)
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise DataFileError(path, "remove", exc) from None
-            removed += 1
+            removed += remove_file(attachment_path(sha256), "remove")
     return removed
 
 
