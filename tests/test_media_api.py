@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from media_files import asked, data_of, pdf_bytes
+from sandbox_fixtures import spec_available
 
 import edge_jupyter as edge
 from edge_jupyter import calls
@@ -292,3 +293,21 @@ def test_ask_pdf_engine_names_the_parser_and_a_wrong_one_is_refused(edge_env, sb
     with pytest.raises(edge.ApiUsageError, match="pdf_engine must be one of cloudflare-ai"):
         edge.ask("Hi", model=MINI, pdf_engine="ocr")
     assert len(asked(sb)) == before
+
+
+@pytest.mark.skipif(not spec_available(), reason="no OpenAPI spec")
+def test_the_bodies_sent_with_images_pdfs_and_the_plugin_are_valid_chat_requests(edge_env, sb):
+    """What the client builds (content parts, data URLs, the file-parser plugin), checked
+    against OpenRouter's published schema, not against the sandbox that reads it."""
+    import pandas as pd
+    from sandbox_fixtures import validate
+
+    edge.ask(["Compare", png(20, 10), "with the report", pdf_bytes(2), pd.DataFrame({"a": [1]})],
+             model=NO_FILES, max_tokens=10)
+    body = asked(sb)[-1].json
+    assert body["plugins"] == [{"id": "file-parser", "pdf": {"engine": "cloudflare-ai"}}]
+    assert [p["type"] for p in parts_of(body)] == ["text", "image_url", "text", "file", "text"]
+    validate(body, "ChatRequest")
+    edge.map(pd.DataFrame({"doc": [pdf_bytes(1)]}), "Summarise {doc}", MINI, max_tokens=10,
+             pdf_engine="mistral-ocr", progress=False, confirm_over=None)
+    validate(asked(sb)[-1].json, "ChatRequest")
