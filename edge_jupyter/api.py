@@ -198,7 +198,8 @@ def _fallbacks(value: Any) -> list[str] | None:
 #: Every option ``ask`` takes besides the prompt (``Chat`` takes them as defaults).
 OPTIONS = ("model", "models", "system", "temperature", "max_tokens", "budget", "format", "replay",
            "fresh", "stream", "participants", "provider", "only", "ignore", "allow_fallbacks",
-           "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults", "pdf_engine")
+           "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults", "pdf_engine",
+           "reasoning", "reasoning_tokens", "hide_reasoning")
 
 
 @dataclass
@@ -218,6 +219,9 @@ class _Options:
     route: RoutePrefs = field(default_factory=RoutePrefs)
     route_defaults: bool = True
     pdf_engine: str | None = None
+    reasoning: str | None = None  # an effort, one of calls.REASONING_EFFORTS
+    reasoning_tokens: int | None = None
+    hide_reasoning: bool = False
 
 
 def check_options(options: Mapping[str, Any]) -> _Options:
@@ -258,7 +262,14 @@ def check_options(options: Mapping[str, Any]) -> _Options:
             fallbacks=_fallbacks(get("fallbacks"))),
         route_defaults=_flag(get("route_defaults", True), "route_defaults"),
         pdf_engine=_choice(get("pdf_engine"), calls.PDF_ENGINES, "pdf_engine"),
+        reasoning=_choice(get("reasoning"), calls.REASONING_EFFORTS, "reasoning"),
+        reasoning_tokens=_whole(_number(TOKENS, get("reasoning_tokens"), "reasoning_tokens")),
+        hide_reasoning=_flag(get("hide_reasoning", False), "hide_reasoning"),
     )
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _prompt(prompt: Any) -> str | Prompt:
@@ -348,7 +359,9 @@ def _request(prompt: str | Prompt, opts: _Options, where: _Where, *, chat: str |
         system=opts.system, temperature=opts.temperature, max_tokens=opts.max_tokens,
         budget=opts.budget, stream=True,  # the server streams: prompt interrupts, budget guard
         replay=opts.replay, fresh=opts.fresh, chat=chat, conversation=conversation, route=opts.route,
-        route_defaults=opts.route_defaults, context=where.context, pdf_engine=opts.pdf_engine)
+        route_defaults=opts.route_defaults, context=where.context, pdf_engine=opts.pdf_engine,
+        reasoning=opts.reasoning, reasoning_tokens=opts.reasoning_tokens,
+        hide_reasoning=opts.hide_reasoning)
 
 
 class _Call:
@@ -384,7 +397,7 @@ class _Call:
         elif self.opts.stream:
             from .terminal_view import TerminalView
 
-            printer = listener = TerminalView()
+            printer = listener = TerminalView(show_reasoning=not self.opts.hide_reasoning)
         run = calls.CallRun(plan, listener)
         with self._lock:
             if self.cancelled:
@@ -521,7 +534,8 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
         allow_fallbacks: bool | None = None, data_collection: str | None = None,
         zdr: bool | None = None, sort: str | None = None, max_price: Any = None,
         fallbacks: str | list[str] | None = None, route_defaults: bool = True,
-        pdf_engine: str | None = None) -> Result:
+        pdf_engine: str | None = None, reasoning: str | None = None,
+        reasoning_tokens: int | None = None, hide_reasoning: bool = False) -> Result:
     """Ask one model (``model=``, else the default model) or several (``models=[...]``).
 
     ``prompt``: a string, or a list of strings and objects sent in order — a matplotlib
@@ -530,6 +544,9 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
     img_b], model="google/gemini-2.0-flash-001")``. A model that does not take images is
     refused before anything is sent; ``pdf_engine=`` is ``--pdf-engine`` (how OpenRouter reads
     a PDF for a model without file input: "cloudflare-ai", free, unless you name another).
+    ``reasoning=`` (an effort: "none" … "max") and ``reasoning_tokens=`` ask a reasoning
+    model to think (``--reasoning``, ``--reasoning-tokens``; refused before sending for a
+    model that does not reason); ``hide_reasoning=True`` only stops ``stream=True`` showing it.
 
     Takes what a ``%%edge`` cell's flags take, by the flags' names (``max_tokens`` for
     ``--max-tokens``, ``provider``/``only``/``ignore``/``sort``/``max_price``/``fallbacks``
@@ -557,7 +574,8 @@ async def aask(prompt: str | list[Any], model: str | None = None, *, models: lis
                data_collection: str | None = None, zdr: bool | None = None,
                sort: str | None = None, max_price: Any = None,
                fallbacks: str | list[str] | None = None, route_defaults: bool = True,
-               pdf_engine: str | None = None) -> Result:
+               pdf_engine: str | None = None, reasoning: str | None = None,
+               reasoning_tokens: int | None = None, hide_reasoning: bool = False) -> Result:
     """:func:`ask` without blocking the event loop: the call runs in a worker thread, at
     most :func:`concurrency` at once. Cancelling the task (Jupyter's interrupt does) stops
     the call: its ledger row ends ``interrupted`` and ``CancelledError`` propagates.

@@ -24,7 +24,7 @@ from ._client import connected_client, suggest_models
 from ._context import CallContext
 from ._engine import CallRun, Outcome, held_estimate
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NotConnected, NothingSent
-from ._events import Began, Ended, Event, Listener, Started, Text, Tick
+from ._events import Began, Ended, Event, Listener, Reasoning, Started, Text, Tick
 from ._many import CallBatch, Finishing
 from ._media import (
     PDF_ENGINE_USD_PER_PAGE,
@@ -40,6 +40,7 @@ from ._media import prepare as prepare_media
 from ._plan import CallPlan, PlannedCall, Request, plan
 from ._prices import clear_cache as clear_price_cache
 from ._prices import endpoints_of, request_price
+from ._reasoning import EFFORTS as REASONING_EFFORTS
 from ._recording import begin, fail, finish, note_generation, reconcile_in_background
 from ._result import EdgeResult, EdgeResults
 from ._running import RunningCall, describe_failure
@@ -47,6 +48,7 @@ from ._running import RunningCall, describe_failure
 __all__ = [
     "PDF_ENGINES",
     "PDF_ENGINE_USD_PER_PAGE",
+    "REASONING_EFFORTS",
     "Began",
     "CallBatch",
     "CallContext",
@@ -66,6 +68,7 @@ __all__ = [
     "Outcome",
     "PlannedCall",
     "PreCall",
+    "Reasoning",
     "Request",
     "RunningCall",
     "Sending",

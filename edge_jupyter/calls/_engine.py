@@ -28,10 +28,10 @@ from typing import Any, NoReturn
 from .. import conversations, events, replay
 from ..money import exact_usd, total_usd
 from ..openrouter import APIStatusError, OpenRouterClient, OpenRouterError, UnknownModel
-from . import _checks, _media, _recording
+from . import _checks, _media, _reasoning, _recording
 from ._client import connected_client, suggest_models
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NothingSent
-from ._events import Began, Ended, Event, Listener, Started, Text, Tick
+from ._events import Began, Ended, Event, Listener, Reasoning, Started, Text, Tick
 from ._plan import CallPlan, PlannedCall
 from ._result import EdgeResult
 from ._running import RunningCall, describe_failure
@@ -118,6 +118,8 @@ class CallRun:
                 _recording.reconcile_in_background(client.generation)
                 warnings = _checks.low_balance_warnings(client)
             self._sent = [self._media(client, planned, i in hits) for i, planned in enumerate(plan.calls)]
+            if client is not None:  # before any row is written, as the media checks
+                _reasoning.check(client, [b for i, (b, _) in enumerate(self._sent) if i not in hits])
         except KeyboardInterrupt:
             raise EdgeInterrupted("Interrupted before anything was sent: nothing was spent.") from None
         self._prepare(client, hits, session_id)
@@ -275,6 +277,7 @@ class CallRun:
             self._remember_generation(c)
             emit(Started(0, c.record.generation_id))
 
+        call.on_reasoning = lambda c, text: emit(Reasoning(0, text))
         try:
             call.run(client, on_text=lambda c, text: emit(Text(0, text, c.tokens)), on_start=on_start)
         except KeyboardInterrupt:
@@ -299,6 +302,7 @@ class CallRun:
         def work(c: RunningCall) -> None:
             try:
                 assert client is not None
+                c.on_reasoning = lambda c, text: inbox.put(Reasoning(index[id(c)], text))
                 c.run(client, on_text=lambda c, text: inbox.put(Text(index[id(c)], text, c.tokens)),
                       on_start=on_start)
             finally:

@@ -43,6 +43,15 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
+class Reasoning:
+    """Reasoning text arrived (``delta.reasoning``, before or between the answer's text); a
+    call that did not stream sends its whole reasoning once, before its :class:`Text`."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     """A call stopped receiving (answered, failed, stopped at the budget or interrupted);
     its record is written after every call of the plan has ended."""
@@ -57,5 +66,5 @@ class Tick:
     its redraws shows what it held back (a model that paused mid-answer, one that ended)."""
 
 
-Event = Began | Started | Text | Ended | Tick
+Event = Began | Started | Text | Reasoning | Ended | Tick
 Listener = Callable[[Event], None]

@@ -48,6 +48,11 @@ class Request:
     #: "mistral-ocr", "native"): given, it is in every body; None: the engine adds the free
     #: one to models without file input (``_media``)
     pdf_engine: str | None = None
+    #: ``--reasoning EFFORT`` (one of ``_reasoning.EFFORTS``) and ``--reasoning-tokens N``:
+    #: the body's ``reasoning`` object; checked against /models before sending
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    hide_reasoning: bool = False  # display only: the model still reasons (and is billed)
 
 
 @dataclass
@@ -80,6 +85,11 @@ def _body(request: Request, model: str, messages: list[dict[str, Any]]) -> dict[
         from ._media import plugin
 
         body["plugins"] = [plugin(request.pdf_engine)]
+    from ._reasoning import reasoning_config
+
+    reasoning = reasoning_config(request.reasoning, request.reasoning_tokens)
+    if reasoning is not None:
+        body["reasoning"] = reasoning
     return body
 
 

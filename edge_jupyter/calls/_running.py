@@ -62,6 +62,9 @@ class RunningCall:
         self.completion: Completion | None = None
         self.tokens = 0
         self.text_parts: list[str] = []
+        self.reasoning_parts: list[str] = []  # the reasoning as it came (``delta.reasoning``)
+        #: told of each piece of reasoning (set by the engine, like ``run``'s ``on_text``)
+        self.on_reasoning: TextCallback | None = None
         self._stream: Any = None
         self._started = 0.0
         self._first: float | None = None
@@ -117,6 +120,10 @@ class RunningCall:
                 self._first = time.perf_counter()
                 if self.completion.extra.get("error"):
                     self.error = self.completion.extra["error"]
+                if self.completion.reasoning:  # the whole reasoning, before the answer
+                    self.reasoning_parts.append(self.completion.reasoning)
+                    if self.on_reasoning is not None:
+                        self.on_reasoning(self, self.completion.reasoning)
                 if on_text and self.completion.text:
                     on_text(self, self.completion.text)
         except OpenRouterError as exc:
@@ -152,6 +159,9 @@ class RunningCall:
                 if self._first is None:
                     self._first = time.perf_counter()
                 self.tokens += 1
+                self.reasoning_parts.append(event.text)
+                if self.on_reasoning is not None:
+                    self.on_reasoning(self, event.text)
                 text = event.text
             else:
                 if type(event) is Started:
@@ -165,6 +175,11 @@ class RunningCall:
                 stream.close()
                 break
         self.completion = stream.completion
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning received (streamed or whole); "" for a replayed call or none."""
+        return "".join(self.reasoning_parts)
 
     @property
     def text(self) -> str:

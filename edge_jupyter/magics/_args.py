@@ -94,6 +94,15 @@ def cell_parser() -> _Parser:
                    help="how OpenRouter reads a PDF for a model without file input: "
                         "cloudflare-ai (free, the default), mistral-ocr ($0.002 a page: scans), "
                         "native (the model's own file input)")
+    from ..calls import REASONING_EFFORTS
+
+    p.add_argument("--reasoning", choices=REASONING_EFFORTS, metavar="EFFORT",
+                   help="how hard a reasoning model thinks: " + "|".join(REASONING_EFFORTS)
+                        + " (refused for a model that does not reason)")
+    p.add_argument("--reasoning-tokens", type=TOKENS.argtype(), metavar="N",
+                   help="cap on the tokens a reasoning model thinks with")
+    p.add_argument("--hide-reasoning", action="store_true",
+                   help="do not show the model's reasoning (it still reasons, and is billed)")
     from ..routing import add_route_arguments
 
     add_route_arguments(p)

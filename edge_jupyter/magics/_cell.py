@@ -32,7 +32,8 @@ def request_from_flags(args: argparse.Namespace, prompt: str | Prompt, context: 
         budget=args.budget, stream=not args.no_stream,
         replay=args.replay or replay_default, fresh=args.fresh, chat=args.chat,
         route=route_from_args(args), route_defaults=not args.route_no_defaults, context=context,
-        pdf_engine=args.pdf_engine)
+        pdf_engine=args.pdf_engine, reasoning=args.reasoning,
+        reasoning_tokens=args.reasoning_tokens, hide_reasoning=args.hide_reasoning)
 
 
 def cell_prompt(shell: Any, args: argparse.Namespace, cell: str) -> Prompt:
@@ -93,7 +94,8 @@ def view_for(plan: calls.CallPlan) -> SingleView | MultiView:
     """The view a cell streams ``plan`` into: one model's status line and streamed text, or
     the grid of several (the Python API's ``stream=True`` in a kernel uses the same)."""
     if len(plan.calls) == 1:
-        return SingleView(plan.calls[0].spec.model, streaming=plan.request.stream)
+        return SingleView(plan.calls[0].spec.model, streaming=plan.request.stream,
+                          show_reasoning=not plan.request.hide_reasoning)
     return MultiView()
 
 

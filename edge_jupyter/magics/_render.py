@@ -50,7 +50,7 @@ from typing import Any
 from IPython.display import clear_output, display
 
 from .. import answer_format as _format
-from ..calls import Began, Ended, Event, Text, Tick
+from ..calls import Began, Ended, Event, Reasoning, Text, Tick
 from ..content import Attachment
 from ..record import CallRecord
 from ..untrusted_text import markdown_to_safe_html, strip_controls, warm_up
@@ -59,6 +59,32 @@ from ._context import in_kernel
 STREAM_INTERVAL = 1 / 15  # seconds between stdout batches
 GRID_INTERVAL = 0.25  # seconds between refreshes of the multi-model grid
 TAIL_CHARS = 280
+#: While a model reasons, its latest REASONING_TAIL characters show (dimmed, in an open
+#: <details>); redrawn once the reasoning grew by as much as it showed (64 characters at
+#: least), and at most by REASONING_TAIL // 2: each redraw then sends at most about twice
+#: the characters that arrived since the last, so the traffic stays O(n).
+REASONING_TAIL = 1000
+REASONING_STEP_MIN = 64
+_DIM = "opacity:0.6;font-size:0.85em"
+
+
+def reasoning_live_html(text: str, total: int) -> str:
+    """The open section while the model reasons: the tail of its reasoning, escaped."""
+    shown = strip_controls(text[-REASONING_TAIL:])
+    more = "…" if total > len(text[-REASONING_TAIL:]) else ""
+    return (f'<details open class="edge-reasoning" style="{_DIM}"><summary>💭 reasoning…'
+            f'</summary><div style="white-space:pre-wrap">{more}{html.escape(shown)}'
+            "</div></details>")
+
+
+def reasoning_bundle(reasoning: str) -> dict[str, str]:
+    """The reasoning above a finished answer: collapsed, rendered and sanitised as answers are
+    (it is model text: untrusted). Its plain form only says it is there (text frontends get
+    the answer; the reasoning is on the result)."""
+    return {"text/html": f'<details class="edge-reasoning" style="{_DIM}"><summary>💭 reasoning '
+                         f"({len(reasoning):,} characters)</summary>"
+                         f"{markdown_to_safe_html(reasoning)}</details>",
+            "text/plain": f"💭 reasoning: {len(reasoning):,} characters (collapsed)"}
 
 
 def _bundle(text_html: str, text_plain: str) -> dict[str, str]:
@@ -146,10 +172,16 @@ class SingleView:
     and :class:`~edge_jupyter.calls.Text`, and is asked for the final render at the end.
     """
 
-    def __init__(self, model: str, *, streaming: bool) -> None:
+    def __init__(self, model: str, *, streaming: bool, show_reasoning: bool = True) -> None:
         warm_up()  # the renderer's imports, in a thread, while the answer streams
         self.model = model
         self.streaming = streaming
+        self.show_reasoning = show_reasoning  # False: ``--hide-reasoning`` (display only)
+        self.reasoning_parts: list[str] = []
+        self._reasoning_len = 0  # characters of reasoning received
+        self._reasoning_shown = 0  # … of which the open section last showed up to here
+        self._reasoning_view: Any = None  # the open section's display handle
+        self._reasoning_last = 0.0
         self.warnings: list[str] = []
         self._terminal = not in_kernel()
         self._status: Any = None
@@ -162,6 +194,8 @@ class SingleView:
     def __call__(self, event: Event) -> None:
         if type(event) is Text:
             self.on_text(event.text)
+        elif type(event) is Reasoning:
+            self.on_reasoning(event.text)
         elif isinstance(event, Began):
             replayed = bool(event.replayed and event.replayed[0])
             # a replayed answer sends nothing: no "sending …" for it
@@ -184,7 +218,54 @@ class SingleView:
         return _bundle(f'<div class="edge-status" style="font-size:0.85em;color:#6b7280">'
                        f"{html.escape(text)}</div>", text)
 
+    def on_reasoning(self, text: str) -> None:
+        """Reasoning arrived: dim text in a terminal, the open section in a notebook."""
+        self.reasoning_parts.append(text)
+        self._reasoning_len += len(text)
+        if not self.show_reasoning:
+            return
+        if self._terminal:
+            shown = strip_controls(text)
+            if shown:  # dim (SGR 2), then back to normal: the answer follows in plain text
+                sys.stdout.write(f"\x1b[2m{shown}\x1b[0m")
+                sys.stdout.flush()
+                self._ends_line = shown.endswith("\n")
+            return
+        new = self._reasoning_len - self._reasoning_shown
+        step = max(REASONING_STEP_MIN, min(self._reasoning_shown, REASONING_TAIL // 2))
+        now = time.perf_counter()
+        if new >= step and now - self._reasoning_last >= STREAM_INTERVAL:
+            self._draw_reasoning(now)
+
+    def _draw_reasoning(self, now: float) -> None:
+        """Show the reasoning so far (its tail) in the open section above the answer."""
+        if self._reasoning_shown == self._reasoning_len:
+            return
+        if len(self.reasoning_parts) > 1:  # joined once per redraw, kept joined
+            self.reasoning_parts[:] = ["".join(self.reasoning_parts)]
+        bundle = {"text/html": reasoning_live_html(self.reasoning_parts[0], self._reasoning_len),
+                  "text/plain": "💭 reasoning…"}
+        if self._reasoning_view is None:
+            if self._status is not None:
+                self._status.update(self._status_bundle("💭 reasoning…"), raw=True)
+            self._reasoning_view = display(bundle, raw=True, display_id=True)
+        else:
+            self._reasoning_view.update(bundle, raw=True)
+        self._reasoning_shown = self._reasoning_len
+        self._reasoning_last = now
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
     def on_text(self, text: str) -> None:
+        if self._reasoning_shown != self._reasoning_len and self.show_reasoning \
+                and not self._terminal:
+            self._draw_reasoning(time.perf_counter())  # the whole of it, before the answer
+        elif self._terminal and self._reasoning_len and not self._written \
+                and self.show_reasoning and not self._ends_line:
+            sys.stdout.write("\n\n")  # the answer starts on its own line, under the reasoning
+            self._ends_line = True
         self._pending.append(text)
         now = time.perf_counter()
         if now - self._last >= STREAM_INTERVAL:
@@ -227,6 +308,8 @@ class SingleView:
             for message in self.warnings:
                 show_warning(message)
             show_sent(attachments_of(record))
+            if self.show_reasoning and self._reasoning_len:
+                display(reasoning_bundle(self.reasoning), raw=True)
         streamed = bool(record.text) and self._written == len(record.text)
         bundle, value, note = answer_bundle(record, fmt, plain_twin=not streamed)
         if self._terminal and streamed and fmt in ("markdown", "text"):

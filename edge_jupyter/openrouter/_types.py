@@ -209,6 +209,8 @@ class ModelInfo:
     input_modalities: tuple[str, ...] = ()
     description: str = ""
     created: int = 0
+    #: the entry's ``reasoning`` object (``mandatory``, ``supported_efforts``…), if any
+    reasoning: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
@@ -228,6 +230,7 @@ class ModelInfo:
             input_modalities=tuple(arch.get("input_modalities") or ()),
             description=str(data.get("description") or ""),
             created=_int(data.get("created")),
+            reasoning=data["reasoning"] if isinstance(data.get("reasoning"), dict) else None,
         )
 
 

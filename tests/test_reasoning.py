@@ -1,0 +1,94 @@
+"""Reasoning, outside a kernel, against the real sandbox: ``--reasoning``/``reasoning=`` →
+the spec's ``reasoning`` object; a model that does not reason (or cannot do what is asked)
+refused before sending; the reasoning printed dim in a terminal above the answer (and not
+with ``hide_reasoning``); its tokens on the cost line."""
+
+from __future__ import annotations
+
+import pytest
+from media_files import asked
+from sandbox_fixtures import spec_available
+
+import edge_jupyter as edge
+from edge_jupyter import calls
+from edge_jupyter.answer_format import cost_line_text
+from edge_jupyter.magics import UsageError, parse_cell_line
+
+R1 = "deepseek/deepseek-r1"  # reasons (mandatory), per the sandbox's /models
+MINI = "openai/gpt-4o-mini"  # does not reason
+DIM = "\x1b[2m"
+
+
+def test_the_flags_are_parsed_and_an_unknown_effort_is_a_usage_error() -> None:
+    args = parse_cell_line(f"-m {R1} --reasoning high --reasoning-tokens 2000 --hide-reasoning")
+    assert (args.reasoning, args.reasoning_tokens, args.hide_reasoning) == ("high", 2000, True)
+    with pytest.raises(UsageError, match="--reasoning"):
+        parse_cell_line("--reasoning enormous")
+    with pytest.raises(UsageError, match="reasoning-tokens"):
+        parse_cell_line("--reasoning-tokens 0")
+
+
+@pytest.mark.skipif(not spec_available(), reason="no OpenAPI spec")
+def test_the_reasoning_object_is_in_the_body_and_valid_against_the_spec(edge_env, sb) -> None:
+    from sandbox_fixtures import validate
+
+    planned = calls.plan(calls.Request("Why?", models=[R1], reasoning="high",
+                                       reasoning_tokens=2000)).calls[0].body
+    assert planned["reasoning"] == {"effort": "high", "max_tokens": 2000}
+    assert "reasoning" not in calls.plan(calls.Request("Why?", models=[R1])).calls[0].body
+    edge.ask("Why is the sky blue?", model=R1, reasoning="low", max_tokens=50)
+    sent = asked(sb)[-1].json
+    assert sent["reasoning"] == {"effort": "low"}
+    validate(sent, "ChatRequest")
+
+
+def test_a_model_that_does_not_reason_is_refused_before_sending(edge_env, sb) -> None:
+    before = len(asked(sb))
+    with pytest.raises(calls.CallRefused) as caught:
+        edge.ask("Why?", model=MINI, reasoning="high")
+    message = str(caught.value)
+    assert message.startswith("Refused before sending: openai/gpt-4o-mini does not reason")
+    assert R1 in message  # names models that do
+    assert len(asked(sb)) == before
+    assert edge.usage("all").empty  # no ledger row: refused before anything was written
+
+
+def test_none_is_refused_for_a_model_whose_reasoning_is_mandatory(edge_env, sb) -> None:
+    before = len(asked(sb))
+    with pytest.raises(calls.CallRefused, match="mandatory"):
+        edge.ask("Why?", model=R1, reasoning="none")
+    assert len(asked(sb)) == before
+
+
+def test_bad_api_arguments_are_refused_like_bad_flags(edge_env, sb) -> None:
+    with pytest.raises(edge.ApiUsageError, match="reasoning"):
+        edge.ask("Why?", model=R1, reasoning="enormous")
+    with pytest.raises(edge.ApiUsageError, match="reasoning_tokens"):
+        edge.ask("Why?", model=R1, reasoning_tokens=-3)
+
+
+def test_the_refusal_reads_the_models_entry() -> None:
+    """Efforts the entry lists, and a token budget it does not take, are checked too."""
+    from edge_jupyter.calls._reasoning import refusal
+
+    entry = {"mandatory": False, "supported_efforts": ["low", "high"], "supports_max_tokens": False}
+    assert refusal("x/y", {"effort": "high"}, ["reasoning"], entry, []) is None
+    assert "not 'medium'" in refusal("x/y", {"effort": "medium"}, ["reasoning"], entry, [])
+    assert "token budget" in refusal("x/y", {"max_tokens": 100}, ["reasoning"], entry, [])
+    assert refusal("x/y", {"effort": "none"}, ["include_reasoning"], entry, []) is None
+
+
+def test_the_terminal_shows_the_reasoning_dim_above_the_answer(edge_env, sb, capsys) -> None:
+    result = edge.ask("Explain [sandbox:tokens=40]", model=R1, stream=True)
+    out = capsys.readouterr().out
+    assert out.startswith(DIM)
+    reasoning_end = out.rindex("\x1b[0m")
+    assert result.text and out.index(result.text) > reasoning_end  # the answer below it
+    assert result.reasoning_tokens > 0
+    assert f"{result.reasoning_tokens:,} reasoning" in cost_line_text(result)
+
+    hidden = edge.ask("Explain again [sandbox:tokens=40]", model=R1, stream=True,
+                      hide_reasoning=True)
+    out = capsys.readouterr().out
+    assert DIM not in out and hidden.text in out
+    assert hidden.reasoning_tokens > 0  # display only: it still reasoned, and was billed
