@@ -199,7 +199,7 @@ def _fallbacks(value: Any) -> list[str] | None:
 OPTIONS = ("model", "models", "system", "temperature", "max_tokens", "budget", "format", "replay",
            "fresh", "stream", "participants", "provider", "only", "ignore", "allow_fallbacks",
            "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults", "pdf_engine",
-           "reasoning", "reasoning_tokens", "hide_reasoning")
+           "schema", "heal", "reasoning", "reasoning_tokens", "hide_reasoning")
 
 
 @dataclass
@@ -219,9 +219,23 @@ class _Options:
     route: RoutePrefs = field(default_factory=RoutePrefs)
     route_defaults: bool = True
     pdf_engine: str | None = None
+    schema: Any = None  # a structured.Schema
+    heal: bool = False
     reasoning: str | None = None  # an effort, one of calls.REASONING_EFFORTS
     reasoning_tokens: int | None = None
     hide_reasoning: bool = False
+
+
+def _schema(value: Any) -> Any:
+    """``schema=``: a pydantic model, dataclass, TypedDict or JSON-Schema dict → a Schema."""
+    if value is None:
+        return None
+    from .structured import SchemaError, schema_of
+
+    try:
+        return schema_of(value)
+    except SchemaError as exc:
+        raise _refuse(f"schema: {exc}") from None
 
 
 def check_options(options: Mapping[str, Any]) -> _Options:
@@ -262,6 +276,8 @@ def check_options(options: Mapping[str, Any]) -> _Options:
             fallbacks=_fallbacks(get("fallbacks"))),
         route_defaults=_flag(get("route_defaults", True), "route_defaults"),
         pdf_engine=_choice(get("pdf_engine"), calls.PDF_ENGINES, "pdf_engine"),
+        schema=_schema(get("schema")),
+        heal=_flag(get("heal", False), "heal"),
         reasoning=_choice(get("reasoning"), calls.REASONING_EFFORTS, "reasoning"),
         reasoning_tokens=_whole(_number(TOKENS, get("reasoning_tokens"), "reasoning_tokens")),
         hide_reasoning=_flag(get("hide_reasoning", False), "hide_reasoning"),
@@ -360,8 +376,8 @@ def _request(prompt: str | Prompt, opts: _Options, where: _Where, *, chat: str |
         budget=opts.budget, stream=True,  # the server streams: prompt interrupts, budget guard
         replay=opts.replay, fresh=opts.fresh, chat=chat, conversation=conversation, route=opts.route,
         route_defaults=opts.route_defaults, context=where.context, pdf_engine=opts.pdf_engine,
-        reasoning=opts.reasoning, reasoning_tokens=opts.reasoning_tokens,
-        hide_reasoning=opts.hide_reasoning)
+        schema=opts.schema, heal=opts.heal, reasoning=opts.reasoning,
+        reasoning_tokens=opts.reasoning_tokens, hide_reasoning=opts.hide_reasoning)
 
 
 class _Call:
@@ -444,6 +460,12 @@ class _Call:
                 "kept above" if shown else "not returned"))
         if outcome.all_failed:
             raise AnswerFailed(outcome.failure_message(), result)
+        invalid = [r for r in records if r.invalid]
+        if invalid and len(invalid) == len(records):  # paid for, kept in .result / Chat.results
+            from .structured import AnswerInvalid
+
+            raise AnswerInvalid(f"{invalid[0].invalid} The raw answer is in the exception's "
+                                ".result.text.", result)
         return result
 
 
@@ -534,8 +556,9 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
         allow_fallbacks: bool | None = None, data_collection: str | None = None,
         zdr: bool | None = None, sort: str | None = None, max_price: Any = None,
         fallbacks: str | list[str] | None = None, route_defaults: bool = True,
-        pdf_engine: str | None = None, reasoning: str | None = None,
-        reasoning_tokens: int | None = None, hide_reasoning: bool = False) -> Result:
+        pdf_engine: str | None = None, schema: Any = None, heal: bool = False,
+        reasoning: str | None = None, reasoning_tokens: int | None = None,
+        hide_reasoning: bool = False) -> Result:
     """Ask one model (``model=``, else the default model) or several (``models=[...]``).
 
     ``prompt``: a string, or a list of strings and objects sent in order — a matplotlib
@@ -544,6 +567,10 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
     img_b], model="google/gemini-2.0-flash-001")``. A model that does not take images is
     refused before anything is sent; ``pdf_engine=`` is ``--pdf-engine`` (how OpenRouter reads
     a PDF for a model without file input: "cloudflare-ai", free, unless you name another).
+    ``schema=`` (a pydantic model, dataclass, TypedDict or JSON-Schema dict) asks for a
+    strict JSON answer and puts the validated instance in ``.value`` (``heal=True`` adds
+    OpenRouter's response-healing plugin); an answer that does not fit raises
+    :class:`~edge_jupyter.structured.AnswerInvalid` carrying the paid result.
     ``reasoning=`` (an effort: "none" … "max") and ``reasoning_tokens=`` ask a reasoning
     model to think (``--reasoning``, ``--reasoning-tokens``; refused before sending for a
     model that does not reason); ``hide_reasoning=True`` only stops ``stream=True`` showing it.
@@ -574,8 +601,9 @@ async def aask(prompt: str | list[Any], model: str | None = None, *, models: lis
                data_collection: str | None = None, zdr: bool | None = None,
                sort: str | None = None, max_price: Any = None,
                fallbacks: str | list[str] | None = None, route_defaults: bool = True,
-               pdf_engine: str | None = None, reasoning: str | None = None,
-               reasoning_tokens: int | None = None, hide_reasoning: bool = False) -> Result:
+               pdf_engine: str | None = None, schema: Any = None, heal: bool = False,
+               reasoning: str | None = None, reasoning_tokens: int | None = None,
+               hide_reasoning: bool = False) -> Result:
     """:func:`ask` without blocking the event loop: the call runs in a worker thread, at
     most :func:`concurrency` at once. Cancelling the task (Jupyter's interrupt does) stops
     the call: its ledger row ends ``interrupted`` and ``CancelledError`` propagates.

@@ -486,6 +486,40 @@ class _FewerCollections:
             self._saved = None
 
 
+_USUAL_COLUMNS = {"answer", "status", "cost_usd", "prompt_tokens", "completion_tokens", "model",
+                  "error"}
+
+
+def _schema(schema: Any) -> Any:
+    """``schema=`` as a ``structured.Schema`` (None for none); BatchError when it is not one."""
+    if schema is None:
+        return None
+    from .structured import SchemaError, schema_of
+
+    try:
+        return schema_of(schema)
+    except SchemaError as exc:
+        raise BatchError(f"schema: {exc} Nothing was sent.") from None
+
+
+def _structured_columns(schema: Any, results: list[CallRecord | None], statuses: list[str],
+                        errors: list[str]) -> dict[str, Any]:
+    """The typed field columns; a row that does not fit becomes ``invalid`` (in place)."""
+    from .structured import columns, validate
+
+    instances: list[Any] = []
+    for i, record in enumerate(results):
+        if record is None or record.status not in ("ok", "replayed"):
+            instances.append(None)
+            continue
+        try:
+            instances.append(validate(schema, record.text))
+        except ValueError as exc:
+            instances.append(None)
+            statuses[i], errors[i] = "invalid", str(exc)
+    return columns(schema, instances, _USUAL_COLUMNS)
+
+
 def map(
     data: Any,
     prompt: str,
@@ -500,6 +534,8 @@ def map(
     progress: bool = True,
     max_price: str | None = None,
     pdf_engine: str | None = None,
+    schema: Any = None,
+    heal: bool = False,
 ) -> Any:
     """Ask ``model`` the ``prompt`` (a ``str.format`` template over each row) for every row.
 
@@ -514,6 +550,12 @@ def map(
     ``max_price="1/2"`` caps the price OpenRouter may route to (USD per million prompt /
     completion tokens, as ``--max-price``); it also makes a variable price (``openrouter/auto``)
     priceable, which ``confirm_over`` and ``budget`` need.
+
+    ``schema=`` (a pydantic model, dataclass, TypedDict or JSON-Schema dict) asks every row
+    for strict JSON (``heal=True`` adds OpenRouter's response-healing plugin); the frame then
+    starts with one column per field, typed (integers ``Int64``, numbers ``float64``, booleans
+    ``boolean``, strings ``string``, the rest ``object``), and a row whose answer does not fit
+    has status ``invalid``, NA in those columns and the reason in ``error``.
 
     Returns a DataFrame on the input's index: ``answer, status, cost_usd, prompt_tokens,
     completion_tokens, model, error`` — ``cost_usd`` is 0 for rows reused from an earlier run.
@@ -538,6 +580,9 @@ def map(
     except EdgeError as exc:
         raise BatchError(str(exc).replace("--pdf-engine, or pdf_engine=", "pdf_engine=")) from None
     model = model or preferences.load().default_model
+    structured = _schema(schema)
+    if heal and structured is None:
+        raise BatchError("heal=True only works with schema=.")
     rows = _rows(data, prompt)
     template = _Template(prompt)
     bodies = []
@@ -559,6 +604,12 @@ def map(
             body["provider"] = {"max_price": cap.to_object()}
         if pdf_engine is not None:  # asked for: in the planned body, so in the replay key
             body["plugins"] = [calls.pdf_plugin(pdf_engine)]
+        if structured is not None:
+            from .structured import HEALING_PLUGIN
+
+            body["response_format"] = structured.response_format()
+            if heal:
+                body["plugins"] = [*body.get("plugins", []), dict(HEALING_PLUGIN)]
         bodies.append(body)
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
@@ -570,6 +621,8 @@ def map(
     info = calls.model_info(client, model)
     if info is None:
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")
+    if structured is not None:  # before any row is sent
+        calls.check_structured(client, [model])
     keys = [replay.request_key(b) for b in bodies]  # hashed once, for look-up and store
     # Images and PDFs, once for the map (the model is the same for every row): refused
     # before any row is sent when the model takes no images; the PDF plugin goes into the
@@ -630,14 +683,20 @@ def map(
         raise run.failure
     stop_reason = run.stop_reason
     bar.update(run.done, run.cost, run.errors, force=True)
+    statuses = [r.status if r else "not_run" for r in results]
+    errors = [(r.error if r else stop_reason) or "" for r in results]
+    fields: dict[str, Any] = {}
+    if structured is not None:
+        fields = _structured_columns(structured, results, statuses, errors)
     frame = pd.DataFrame({
+        **fields,
         "answer": [r.text if r else None for r in results],
-        "status": [r.status if r else "not_run" for r in results],
+        "status": statuses,
         "cost_usd": [r.cost_usd if r else float("nan") for r in results],
         "prompt_tokens": [r.prompt_tokens if r else 0 for r in results],
         "completion_tokens": [r.completion_tokens if r else 0 for r in results],
         "model": [r.model if r else model for r in results],
-        "error": [(r.error if r else stop_reason) or "" for r in results],
+        "error": errors,
     }, index=pd.Index([i for i, _ in rows], name=getattr(data.index, "name", None)))
     if stop_reason:  # may quote the server: printed to a terminal without control characters
         from .untrusted_text import strip_controls

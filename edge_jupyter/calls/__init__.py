@@ -19,7 +19,14 @@ Imports nothing from IPython, ipywidgets, tornado or jupyter_server (``tests/tes
 
 from __future__ import annotations
 
-from ._checks import PreCall, low_balance_warnings, model_info, pre_call, refresh_balance_later
+from ._checks import (
+    PreCall,
+    check_structured,
+    low_balance_warnings,
+    model_info,
+    pre_call,
+    refresh_balance_later,
+)
 from ._client import connected_client, suggest_models
 from ._context import CallContext
 from ._engine import CallRun, Outcome, held_estimate
@@ -77,6 +84,7 @@ __all__ = [
     "Tick",
     "begin",
     "check_pdf_engine",
+    "check_structured",
     "clear_price_cache",
     "connected_client",
     "describe_failure",

@@ -79,6 +79,35 @@ def model_info(client: OpenRouterClient, model: str, *,
     return None
 
 
+def check_structured(client: OpenRouterClient, models: list[str]) -> None:
+    """Refuse (:class:`CallRefused`, nothing written) a schema for a model whose ``/models``
+    entry lacks structured outputs, naming some that have them. A model not listed, or a
+    catalogue that cannot be had, is let through: OpenRouter itself answers then."""
+    from ..structured import SUPPORT_PARAMETERS
+
+    def supports(info: ModelInfo) -> bool:
+        return any(p in info.supported_parameters for p in SUPPORT_PARAMETERS)
+
+    for model in models:
+        info = model_info(client, model, deadline=time.monotonic() + 5.0)
+        if info is None or supports(info):
+            continue
+        try:
+            listed = client.models()
+        except OpenRouterError:
+            listed = []
+        favourites = [f for f in preferences.load().favourites if f != model]
+        able = {m.id for m in listed if supports(m)}
+        names = [f for f in favourites if f in able]
+        names += [m.id for m in sorted(listed, key=lambda m: -m.created)
+                  if m.id in able and m.id not in names][:max(0, 5 - len(names))]
+        which = f"Models that do: {', '.join(names)}" if names else \
+            "`%edge models --supports json` lists the models that do"
+        raise CallRefused(f"{model} does not take a schema (no structured outputs in its "
+                          f"supported parameters). {which} — pick one with -m (model= in the "
+                          "Python API). Nothing was sent.")
+
+
 def spending_limits(budget: float | None, held_usd: float = 0.0) -> list[Limit]:
     """Every limit a call must fit in: the saved budgets, plus ``budget`` (the limit given for
     this set of calls, of which they already hold ``held_usd``). Raises :class:`CallRefused`

@@ -120,6 +120,9 @@ class CallRun:
             self._sent = [self._media(client, planned, i in hits) for i, planned in enumerate(plan.calls)]
             if client is not None:  # before any row is written, as the media checks
                 _reasoning.check(client, [b for i, (b, _) in enumerate(self._sent) if i not in hits])
+            if client is not None and request.schema is not None:  # refused before any row
+                _checks.check_structured(client, [p.spec.model for i, p in enumerate(plan.calls)
+                                                  if i not in hits])
         except KeyboardInterrupt:
             raise EdgeInterrupted("Interrupted before anything was sent: nothing was spent.") from None
         self._prepare(client, hits, session_id)
@@ -339,6 +342,9 @@ class CallRun:
     def _finish(self, call: RunningCall, client: OpenRouterClient | None,
                 notes: list[str]) -> EdgeResult:
         record = call.finish_record(client)
+        if self.plan.request.schema is not None:  # before the ledger: an invalid answer is noted
+            assert isinstance(record, EdgeResult)
+            record.check_schema(self.plan.request.schema)
         if call.completion is not None:  # what the server sent that could not be used, said once
             notes.extend(f"{call.model}: {note}" for note in call.completion.notes if note)
         if isinstance(call.error, UnknownModel) and client is not None:
@@ -425,16 +431,22 @@ class CallRun:
         answers = {r.model: r.text for r in records if r.status in ("ok", "replayed")}
         if not answers:
             return []
+        # Each answer's reasoning_details, to send back unmodified on later turns (OpenRouter).
+        details = {r.model: c.completion.reasoning_details
+                   for r, c in zip(records, self._calls, strict=False)
+                   if r.model in answers and c.completion is not None
+                   and c.completion.reasoning_details}
         request = plan.request
         if not plan.persisted:
-            plan.conversation.record(plan.turn_key, request.prompt, answers, request.system)
+            plan.conversation.record(plan.turn_key, request.prompt, answers, request.system,
+                                     reasoning_details=details)
             return []
         from ..storage import DataError
 
         # Merged into the file as it is now (under its lock): another kernel's new turns stay.
         try:
             conversations.record_turn(plan.conversation.name, plan.turn_key, request.prompt,
-                                      answers, request.system)
+                                      answers, request.system, reasoning_details=details)
         except conversations.ConversationError as exc:
             return [str(exc)]
         except DataError as exc:

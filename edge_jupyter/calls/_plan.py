@@ -53,6 +53,10 @@ class Request:
     reasoning: str | None = None
     reasoning_tokens: int | None = None
     hide_reasoning: bool = False  # display only: the model still reasons (and is billed)
+    #: a :class:`~edge_jupyter.structured.Schema`: asked for as ``response_format``
+    #: ``json_schema`` (strict); each answer is validated into ``value``
+    schema: Any = None
+    heal: bool = False  # OpenRouter's response-healing plugin repairs malformed JSON
 
 
 @dataclass
@@ -90,6 +94,12 @@ def _body(request: Request, model: str, messages: list[dict[str, Any]]) -> dict[
     reasoning = reasoning_config(request.reasoning, request.reasoning_tokens)
     if reasoning is not None:
         body["reasoning"] = reasoning
+    if request.schema is not None:
+        from ..structured import HEALING_PLUGIN
+
+        body["response_format"] = request.schema.response_format()
+        if request.heal:
+            body["plugins"] = [*body.get("plugins", []), dict(HEALING_PLUGIN)]
     return body
 
 

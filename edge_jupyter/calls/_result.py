@@ -32,6 +32,11 @@ class EdgeResult(CallRecord):
     shown: bool = False
     #: this turn's images and files as sent (thumbnails in the answer's output)
     attachments: tuple[Attachment, ...] = ()
+    #: the schema asked for (``--schema``, ``schema=``): ``value`` is its validated instance
+    schema: Any = field(default=None, compare=False)
+    #: why the answer does not fit the schema ("" when it does, or none was asked for);
+    #: the call is paid for, so ``status`` stays ``ok`` and this is also in ``error``
+    invalid: str = ""
 
     def __str__(self) -> str:
         return self.text
@@ -44,10 +49,29 @@ class EdgeResult(CallRecord):
 
     def apply_format(self, fmt: str) -> str | None:
         """Set ``format`` and ``value`` (parsed JSON, extracted code…); returns a note when
-        the answer does not fit the format (JSON that does not parse)."""
+        the answer does not fit the format (JSON that does not parse). With a schema the
+        answer is JSON and ``value`` stays the validated instance (:meth:`check_schema`)."""
+        if self.schema is not None:
+            self.format = "json"
+            return self.invalid or None
         self.format = fmt
         self.value, note = _value(self)
         return note
+
+    def check_schema(self, schema: Any) -> None:
+        """``value`` ← the answer validated against ``schema`` (a ``structured.Schema``);
+        an answer that does not fit keeps its text, ``value`` None, the reason in
+        ``invalid`` and, for a paid ``ok`` answer, in ``error`` (the ledger notes it)."""
+        from ..structured import validate
+
+        self.schema, self.format = schema, "json"
+        if self.status not in ("ok", "replayed"):
+            return  # a failed or cut answer: its own error says why
+        try:
+            self.value, self.invalid = validate(schema, self.text), ""
+        except ValueError as exc:
+            self.value, self.invalid = None, str(exc)
+            self.error = self.error or self.invalid
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
                           ) -> tuple[dict[str, Any], dict[str, Any]]:

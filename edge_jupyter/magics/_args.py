@@ -94,6 +94,11 @@ def cell_parser() -> _Parser:
                    help="how OpenRouter reads a PDF for a model without file input: "
                         "cloudflare-ai (free, the default), mistral-ocr ($0.002 a page: scans), "
                         "native (the model's own file input)")
+    p.add_argument("--schema", metavar="NAME",
+                   help="answer as JSON fitting this pydantic model, dataclass, TypedDict or "
+                        "JSON-Schema dict of the notebook; _edge.value is the validated instance")
+    p.add_argument("--heal", action="store_true",
+                   help="with --schema: OpenRouter's response-healing plugin repairs malformed JSON")
     from ..calls import REASONING_EFFORTS
 
     p.add_argument("--reasoning", choices=REASONING_EFFORTS, metavar="EFFORT",
@@ -140,6 +145,8 @@ def parse_cell_line(line: str) -> argparse.Namespace:
         problem = output_name_problem(args.output)
         if problem:
             raise UsageError(f"%%edge: -o {args.output!r} {problem}; pick another name, e.g. -o answer.")
+    if args.heal and not args.schema:
+        raise UsageError("%%edge: --heal only works with --schema NAME.")
     if args.insert and args.format != "code":
         raise UsageError("%%edge: --insert only works with -f code.")
     return args

@@ -32,8 +32,9 @@ def request_from_flags(args: argparse.Namespace, prompt: str | Prompt, context: 
         budget=args.budget, stream=not args.no_stream,
         replay=args.replay or replay_default, fresh=args.fresh, chat=args.chat,
         route=route_from_args(args), route_defaults=not args.route_no_defaults, context=context,
-        pdf_engine=args.pdf_engine, reasoning=args.reasoning,
-        reasoning_tokens=args.reasoning_tokens, hide_reasoning=args.hide_reasoning)
+        pdf_engine=args.pdf_engine, schema=getattr(args, "schema_object", None), heal=args.heal,
+        reasoning=args.reasoning, reasoning_tokens=args.reasoning_tokens,
+        hide_reasoning=args.hide_reasoning)
 
 
 def cell_prompt(shell: Any, args: argparse.Namespace, cell: str) -> Prompt:
@@ -61,9 +62,25 @@ def attached(paths: list[str]) -> list[Attachment]:
     return out
 
 
+def cell_schema(shell: Any, name: str) -> Any:
+    """``--schema NAME``: the notebook's pydantic model, dataclass, TypedDict or JSON-Schema
+    dict of that name, as a ``structured.Schema``."""
+    from ..structured import SchemaError, schema_of
+
+    if name not in shell.user_ns:
+        raise SchemaError(f"--schema {name}: no such name in the notebook; define the model "
+                          "(a pydantic model, dataclass, TypedDict or JSON-Schema dict) first.")
+    try:
+        return schema_of(shell.user_ns[name], name if isinstance(shell.user_ns[name], dict) else None)
+    except SchemaError as exc:
+        raise SchemaError(f"--schema {name}: {exc}") from None
+
+
 def plan_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
               ) -> tuple[calls.CallPlan, argparse.Namespace]:
     args = parse_cell_line(line)
+    if args.schema:
+        args.schema_object = cell_schema(shell, args.schema)
     prompt = cell_prompt(shell, args, cell)
     request = request_from_flags(args, prompt, _context.current(shell), replay_default=replay_default)
     return calls.plan(request), args
@@ -81,12 +98,15 @@ def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
     except calls.CallRefused as exc:  # shown as a block where the answer would be
         show_error(str(exc))
         raise EdgeCellError(str(exc), shown=True) from None
-    show_outcome(view, outcome, args.format)
+    show_outcome(view, outcome, "json" if args.schema else args.format)
     result = _publish(shell, args, outcome.records)
     if outcome.interrupted:
         raise calls.EdgeInterrupted(outcome.interrupt_message("kept above"))
     if outcome.all_failed:
         raise EdgeCellError(outcome.failure_message(), shown=True)
+    invalid = [r for r in outcome.records if r.invalid]
+    if invalid and len(invalid) == len(outcome.records):  # paid for: _edge keeps the raw text
+        raise EdgeCellError(f"{invalid[0].invalid} The raw answer is kept above and in _edge.text.")
     return result
 
 
@@ -107,14 +127,16 @@ def show_outcome(view: SingleView | MultiView, outcome: Outcome, fmt: str) -> No
         values = view.final(records, fmt,
                             total_usd([r.cost_usd for r in records]), notes)
         for record, value in zip(records, values, strict=True):
-            record.value = value
+            record.value = value if record.schema is None else record.value
         return
     record = records[0]
     if record.status == "error" and not record.text:
         view.clear()
         show_error(record.error, record.model)
         return
-    record.value = view.final(record, fmt, notes)
+    value = view.final(record, fmt, notes)
+    if record.schema is None:  # with a schema, value is the validated instance already
+        record.value = value
     if record.status == "error":
         show_error(record.error, record.model)
 
