@@ -80,6 +80,10 @@ class Turn:
     #: all of it): the :class:`Prompt` itself in memory; in a saved chat the file's
     #: ``"parts"`` (text, and attachments by hash), read from the store when sent.
     parts: Prompt | list[dict[str, Any]] | None = None
+    #: Per model, the answer's ``reasoning_details`` as the server sent them: OpenRouter
+    #: wants them back unmodified with the answer on later turns (the file's key of the same
+    #: name; written only when there are some, so older versions read the file as before).
+    reasoning_details: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Keys a newer version wrote into the turn: not used here, written back unchanged.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -127,7 +131,11 @@ class Conversation:
             messages.append({"role": "system", "content": system})
         for number, turn in enumerate(history, 1):
             messages.append({"role": "user", "content": self._content(turn, number)})
-            messages.append({"role": "assistant", "content": turn.answer_for(model)})
+            answer: dict[str, Any] = {"role": "assistant", "content": turn.answer_for(model)}
+            details = turn.reasoning_details.get(model)
+            if details:  # this model's own, exactly as it sent them (another's would not fit)
+                answer["reasoning_details"] = details
+            messages.append(answer)
         messages.append({"role": "user", "content": prompt if isinstance(prompt, str)
                          else prompt.content()})
         return messages
@@ -157,11 +165,13 @@ class Conversation:
                           source=part.get("source", ""), sha256=sha256)
 
     def record(self, key: str, prompt: str | Prompt, answers: dict[str, str],
-               system: str | None = None) -> None:
+               system: str | None = None, *,
+               reasoning_details: dict[str, list[dict[str, Any]]] | None = None) -> None:
         """Add this cell's turn, or replace it when the cell ran before (in memory: a
         prompt's attachments are kept as they are)."""
         attached = prompt if isinstance(prompt, Prompt) and prompt.attachments else None
-        self._put(Turn(key=key, prompt=str(prompt), answers=dict(answers), parts=attached), system)
+        self._put(Turn(key=key, prompt=str(prompt), answers=dict(answers), parts=attached,
+                       reasoning_details=dict(reasoning_details or {})), system)
 
     def _put(self, turn: Turn, system: str | None) -> None:
         if system is not None:
@@ -257,12 +267,22 @@ def _damaged(name: str, damage: DamagedFile, *, saved: bool = False) -> Conversa
                              "from the kept copy.")
 
 
-_TURN_KEYS = ("key", "prompt", "answers", "timestamp", "parts")
+_TURN_KEYS = ("key", "prompt", "answers", "timestamp", "parts", "reasoning_details")
+
+
+def _details(raw: Any) -> dict[str, list[dict[str, Any]]]:
+    """A turn's ``reasoning_details`` as saved; anything malformed is left out (a turn is
+    still usable without them: the model is sent the answer alone)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {model: details for model, details in raw.items() if isinstance(model, str)
+            and isinstance(details, list) and all(isinstance(d, dict) for d in details)}
 
 
 def _turn(raw: dict[str, Any]) -> Turn:
-    return Turn(**{k: raw[k] for k in _TURN_KEYS if k in raw},
-                extra={k: v for k, v in raw.items() if k not in _TURN_KEYS})
+    known = {k: raw[k] for k in _TURN_KEYS if k in raw}
+    known["reasoning_details"] = _details(known.get("reasoning_details"))
+    return Turn(**known, extra={k: v for k, v in raw.items() if k not in _TURN_KEYS})
 
 
 def _from_raw(name: str, raw: dict[str, Any]) -> Conversation:
@@ -280,6 +300,8 @@ def _to_raw(conversation: Conversation, kept: dict[str, Any] | None = None) -> d
             raise TypeError("a turn's attachments must be stored before the turn is saved")
         if t.parts is not None:
             fields["parts"] = t.parts
+        if t.reasoning_details:
+            fields["reasoning_details"] = t.reasoning_details
         turns.append({**t.extra, **fields})
     known = {"name", "system", "turns"}
     return {**{k: v for k, v in (kept or {}).items() if k not in known},
@@ -305,7 +327,8 @@ def diagnose(name: str) -> str | None:
 
 
 def record_turn(name: str, key: str, prompt: str | Prompt, answers: dict[str, str],
-                system: str | None = None) -> Conversation:
+                system: str | None = None, *,
+                reasoning_details: dict[str, list[dict[str, Any]]] | None = None) -> Conversation:
     """Add (or, for the same key, replace) one turn in the file as it is now, under the lock.
 
     Only this turn is merged: turns another kernel added meanwhile are kept.  Its
@@ -322,8 +345,8 @@ def record_turn(name: str, key: str, prompt: str | Prompt, answers: dict[str, st
 
     def add(raw: dict[str, Any]) -> dict[str, Any]:
         conversation = _from_raw(name, raw)
-        conversation._put(Turn(key=key, prompt=str(prompt), answers=dict(answers), parts=parts),
-                          system)
+        conversation._put(Turn(key=key, prompt=str(prompt), answers=dict(answers), parts=parts,
+                               reasoning_details=dict(reasoning_details or {})), system)
         return _to_raw(conversation, raw)
 
     with attachments_lock() if attachments else contextlib.nullcontext():

@@ -92,3 +92,75 @@ def test_the_terminal_shows_the_reasoning_dim_above_the_answer(edge_env, sb, cap
     out = capsys.readouterr().out
     assert DIM not in out and hidden.text in out
     assert hidden.reasoning_tokens > 0  # display only: it still reasoned, and was billed
+
+
+def test_streamed_reasoning_details_are_merged_as_the_unstreamed_message_has_them() -> None:
+    from edge_jupyter.openrouter import _stream
+
+    merger = _stream.DetailsMerger()
+    for piece in ("Let", " me", " think"):
+        merger.add([{"type": "reasoning.text", "text": piece, "format": "unknown", "index": 0}])
+    merger.add([{"type": "reasoning.text", "text": None, "signature": "sig", "index": 0},
+                {"type": "reasoning.encrypted", "data": "abc", "index": 1}])
+    assert merger.result() == [
+        {"type": "reasoning.text", "text": "Let me think", "format": "unknown", "index": 0,
+         "signature": "sig"},
+        {"type": "reasoning.encrypted", "data": "abc", "index": 1}]
+
+
+def _assistants(body: dict) -> list[dict]:
+    return [m for m in body["messages"] if m["role"] == "assistant"]
+
+
+@pytest.mark.parametrize("name", [None, "thinking"])
+def test_reasoning_details_go_back_unmodified_on_the_next_turn(edge_env, sb, name) -> None:
+    """In memory and in a saved conversation: the second turn sends the first answer with
+    its reasoning_details exactly as the sandbox sent them (it checks: 400 otherwise)."""
+    chat = edge.Chat(R1, name=name)
+    first = chat.ask("Think first [sandbox:tokens=40]")
+    chat.ask("And then?")
+    (answer,) = _assistants(asked(sb)[-1].json)
+    assert answer["content"] == first.text
+    assert answer["reasoning_details"][0]["type"] == "reasoning.text"
+    assert answer["reasoning_details"][0]["text"]
+    assert sb.reasoning_details_checked == [True]
+    if name:  # the file keeps them, under their own key in the turn
+        from edge_jupyter import conversations
+
+        turn = conversations.load(name).turns[0]
+        assert turn.reasoning_details[first.model] == answer["reasoning_details"]
+
+
+def test_the_sandbox_refuses_modified_reasoning_details(edge_env, sb) -> None:
+    import httpx
+
+    url, auth = f"{sb.url}/api/v1/chat/completions", {"Authorization": f"Bearer {sb.key}"}
+    first = httpx.post(url, headers=auth, timeout=30, json={
+        "model": R1, "messages": [{"role": "user", "content": "Hi"}]}).json()
+    message = first["choices"][0]["message"]
+    details = message["reasoning_details"]
+    history = [{"role": "user", "content": "Hi"}, None, {"role": "user", "content": "More"}]
+    for sent, status in ((details, 200), ([{**details[0], "text": "edited"}], 400)):
+        history[1] = {"role": "assistant", "content": message["content"],
+                      "reasoning_details": sent}
+        reply = httpx.post(url, headers=auth, timeout=30, json={"model": R1, "messages": history})
+        assert reply.status_code == status, reply.text
+    assert "unmodified" in reply.text or "exactly as" in reply.text
+    assert sb.reasoning_details_checked == [True, False]
+
+
+def test_a_saved_conversation_without_reasoning_details_still_loads(edge_env, sb) -> None:
+    import json
+
+    from edge_jupyter import conversations
+
+    chat = edge.Chat(MINI, name="plain")
+    chat.ask("Hello")
+    path = conversations._path("plain")
+    raw = json.loads(path.read_text())
+    assert "reasoning_details" not in raw["turns"][0]  # older versions read it as before
+    raw["turns"][0]["from_a_newer_version"] = 1
+    path.write_text(json.dumps(raw))
+    chat.ask("Again")
+    turns = json.loads(path.read_text())["turns"]
+    assert turns[0]["from_a_newer_version"] == 1 and len(turns) == 2

@@ -73,3 +73,14 @@ def test_a_model_that_does_not_reason_is_refused_in_the_cell(kernel, sandbox) ->
     assert "does not reason" in run.all_text and R1 in run.all_text
     assert "Traceback" not in run.all_text
     assert len(asked(sandbox)) == before
+
+
+def test_reasoning_details_round_trip_in_a_chat(kernel, sandbox) -> None:
+    sandbox.reset()
+    kernel.ok(f"%%edge -m {R1} --chat deep\nThink about it [sandbox:tokens=60]")
+    first = kernel.value("_edge.text")
+    kernel.ok(f"%%edge -m {R1} --chat deep\nAnd so?")
+    answer = next(m for m in asked(sandbox)[-1].json["messages"] if m["role"] == "assistant")
+    assert answer["content"] == first
+    assert answer["reasoning_details"][0]["text"]
+    assert sandbox.reasoning_details_checked == [True]  # the sandbox found them unmodified

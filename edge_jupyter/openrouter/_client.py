@@ -301,6 +301,9 @@ class OpenRouterClient:
             message = choice.get("message") or {}
             completion.text = message.get("content") or ""
             completion.reasoning = message.get("reasoning") or ""
+            details = message.get("reasoning_details")
+            if isinstance(details, list):  # kept as they came: they go back unmodified
+                completion.reasoning_details = [d for d in details if isinstance(d, dict)]
             completion.finish_reason = self._name(choice.get("finish_reason"))
             completion.native_finish_reason = self._name(choice.get("native_finish_reason"))
             if choice.get("error"):

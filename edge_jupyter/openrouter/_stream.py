@@ -71,6 +71,50 @@ class UsageReceived(StreamEvent):
         self.usage = usage
 
 
+#: the text-like fields of a reasoning detail that arrive in pieces, to be joined
+_PIECEWISE = ("text", "summary", "data")
+
+
+class DetailsMerger:
+    """``delta.reasoning_details`` pieces → the whole details, as the unstreamed message has
+    them: pieces with the same ``index`` (and ``type``) are one detail, their text (``text``,
+    ``summary``, ``data``) joined in order; any other field keeps its last non-null value.
+    Pieces without an ``index`` stand alone. O(n): each field's pieces are joined once."""
+
+    def __init__(self) -> None:
+        self._order: list[dict[str, Any]] = []  # merged fields, without the joined text
+        self._parts: list[dict[str, list[str]]] = []
+        self._by_key: dict[tuple[Any, Any], int] = {}
+
+    def add(self, pieces: Any) -> None:
+        for piece in pieces if isinstance(pieces, list) else ():
+            if not isinstance(piece, dict):
+                continue
+            index = piece.get("index")
+            key = (index, piece.get("type"))
+            at = self._by_key.get(key) if index is not None else None
+            if at is None:
+                at = len(self._order)
+                self._order.append({})
+                self._parts.append({})
+                if index is not None:
+                    self._by_key[key] = at
+            merged, parts = self._order[at], self._parts[at]
+            for name, value in piece.items():
+                if name in _PIECEWISE and isinstance(value, str):
+                    parts.setdefault(name, []).append(value)
+                    merged.setdefault(name, None)  # keeps the field's place in the order
+                elif value is not None or name not in merged:
+                    merged[name] = value
+
+    def result(self) -> list[dict[str, Any]]:
+        out = []
+        for merged, parts in zip(self._order, self._parts, strict=True):
+            out.append({name: "".join(parts[name]) if name in parts else value
+                        for name, value in merged.items()})
+        return out
+
+
 def server_name(value: Any, scrub: Callable[[str], str]) -> str | None:
     """An id, model or provider name from the server: a string, scrubbed, or None."""
     return scrub(value) if isinstance(value, str) and value else None
@@ -90,6 +134,7 @@ class StreamAssembler:
         self.completion = Completion()
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        self._details = DetailsMerger()
         self._started = False
         self._usage_doubtful = False  # once unknown, a later usage chunk cannot make it known
         #: a usage chunk arrived (even one refused as impossible): the stream reached its end,
@@ -112,6 +157,9 @@ class StreamAssembler:
 
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
+            details = delta.get("reasoning_details")
+            if details:
+                self._details.add(details)
             reasoning = delta.get("reasoning")
             if reasoning:
                 self._reasoning.append(reasoning)
@@ -195,7 +243,8 @@ class StreamAssembler:
             return None
         choice = choices[0]
         delta = choice.get("delta")
-        if choice.get("finish_reason") or not delta or delta.get("reasoning"):
+        if choice.get("finish_reason") or not delta or delta.get("reasoning") \
+                or delta.get("reasoning_details"):
             return None
         content = delta.get("content")
         if content:
@@ -207,6 +256,7 @@ class StreamAssembler:
         """The completion so far (text joined once, so the cost stays O(n))."""
         self.completion.text = "".join(self._text)
         self.completion.reasoning = "".join(self._reasoning)
+        self.completion.reasoning_details = self._details.result()
         return self.completion
 
     @property

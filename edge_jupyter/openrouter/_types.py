@@ -335,6 +335,9 @@ class Completion:
 
     text: str = ""
     reasoning: str = ""
+    #: ``reasoning_details`` (the spec's ChatReasoningDetails), streamed pieces merged: sent
+    #: back unmodified with this answer on a conversation's later turns
+    reasoning_details: list[dict[str, Any]] = field(default_factory=list)
     generation_id: str | None = None
     model: str | None = None
     provider: str | None = None

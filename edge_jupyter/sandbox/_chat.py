@@ -349,6 +349,12 @@ class ChunkEncoder:
         return ("data: [DONE]" + self._sep).encode()
 
 
+def reasoning_details(reasoning: str) -> list[dict[str, Any]]:
+    """The ``reasoning_details`` of an answer that reasoned ``reasoning``: one
+    ``reasoning.text`` detail (streamed as one piece per token, same ``index``)."""
+    return [{"type": "reasoning.text", "text": reasoning, "format": "unknown", "index": 0}]
+
+
 def chat_result(plan: ChatPlan, gen_id: str, created: int, content: str, reasoning: str,
                 finish_reason: str, native: str, usage: dict[str, Any],
                 error: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -356,9 +362,7 @@ def chat_result(plan: ChatPlan, gen_id: str, created: int, content: str, reasoni
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None,
                                "reasoning": reasoning or None}
     if reasoning:
-        message["reasoning_details"] = [
-            {"type": "reasoning.text", "text": reasoning, "format": "unknown", "index": 0}
-        ]
+        message["reasoning_details"] = reasoning_details(reasoning)
     choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish_reason,
                               "native_finish_reason": native, "message": message}
     if error is not None:

@@ -26,6 +26,7 @@ from ._chat import (
     new_generation_id,
     plan_chat,
     price,
+    reasoning_details,
     usage_json,
     usd,
 )
@@ -97,6 +98,23 @@ def _http_fault(fault: Fault) -> ApiError:
     return ApiError(fault.status, fault.message, metadata=meta, headers=headers)
 
 
+def _details_key(details: Any) -> str:
+    return json.dumps(details, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _check_returned_details(sb: Any, messages: list[dict[str, Any]]) -> None:
+    """Assistant messages' ``reasoning_details`` must be ones this sandbox sent, unmodified
+    (OpenRouter: "sent back unmodified"; a provider checks their signatures): else 400."""
+    for message in messages:
+        if message.get("role") != "assistant" or "reasoning_details" not in message:
+            continue
+        ok = _details_key(message["reasoning_details"]) in sb.reasoning_details_sent
+        sb.reasoning_details_checked.append(ok)
+        if not ok:
+            raise ApiError(400, "Invalid reasoning_details: an assistant message's "
+                                "reasoning_details must be sent back exactly as they were received")
+
+
 def handle_chat(h: Handler, req: Request) -> None:
     """Serve one chat completion request end to end."""
     rec = authenticate(h, req)
@@ -109,6 +127,7 @@ def handle_chat(h: Handler, req: Request) -> None:
         raise ApiError(400, "Invalid request parameters: the body is not valid JSON") from None
     sb = h.sandbox
     plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers)
+    _check_returned_details(sb, plan.messages)
     _check_money(h, rec, plan)
     fault = sb.faults.take()
     if fault is not None and fault.kind == "http":
@@ -165,6 +184,9 @@ class _Run:
         """Charge, remember the generation, and append the completion record (once)."""
         sb, o, plan = self.h.sandbox, self.out, self.plan
         self.finished = True
+        if plan.show_reasoning and o.reasoning_sent:  # what the client got, merged: see _chat
+            sb.reasoning_details_sent.add(_details_key(
+                reasoning_details("".join(plan.reasoning[:o.reasoning_sent]))))
         usage, cost = self._usage(o.finish_reason)
         sb.accounts.charge(self.rec, cost.cost, cost.upstream if self.byok else Decimal(0))
         ended = time.monotonic()

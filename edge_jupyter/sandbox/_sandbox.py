@@ -93,6 +93,10 @@ class Sandbox:
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
         self._completions: list[CompletionRecord] = []
+        #: the reasoning_details of every reasoning answer sent (canonical JSON), and each
+        #: check of those a request sent back (True: unmodified): see ``_completions``
+        self.reasoning_details_sent: set[str] = set()
+        self.reasoning_details_checked: list[bool] = []
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -256,6 +260,8 @@ class Sandbox:
         with self._cond:
             self._requests.clear()
             self._completions.clear()
+            self.reasoning_details_sent.clear()
+            self.reasoning_details_checked.clear()
 
     # -- configuration (also the HTTP control API) -------------------------------------------
     def configure(self, **values: Any) -> None:
