@@ -257,6 +257,17 @@ _ECHO = "[sandbox:echo]"
 _MODEL = re.compile(r"\[sandbox:model=([^\]\n]{1,200})\]")
 
 
+def tokens_of(text: str) -> list[str]:
+    """``text`` as the tokens the sandbox streams, which join back to it exactly."""
+    # Every character is a letter, digit, "_", space or other: the tokens cover the text.
+    return _TOKEN_RE.findall(text)
+
+
+def is_echo(messages: Iterable[Mapping[str, Any]]) -> bool:
+    """Does the last user message ask for ``[sandbox:echo]``?"""
+    return _ECHO in _last_user_text(messages)
+
+
 def _echo_tokens(messages: Iterable[Mapping[str, Any]]) -> list[str] | None:
     """The text after ``[sandbox:echo]`` as tokens that join back to it exactly, if asked."""
     text = _last_user_text(messages)
