@@ -12,6 +12,7 @@ list is comma-separated (``provider=amazon-bedrock,google-vertex``). Options:
 ==================  ================================================================
 sampling            ``temperature`` (0-2), ``max_tokens`` (>= 1), ``top_p`` (0-1), ``seed``
 prompt              ``system`` (replaces the cell's system prompt for this model)
+reasoning           ``reasoning`` (an effort: none … max), ``reasoning_tokens`` (>= 1)
 routing             ``provider`` (order), ``only``, ``ignore``, ``sort``, ``fallbacks``
                     (models), ``allow_fallbacks``, ``data_collection``, ``zdr``, ``max_price``
 ==================  ================================================================
@@ -84,6 +85,12 @@ def _text(text: str) -> str:
     return text
 
 
+def _effort(text: str) -> str:
+    from .calls import REASONING_EFFORTS  # here: calls imports this module
+
+    return _choice(REASONING_EFFORTS)(text)
+
+
 #: option -> (parser or number rule, where it goes). ``param``: the request body; ``route``: a RoutePrefs
 #: field (named by the third item); ``system``: the system message.
 _OPTIONS: dict[str, tuple[Callable[[str], Any] | Rule, str, str]] = {
@@ -101,6 +108,8 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any] | Rule, str, str]] = {
     "data_collection": (_choice(DATA_COLLECTION), "route", "data_collection"),
     "zdr": (_bool, "route", "zdr"),
     "max_price": (parse_max_price, "route", "max_price"),
+    "reasoning": (_effort, "reasoning", "effort"),
+    "reasoning_tokens": (TOKENS, "reasoning", "max_tokens"),
 }
 #: Other spellings people reach for; each maps to one option above.
 _ALIASES = {"order": "provider", "providers": "provider", "fallback": "fallbacks",
@@ -196,6 +205,9 @@ class ParticipantSpec:
         come from :meth:`resolved_route`.
         """
         out = {**body, "model": self.model, **self.params}
+        if isinstance(body.get("reasoning"), Mapping) and "reasoning" in self.params:
+            # reasoning=high beats --reasoning low; the cell's --reasoning-tokens stays
+            out["reasoning"] = {**body["reasoning"], **self.params["reasoning"]}
         if self.system is not None:
             messages = [dict(m) for m in body.get("messages") or []]
             if messages and messages[0].get("role") == "system":
@@ -258,6 +270,8 @@ def parse_participant(spec: str) -> ParticipantSpec:
             p.params[name] = value
         elif where == "system":
             p.system = value
+        elif where == "reasoning":  # one ``reasoning`` object in the body for both options
+            p.params["reasoning"] = {**p.params.get("reasoning", {}), name: value}
         else:
             setattr(p.route, name, value)
         p.options.append((key, value))

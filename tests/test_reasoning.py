@@ -164,3 +164,22 @@ def test_a_saved_conversation_without_reasoning_details_still_loads(edge_env, sb
     chat.ask("Again")
     turns = json.loads(path.read_text())["turns"]
     assert turns[0]["from_a_newer_version"] == 1 and len(turns) == 2
+
+
+def test_participant_options_set_the_reasoning_of_one_model(edge_env, sb) -> None:
+    from edge_jupyter.participants import ParticipantError, parse_participant
+
+    spec = parse_participant(f"{R1} reasoning=high reasoning_tokens=500")
+    assert spec.apply_to_body({"model": R1, "messages": []})["reasoning"] == {
+        "effort": "high", "max_tokens": 500}
+    assert parse_participant(spec.spec()).params == spec.params  # saved sets re-read it
+    # the participant's effort beats the cell's; the cell's token cap stays
+    cell = {"model": R1, "messages": [], "reasoning": {"effort": "low", "max_tokens": 99}}
+    assert parse_participant(f"{R1} reasoning=max").apply_to_body(cell)["reasoning"] == {
+        "effort": "max", "max_tokens": 99}
+    with pytest.raises(ParticipantError, match="reasoning"):
+        parse_participant(f"{R1} reasoning=enormous")
+    before = len(asked(sb))
+    with pytest.raises(calls.CallRefused, match="openai/gpt-4o-mini does not reason"):
+        edge.ask("Why?", models=[R1, f"{MINI} reasoning=low"])
+    assert len(asked(sb)) == before
