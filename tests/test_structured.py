@@ -182,3 +182,16 @@ def test_map_with_a_schema_gives_one_typed_column_per_field(edge_env, sb):
     assert "not valid JSON" in frame.loc["r3", "error"]
     assert frame.loc["r2", "cost_usd"] > 0  # paid for all the same
     assert all(q.json["response_format"]["json_schema"]["name"] == "Review" for q in asked(sb))
+
+
+def test_without_pydantic_a_dataclass_is_described_and_validated_by_the_standard_library() -> None:
+    code = ("import sys, dataclasses\nsys.modules['pydantic'] = None  # as if not installed\n"
+            "from edge_jupyter.structured import schema_of, validate\n"
+            "@dataclasses.dataclass\nclass Box:\n    side: int\n    label: str | None = None\n"
+            "s = schema_of(Box)\nassert not s.by_pydantic, s\n"
+            "assert s.json_schema['required'] == ['side'], s.json_schema\n"
+            "assert validate(s, '{\"side\": 2}') == Box(2)\n"
+            "try:\n    validate(s, '{\"side\": \"2\"}')\nexcept ValueError as e:\n"
+            "    assert 'side: expected integer' in str(e), e\nelse:\n    raise SystemExit('accepted')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

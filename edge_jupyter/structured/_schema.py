@@ -44,7 +44,7 @@ class Schema:
 
 
 def _is_pydantic_model(obj: Any) -> bool:
-    if "pydantic" not in sys.modules:  # not imported by anyone: obj cannot be a model
+    if sys.modules.get("pydantic") is None:  # not imported by anyone: obj cannot be a model
         return False
     from pydantic import BaseModel
 
