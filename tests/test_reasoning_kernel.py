@@ -84,3 +84,14 @@ def test_reasoning_details_round_trip_in_a_chat(kernel, sandbox) -> None:
     assert answer["content"] == first
     assert answer["reasoning_details"][0]["text"]
     assert sandbox.reasoning_details_checked == [True]  # the sandbox found them unmodified
+
+
+def test_the_grid_says_a_model_is_reasoning(kernel, sandbox) -> None:
+    """Several models: a reasoning model's lane says it thinks (not "waiting for first
+    token") until its answer starts. Paced so the grid redraws while it reasons."""
+    sandbox.reset()
+    sandbox.tokens_per_second = 40.0
+    run = kernel.ok(f"%%edge -m {R1} -m openai/gpt-4o-mini\nWhy? [sandbox:tokens=120]")
+    grids = [h for h in displays(run) if 'class="edge-grid"' in h]
+    assert any("💭 reasoning…" in h for h in grids)
+    sandbox.tokens_per_second = 0.0

@@ -330,6 +330,7 @@ class _Lane:
     sending: str = ""  # what goes besides the text, for the status (Began.sending)
     parts: list[str] = field(default_factory=list)
     tokens: int = 0
+    reasoning: int = 0  # characters of reasoning so far (the lane says it is thinking)
     done: bool = False
     failed: bool = False
 
@@ -355,6 +356,9 @@ class MultiView:
             lane.parts.append(event.text)
             lane.tokens = event.tokens
             self.refresh()
+        elif type(event) is Reasoning:
+            self.lanes[event.index].reasoning += len(event.text)
+            self.refresh()
         elif isinstance(event, Ended):
             lane = self.lanes[event.index]
             lane.done, lane.failed = True, event.failed
@@ -377,6 +381,8 @@ class MultiView:
             tail = text[-TAIL_CHARS:]
             if p.done:
                 state = "failed" if p.failed else "done"
+            elif not text and p.reasoning:
+                state = f"💭 reasoning… ({p.reasoning:,} characters)"
             elif p.tokens:
                 state = f"▶ {p.tokens:,} tokens"
             else:
