@@ -97,12 +97,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from .untrusted_text import strip_controls
 
     # The answer and anything the server said reach a terminal: control characters go.
-    show = TerminalView(warnings=sys.stderr)
+    show = TerminalView(warnings=sys.stderr, show_reasoning=not args.hide_reasoning)
 
     try:
         request = calls.Request(prompt=_prompt(args), models=[args.model] if args.model else [],
                                 max_tokens=args.max_tokens, budget=args.budget, label="cli",
-                                pdf_engine=args.pdf_engine)
+                                pdf_engine=args.pdf_engine, reasoning=args.reasoning,
+                                reasoning_tokens=args.reasoning_tokens)
         outcome = calls.CallRun(calls.plan(request), show).execute()
     except calls.EdgeInterrupted as exc:
         print(f"\n{strip_controls(str(exc))}", file=sys.stderr)
@@ -137,7 +138,7 @@ def _prompt(args: argparse.Namespace) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .calls import PDF_ENGINES
+    from .calls import PDF_ENGINES, REASONING_EFFORTS
     from .user_numbers import RATE, TOKENS, USD  # the same checks as the magics' flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -162,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
                      help="send this image (PNG, JPEG, GIF, WebP) or PDF after the question; repeatable")
     ask.add_argument("--pdf-engine", choices=PDF_ENGINES,
                      help="how a PDF is read by a model without file input (default: cloudflare-ai, free)")
+    ask.add_argument("--reasoning", choices=REASONING_EFFORTS, metavar="EFFORT",
+                     help="how hard a reasoning model thinks: " + "|".join(REASONING_EFFORTS))
+    ask.add_argument("--reasoning-tokens", type=TOKENS.argtype(), metavar="N",
+                     help="cap on the tokens a reasoning model thinks with")
+    ask.add_argument("--hide-reasoning", action="store_true",
+                     help="do not print the reasoning (printed dim above the answer otherwise)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return cmd_demo(args)

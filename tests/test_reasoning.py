@@ -183,3 +183,25 @@ def test_participant_options_set_the_reasoning_of_one_model(edge_env, sb) -> Non
     with pytest.raises(calls.CallRefused, match="openai/gpt-4o-mini does not reason"):
         edge.ask("Why?", models=[R1, f"{MINI} reasoning=low"])
     assert len(asked(sb)) == before
+
+
+def test_the_cli_asks_with_reasoning_and_prints_it_dim(sb, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "EDGE_OPENROUTER_URL": sb.url, "OPENROUTER_API_KEY": sb.key,
+           "EDGE_DATA_DIR": str(tmp_path), "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+
+    def ask(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edge_jupyter.cli", "ask", "-m", R1, *argv,
+                               "Why? [sandbox:tokens=30]"], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    done = ask("--reasoning", "medium")
+    assert done.returncode == 0, done.stderr
+    assert asked(sb)[-1].json["reasoning"] == {"effort": "medium"}
+    assert done.stdout.startswith(DIM) and sb.completions[-1].text in done.stdout
+    hidden = ask("--hide-reasoning")
+    assert hidden.returncode == 0, hidden.stderr
+    assert DIM not in hidden.stdout and "reasoning" in hidden.stdout  # the cost line's count
