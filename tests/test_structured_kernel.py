@@ -48,3 +48,15 @@ def test_invalid_json_is_one_line_and_the_raw_answer_stays_shown(nb: Any, sandbo
     assert "Traceback" not in line
     assert any('{"name": "Ada", oops' in t for t in run.texts())  # the raw text is shown
     assert nb.value("(_edge.status, _edge.value, _edge.text)") == ["ok", None, '{"name": "Ada", oops']
+
+
+def test_a_missing_or_wrong_schema_name_is_one_line_and_nothing_is_sent(nb: Any, sandbox: Any) -> None:
+    sandbox.reset()
+    run = nb.run(f"%%edge -m {MINI} --schema Nope\nhello")
+    assert run.status == "error" and "--schema Nope: no such name in the notebook" in run.error_text
+    nb.ok("answer = 42")
+    run = nb.run(f"%%edge -m {MINI} --schema answer\nhello")
+    assert "--schema answer: 'answer' is of type int, not a schema" in run.error_text
+    run = nb.run(f"%%edge -m {MINI} --heal\nhello")
+    assert "--heal only works with --schema NAME" in run.error_text
+    assert asked(sandbox) == []

@@ -95,7 +95,7 @@ def schema_of(obj: Any, name: str | None = None) -> Schema:
     kind = "dataclass" if isinstance(obj, type) and dataclasses.is_dataclass(obj) else (
         "typeddict" if is_typeddict(obj) else "")
     if not kind:
-        raise SchemaError(f"{label!r} is a {type(obj).__name__}, not a schema: give a pydantic "
+        raise SchemaError(f"{label!r} is of type {type(obj).__name__}, not a schema: give a pydantic "
                           "model, a dataclass, a TypedDict or a JSON-Schema dict (the class, "
                           "not an instance).")
     if _has_pydantic():
