@@ -76,6 +76,8 @@ def test_each_kind_of_schema_is_sent_as_a_strict_json_schema_response_format(edg
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     schema = fmt["json_schema"]["schema"]
     assert schema["type"] == "object" and schema["additionalProperties"] is False
+    # strict mode: every property required, also one with a default (Customer.score)
+    assert schema["required"] == list(schema["properties"])
     assert body["plugins"] == [{"id": "response-healing"}]
 
 
@@ -189,7 +191,7 @@ def test_without_pydantic_a_dataclass_is_described_and_validated_by_the_standard
             "from edge_jupyter.structured import schema_of, validate\n"
             "@dataclasses.dataclass\nclass Box:\n    side: int\n    label: str | None = None\n"
             "s = schema_of(Box)\nassert not s.by_pydantic, s\n"
-            "assert s.json_schema['required'] == ['side'], s.json_schema\n"
+            "assert s.json_schema['required'] == ['side', 'label'], s.json_schema  # strict\n"
             "assert validate(s, '{\"side\": 2}') == Box(2)\n"
             "try:\n    validate(s, '{\"side\": \"2\"}')\nexcept ValueError as e:\n"
             "    assert 'side: expected integer' in str(e), e\nelse:\n    raise SystemExit('accepted')\n")

@@ -65,17 +65,21 @@ def _has_pydantic() -> bool:
 
 
 def strict(schema: Any) -> Any:
-    """Every object closed (``additionalProperties: false``), as strict mode requires;
-    pydantic's ``title`` keys dropped (noise the model need not read)."""
+    """The schema as strict mode requires (the rules of the ``openai`` library's
+    ``to_strict_json_schema``): every object closed (``additionalProperties: false``) with
+    every property required (a field with a default is then always answered), no
+    ``default: null``; pydantic's ``title`` keys dropped (noise the model need not read)."""
     if isinstance(schema, list):
         return [strict(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: strict(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    out = {k: strict(v) for k, v in schema.items()
+           if not (k == "title" and isinstance(v, str)) and not (k == "default" and v is None)}
     if out.get("type") == "object" and "properties" in out:
         out.setdefault("additionalProperties", False)
-    if "properties" in schema:  # property names are data, never dropped as "title"
+    if isinstance(schema.get("properties"), dict):  # names are data, never dropped as "title"
         out["properties"] = {k: strict(v) for k, v in schema["properties"].items()}
+        out["required"] = list(schema["properties"])
     return out
 
 

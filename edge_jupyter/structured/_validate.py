@@ -44,7 +44,11 @@ def _instance(schema: Schema, data: Any) -> Any:
             return TypeAdapter(schema.target).validate_python(data)
         except ValidationError as exc:
             raise ValueError(_pydantic_reason(exc)) from None
-    from ._plain import build, check
+    from ._plain import build, check, describe
 
-    check(data, schema.json_schema)
-    return data if schema.kind in ("dict", "typeddict") else build(schema.target, data)
+    if schema.kind == "dict":
+        check(data, schema.json_schema)
+        return data
+    # the type's own rules (a field with a default may be left out), not the strict form sent
+    check(data, describe(schema.target))
+    return data if schema.kind == "typeddict" else build(schema.target, data)
