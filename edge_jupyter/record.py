@@ -76,6 +76,9 @@ class CallRecord:
     images: int = 0
     files: int = 0
     pages: int = 0
+    #: a reasoning model's reasoning as it streamed (``delta.reasoning``): model text, shown
+    #: sanitised like the answer; not a ledger column (the ledger counts its tokens)
+    reasoning: str = ""
 
     def tokens_per_second(self) -> float | None:
         """Completion tokens per second of streaming (after the first token), if measurable."""

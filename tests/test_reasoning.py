@@ -5,6 +5,8 @@ with ``hide_reasoning``); its tokens on the cost line."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from media_files import asked
 from sandbox_fixtures import spec_available
@@ -85,6 +87,8 @@ def test_the_terminal_shows_the_reasoning_dim_above_the_answer(edge_env, sb, cap
     reasoning_end = out.rindex("\x1b[0m")
     assert result.text and out.index(result.text) > reasoning_end  # the answer below it
     assert result.reasoning_tokens > 0
+    plain = re.sub(r"\x1b\[\d*m", "", out)
+    assert result.reasoning and plain.startswith(result.reasoning)
     assert f"{result.reasoning_tokens:,} reasoning" in cost_line_text(result)
 
     hidden = edge.ask("Explain again [sandbox:tokens=40]", model=R1, stream=True,
@@ -92,6 +96,7 @@ def test_the_terminal_shows_the_reasoning_dim_above_the_answer(edge_env, sb, cap
     out = capsys.readouterr().out
     assert DIM not in out and hidden.text in out
     assert hidden.reasoning_tokens > 0  # display only: it still reasoned, and was billed
+    assert hidden.reasoning  # and the reasoning is kept on the result
 
 
 def test_streamed_reasoning_details_are_merged_as_the_unstreamed_message_has_them() -> None:

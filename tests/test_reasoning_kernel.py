@@ -51,6 +51,7 @@ def test_reasoning_streams_open_then_stays_collapsed_above_the_answer(kernel, sa
     assert not any(h.startswith(LIVE) for h in final)
     at = next(i for i, h in enumerate(final) if h.startswith(DONE))
     answer = kernel.value("_edge.text")
+    assert kernel.value("_edge.reasoning") == reasoning  # kept on the result, whole
     assert answer.split()[0] in final[at + 1]  # the answer comes right below it
     assert "reasoning" in final[-1] and "edge-cost" in final[-1]
     # Display traffic: bytes of everything shown ≤ 3 × the text shown + 1 KB.

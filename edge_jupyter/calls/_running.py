@@ -195,6 +195,7 @@ class RunningCall:
             return record
         completion = self.completion or Completion()
         record.text = self.text if self.streaming else completion.text
+        record.reasoning = self.reasoning
         record.generation_id = completion.generation_id or record.generation_id
         record.model = completion.model or record.model
         record.provider = completion.provider or record.provider
