@@ -210,3 +210,24 @@ def test_the_cli_asks_with_reasoning_and_prints_it_dim(sb, tmp_path) -> None:
     hidden = ask("--hide-reasoning")
     assert hidden.returncode == 0, hidden.stderr
     assert DIM not in hidden.stdout and "reasoning" in hidden.stdout  # the cost line's count
+
+
+# The sandbox's chat planning (sandbox/_chat.py) is this helper's: its hook into the
+# structured answers of sandbox/_structured.py is tested here.
+def test_the_sandbox_answers_a_json_schema_request_with_json_that_fits(sb) -> None:
+    import json
+
+    import httpx
+
+    schema = {"type": "object", "properties": {"name": {"type": "string", "minLength": 2},
+                                               "age": {"type": "integer", "minimum": 3}},
+              "required": ["name", "age"], "additionalProperties": False}
+    reply = httpx.post(f"{sb.url}/api/v1/chat/completions",
+                       headers={"Authorization": f"Bearer {sb.key}"}, timeout=30, json={
+                           "model": MINI, "messages": [{"role": "user", "content": "A person"}],
+                           "response_format": {"type": "json_schema", "json_schema": {
+                               "name": "Person", "strict": True, "schema": schema}}})
+    assert reply.status_code == 200, reply.text
+    value = json.loads(reply.json()["choices"][0]["message"]["content"])
+    assert set(value) == {"name", "age"}
+    assert isinstance(value["name"], str) and len(value["name"]) >= 2 and value["age"] >= 3

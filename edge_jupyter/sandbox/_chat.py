@@ -171,6 +171,13 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     cap = cap if cap is not None else legacy_cap
     wanted = requested_length(messages)
     n_answer = max(0, wanted if wanted is not None else int(answer_length))
+    # ``response_format`` json_schema: the smallest JSON value that fits (``_structured``);
+    # a malformed one is a 400. ``[sandbox:echo]`` still wins.
+    from ._structured import answer_tokens_for
+
+    structured = answer_tokens_for(body, messages)
+    if structured is not None:
+        n_answer = len(structured)
     n_reason = reasoning_length(n_answer) if model.reasoning else 0
     finish = "stop"
     if honour_cap and cap is not None and n_reason + n_answer > cap:
@@ -192,7 +199,8 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
         stream=body.get("stream") is True,
         prompt_tokens=prompt_tokens,
         reasoning=reasoning_tokens(model.id, messages, n_reason),
-        content=answer_tokens(model.id, messages, n_answer),
+        content=structured[:n_answer] if structured is not None
+        else answer_tokens(model.id, messages, n_answer),
         show_reasoning=not hidden,
         finish_reason=finish,
         max_out=max_out,
