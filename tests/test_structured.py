@@ -197,3 +197,70 @@ def test_without_pydantic_a_dataclass_is_described_and_validated_by_the_standard
             "    assert 'side: expected integer' in str(e), e\nelse:\n    raise SystemExit('accepted')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_invalid_json_fault_gives_an_answer_kept_with_its_raw_text(edge_env, sb):
+    """The sandbox's own schema answer validates; under ``Fault.invalid_json`` the same ask
+    is paid for, kept with its raw (broken) text and a one-line reason, in the ledger too."""
+    from edge_jupyter.sandbox import Fault
+
+    good = edge.ask("a person please", model=MINI, schema=Person)
+    assert good.value == Person(name="sandbox", age=0, tags=[])  # the sandbox's smallest fit
+    sb.inject(Fault.invalid_json())
+    with pytest.raises(AnswerInvalid, match="not valid JSON for the schema Person") as caught:
+        edge.ask("a person please", model=MINI, schema=Person)
+    result = caught.value.result
+    assert result.text == sb.completions[-1].text and result.text != good.text
+    assert result.text.startswith('{"name": "sandbox"') and result.value is None
+    assert result.status == "ok" and result.cost_usd is not None and result.cost_usd > 0
+    row = edge.usage().iloc[-1]
+    assert row["status"] == "ok" and "not valid JSON" in row["error"]
+    again = edge.ask("a person please", model=MINI, schema=Person)  # the fault was used up
+    assert again.value == good.value
+
+
+def test_the_healing_plugin_repairs_an_invalid_json_answer(edge_env, sb):
+    from edge_jupyter.sandbox import Fault
+
+    sb.inject(Fault.invalid_json())
+    r = edge.ask("a person please", model=MINI, schema=Person, heal=True)
+    assert r.value == Person(name="sandbox", age=0, tags=[])
+    assert sb.faults.pending() == []  # the fault did strike (healed, as OpenRouter's plugin)
+
+
+def test_the_control_api_queues_an_invalid_json_fault(sb):
+    import httpx
+
+    r = httpx.post(sb.url + "/_sandbox/faults", json={"kind": "invalid_json", "times": 2})
+    assert r.status_code == 200, r.text
+    assert [(f["kind"], f["times"]) for f in r.json()["pending"]] == [("invalid_json", 2)]
+
+
+FREE = "meta-llama/llama-3.1-8b-instruct:free"  # the sandbox's one model without structured outputs
+
+
+def test_a_schema_for_a_model_without_structured_outputs_is_refused_before_sending(edge_env, sb):
+    from edge_jupyter import calls
+    from edge_jupyter.sandbox import MODELS
+
+    assert edge.ask("hi", model=FREE).status == "ok"  # the model itself answers
+    sent, rows = len(asked(sb)), len(edge.usage())
+    with pytest.raises(calls.CallRefused) as caught:
+        edge.ask("a person please", model=FREE, schema=Person)
+    message = str(caught.value)
+    assert message.startswith(f"{FREE} does not take a schema") and "\n" not in message
+    named = message.split("Models that do: ")[1].split(" — ")[0].split(", ")
+    assert named and all("response_format" in MODELS[m].supported_parameters for m in named)
+    assert FREE not in named and "response_format" not in MODELS[FREE].supported_parameters
+    assert len(asked(sb)) == sent and len(edge.usage()) == rows
+
+
+def test_map_with_a_schema_for_a_model_without_structured_outputs_sends_no_row(edge_env, sb):
+    import pandas as pd
+
+    from edge_jupyter import calls
+
+    rows = pd.Series(["one", "two"])
+    with pytest.raises(calls.CallRefused, match=f"{FREE} does not take a schema"):
+        edge.map(rows, "{text}", FREE, schema=Person, progress=False, confirm_over=None)
+    assert asked(sb) == [] and len(edge.usage()) == 0

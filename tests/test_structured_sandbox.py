@@ -1,7 +1,8 @@
 """The sandbox's JSON-Schema answers (``sandbox/_structured.py``, standard library only): the
 smallest value that fits a schema really fits it (checked with ``jsonschema``, not with the
-code that built it), a broken answer (the ``invalid_json`` fault to come) does not parse and
-the response-healing plugin's repair does, a malformed ``response_format`` is a 400."""
+code that built it), a broken answer (the ``invalid_json`` fault) does not parse and the
+response-healing plugin's repair does, a malformed ``response_format`` is a 400; over HTTP the
+fault breaks the JSON a request asked for, billed as usual."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import dataclasses
 import json
 from typing import Literal
 
+import httpx
 import jsonschema
 import pydantic
 import pytest
 
+from edge_jupyter.sandbox import Fault, Sandbox
 from edge_jupyter.sandbox._errors import ApiError
 from edge_jupyter.sandbox._structured import (
     answer_tokens_for,
@@ -115,3 +118,25 @@ def test_the_plan_hooks_stream_the_json_as_tokens_and_echo_wins() -> None:
         json.loads(bad)
     fixed = faulty_tokens({**body, "plugins": [{"id": "response-healing"}]}, tokens)
     assert json.loads("".join(fixed)) == json.loads("".join(tokens))
+
+
+def test_the_invalid_json_fault_over_http_breaks_the_answer_once_and_bills_it(
+        sb: Sandbox, client: httpx.Client) -> None:
+    body = body_for(schema_of(Flat).json_schema)
+    good = client.post("/api/v1/chat/completions", json=body).json()
+    text = good["choices"][0]["message"]["content"]
+    assert json.loads(text) == {"name": "sandbox", "count": 0, "ok": False}
+    sb.inject(Fault.invalid_json())
+    bad = client.post("/api/v1/chat/completions", json=body).json()
+    broken_text = bad["choices"][0]["message"]["content"]
+    with pytest.raises(ValueError):
+        json.loads(broken_text)
+    assert broken_text == broken(text) and bad["usage"]["cost"] > 0
+    assert sb.completions[-1].text == broken_text and sb.faults.pending() == []
+    again = client.post("/api/v1/chat/completions", json=body).json()
+    assert again["choices"][0]["message"]["content"] == text
+
+
+def test_the_invalid_json_fault_is_a_known_kind() -> None:
+    assert Fault.from_dict({"kind": "invalid_json", "times": 3}) == Fault.invalid_json(times=3)
+    assert Fault.invalid_json().route == "chat"

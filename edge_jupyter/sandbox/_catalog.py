@@ -107,6 +107,8 @@ class CatalogModel:
     reasoning: bool = False
     knowledge_cutoff: str | None = None
     extra_params: tuple[str, ...] = field(default=())
+    #: Common parameters this model does not list (a free variant without structured outputs).
+    lacks_params: tuple[str, ...] = field(default=())
     #: A router (``openrouter/auto``): no endpoints of its own; each request goes to the first
     #: of these models that the request's provider preferences allow, billed at that
     #: model's endpoint price, and ``/models`` lists its price as ``"-1"`` (variable).
@@ -147,7 +149,7 @@ class CatalogModel:
     @property
     def supported_parameters(self) -> list[str]:
         """Parameters the sandbox advertises (it ignores the ones it does not model)."""
-        return [*_COMMON_PARAMS, *self.extra_params]
+        return [*(p for p in _COMMON_PARAMS if p not in self.lacks_params), *self.extra_params]
 
 
 def _pricing_json(ep: CatalogEndpoint) -> dict[str, str]:
@@ -337,6 +339,9 @@ _ALL: tuple[CatalogModel, ...] = (
         input_modalities=("text",), knowledge_cutoff="2023-12-31",
         # Free endpoints are the ones whose terms allow training on prompts.
         endpoints=(_ep("DeepInfra", "deepinfra/bf16", "bf16", 131072, 8192, "0", "0", trains_on_data=True),),
+        # Free variants often lack structured outputs on OpenRouter: the one model here that a
+        # schema is refused for (the sandbox still answers it; the client refuses first).
+        lacks_params=("response_format",),
     ),
     CatalogModel(
         id="deepseek/deepseek-r1", name="DeepSeek: R1", created=1737381095,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from ._errors import DEFAULT_MESSAGES, ApiError, error_type
 from ._faults import Fault, echo_message, send_gzip_bomb
 from ._http import ChunkedWriter, Request, client_gone
 from ._records import CompletionRecord
+from ._structured import faulty_tokens
 
 if TYPE_CHECKING:
     from ._routes import Handler
@@ -140,6 +141,8 @@ def handle_chat(h: Handler, req: Request) -> None:
     if fault is not None and fault.kind == "overrun":
         plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers,
                          honour_cap=False)
+    if fault is not None and fault.kind == "invalid_json":
+        plan = replace(plan, content=faulty_tokens(body, plan.content))
     run = _Run(h, rec, plan, fault)
     if plan.stream:
         run.stream()

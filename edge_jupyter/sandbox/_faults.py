@@ -20,6 +20,9 @@ Kinds:
 ``byok``       bill the request as bring-your-own-key (5 % fee; full price upstream).
 ``overrun``    ignore ``max_tokens`` / ``max_completion_tokens`` (a provider that does not
                honour them): the whole answer is generated, and billed.
+``invalid_json`` a ``response_format`` answer comes back as broken JSON (cut short, chatter
+               after it), streamed and billed as usual; with the ``response-healing`` plugin
+               on, repaired instead (what the plugin is for). A plain-text answer is broken too.
 
 Hostile kinds (a broken or malicious server; the client must stay safe and truthful):
 
@@ -57,10 +60,10 @@ from typing import Any, Literal
 
 FaultKind = Literal["http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
                     "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key",
-                    "slow_endpoints", "slow_models"]
+                    "slow_endpoints", "slow_models", "invalid_json"]
 KINDS: tuple[str, ...] = ("http", "midstream", "drop", "malformed", "stall", "byok", "overrun",
                           "usage", "second_usage", "echo_key", "gzip_bomb", "long_line", "slow_key",
-                          "slow_endpoints", "slow_models")
+                          "slow_endpoints", "slow_models", "invalid_json")
 ENCODINGS: tuple[str, ...] = ("exact", "url", "upper", "split", "base64")
 #: One gzip bomb is ~1 MB compressed; this is how big it inflates unless told otherwise.
 BOMB_SIZE = 1 << 30
@@ -135,6 +138,11 @@ class Fault:
     def overrun(cls, *, times: int = 1) -> Fault:
         """The next request's answer ignores its token cap (what a budget's stream guard is for)."""
         return cls("overrun", times=times)
+
+    @classmethod
+    def invalid_json(cls, *, times: int = 1) -> Fault:
+        """The next ``times`` answers are invalid JSON (healed if the request asks for it)."""
+        return cls("invalid_json", times=times)
 
     @classmethod
     def usage(cls, *, in_generation: bool = False, times: int = 1, **figures: Any) -> Fault:
