@@ -105,3 +105,23 @@ def test_money_is_exact_and_readable():
     assert short_usd(0.000093) == "$0.000093"
     assert short_usd(0.0012345) == "$0.0012"
     assert total_usd([0.1, 0.2, None]) == 0.3
+
+
+@pytest.mark.parametrize("modalities, parameters", [
+    ("text,image", "reasoning"),                     # strings, not lists
+    ([1, {"image": True}, None, "text"], [3, "tools"]),  # items that are no names
+    ({"image": True}, None),
+])
+def test_a_hostile_models_entry_gives_names_only(modalities, parameters):
+    """/models lists feed refusals ("its inputs: text") and checks ("image" in inputs): a
+    string is not a list of its letters, and a number in the list must not break them."""
+    from edge_jupyter.openrouter import ModelInfo
+
+    info = ModelInfo.from_json({"id": "m", "architecture": {"input_modalities": modalities},
+                                "supported_parameters": parameters, "pricing": {}})
+    assert all(isinstance(n, str) and len(n) > 1 for n in info.input_modalities)
+    assert "image" not in info.input_modalities and "i" not in info.input_modalities
+    assert all(isinstance(n, str) for n in info.supported_parameters)
+    assert "reasoning" not in info.supported_parameters
+    assert ModelInfo.from_json({"id": "m", "architecture": "text->text",
+                                "top_provider": "x"}).input_modalities == ()

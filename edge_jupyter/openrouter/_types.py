@@ -38,6 +38,15 @@ MAX_CALL_COST_USD = 10_000.0
 MAX_CALL_TOKENS = 100_000_000
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of names from the server (parameters, modalities): its strings only. A string
+    alone is not a list of its letters, and a number or object in the list is no name (it
+    would break the sentences that quote the list)."""
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
 def _figure(value: Any, what: str) -> float | None:
     """A server's money figure: absent is None; anything not a finite number >= 0 is impossible."""
     if value is None:
@@ -214,8 +223,8 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
-        top = data.get("top_provider") or {}
-        arch = data.get("architecture") or {}
+        top = data.get("top_provider") if isinstance(data.get("top_provider"), dict) else {}
+        arch = data.get("architecture") if isinstance(data.get("architecture"), dict) else {}
         context = _int(data.get("context_length") or top.get("context_length"))
         most = _int(top.get("max_completion_tokens"))
         return cls(
@@ -226,8 +235,8 @@ class ModelInfo:
             context_length=whole(context, low=1),
             pricing=Pricing.from_json(data.get("pricing") or {}),
             max_completion_tokens=whole(most, low=1),
-            supported_parameters=tuple(data.get("supported_parameters") or ()),
-            input_modalities=tuple(arch.get("input_modalities") or ()),
+            supported_parameters=_names(data.get("supported_parameters")),
+            input_modalities=_names(arch.get("input_modalities")),
             description=str(data.get("description") or ""),
             created=_int(data.get("created")),
             reasoning=data["reasoning"] if isinstance(data.get("reasoning"), dict) else None,
