@@ -223,8 +223,7 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
-        top = data.get("top_provider") if isinstance(data.get("top_provider"), dict) else {}
-        arch = data.get("architecture") if isinstance(data.get("architecture"), dict) else {}
+        top, arch = _details(data.get("top_provider")), _details(data.get("architecture"))
         context = _int(data.get("context_length") or top.get("context_length"))
         most = _int(top.get("max_completion_tokens"))
         return cls(
