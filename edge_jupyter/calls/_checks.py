@@ -6,6 +6,7 @@ Every refusal is a :class:`CallRefused` raised before anything is sent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,22 @@ def model_info(client: OpenRouterClient, model: str, *,
     return None
 
 
+#: How many models a refusal names besides the favourites.
+SUGGESTED_MODELS = 5
+
+
+def models_that(able: Callable[[ModelInfo], bool], models: Iterable[ModelInfo], *,
+                favourites: Sequence[str] = (), others: int = SUGGESTED_MODELS,
+                leave_out: str = "") -> list[str]:
+    """The models a refusal names, for whatever ``able`` says the refused model lacks
+    (images, reasoning, structured outputs): the favourites that can (in their order), then
+    up to ``others`` more, newest first; never ``leave_out`` (the refused model itself)."""
+    listed = {m.id: m for m in models if m.id != leave_out and able(m)}
+    favoured = [f for f in dict.fromkeys(favourites) if f in listed]
+    rest = [m.id for m in sorted(listed.values(), key=lambda m: -m.created) if m.id not in favoured]
+    return [*favoured, *rest[:others]]
+
+
 def check_structured(client: OpenRouterClient, models: list[str]) -> None:
     """Refuse (:class:`CallRefused`, nothing written) a schema for a model whose ``/models``
     entry lacks structured outputs, naming some that have them. A model not listed, or a
@@ -96,11 +113,8 @@ def check_structured(client: OpenRouterClient, models: list[str]) -> None:
             listed = client.models()
         except OpenRouterError:
             listed = []
-        favourites = [f for f in preferences.load().favourites if f != model]
-        able = {m.id for m in listed if supports(m)}
-        names = [f for f in favourites if f in able]
-        names += [m.id for m in sorted(listed, key=lambda m: -m.created)
-                  if m.id in able and m.id not in names][:max(0, 5 - len(names))]
+        names = models_that(supports, listed, favourites=preferences.load().favourites,
+                            leave_out=model)
         which = f"Models that do: {', '.join(names)}" if names else \
             "`%edge models --supports json` lists the models that do"
         raise CallRefused(f"{model} does not take a schema (no structured outputs in its "

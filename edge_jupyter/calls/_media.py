@@ -22,7 +22,7 @@ own answer (404 "No endpoints found that support image input") then says what ha
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,8 +43,6 @@ DEFAULT_PDF_ENGINE = "cloudflare-ai"
 OPENROUTER_PDF_ENGINE = "mistral-ocr"
 #: USD per page of each engine (OpenRouter's documented prices).
 PDF_ENGINE_USD_PER_PAGE = {"cloudflare-ai": 0.0, "mistral-ocr": 0.002, "native": 0.0}
-#: Models that take images named in a refusal (after the favourites that do).
-SUGGESTED_MODELS = 5
 
 PLUGIN_ID = "file-parser"
 
@@ -164,17 +162,6 @@ def has_attachments(body: dict[str, Any]) -> bool:
                for part in message["content"])
 
 
-def image_models(models: Iterable[ModelInfo], favourites: Sequence[str], *,
-                 others: int = SUGGESTED_MODELS) -> list[str]:
-    """Models that take images: the favourites that do (in their order), then up to
-    ``others`` more from the list (newest first)."""
-    listed = {m.id: m for m in models}
-    takes = [m for m in listed.values() if "image" in m.input_modalities]
-    favoured = [f for f in dict.fromkeys(favourites) if f in listed and "image" in listed[f].input_modalities]
-    rest = [m.id for m in sorted(takes, key=lambda m: -m.created) if m.id not in favoured]
-    return [*favoured, *rest[:others]]
-
-
 def refusal(models: Sequence[str], inputs: Sequence[str], suggestions: Sequence[str], *,
             history: str | None = None, images: int = 0) -> CallRefused:
     """The one line that refuses images to ``models`` (the model and its fallbacks; nothing
@@ -231,8 +218,12 @@ def prepare(client: OpenRouterClient, body: dict[str, Any], pdf_engine: str | No
             listed = client.models()
         except OpenRouterError:
             listed = []
-        raise refusal([m for m, _ in inputs], known[0][1], image_models(listed, preferences.load().favourites),
-                      history=history, images=sending.images)
+        from ._checks import models_that
+
+        takes_images = models_that(lambda m: "image" in m.input_modalities, listed,
+                                   favourites=preferences.load().favourites)
+        raise refusal([m for m, _ in inputs], known[0][1], takes_images, history=history,
+                      images=sending.images)
     if not sending.files:
         return body, sending
     no_files = [(m, i) for m, i in known if "file" not in i]

@@ -48,9 +48,10 @@ def reasons(supported_parameters: Sequence[str]) -> bool:
 
 def refusal(model: str, asked: Mapping[str, Any], supported: Sequence[str],
             entry: Mapping[str, Any] | None, reasoning_models: Sequence[str]) -> str | None:
-    """Why ``asked`` (a body's ``reasoning``) cannot go to ``model``, or None when it can."""
+    """Why ``asked`` (a body's ``reasoning``) cannot go to ``model``, or None when it can;
+    ``reasoning_models``: the ones to name instead (``_checks.models_that``)."""
     if not reasons(supported):
-        some = ", ".join(reasoning_models[:5]) or "none are listed"
+        some = ", ".join(reasoning_models) or "none are listed"
         return (f"Refused before sending: {model} does not reason (its /models entry has no "
                 f"'reasoning' parameter). Drop --reasoning/--reasoning-tokens, or pick a model "
                 f"that reasons: {some}.")
@@ -85,7 +86,11 @@ def check(client: Any, bodies: Sequence[Mapping[str, Any]]) -> None:
     except OpenRouterError:
         return
     by_id = {m.id: m for m in models}
-    reasoning_models = [m.id for m in models if reasons(m.supported_parameters)]
+    from .. import preferences
+    from ._checks import models_that
+
+    reasoning_models = models_that(lambda m: reasons(m.supported_parameters), models,
+                                   favourites=preferences.load().favourites)
     for body in asked:
         model = str(body.get("model"))
         info = by_id.get(model) or by_id.get(model.split(":", 1)[0])
