@@ -602,15 +602,8 @@ def map(
             body["temperature"] = temperature
         if cap is not None:
             body["provider"] = {"max_price": cap.to_object()}
-        if pdf_engine is not None:  # asked for: in the planned body, so in the replay key
-            body["plugins"] = [calls.pdf_plugin(pdf_engine)]
-        if structured is not None:
-            from .structured import HEALING_PLUGIN
-
-            body["response_format"] = structured.response_format()
-            if heal:
-                body["plugins"] = [*body.get("plugins", []), dict(HEALING_PLUGIN)]
-        bodies.append(body)
+        bodies.append(calls.add_answer_options(body, pdf_engine=pdf_engine, schema=structured,
+                                               heal=heal))
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
     try:  # no list is not "unknown model": say which it is

@@ -6,9 +6,11 @@ front-end (the ``%%edge`` magic, the Python API, ``map``, the CLI).
   sending, streaming under the guard, recording, replay store, conversation turn; it reports
   through :mod:`events <._events>` (:class:`Began`, :class:`Started`, :class:`Text`,
   :class:`Ended`) and returns an :class:`Outcome`;
+- :func:`add_answer_options` (``_plan``): the PDF engine, reasoning and schema of a body
+  (a ``map`` row's as a cell's);
 - :class:`RunningCall` (``_running``): one request running, and its record;
 - ``_media`` (:func:`prepare_media`: images and PDFs against the inputs of the model and
-  its fallbacks, the PDF plugin (:func:`pdf_plugin`), :func:`media_price` and
+  its fallbacks, the PDF plugin, :func:`media_price` and
   :func:`reads_files` for worst cases, the status line's "2 images · 1 PDF (12 pages) · …");
 - ``_checks`` (low balance, :func:`pre_call`), ``_prices`` (:func:`request_price`: the
   dearest route), ``_recording`` (the ledger seam), ``_client`` (:func:`connected_client`);
@@ -42,9 +44,8 @@ from ._media import (
     reads_files,
     sending_line,
 )
-from ._media import plugin as pdf_plugin
 from ._media import prepare as prepare_media
-from ._plan import CallPlan, PlannedCall, Request, plan
+from ._plan import CallPlan, PlannedCall, Request, add_answer_options, plan
 from ._prices import clear_cache as clear_price_cache
 from ._prices import endpoints_of, request_price
 from ._reasoning import EFFORTS as REASONING_EFFORTS
@@ -82,6 +83,7 @@ __all__ = [
     "Started",
     "Text",
     "Tick",
+    "add_answer_options",
     "begin",
     "check_pdf_engine",
     "check_structured",
@@ -96,7 +98,6 @@ __all__ = [
     "media_price",
     "model_info",
     "note_generation",
-    "pdf_plugin",
     "plan",
     "pre_call",
     "prepare_media",

@@ -85,20 +85,31 @@ def _body(request: Request, model: str, messages: list[dict[str, Any]]) -> dict[
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
-    if request.pdf_engine is not None:  # asked for: in the planned body, so in the replay key
+    return add_answer_options(body, pdf_engine=request.pdf_engine, reasoning=request.reasoning,
+                              reasoning_tokens=request.reasoning_tokens, schema=request.schema,
+                              heal=request.heal)
+
+
+def add_answer_options(body: dict[str, Any], *, pdf_engine: str | None = None,
+                       reasoning: str | None = None, reasoning_tokens: int | None = None,
+                       schema: Any = None, heal: bool = False) -> dict[str, Any]:
+    """``body`` with how the answer is to be made: the PDF engine's plugin, the ``reasoning``
+    object, a schema's ``response_format`` and the healing plugin. One place for a cell's,
+    an ``ask``'s and a ``map`` row's bodies, so they are built (and replay-keyed) alike."""
+    if pdf_engine is not None:  # asked for: in the planned body, so in the replay key
         from ._media import plugin
 
-        body["plugins"] = [plugin(request.pdf_engine)]
+        body["plugins"] = [plugin(pdf_engine)]
     from ._reasoning import reasoning_config
 
-    reasoning = reasoning_config(request.reasoning, request.reasoning_tokens)
-    if reasoning is not None:
-        body["reasoning"] = reasoning
-    if request.schema is not None:
+    config = reasoning_config(reasoning, reasoning_tokens)
+    if config is not None:
+        body["reasoning"] = config
+    if schema is not None:
         from ..structured import HEALING_PLUGIN
 
-        body["response_format"] = request.schema.response_format()
-        if request.heal:
+        body["response_format"] = schema.response_format()
+        if heal:
             body["plugins"] = [*body.get("plugins", []), dict(HEALING_PLUGIN)]
     return body
 
