@@ -12,10 +12,13 @@ from typing import Any
 
 #: The ledger's columns, in order (keep these names).  ``images, files, pages`` (what a call
 #: sent besides text) came with ledger schema 2; they sit beside the token counts they explain.
+#: ``group_id, step`` (a tool loop's steps: one id per loop, steps 1, 2, 3...) and
+#: ``web_searches`` came with schema 3: the group beside the cell and chat it belongs to, the
+#: searches beside the other things a call's cost was spent on.
 LEDGER_COLUMNS: tuple[str, ...] = (
-    "timestamp", "notebook", "cell_id", "execution_count", "chat", "model", "provider",
-    "generation_id", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
-    "images", "files", "pages",
+    "timestamp", "notebook", "cell_id", "execution_count", "chat", "group_id", "step", "model",
+    "provider", "generation_id", "prompt_tokens", "completion_tokens", "reasoning_tokens",
+    "cached_tokens", "images", "files", "pages", "web_searches",
     "cost_usd", "upstream_cost_usd", "is_byok", "latency_s", "ttft_s", "status", "error",
 )
 
@@ -76,6 +79,13 @@ class CallRecord:
     images: int = 0
     files: int = 0
     pages: int = 0
+    # A tool loop's steps share one ``group_id`` (the loop's; "" for a call that is no step)
+    # and are numbered ``step`` 1, 2, 3... in the order they ran (0: not a step), so the
+    # ledger can tie every step's row to its cell and sum them. ``web_searches``: the
+    # server-side searches OpenRouter ran (and billed) for this call.
+    group_id: str = ""
+    step: int = 0
+    web_searches: int = 0
     #: a reasoning model's reasoning as it streamed (``delta.reasoning``): model text, shown
     #: sanitised like the answer; not a ledger column (the ledger counts its tokens)
     reasoning: str = ""

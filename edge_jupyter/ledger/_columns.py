@@ -39,7 +39,7 @@ CHUNK_ROWS = 100_000
 Columns = dict[str, np.ndarray]
 
 _INTS = ("id", "seq", "timestamp", "execution_count", "prompt_tokens", "completion_tokens",
-         "reasoning_tokens", "cached_tokens", "images", "files", "pages")
+         "reasoning_tokens", "cached_tokens", "images", "files", "pages", "step", "web_searches")
 _FLOATS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s")
 _BOOLS = ("execution_count_na", "is_byok")
 DTYPES: dict[str, Any] = {

@@ -16,10 +16,10 @@ from ._errors import LedgerError
 from ._schema import to_us
 
 FRAME_COLUMNS: tuple[str, ...] = (*LEDGER_COLUMNS, "session_id")
-TEXT_COLUMNS = ("notebook", "cell_id", "chat", "model", "provider", "generation_id", "status",
-                "error", "session_id")
+TEXT_COLUMNS = ("notebook", "cell_id", "chat", "group_id", "model", "provider", "generation_id",
+                "status", "error", "session_id")
 INT_COLUMNS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
-               "images", "files", "pages")
+               "images", "files", "pages", "step", "web_searches")
 FLOAT_COLUMNS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s")
 
 
@@ -27,8 +27,8 @@ def build(columns: Columns) -> pd.DataFrame:
     """The DataFrame ``usage()`` returns.
 
     ``timestamp`` datetime64[ns, UTC]; ``execution_count`` Int64 (missing outside IPython);
-    token counts and ``images, files, pages`` int64; costs and times float64 (NaN while
-    unknown); ``is_byok`` bool; text in pandas' default string dtype (``str`` in pandas 3,
+    token counts, ``images, files, pages``, ``step`` and ``web_searches`` int64; costs and
+    times float64 (NaN while unknown); ``is_byok`` bool; text in pandas' default string dtype (``str`` in pandas 3,
     object before), "" when empty.
     """
     micro = columns["timestamp"].astype("datetime64[us]").astype("datetime64[ns]")

@@ -21,16 +21,17 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
     "model": ("model",), "provider": ("provider",), "day": ("day",),
     "notebook": ("notebook",), "chat": ("chat",), "cell": ("notebook", "cell_id"),
 }
-#: The counts summed per group: tokens, and what the calls sent besides text.
+#: The counts summed per group: tokens, what the calls sent besides text, and the web
+#: searches they paid for.
 _SUMMED = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
-           "images", "files", "pages")
+           "images", "files", "pages", "web_searches")
 #: The figures of each group, after its key(s).
 GROUP_FIGURES = ("calls", *_SUMMED, "cost_usd", "byok_upstream_usd", "cost_unknown")
 TOTAL = "Total"
 
-_TEXT = ("notebook", "cell_id", "chat", "model", "provider", "generation_id", "status", "error",
-         "session_id", "day")
-_INTS = (*_SUMMED, "calls", "cost_unknown")
+_TEXT = ("notebook", "cell_id", "chat", "group_id", "model", "provider", "generation_id", "status",
+         "error", "session_id", "day")
+_INTS = (*_SUMMED, "step", "calls", "cost_unknown")
 _FLOATS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s", "byok_upstream_usd")
 
 

@@ -17,7 +17,8 @@ Versions (``PRAGMA user_version``).  1: the first table.  2: ``images``, ``files
 ledger's id are kept; old rows read 0).  A new ledger's table has them at the end too,
 where ``ALTER TABLE`` puts them, so every ledger has one column order.  Older
 edge_jupyter versions keep working on an upgraded file: they name the columns they write,
-and the new ones have defaults.
+and the new ones have defaults.  3: ``group_id``, ``step`` (a tool loop's steps) and
+``web_searches``, added the same way (old rows read "", 0 and 0).
 
 Times are integer **microseconds since the epoch, UTC**: exact for Python datetimes (which
 have microseconds), compared and indexed as plain integers, and turned into
@@ -34,7 +35,7 @@ from edge_jupyter.record import LEDGER_COLUMNS
 
 from ._errors import LedgerError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -66,7 +67,10 @@ DDL = (
         updated_at INTEGER NOT NULL,
         images INTEGER NOT NULL DEFAULT 0,
         files INTEGER NOT NULL DEFAULT 0,
-        pages INTEGER NOT NULL DEFAULT 0
+        pages INTEGER NOT NULL DEFAULT 0,
+        group_id TEXT NOT NULL DEFAULT '',
+        step INTEGER NOT NULL DEFAULT 0,
+        web_searches INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS calls_seq ON calls(seq)",
     "CREATE INDEX IF NOT EXISTS calls_timestamp ON calls(timestamp)",
@@ -92,6 +96,9 @@ ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (2, "images", "INTEGER NOT NULL DEFAULT 0"),
     (2, "files", "INTEGER NOT NULL DEFAULT 0"),
     (2, "pages", "INTEGER NOT NULL DEFAULT 0"),
+    (3, "group_id", "TEXT NOT NULL DEFAULT ''"),
+    (3, "step", "INTEGER NOT NULL DEFAULT 0"),
+    (3, "web_searches", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
