@@ -57,6 +57,7 @@ real parent, with its real module)::
     ├── AnswerFailed                    edge_jupyter.api                     every model of an ``ask`` failed; carries the results
     ├── SchemaError                     edge_jupyter.structured._errors      ``--schema``/``schema=`` is not a schema
     ├── AnswerInvalid                   edge_jupyter.structured._errors      a paid answer that does not fit the schema; carries it
+    ├── ToolError                       edge_jupyter.tools._errors           a function that cannot be a tool, or a ``--tools`` name
     ├── InterpolationError              edge_jupyter.magics._interpolate     a ``{…}`` of a prompt
     ├── AttachmentError                 edge_jupyter.content._errors         a value that cannot be sent (size, kind, missing file)
     └── EdgeCellError                   edge_jupyter.magics._errors          the cell's one line, as IPython shows it
