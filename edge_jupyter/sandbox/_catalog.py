@@ -45,6 +45,8 @@ class CatalogEndpoint:
     uptime_last_30m: float = 99.9
     #: USD per image part (``pricing.image``); "0": images are billed as prompt tokens.
     image: str = "0"
+    #: USD per web search (``pricing.web_search``); "0": the search engine's own price.
+    web_search: str = "0"
     #: What the provider itself calls a normal stop / a length cut-off; sent
     #: as ``native_finish_reason`` so clients see realistic provider values.
     native_stop: str = "stop"
@@ -88,6 +90,11 @@ class CatalogEndpoint:
     def image_price(self) -> Decimal:
         """USD per image part, exact (0: the image is billed as prompt tokens)."""
         return Decimal(self.image)
+
+    @property
+    def web_search_price(self) -> Decimal:
+        """USD per web search, exact (0: the engine's price applies)."""
+        return Decimal(self.web_search)
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ def _pricing_json(ep: CatalogEndpoint) -> dict[str, str]:
         "completion": ep.completion,
         "request": "0",
         "image": ep.image,
-        "web_search": "0",
+        "web_search": ep.web_search,
         "internal_reasoning": "0",
     }
 
@@ -283,9 +290,11 @@ _ALL: tuple[CatalogModel, ...] = (
         context_length=128000, max_completion_tokens=16384, tokenizer="GPT", instruct_type=None,
         input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
         endpoints=(  # $2.50 / $10 per M; $0.003613 per image (OpenRouter's /models)
-            _ep("OpenAI", "openai", None, 128000, 16384, "0.0000025", "0.00001", image="0.003613"),
+            # $0.01 per web search (its native search, as OpenRouter lists it)
+            _ep("OpenAI", "openai", None, 128000, 16384, "0.0000025", "0.00001", image="0.003613",
+                web_search="0.01"),
             _ep("Azure", "azure", None, 128000, 16384, "0.0000025", "0.00001", uptime_last_30m=99.4,
-                image="0.003613", **_ZDR),
+                image="0.003613", web_search="0.01", **_ZDR),
         ),
     ),
     CatalogModel(
@@ -339,9 +348,10 @@ _ALL: tuple[CatalogModel, ...] = (
         input_modalities=("text",), knowledge_cutoff="2023-12-31",
         # Free endpoints are the ones whose terms allow training on prompts.
         endpoints=(_ep("DeepInfra", "deepinfra/bf16", "bf16", 131072, 8192, "0", "0", trains_on_data=True),),
-        # Free variants often lack structured outputs on OpenRouter: the one model here that a
-        # schema is refused for (the sandbox still answers it; the client refuses first).
-        lacks_params=("response_format",),
+        # Free variants often lack structured outputs and tool use on OpenRouter: the one model
+        # here that a schema is refused for (the sandbox still answers it; the client refuses
+        # first), and the one that function tools get a 404 from.
+        lacks_params=("response_format", "tools", "tool_choice"),
     ),
     CatalogModel(
         id="deepseek/deepseek-r1", name="DeepSeek: R1", created=1737381095,
@@ -364,9 +374,9 @@ _ALL: tuple[CatalogModel, ...] = (
         description="Mistral Small 3.1: a 24B model with a 128k context. (sandbox copy)",
         context_length=131072, max_completion_tokens=32768, tokenizer="Mistral", instruct_type="mistral",
         input_modalities=("text", "image"), knowledge_cutoff="2024-10-01",
-        endpoints=(  # $0.10 / $0.30 per M
+        endpoints=(  # $0.10 / $0.30 per M; $0.004 per web search (sandbox figure)
             _ep("Mistral", "mistral", None, 131072, 32768, "0.0000001", "0.0000003",
-                native_stop="stop", native_length="length"),
+                native_stop="stop", native_length="length", web_search="0.004"),
         ),
     ),
     # Sandbox-only: a very dear model, to show what a `models` fallback can cost when it

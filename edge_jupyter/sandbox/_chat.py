@@ -18,7 +18,7 @@ import math
 import secrets
 import string
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -29,11 +29,14 @@ from ._routing import candidates, check_provider, route
 from ._text import (
     answer_tokens,
     count_prompt_tokens,
+    is_echo,
     reasoning_length,
     reasoning_tokens,
     requested_length,
     served_model,
 )
+from ._tools import ToolTurn, check_history, check_support, plan_tools, read_offered
+from ._tools import prompt_tokens as tool_prompt_tokens
 
 try:  # the C escaper: ~10x faster than json.dumps for a single string
     from json.encoder import c_encode_basestring as _esc  # type: ignore[attr-defined]
@@ -83,6 +86,8 @@ class ChatPlan:
     failed: tuple[CatalogEndpoint, ...] = ()
     #: The image and file parts, priced for this endpoint (their tokens are in ``prompt_tokens``).
     media: tuple[ReceivedMedia, ...] = ()
+    #: Tool calls to make instead of an answer, or the final answer's searches (``_tools``).
+    tools: ToolTurn = field(default_factory=ToolTurn)
 
     @property
     def images_usd(self) -> Decimal:
@@ -91,8 +96,9 @@ class ChatPlan:
 
     @property
     def plugin_usd(self) -> Decimal:
-        """``file-parser`` engine fees: OpenRouter's own charge, on top of the provider's."""
-        return sum((m.usd for m in self.media if m.kind == "file"), Decimal(0))
+        """OpenRouter's own charges, on top of the provider's: ``file-parser`` engine fees
+        and web searches."""
+        return sum((m.usd for m in self.media if m.kind == "file"), self.tools.search_usd)
 
     @property
     def served_model(self) -> str:
@@ -103,6 +109,8 @@ class ChatPlan:
     def native_finish_reason(self) -> str:
         """The provider's own word for the finish reason."""
         ep = self.endpoint
+        if self.finish_reason == "tool_calls":
+            return "tool_calls"
         return ep.native_length if self.finish_reason == "length" else ep.native_stop
 
     def reservation(self) -> Decimal:
@@ -143,7 +151,8 @@ def choose_endpoint(model: CatalogModel, prefs: Any) -> CatalogEndpoint:
 
 
 def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset(),
-              down: frozenset[str] = frozenset(), honour_cap: bool = True) -> ChatPlan:
+              down: frozenset[str] = frozenset(), honour_cap: bool = True,
+              tool_step: list[tuple[str, dict[str, Any]]] | None = None) -> ChatPlan:
     """Validate a ``ChatRequest`` and decide the whole answer, or raise ``ApiError``.
 
     Routing (``provider``, ``models``, BYOK-first, ``down`` providers) is ``_routing.route``;
@@ -157,14 +166,24 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     reasoning models add :func:`reasoning_length` reasoning tokens first. The total
     is cut at ``max_completion_tokens`` (or ``max_tokens``), giving ``"length"``, unless
     ``honour_cap`` is False (the ``overrun`` fault: a provider that ignores the cap).
+
+    Tools (``_tools``): ``tools``/``tool_choice`` and the history's tool messages are checked
+    (400), a model without tool use is a 404; ``tool_step`` is the first step of
+    ``Sandbox.script_tools`` (None when none is queued). A tool-call step has no content and
+    ``finish_reason`` ``"tool_calls"``, its arguments billed as completion tokens; a final
+    answer opens with the tool results and the searches' ``[n]`` markers.
     """
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
     messages = _messages(body)
     media = read_media(messages)
     engine = requested_engine(body)
-    routed = route(body, byok=byok, down=down, needs=needs(media))
+    offered = read_offered(body)
+    check_history(messages)
+    routed = route(body if offered.model is None else {**body, "model": offered.model},
+                   byok=byok, down=down, needs=needs(media))
     model, endpoint = routed.model, routed.endpoint
+    check_support(model, body)
     media = priced(media, model.input_modalities, endpoint.image_price, engine)
     cap = _positive_int(body, "max_completion_tokens")
     legacy_cap = _positive_int(body, "max_tokens")
@@ -178,9 +197,18 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     structured = answer_tokens_for(body, messages)
     if structured is not None:
         n_answer = len(structured)
+    turn = plan_tools(offered, messages, endpoint, tool_step,
+                      plain_text=structured is None and not is_echo(messages))
+    content = (structured if structured is not None
+               else answer_tokens(model.id, messages, n_answer))[:n_answer]
+    if turn.calls:  # a tool-call step: the arguments are the completion
+        content, n_answer = [], sum(call.tokens for call in turn.calls)
+    elif turn.lead:
+        content = [*turn.lead, *content]
+        n_answer = len(content)
     n_reason = reasoning_length(n_answer) if model.reasoning else 0
-    finish = "stop"
-    if honour_cap and cap is not None and n_reason + n_answer > cap:
+    finish = "tool_calls" if turn.calls else "stop"
+    if honour_cap and cap is not None and n_reason + n_answer > cap and not turn.calls:
         finish = "length"
         n_reason = min(n_reason, cap)
         n_answer = cap - n_reason
@@ -188,7 +216,8 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     hidden = (isinstance(reasoning_opts, dict) and reasoning_opts.get("exclude") is True) or (
         body.get("include_reasoning") is False
     )
-    prompt_tokens = count_prompt_tokens(messages) + sum(m.tokens for m in media)
+    prompt_tokens = (count_prompt_tokens(messages) + sum(m.tokens for m in media)
+                     + tool_prompt_tokens(body, messages))
     max_out = cap if cap is not None else (
         endpoint.max_completion_tokens or max(1, model.context_length - prompt_tokens)
     )
@@ -199,8 +228,7 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
         stream=body.get("stream") is True,
         prompt_tokens=prompt_tokens,
         reasoning=reasoning_tokens(model.id, messages, n_reason),
-        content=structured[:n_answer] if structured is not None
-        else answer_tokens(model.id, messages, n_answer),
+        content=content[:n_answer],
         show_reasoning=not hidden,
         finish_reason=finish,
         max_out=max_out,
@@ -208,6 +236,7 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
         byok=routed.byok,
         failed=routed.failed,
         media=tuple(media),
+        tools=turn,
     )
 
 
@@ -251,9 +280,11 @@ def price(endpoint: CatalogEndpoint, prompt_tokens: int, completion_tokens: int,
     return Price((full * BYOK_FEE if byok else full) + plugin_usd, full, p, c, byok)
 
 
-def usage_json(prompt_tokens: int, completion_tokens: int, reasoning: int, cost: Price) -> dict[str, Any]:
-    """The ``usage`` object of a chat result or of the final stream chunk."""
-    return {
+def usage_json(prompt_tokens: int, completion_tokens: int, reasoning: int, cost: Price,
+               server_tool_use: dict[str, int] | None = None) -> dict[str, Any]:
+    """The ``usage`` object of a chat result or of the final stream chunk
+    (``server_tool_use_details`` when web searches ran)."""
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
@@ -276,6 +307,9 @@ def usage_json(prompt_tokens: int, completion_tokens: int, reasoning: int, cost:
             "audio_tokens": 0,
         },
     }
+    if server_tool_use:
+        usage["server_tool_use_details"] = dict(server_tool_use)
+    return usage
 
 
 def fingerprint(plan: ChatPlan) -> str | None:
@@ -326,6 +360,18 @@ class ChunkEncoder:
             + ',"format":"unknown","index":0}]' + self._end_token + self._sep
         ).encode()
 
+    def content_annotated(self, token: str, annotations: list[dict[str, Any]]) -> bytes:
+        """The last content token, with the web search's ``delta.annotations``."""
+        return self._event(self._delta + _esc(token) + ',"annotations":'
+                           + json.dumps(annotations, ensure_ascii=False, separators=_COMPACT)
+                           + self._end_token)
+
+    def tool_call(self, piece: dict[str, Any]) -> bytes:
+        """One ``delta.tool_calls`` piece (``ChatStreamToolCall``), content null."""
+        return self._event(self._delta + 'null,"tool_calls":['
+                           + json.dumps(piece, ensure_ascii=False, separators=_COMPACT) + "]"
+                           + self._end_token)
+
     def finish(self) -> bytes:
         """The chunk carrying ``finish_reason`` and ``native_finish_reason``."""
         plan = self.plan
@@ -367,10 +413,15 @@ def chat_result(plan: ChatPlan, gen_id: str, created: int, content: str, reasoni
                 finish_reason: str, native: str, usage: dict[str, Any],
                 error: dict[str, Any] | None = None) -> dict[str, Any]:
     """A non-streaming ``ChatResult`` body (with ``provider``, as real responses have)."""
-    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None,
-                               "reasoning": reasoning or None}
+    turn = plan.tools
+    message: dict[str, Any] = {"role": "assistant", "content": None if turn.calls else content,
+                               "refusal": None, "reasoning": reasoning or None}
     if reasoning:
         message["reasoning_details"] = reasoning_details(reasoning)
+    if turn.calls:
+        message["tool_calls"] = [call.wire() for call in turn.calls]
+    if turn.citations:
+        message["annotations"] = [dict(c) for c in turn.citations]
     choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish_reason,
                               "native_finish_reason": native, "message": message}
     if error is not None:

@@ -35,6 +35,7 @@ from ._faults import Fault, echo_message, send_gzip_bomb
 from ._http import ChunkedWriter, Request, client_gone
 from ._records import CompletionRecord
 from ._structured import faulty_tokens
+from ._tools import pieces
 
 if TYPE_CHECKING:
     from ._routes import Handler
@@ -127,7 +128,9 @@ def handle_chat(h: Handler, req: Request) -> None:
     except ValueError:
         raise ApiError(400, "Invalid request parameters: the body is not valid JSON") from None
     sb = h.sandbox
-    plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers)
+    step = sb.next_tool_step()
+    plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers,
+                     tool_step=step)
     _check_returned_details(sb, plan.messages)
     _check_money(h, rec, plan)
     fault = sb.faults.take()
@@ -140,9 +143,11 @@ def handle_chat(h: Handler, req: Request) -> None:
         return
     if fault is not None and fault.kind == "overrun":
         plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers,
-                         honour_cap=False)
+                         honour_cap=False, tool_step=step)
     if fault is not None and fault.kind == "invalid_json":
         plan = replace(plan, content=faulty_tokens(body, plan.content))
+    if plan.tools.scripted:  # served (not refused): the scripted step is used up
+        sb.take_tool_step()
     run = _Run(h, rec, plan, fault)
     if plan.stream:
         run.stream()
@@ -154,6 +159,8 @@ def handle_chat(h: Handler, req: Request) -> None:
 class _Outcome:
     reasoning_sent: int = 0
     content_sent: int = 0
+    #: completion tokens of the tool calls' arguments sent (a tool-call step has no content)
+    tool_sent: int = 0
     finish_reason: str | None = None
     native: str | None = None
     cancelled: bool = False
@@ -177,11 +184,12 @@ class _Run:
     # -- billing and records ------------------------------------------------------
     def _usage(self, finish: str | None) -> tuple[dict[str, Any], Any]:
         o, plan = self.out, self.plan
-        completion = o.reasoning_sent + o.content_sent
+        completion = o.reasoning_sent + o.content_sent + o.tool_sent
         free = finish == "error" or (completion == 0 and finish is None)
         cost = price(plan.endpoint, plan.prompt_tokens, completion, byok=self.byok, free=free,
                      images_usd=plan.images_usd, plugin_usd=plan.plugin_usd)
-        return usage_json(plan.prompt_tokens, completion, o.reasoning_sent, cost), cost
+        return usage_json(plan.prompt_tokens, completion, o.reasoning_sent, cost,
+                          plan.tools.server_tool_use), cost
 
     def _finish(self) -> None:
         """Charge, remember the generation, and append the completion record (once)."""
@@ -216,18 +224,19 @@ class _Run:
             "moderation_latency": None,
             "generation_time": max(0.0, round(latency - 1.0, 1)),
             "tokens_prompt": plan.prompt_tokens,
-            "tokens_completion": o.reasoning_sent + o.content_sent,
+            "tokens_completion": o.reasoning_sent + o.content_sent + o.tool_sent,
             "native_tokens_prompt": plan.prompt_tokens,
-            "native_tokens_completion": o.reasoning_sent + o.content_sent,
+            "native_tokens_completion": o.reasoning_sent + o.content_sent + o.tool_sent,
             "native_tokens_completion_images": 0,
             "native_tokens_reasoning": o.reasoning_sent,
             "native_tokens_cached": 0,
             "num_media_prompt": len(plan.media),
             "num_input_audio_prompt": 0,
             "num_media_completion": 0,
-            "num_search_results": 0,
+            "num_search_results": len(plan.tools.citations),
             "num_fetches": 0,
-            "web_search_engine": None,
+            "web_search_engine": plan.tools.engine,
+            "server_tool_use_details": plan.tools.server_tool_use,
             "origin": headers.get("Origin") or headers.get("HTTP-Referer") or "",
             "http_referer": headers.get("HTTP-Referer"),
             "user_agent": headers.get("User-Agent"),
@@ -282,6 +291,9 @@ class _Run:
             ended=time.time(),
             request=plan.body,
             media=list(plan.media),
+            tool_calls=[call.record() for call in plan.tools.calls],
+            web_searches=plan.tools.searches,
+            citations=[dict(c) for c in plan.tools.citations],
         ))
 
     # -- streaming ----------------------------------------------------------------
@@ -309,22 +321,25 @@ class _Run:
     def _pump(self, enc: ChunkEncoder, writer: ChunkedWriter) -> None:
         h, sb, plan, o, fault = self.h, self.h.sandbox, self.plan, self.out, self.fault
         buf = bytearray()
-        pend_r = pend_c = 0
+        pend_r = pend_c = pend_t = 0
+        calls = pieces(plan.tools.calls)
+        cited = [dict(c) for c in plan.tools.citations]
 
         def flush() -> None:
-            nonlocal pend_r, pend_c
+            nonlocal pend_r, pend_c, pend_t
             if buf:
                 writer.send(buf)
                 buf.clear()
             o.reasoning_sent += pend_r
             o.content_sent += pend_c
-            pend_r = pend_c = 0
+            o.tool_sent += pend_t
+            pend_r = pend_c = pend_t = 0
 
         buf += enc.comment()
         buf += enc.first()
         flush()
         n_r = len(plan.reasoning)
-        total = n_r + len(plan.content)
+        total = n_r + len(calls or plan.content)
         at = fault.after_tokens if fault is not None and fault.kind in _AT_TOKEN else -1
         next_at = time.monotonic()
         for i in range(total + 1):
@@ -371,6 +386,12 @@ class _Run:
                 if plan.show_reasoning:
                     buf += enc.reasoning(plan.reasoning[i])
                 pend_r += 1
+            elif calls:
+                buf += enc.tool_call(calls[i - n_r].delta)
+                pend_t += calls[i - n_r].tokens
+            elif cited and i == total - 1:  # the citations ride on the last content chunk
+                buf += enc.content_annotated(plan.content[i - n_r], cited)
+                pend_c += 1
             else:
                 buf += enc.content(plan.content[i - n_r])
                 pend_c += 1
@@ -378,6 +399,8 @@ class _Run:
                 flush()
         if sb.server_stopping:
             raise ConnectionResetError("sandbox stopping")
+        if cited and not plan.content:  # no content to carry them: a chunk of their own
+            buf += enc.content_annotated("", cited)
         flush()  # every token is out: the completion is complete from here on
         o.finish_reason, o.native = plan.finish_reason, plan.native_finish_reason
         usage, _ = self._usage(o.finish_reason)
@@ -407,7 +430,8 @@ class _Run:
     def respond(self) -> None:
         """Send one ``ChatResult`` (after the time the tokens would take)."""
         h, sb, plan, o, fault = self.h, self.h.sandbox, self.plan, self.out, self.fault
-        n_r, n_c = len(plan.reasoning), len(plan.content)
+        n_r = len(plan.reasoning)
+        n_c = sum(call.tokens for call in plan.tools.calls) if plan.tools.calls else len(plan.content)
         kind = fault.kind if fault is not None else None
         cut = min(fault.after_tokens, n_r + n_c) if fault is not None and kind in ("midstream", "drop") else None
         tokens = cut if cut is not None else n_r + n_c
@@ -417,7 +441,10 @@ class _Run:
         if tps > 0 and tokens:
             time.sleep(tokens / tps)
         o.reasoning_sent = min(tokens, n_r)
-        o.content_sent = tokens - o.reasoning_sent
+        if plan.tools.calls:
+            o.tool_sent = tokens - o.reasoning_sent
+        else:
+            o.content_sent = tokens - o.reasoning_sent
         headers = {"X-Generation-Id": self.gen_id}
         error = None
         if kind == "drop":

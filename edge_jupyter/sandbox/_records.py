@@ -74,6 +74,9 @@ class CompletionRecord:
     the stream broke before the usage chunk, the usage that was billed.
     ``media`` lists the image and file parts as received and billed (MIME type, pixel
     size, pages, bytes, sha256, file engine, tokens and USD of each).
+    ``tool_calls`` are the calls of a tool-call step as sent (``id``, ``name``,
+    ``arguments``); ``web_searches`` counts the searches billed and ``citations`` holds
+    their ``url_citation`` annotations (nested shape) as sent.
     """
 
     id: str
@@ -93,6 +96,9 @@ class CompletionRecord:
     ended: float = 0.0
     request: dict[str, Any] = field(default_factory=dict, repr=False)
     media: list[ReceivedMedia] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    web_searches: int = 0
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cost(self) -> float:

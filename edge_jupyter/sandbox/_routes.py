@@ -226,6 +226,18 @@ def control_config(h: Handler, req: Request) -> None:
     h.send_json(200, h.sandbox.config())
 
 
+def control_script_tools(h: Handler, req: Request) -> None:
+    """``POST /_sandbox/script_tools`` ``{"steps": [[[name, arguments], ...], ...]}`` queues
+    tool-call steps (``Sandbox.script_tools``); ``GET`` lists the steps not served yet."""
+    if req.method == "POST":
+        body = req.json_or_none()
+        try:
+            h.sandbox.script_tools(body.get("steps") if isinstance(body, dict) else None)
+        except (ValueError, TypeError) as exc:
+            raise ApiError(400, f"Invalid tool script: {exc}") from None
+    h.send_json(200, {"steps": h.sandbox.tool_steps})
+
+
 def control_reset(h: Handler, req: Request) -> None:
     """``POST /_sandbox/reset``."""
     h.sandbox.reset()
@@ -268,6 +280,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/_sandbox/faults": {"POST": control_faults, "DELETE": control_faults},
     "/_sandbox/config": {"POST": control_config, "GET": control_config},
     "/_sandbox/reset": {"POST": control_reset},
+    "/_sandbox/script_tools": {"POST": control_script_tools, "GET": control_script_tools},
     "/_sandbox/stats": {"GET": control_stats},
     "/_sandbox/keys": {"POST": control_keys},
     "/_sandbox/revoke": {"POST": control_revoke},

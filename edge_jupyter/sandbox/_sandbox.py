@@ -20,6 +20,7 @@ from ._http import SandboxHTTPServer
 from ._records import CompletionRecord, RecordedRequest
 from ._routes import Handler
 from ._routing import names as routing_names
+from ._tools import checked_steps
 
 #: Attributes that ``configure`` / ``POST /_sandbox/config`` may change.
 _CONFIG: dict[str, tuple[type, ...]] = {
@@ -97,6 +98,8 @@ class Sandbox:
         #: check of those a request sent back (True: unmodified): see ``_completions``
         self.reasoning_details_sent: set[str] = set()
         self.reasoning_details_checked: list[bool] = []
+        #: ``script_tools`` steps not served yet (each a list of (name, arguments) calls)
+        self._tool_steps: list[list[tuple[str, dict[str, Any]]]] = []
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -211,6 +214,35 @@ class Sandbox:
         """USD charged so far (the sum of every completion's ``usage.cost``)."""
         return float(self.accounts.total_usage)
 
+    # -- scripted tool calls ---------------------------------------------------------------
+    def script_tools(self, steps: list[list[tuple[str, dict[str, Any]]]]) -> None:
+        """Queue tool-call steps: each chat request that offers function ``tools`` takes the
+        first step and answers with its calls (``finish_reason: "tool_calls"``); an empty
+        step, or an empty queue, gives a normal answer. Replaces what was queued.
+
+        >>> sb.script_tools([[("get_weather", {"city": "Paris"})], []])   # doctest: +SKIP
+        """
+        checked = checked_steps(steps)
+        with self._cond:
+            self._tool_steps = checked
+
+    @property
+    def tool_steps(self) -> list[list[tuple[str, dict[str, Any]]]]:
+        """The scripted steps not served yet (a copy)."""
+        with self._cond:
+            return [list(step) for step in self._tool_steps]
+
+    def next_tool_step(self) -> list[tuple[str, dict[str, Any]]] | None:
+        """The first scripted step (None when the queue is empty), left in the queue."""
+        with self._cond:
+            return list(self._tool_steps[0]) if self._tool_steps else None
+
+    def take_tool_step(self) -> None:
+        """Drop the first scripted step: a request was served with it."""
+        with self._cond:
+            if self._tool_steps:
+                self._tool_steps.pop(0)
+
     # -- records ------------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -247,7 +279,7 @@ class Sandbox:
     def reset(self) -> None:
         """Back to the state just after construction, except that issued keys stay valid.
 
-        Forgets requests, completions, faults, auth codes and generations;
+        Forgets requests, completions, faults, scripted tool steps, auth codes and generations;
         zeroes every key's usage; restores the balance and every knob (pacing,
         length, readiness, line ending, write size, code lifetime, BYOK and down
         providers) to the constructor's values; makes ``key`` and
@@ -262,6 +294,7 @@ class Sandbox:
             self._completions.clear()
             self.reasoning_details_sent.clear()
             self.reasoning_details_checked.clear()
+            self._tool_steps.clear()
 
     # -- configuration (also the HTTP control API) -------------------------------------------
     def configure(self, **values: Any) -> None:
