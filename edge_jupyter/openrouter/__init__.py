@@ -32,16 +32,28 @@ from ._stream import (
     StreamAssembler,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     UsageReceived,
 )
-from ._types import Completion, Credits, Generation, KeyInfo, ModelInfo, Pricing, Usage
+from ._types import (
+    Citation,
+    Completion,
+    Credits,
+    Generation,
+    KeyInfo,
+    ModelInfo,
+    Pricing,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
-    "APIStatusError", "AuthenticationError", "BadRequest", "ChatStream", "Completion",
+    "APIStatusError", "AuthenticationError", "BadRequest", "ChatStream", "Citation", "Completion",
     "ConnectionFailed", "Credits", "Finished", "Generation", "InsufficientCredits", "KeyInfo",
     "KeyLimitExceeded", "MalformedResponse", "ModelInfo", "ModerationError", "NotFound",
     "OpenRouterClient", "OpenRouterError", "PermissionDenied", "Pricing", "ProviderError",
     "RateLimited", "ReasoningDelta", "RequestTimeout", "RetryPolicy", "Started", "StreamAssembler",
-    "StreamEvent", "StreamInterrupted", "TextDelta", "TransportError", "UnknownModel",
+    "StreamEvent", "StreamInterrupted", "TextDelta", "ToolCall", "ToolCallDelta", "TransportError",
+    "UnknownModel",
     "Usage", "UsageReceived", "clear_models_cache", "error_for_status", "parse_retry_after",
 ]

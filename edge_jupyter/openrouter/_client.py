@@ -28,7 +28,15 @@ from ._errors import (
 from ._http import shared_client
 from ._retry import RetryPolicy, parse_retry_after
 from ._sse import SSEFramer
-from ._stream import Started, StreamAssembler, StreamEvent, TextDelta, server_name
+from ._stream import (
+    CitationCollector,
+    Started,
+    StreamAssembler,
+    StreamEvent,
+    TextDelta,
+    ToolCallMerger,
+    server_name,
+)
 from ._types import Completion, Credits, Generation, ImpossibleFigure, KeyInfo, ModelInfo, Usage
 
 RetryHook = Callable[[OpenRouterError, float, int], None]
@@ -304,6 +312,16 @@ class OpenRouterClient:
             details = message.get("reasoning_details")
             if isinstance(details, list):  # kept as they came: they go back unmodified
                 completion.reasoning_details = [d for d in details if isinstance(d, dict)]
+            calls = message.get("tool_calls")
+            if calls:  # one whole piece per call, through the streamed pieces' merger
+                merger = ToolCallMerger(completion.notes)
+                merger.add([{**c, "index": i} if isinstance(c, dict) else c
+                            for i, c in enumerate(calls if isinstance(calls, list) else [calls])])
+                completion.tool_calls = merger.result(self.scrub)
+            if message.get("annotations"):
+                citations = CitationCollector(completion.notes, self.scrub)
+                citations.add(message["annotations"])
+                completion.annotations = citations.result()
             completion.finish_reason = self._name(choice.get("finish_reason"))
             completion.native_finish_reason = self._name(choice.get("native_finish_reason"))
             if choice.get("error"):

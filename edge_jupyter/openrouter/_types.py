@@ -36,6 +36,9 @@ class ImpossibleFigure(EdgeError, ValueError):
 MAX_CALL_COST_USD = 10_000.0
 #: The most tokens one call can plausibly count (context windows are at most a few million).
 MAX_CALL_TOKENS = 100_000_000
+#: The most web searches one call can plausibly make (a server tool's ``max_uses`` is a few;
+#: a thousand at the dearest engine price is still only ~$10, so a made-up count is caught).
+MAX_CALL_SEARCHES = 1_000
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -59,15 +62,15 @@ def _figure(value: Any, what: str) -> float | None:
     return number
 
 
-def _count(value: Any, what: str) -> int:
+def _count(value: Any, what: str, *, high: int = MAX_CALL_TOKENS, kind: str = "token count") -> int:
     """A server's token count: absent is 0; anything not a whole number >= 0 is impossible."""
     if value is None:
         return 0
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a JSON ``5.0`` is 5 tokens
-    count = whole(value, low=0, high=MAX_CALL_TOKENS)
+    count = whole(value, low=0, high=high)
     if count is None:
-        raise ImpossibleFigure(f"an impossible token count ({what} = {json_text(value)})")
+        raise ImpossibleFigure(f"an impossible {kind} ({what} = {json_text(value)})")
     return count
 
 
@@ -104,20 +107,24 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     upstream_cost: float | None = None
+    #: ``server_tool_use_details.web_search_requests``: searches billed in ``cost`` (0 if none)
+    web_searches: int = 0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Usage:
         """Parse a ``usage`` object; :class:`ImpossibleFigure` when a figure cannot be true.
 
         Cost: a finite number from 0 to :data:`MAX_CALL_COST_USD` (never a boolean); tokens:
-        whole numbers from 0 to :data:`MAX_CALL_TOKENS`.  The caller then treats the usage
-        as unknown and reads the exact figures from ``/generation``.
+        whole numbers from 0 to :data:`MAX_CALL_TOKENS` (web searches to
+        :data:`MAX_CALL_SEARCHES`).  The caller then treats the usage as unknown and reads
+        the exact figures from ``/generation``.
         """
         if not isinstance(data, dict):
             raise ImpossibleFigure(f"a usage that is not an object ({json_text(data)})")
         prompt_details = _details(data.get("prompt_tokens_details"))
         completion_details = _details(data.get("completion_tokens_details"))
         cost_details = _details(data.get("cost_details"))
+        server_tools = _details(data.get("server_tool_use_details"))
         prompt = _count(data.get("prompt_tokens"), "prompt_tokens")
         completion = _count(data.get("completion_tokens"), "completion_tokens")
         return cls(
@@ -130,6 +137,8 @@ class Usage:
             cache_write_tokens=_count(prompt_details.get("cache_write_tokens"), "cache_write_tokens"),
             reasoning_tokens=_count(completion_details.get("reasoning_tokens"), "reasoning_tokens"),
             upstream_cost=_figure(cost_details.get("upstream_inference_cost"), "upstream cost"),
+            web_searches=_count(server_tools.get("web_search_requests"), "web_search_requests",
+                                high=MAX_CALL_SEARCHES, kind="web search count"),
         )
 
 
@@ -355,3 +364,33 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
     #: what the cell should say about this answer (an impossible usage, skipped chunks)
     notes: list[str] = field(default_factory=list)
+    #: the functions the model asked to call (``finish_reason`` "tool_calls"), in order
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: the ``url_citation`` annotations (web search results), one per URL, in order
+    annotations: list[Citation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for: ``arguments`` is the JSON text as it came
+    (streamed pieces joined), parsed by whoever runs the function."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The call as the next request's assistant message carries it (``ChatToolCall``)."""
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One ``url_citation`` annotation: a web page the answer cites (always http or https)."""
+
+    url: str
+    title: str = ""
+    content: str = ""
+    start_index: int | None = None
+    end_index: int | None = None
