@@ -7,9 +7,11 @@ import json
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from .money import exact_usd
 from .record import CallRecord, sent_summary
+from .untrusted_text import strip_controls
 
 _FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
@@ -34,6 +36,9 @@ def cost_parts(record: CallRecord) -> list[str]:
         parts.append("cost not known yet (reconciled later)")
     else:
         parts.append(exact_usd(record.cost_usd))
+    searches = getattr(record, "web_searches", 0)
+    if searches:  # part of the cost beside it (OpenRouter bills them with the call)
+        parts[0] += f" incl. {searches:,} web search{'es' if searches != 1 else ''}"
     tokens = f"{record.prompt_tokens:,} prompt + {record.completion_tokens:,} completion tokens"
     extras = []
     if record.reasoning_tokens:
@@ -47,6 +52,9 @@ def cost_parts(record: CallRecord) -> list[str]:
     if sent:  # what those prompt tokens carried; a text-only call's line is unchanged
         parts.append(sent)
     parts.append(record.model + (f" via {record.provider}" if record.provider else ""))
+    steps = len(getattr(record, "steps", ()) or ())
+    if steps > 1:  # a tool loop's summary: its cost above is the sum of these steps' rows
+        parts.append(f"{steps:,} steps")
     if record.status == "replayed":
         return parts  # no timing: nothing was asked
     if record.ttft_s is not None:
@@ -117,12 +125,90 @@ def warning_html(message: str) -> str:
             f'background:rgba(217,119,6,0.08)">⚠️ {html.escape(message)}</div>')
 
 
-def receipt_metadata(record: CallRecord) -> dict[str, Any]:
-    """A receipt rides along in the output's metadata: the notebook carries its own bill.
+#: A citation's title is the page's, chosen by whoever wrote the page: capped, so a
+#: hostile one cannot bury the answer.
+_TITLE_CHARS = 200
 
-    ``images``, ``files``, ``pages`` only when the call sent any: a text-only call's
+
+def _citation_parts(citation: Any) -> tuple[str, str, str]:
+    """(title, url, host) of a citation, controls stripped; host "" unless the URL is one a
+    browser may open from a link: http(s), a host, no whitespace or control characters.
+
+    ``javascript:``, ``data:``, a URL with a space or a control before its scheme (which
+    browsers skip, so it would run after all): never a link.  Takes anything with ``.url``
+    and ``.title`` (``openrouter.Citation``) or a dict with those keys.
+    """
+    if isinstance(citation, dict):
+        url, title = citation.get("url"), citation.get("title")
+    else:
+        url, title = getattr(citation, "url", ""), getattr(citation, "title", "")
+    url = url if isinstance(url, str) else ""
+    title = strip_controls(title if isinstance(title, str) else "").strip()
+    if len(title) > _TITLE_CHARS:
+        title = title[:_TITLE_CHARS - 1] + "…"
+    host = ""
+    if url == strip_controls(url) and not any(c.isspace() for c in url):
+        try:
+            split = urlsplit(url)
+            if split.scheme.lower() in ("http", "https") and split.hostname:
+                host = split.hostname
+        except ValueError:  # e.g. a malformed IPv6 host: not a link
+            host = ""
+    shown = strip_controls(url)
+    if not host and len(shown) > _TITLE_CHARS:  # a data: URL can be megabytes of text
+        shown = shown[:_TITLE_CHARS - 1] + "…"
+    return title, shown, host
+
+
+def citations_text(citations: Sequence[Any]) -> str:
+    """The sources of an answer, one a line: "[1] Title — host" ("" when there are none).
+
+    The number is the ``[1]`` marker in the answer. A source that is not a web link shows
+    its address as text instead of a host."""
+    lines = []
+    for number, citation in enumerate(citations, 1):
+        title, url, host = _citation_parts(citation)
+        where = host or url
+        shown = f"{title} — {where}" if title and where else title or where
+        lines.append(f"[{number}] {shown}".rstrip())
+    return "\n".join(lines)
+
+
+def citations_html(citations: Sequence[Any]) -> str:
+    """The sources of an answer as numbered links under it ("" when there are none).
+
+    Only http(s) URLs become ``<a href>`` (escaped, opened in a new tab with
+    ``rel="noopener noreferrer"``: the page cannot reach back to the notebook); any other
+    address is escaped text, never a link. Titles and hosts are escaped too."""
+    if not citations:
+        return ""
+    rows = []
+    for number, citation in enumerate(citations, 1):
+        title, url, host = _citation_parts(citation)
+        if host:
+            link = (f'<a href="{html.escape(url, quote=True)}" target="_blank" '
+                    f'rel="noopener noreferrer">{html.escape(title or host)}</a>')
+            rows.append(f"<div>[{number}] {link}" +
+                        (f" — {html.escape(host)}" if title else "") + "</div>")
+        else:
+            text = f"{title} — {url}" if title and url else title or url
+            rows.append(f"<div>[{number}] {html.escape(text)}</div>")
+    return ('<div class="edge-citations" style="font-size:0.85em;margin-top:0.4em">'
+            + "".join(rows) + "</div>")
+
+
+def receipt_entries(record: CallRecord) -> list[dict[str, Any]]:
+    """The receipt(s) of one result: its own, or for a tool loop's summary (a record with
+    ``steps``) one per step, each the bill of that step's ledger row -- the summary's own
+    figures are their sum, and a notebook's bill must count every step once.
+
+    ``images``, ``files``, ``pages`` only when the call sent any, ``group_id`` and
+    ``step`` only for a step, ``web_searches`` only when it searched: a plain text call's
     receipt is what it always was.
     """
+    steps = getattr(record, "steps", ()) or ()
+    if steps:
+        return [entry for step in steps for entry in receipt_entries(step)]
     receipt: dict[str, Any] = {
         "model": record.model, "provider": record.provider, "generation_id": record.generation_id,
         "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
@@ -132,4 +218,19 @@ def receipt_metadata(record: CallRecord) -> dict[str, Any]:
         "timestamp": record.timestamp.isoformat(), "cost": exact_usd(record.cost_usd)}
     if record.images or record.files or record.pages:
         receipt.update(images=record.images, files=record.files, pages=record.pages)
-    return {"edge_jupyter": receipt}
+    if getattr(record, "step", 0):
+        receipt.update(group_id=record.group_id, step=record.step)
+    if getattr(record, "web_searches", 0):
+        receipt["web_searches"] = record.web_searches
+    return [receipt]
+
+
+def receipt_metadata(record: CallRecord) -> dict[str, Any]:
+    """A receipt rides along in the output's metadata: the notebook carries its own bill.
+
+    One receipt as ``{"edge_jupyter": {...}}``; a tool loop's steps as
+    ``{"edge_jupyter": {"receipts": [...]}}`` (the shape ``receipts.collect`` reads for
+    several models' answers too). See :func:`receipt_entries`.
+    """
+    entries = receipt_entries(record)
+    return {"edge_jupyter": entries[0] if len(entries) == 1 else {"receipts": entries}}

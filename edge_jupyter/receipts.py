@@ -2,7 +2,9 @@
 
 Every ``%%edge`` answer's output metadata holds a receipt under ``edge_jupyter``
 (model, provider, generation id, tokens, exact cost, BYOK flag, timestamp; never
-the key; and ``images``, ``files``, ``pages`` when the call sent any).  This module
+the key; and ``images``, ``files``, ``pages`` when the call sent any, ``group_id`` and
+``step`` for a tool loop's step -- one receipt per step -- and ``web_searches`` when the
+call searched the web).  This module
 reads them back from a notebook file (plain JSON, no kernel needed) and prices a re-run.
 """
 
@@ -39,6 +41,11 @@ class Receipt:
     images: int = 0
     files: int = 0
     pages: int = 0
+    # A tool loop's step: the loop's id and the step's number (""/0 for a plain call), and
+    # the web searches the call paid for.
+    group_id: str = ""
+    step: int = 0
+    web_searches: int = 0
 
     @property
     def sent(self) -> str:
@@ -167,7 +174,9 @@ def _receipt(meta: Any, number: int, cell: dict[str, Any]) -> Receipt:
             is_byok=bool(meta.get("is_byok")), status=str(meta.get("status") or ""),
             timestamp=str(meta.get("timestamp") or ""),
             images=_count(meta, "images", "images"), files=_count(meta, "files", "files"),
-            pages=_count(meta, "pages", "pages"))
+            pages=_count(meta, "pages", "pages"), group_id=str(meta.get("group_id") or ""),
+            step=_count(meta, "step", "steps"),
+            web_searches=_count(meta, "web_searches", "web searches"))
     except ReceiptError as exc:
         raise ReceiptError(f"cell {number} has a damaged receipt ({exc}); re-run the "
                            "cell, or clear its output, to replace it.") from None
@@ -180,14 +189,52 @@ def frame(receipts: list[Receipt]) -> Any:
     return pd.DataFrame([r.__dict__ for r in receipts], columns=columns)
 
 
+def calls(receipts: list[Receipt]) -> Any:
+    """One row per receipt (``%edge receipt --by call``), then a Total row: cell, model,
+    tokens, cost; ``group_id`` and ``step`` when a tool loop ran (each step is its own
+    row, as in the ledger), ``web_searches`` when a call searched, ``sent`` when one sent
+    images or PDFs."""
+    import pandas as pd
+
+    df = frame(receipts)
+    columns = ["cell", "model", "generation_id", "prompt_tokens", "completion_tokens", "cost_usd"]
+    if df.empty:
+        return pd.DataFrame(columns=columns)
+    if df["step"].to_numpy().any():
+        columns[2:2] = ["group_id", "step"]
+    if df["web_searches"].to_numpy().any():
+        columns.append("web_searches")
+    table = df[columns].copy()
+    table["cell"] = table["cell"].astype(str)
+    total: dict[str, Any] = {name: "" for name in columns}
+    total.update(cell="Total", prompt_tokens=int(df["prompt_tokens"].sum()),
+                 completion_tokens=int(df["completion_tokens"].sum()),
+                 cost_usd=float(df["cost_usd"].dropna().sum()))
+    if "step" in columns:
+        total["step"] = 0
+    if "web_searches" in columns:
+        total["web_searches"] = int(df["web_searches"].sum())
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    sent = [r.sent for r in receipts]
+    if any(sent):
+        table["sent"] = [*sent, sent_summary(int(df["images"].sum()), int(df["files"].sum()),
+                                             int(df["pages"].sum()))]
+    return table
+
+
 def totals(receipts: list[Receipt], by: str) -> Any:
-    """Calls, tokens and cost per ``model`` or per ``cell``, with a Total row.
+    """Calls, tokens and cost per ``model`` or per ``cell``, with a Total row (``call``:
+    :func:`calls`, one row per receipt).
 
     When any call sent images or PDFs, a ``sent`` column says what each group sent
-    ("2 images · 1 PDF (12 pages)"); a notebook of text-only calls has none.
+    ("2 images · 1 PDF (12 pages)"); a notebook of text-only calls has none. Likewise a
+    ``web_searches`` column only when a call searched. A tool loop's steps are calls of
+    their cell, each counted (``--by call`` shows each step's ``group_id`` and ``step``).
     """
     import pandas as pd
 
+    if by == "call":
+        return calls(receipts)
     df = frame(receipts)
     if df.empty:
         return pd.DataFrame(columns=[by, "calls", "prompt_tokens", "completion_tokens", "cost_usd"])
@@ -195,14 +242,18 @@ def totals(receipts: list[Receipt], by: str) -> Any:
         calls=("model", "size"), prompt_tokens=("prompt_tokens", "sum"),
         completion_tokens=("completion_tokens", "sum"),
         cost_usd=("cost_usd", lambda s: float(s.dropna().sum())),
-        images=("images", "sum"), files=("files", "sum"), pages=("pages", "sum")).reset_index()
+        images=("images", "sum"), files=("files", "sum"), pages=("pages", "sum"),
+        web_searches=("web_searches", "sum")).reset_index()
     grouped[by] = grouped[by].astype(str)
     total = {by: "Total", "calls": int(grouped["calls"].sum()),
              "prompt_tokens": int(grouped["prompt_tokens"].sum()),
              "completion_tokens": int(grouped["completion_tokens"].sum()),
              "cost_usd": float(df["cost_usd"].dropna().sum()),
-             **{name: int(grouped[name].sum()) for name in ("images", "files", "pages")}}
+             **{name: int(grouped[name].sum())
+                for name in ("images", "files", "pages", "web_searches")}}
     table = pd.concat([grouped, pd.DataFrame([total])], ignore_index=True)
+    if not table["web_searches"].to_numpy().any():
+        table = table.drop(columns=["web_searches"])
     media = table[["images", "files", "pages"]]
     if not media.to_numpy().any():
         return table.drop(columns=list(media.columns))

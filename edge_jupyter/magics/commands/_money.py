@@ -143,7 +143,8 @@ def cmd_usage(shell: Any, argv: list[str]) -> Any:
 def cmd_receipt(shell: Any, argv: list[str]) -> Any:
     p = sub_parser("receipt", "Total the receipts a notebook carries in its outputs, or price a re-run.")
     p.add_argument("path", nargs="?", help="a notebook file (default: the open notebook, as last saved)")
-    p.add_argument("--by", choices=("model", "cell"), default="model")
+    p.add_argument("--by", choices=("model", "cell", "call"), default="model",
+                   help="call: one row per receipt (a tool loop's steps with their group and step)")
     p.add_argument("--estimate", action="store_true",
                    help="what Run All would cost now: recorded tokens at today's prices, "
                         "never-run cells at their worst case")
