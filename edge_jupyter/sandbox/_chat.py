@@ -18,7 +18,7 @@ import math
 import secrets
 import string
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +35,7 @@ from ._text import (
     requested_length,
     served_model,
 )
-from ._tools import ToolTurn, check_history, check_support, plan_tools, read_offered
+from ._tools import ToolTurn, check_history, check_support, cut_calls, plan_tools, read_offered
 from ._tools import prompt_tokens as tool_prompt_tokens
 
 try:  # the C escaper: ~10x faster than json.dumps for a single string
@@ -208,10 +208,12 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
         n_answer = len(content)
     n_reason = reasoning_length(n_answer) if model.reasoning else 0
     finish = "tool_calls" if turn.calls else "stop"
-    if honour_cap and cap is not None and n_reason + n_answer > cap and not turn.calls:
+    if honour_cap and cap is not None and n_reason + n_answer > cap:
         finish = "length"
         n_reason = min(n_reason, cap)
         n_answer = cap - n_reason
+        if turn.calls:  # the cap cuts the arguments, as it would cut an answer
+            turn = replace(turn, calls=cut_calls(turn.calls, n_answer))
     reasoning_opts = body.get("reasoning")
     hidden = (isinstance(reasoning_opts, dict) and reasoning_opts.get("exclude") is True) or (
         body.get("include_reasoning") is False

@@ -457,6 +457,20 @@ def _final(offered: Offered, messages: Sequence[Mapping[str, Any]], endpoint: Ca
                     engine=offered.web.engine, citations=citations, search_usd=usd)
 
 
+def cut_calls(calls: Sequence[PlannedCall], budget: int) -> tuple[PlannedCall, ...]:
+    """The calls a ``max_tokens`` cap of ``budget`` tokens lets out: whole calls, then the
+    first tokens of the arguments of the one the cap cuts (invalid JSON, as a provider's)."""
+    out: list[PlannedCall] = []
+    for call in calls:
+        if budget <= 0:
+            break
+        if call.tokens > budget:
+            call = PlannedCall(call.id, call.name, "".join(tokens_of(call.arguments)[:budget]))
+        out.append(call)
+        budget -= call.tokens
+    return tuple(out)
+
+
 # -- streaming --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Piece:
