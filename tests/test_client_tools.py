@@ -287,3 +287,77 @@ def test_non_streamed_tool_calls_citations_and_searches(raw):
     assert c.notes == ["A tool call piece that was not an object was skipped.",
                        "A tool call came without an id (or with a repeated one); edge_jupyter gave it one.",
                        "A citation whose link is not a plain http(s) URL was dropped."]
+
+
+# -- end to end: the real sandbox ----------------------------------------------------------------------
+
+CLOCK = {"type": "function", "function": {"name": "local_time", "parameters": {
+    "type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}}}
+WEB = {"type": "openrouter:web_search", "parameters": {"max_results": 2}}
+
+
+def sandbox_client(sb) -> OpenRouterClient:
+    return OpenRouterClient(sb.key, origin=sb.url, retry=RetryPolicy(max_retries=0))
+
+
+def answer(client: OpenRouterClient, body: dict[str, Any], streamed: bool) -> Any:
+    if not streamed:
+        return client.complete(body)
+    s = client.stream_chat(body)
+    list(s)
+    return s.completion
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_the_sandboxs_tool_calls_are_read_as_sent_and_go_back_as_the_next_turn(sb, streamed):
+    sb.script_tools([[("get_weather", {"city": "Paris", "days": 2}), ("local_time", {"zone": "CET"})]])
+    client = sandbox_client(sb)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "weather and time?"}]
+    body = {"model": "openai/gpt-4o-mini", "messages": messages, "tools": [WEATHER, CLOCK]}
+    c = answer(client, body, streamed)
+    (sent,) = sb.completions
+    assert len(sent.tool_calls) == 2  # streamed: arguments in 1-7 character pieces
+    assert [(t.id, t.name, t.arguments) for t in c.tool_calls] == [
+        (t["id"], t["name"], t["arguments"]) for t in sent.tool_calls]
+    assert json.loads(c.tool_calls[0].arguments) == {"city": "Paris", "days": 2}
+    assert (c.text, c.finish_reason, c.notes) == ("", "tool_calls", [])
+    assert c.usage is not None and c.usage.cost == sent.cost
+    # the calls as the next request carries them: the sandbox checks every id is answered
+    messages += [{"role": "assistant", "content": None, "tool_calls": [t.to_json() for t in c.tool_calls]},
+                 {"role": "tool", "tool_call_id": c.tool_calls[0].id, "content": "18°C"},
+                 {"role": "tool", "tool_call_id": c.tool_calls[1].id, "content": "14:05"}]
+    final = answer(client, body, streamed)
+    assert final.text.startswith("Tool results: 18°C; 14:05. ") and final.tool_calls == []
+    assert final.finish_reason == "stop"
+
+
+def test_a_streamed_tool_step_from_the_sandbox_is_an_ok_call_with_its_exact_cost(sb):
+    sb.script_tools([[("get_weather", {"city": "Oslo"})]])
+    record = CallRecord(model="openai/gpt-4o-mini")
+    call = RunningCall(record, {"model": "openai/gpt-4o-mini", "tools": [WEATHER],
+                                "messages": [{"role": "user", "content": "weather?"}]})
+    client = sandbox_client(sb)
+    call.run(client)
+    record = call.finish_record(client)
+    (sent,) = sb.completions
+    assert call.error is None, call.error
+    assert (record.status, record.text, record.finish_reason) == ("ok", "", "tool_calls")
+    assert record.cost_usd == sent.cost > 0 and record.completion_tokens == sent.usage["completion_tokens"]
+    assert [t.arguments for t in call.completion.tool_calls] == [sent.tool_calls[0]["arguments"]]
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_the_sandboxs_web_search_gives_citations_and_the_number_of_searches(sb, streamed):
+    body = {"model": "openai/gpt-4o", "tools": [WEB],
+            "messages": [{"role": "user", "content": "Paris weather [sandbox:searches=2]"}]}
+    c = answer(sandbox_client(sb), body, streamed)
+    (sent,) = sb.completions
+    assert sent.web_searches == 2 and len(sent.citations) == 4
+    assert c.annotations == [Citation(url=n["url_citation"]["url"], title=n["url_citation"]["title"],
+                                      content=n["url_citation"]["content"],
+                                      start_index=n["url_citation"]["start_index"],
+                                      end_index=n["url_citation"]["end_index"])
+                             for n in sent.citations]
+    assert all(a.url.startswith("https://example.org/sandbox/") for a in c.annotations)
+    assert c.usage is not None and c.usage.web_searches == 2 and c.usage.cost == sent.cost
+    assert "[1]" in c.text and c.text == sent.text and c.notes == []
