@@ -18,6 +18,9 @@ allow_fallbacks, data_collection, zdr, sort, max_price, quantizations) and the
 ``models`` fallback list, with OpenRouter's 404s when nothing can serve.
 Content parts (images, PDFs, the ``file-parser`` plugin) are checked, priced
 from the sandbox's own table and recorded (``CompletionRecord.media``).
+Function tools are called as scripted (``sb.script_tools([[("f", {"x": 1})], []])``) or as a
+``[sandbox:tools=N]`` prompt asks; web search (``openrouter:web_search``, the ``web`` plugin,
+``:online``) answers with ``url_citation`` annotations, billed per search (``_tools``).
 
 Standard library only; imports nothing from IPython, widgets or Jupyter.
 """

@@ -27,6 +27,9 @@ Directives in the last user message (test and demo knobs, never sent by real use
   is the echoed text's token count, still cut by ``max_tokens``.
 - ``[sandbox:model=ID]``: the response names ``ID`` as the model that answered, like a
   hostile or broken server; the call is still routed and billed as the model asked for.
+
+Tool and web-search directives (``[sandbox:tools=N]``, ``[sandbox:parallel=K]``,
+``[sandbox:searches=S]``, in any user message) are read by ``_tools``.
 """
 
 from __future__ import annotations
