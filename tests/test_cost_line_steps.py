@@ -265,3 +265,38 @@ def test_receipt_magic_by_call_lists_each_step(kernel: Any, tmp_path: Path) -> N
     assert table["group_id"] == ["loop-7f3a", "loop-7f3a", ""]
     assert table["step"] == ["1", "2", "0"] and table["web_searches"] == ["1", "0", "1"]
     assert table["cell"][-1] == "Total"
+
+
+# -- with the sandbox's web search ------------------------------------------------------------------
+
+def test_a_real_web_search_answer_renders_its_citations_and_searches(sb: Any) -> None:
+    """The client's ``Citation`` objects and ``Usage.web_searches`` from the sandbox's billed
+    search: the citations become links to the sandbox's pages, the cost line names the
+    searches, and its figure is the cost the server billed (searches included)."""
+    from edge_jupyter.openrouter import OpenRouterClient
+
+    client = OpenRouterClient(sb.key, origin=sb.url)
+    stream = client.stream_chat({
+        "model": "openai/gpt-4o", "tools": [{"type": "openrouter:web_search"}],
+        "messages": [{"role": "user", "content": "[sandbox:searches=2] What is new?"}]})
+    for _event in stream:
+        pass
+    completion = stream.completion
+    assert completion.usage.web_searches == 2 and len(completion.annotations) >= 2
+    out = citations_html(completion.annotations)
+    assert_inert(out, chrome=True)
+    parser = _Links()
+    parser.feed(out)
+    assert [link["href"] for link in parser.links] == [c.url for c in completion.annotations]
+    assert citations_text(completion.annotations).split("\n")[0] == (
+        f"[1] {completion.annotations[0].title} — example.org")
+
+    record = CallRecord(model="openai/gpt-4o", cost_usd=completion.usage.cost, status="ok",
+                        prompt_tokens=completion.usage.prompt_tokens,
+                        completion_tokens=completion.usage.completion_tokens,
+                        web_searches=completion.usage.web_searches)
+    assert cost_line_text(record).startswith(
+        f"💰 {exact_usd(completion.usage.cost)} incl. 2 web searches · ")
+    assert sb.completions[-1].web_searches == 2
+    assert completion.usage.cost == pytest.approx(sb.completions[-1].usage["cost"])
+    assert completion.usage.cost >= 2 * 0.01  # gpt-4o's pricing.web_search, twice, is in it
