@@ -362,3 +362,37 @@ def test_a_reasoning_model_reasons_then_streams_its_calls(client: httpx.Client, 
     assert usage["completion_tokens"] == usage["completion_tokens_details"]["reasoning_tokens"] + len(
         tokens_of(record.tool_calls[0]["arguments"]))
     assert record.reasoning and record.finish_reason == "tool_calls"
+
+
+def test_the_reservation_includes_the_searches(sb: Sandbox) -> None:
+    key = sb.issue_key(limit=0.005)  # the tokens fit, one $0.007 search does not
+    with httpx.Client(base_url=sb.url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as c:
+        plain = post(c, chat_body(max_tokens=10))
+        assert plain.status_code == 200
+        searched = post(c, chat_body(max_tokens=10, tools=[{"type": "openrouter:web_search"}]))
+        assert searched.status_code == 402
+
+
+def test_the_openai_sdk_joins_the_streamed_calls_and_sends_the_results_back(sb: Sandbox) -> None:
+    openai = pytest.importorskip("openai")
+    sdk = openai.OpenAI(base_url=sb.api_url, api_key=sb.key, max_retries=0)
+    ask = [{"role": "user", "content": "go [sandbox:tools=1] [sandbox:parallel=2]"}]
+    joined: dict[int, dict[str, str]] = {}
+    finish = None
+    for chunk in sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=ask, tools=[WEATHER, CLOCK],
+                                             stream=True):
+        choice = chunk.choices[0] if chunk.choices else None
+        for piece in (choice.delta.tool_calls or []) if choice else []:
+            call = joined.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = call["id"] or piece.id or ""
+            call["name"] = call["name"] or (piece.function.name if piece.function else "") or ""
+            call["arguments"] += (piece.function.arguments if piece.function else "") or ""
+        finish = (choice.finish_reason if choice else None) or finish
+    assert finish == "tool_calls" and [c["name"] for c in joined.values()] == ["get_weather", "local_time"]
+    assert sb.completions[-1].tool_calls == list(joined.values())
+    history = [*ask, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+        for c in joined.values()]}, *({"role": "tool", "tool_call_id": c["id"], "content": f"result {i}"}
+                                      for i, c in enumerate(joined.values()))]
+    final = sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=history, tools=[WEATHER, CLOCK])
+    assert (final.choices[0].message.content or "").startswith("Tool results: result 0; result 1. ")
