@@ -274,13 +274,12 @@ _NO_DEFAULT = object()
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        value = value.value
+    if isinstance(value, enum.Enum):  # as the model sends it: its value, or its name
+        value = value.value if value.value in enum_values(type(value)) else value.name
     try:
-        json.dumps(value, allow_nan=False)
+        return json.loads(json.dumps(value, allow_nan=False))  # a tuple shown as a list
     except (TypeError, ValueError):
         return _NO_DEFAULT  # a default the model cannot read (an object): not shown
-    return value
 
 
 @dataclass(frozen=True)
