@@ -231,8 +231,10 @@ def control_script_tools(h: Handler, req: Request) -> None:
     tool-call steps (``Sandbox.script_tools``); ``GET`` lists the steps not served yet."""
     if req.method == "POST":
         body = req.json_or_none()
+        if not isinstance(body, dict) or "steps" not in body:
+            raise ApiError(400, 'Invalid tool script: expected {"steps": [[[name, arguments], ...], ...]}')
         try:
-            h.sandbox.script_tools(body.get("steps") if isinstance(body, dict) else None)
+            h.sandbox.script_tools(body["steps"])
         except (ValueError, TypeError) as exc:
             raise ApiError(400, f"Invalid tool script: {exc}") from None
     h.send_json(200, {"steps": h.sandbox.tool_steps})
