@@ -168,6 +168,7 @@ def pydantic_reason(exc: Any) -> str:
 
 def _expect(kind: type, value: Any, where: str) -> Any:
     if not isinstance(value, kind):
-        want = {list: "an array", dict: "an object", str: "a string"}[kind]
+        wants: dict[type, str] = {list: "an array", dict: "an object", str: "a string"}
+        want = wants[kind]
         raise ValueError(f"{where}: expected {want}, got {json_kind(value)}")
     return value
