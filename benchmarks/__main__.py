@@ -16,7 +16,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import content, display, latency, ledger, many_models, map_speed, memory, startup, streaming
+from . import (
+    content,
+    display,
+    latency,
+    ledger,
+    many_models,
+    map_speed,
+    memory,
+    startup,
+    streaming,
+    tools_step,
+)
 from ._common import Row
 from ._report import machine, now, results_markdown, text_table
 
@@ -38,6 +49,7 @@ BENCHMARKS: dict[str, tuple[ModuleType, dict[str, Any], dict[str, Any]]] = {
     "map_speed": (map_speed, {"sizes": (5_000, 20_000), "concurrency": 16},
                   {"sizes": (1_000, 4_000), "concurrency": 16}),
     "content": (content, {"repeats": 15}, {"repeats": 3, "rows": 20_000}),
+    "tools_step": (tools_step, {"steps": 5, "repeats": 15}, {"steps": 3, "repeats": 3}),
 }
 
 

@@ -199,7 +199,8 @@ def _fallbacks(value: Any) -> list[str] | None:
 OPTIONS = ("model", "models", "system", "temperature", "max_tokens", "budget", "format", "replay",
            "fresh", "stream", "participants", "provider", "only", "ignore", "allow_fallbacks",
            "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults", "pdf_engine",
-           "schema", "heal", "reasoning", "reasoning_tokens", "hide_reasoning")
+           "schema", "heal", "reasoning", "reasoning_tokens", "hide_reasoning", "tools", "max_steps",
+           "confirm_tools", "web", "web_results", "web_engine", "web_searches")
 
 
 @dataclass
@@ -224,6 +225,24 @@ class _Options:
     reasoning: str | None = None  # an effort, one of calls.REASONING_EFFORTS
     reasoning_tokens: int | None = None
     hide_reasoning: bool = False
+    tools: list[Any] | None = None  # Python callables the model may call
+    max_steps: int = 10
+    confirm_tools: bool = False
+    web: bool = False
+    web_results: int | None = None
+    web_engine: str | None = None
+    web_searches: int | None = None
+
+
+def _tools(value: Any) -> list[Any] | None:
+    """``tools=``: a list of callables (one callable alone is a list of one)."""
+    if value is None:
+        return None
+    if callable(value):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(callable(v) for v in value):
+        raise _refuse(f"tools must be a list of functions, not {value!r}.")
+    return list(value)
 
 
 def _schema(value: Any) -> Any:
@@ -242,7 +261,7 @@ def check_options(options: Mapping[str, Any]) -> _Options:
     """``options`` (keyword arguments of :func:`ask`) checked as the cell's flags are."""
     from .magics import FORMATS
     from .routing import DATA_COLLECTION, SORTS
-    from .user_numbers import TEMPERATURE, TOKENS, USD
+    from .user_numbers import COUNT, TEMPERATURE, TOKENS, USD
 
     unknown = [k for k in options if k not in OPTIONS]
     if unknown:
@@ -281,6 +300,13 @@ def check_options(options: Mapping[str, Any]) -> _Options:
         reasoning=_choice(get("reasoning"), calls.REASONING_EFFORTS, "reasoning"),
         reasoning_tokens=_whole(_number(TOKENS, get("reasoning_tokens"), "reasoning_tokens")),
         hide_reasoning=_flag(get("hide_reasoning", False), "hide_reasoning"),
+        tools=_tools(get("tools")),
+        max_steps=int(_number(COUNT, get("max_steps", 10), "max_steps") or 10),
+        confirm_tools=_flag(get("confirm_tools", False), "confirm_tools"),
+        web=_flag(get("web", False), "web"),
+        web_results=_whole(_number(COUNT, get("web_results"), "web_results")),
+        web_engine=_choice(get("web_engine"), calls.WEB_ENGINES, "web_engine"),
+        web_searches=_whole(_number(COUNT, get("web_searches"), "web_searches")),
     )
 
 
@@ -377,7 +403,9 @@ def _request(prompt: str | Prompt, opts: _Options, where: _Where, *, chat: str |
         replay=opts.replay, fresh=opts.fresh, chat=chat, conversation=conversation, route=opts.route,
         route_defaults=opts.route_defaults, context=where.context, pdf_engine=opts.pdf_engine,
         schema=opts.schema, heal=opts.heal, reasoning=opts.reasoning,
-        reasoning_tokens=opts.reasoning_tokens, hide_reasoning=opts.hide_reasoning)
+        reasoning_tokens=opts.reasoning_tokens, hide_reasoning=opts.hide_reasoning,
+        tools=opts.tools, max_steps=opts.max_steps, confirm_tools=opts.confirm_tools, web=opts.web,
+        web_results=opts.web_results, web_engine=opts.web_engine, web_searches=opts.web_searches)
 
 
 class _Call:
@@ -558,7 +586,9 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
         fallbacks: str | list[str] | None = None, route_defaults: bool = True,
         pdf_engine: str | None = None, schema: Any = None, heal: bool = False,
         reasoning: str | None = None, reasoning_tokens: int | None = None,
-        hide_reasoning: bool = False) -> Result:
+        hide_reasoning: bool = False, tools: list[Any] | None = None, max_steps: int = 10,
+        confirm_tools: bool = False, web: bool = False, web_results: int | None = None,
+        web_engine: str | None = None, web_searches: int | None = None) -> Result:
     """Ask one model (``model=``, else the default model) or several (``models=[...]``).
 
     ``prompt``: a string, or a list of strings and objects sent in order — a matplotlib
@@ -574,6 +604,11 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
     ``reasoning=`` (an effort: "none" … "max") and ``reasoning_tokens=`` ask a reasoning
     model to think (``--reasoning``, ``--reasoning-tokens``; refused before sending for a
     model that does not reason); ``hide_reasoning=True`` only stops ``stream=True`` showing it.
+    ``tools=[f, g]`` lets the model call those functions (``--tools``): the loop runs them
+    here and sends their results back, up to ``max_steps`` requests, each its own ledger row
+    checked against the budgets; ``.steps`` and ``.tool_calls`` say what happened, and
+    ``.cost_usd`` is the sum. ``web=True`` adds OpenRouter's web search (``web_results``,
+    ``web_engine``, ``web_searches`` as the ``--web-*`` flags); ``.citations`` lists the sources.
 
     Takes what a ``%%edge`` cell's flags take, by the flags' names (``max_tokens`` for
     ``--max-tokens``, ``provider``/``only``/``ignore``/``sort``/``max_price``/``fallbacks``
@@ -603,7 +638,10 @@ async def aask(prompt: str | list[Any], model: str | None = None, *, models: lis
                fallbacks: str | list[str] | None = None, route_defaults: bool = True,
                pdf_engine: str | None = None, schema: Any = None, heal: bool = False,
                reasoning: str | None = None, reasoning_tokens: int | None = None,
-               hide_reasoning: bool = False) -> Result:
+               hide_reasoning: bool = False, tools: list[Any] | None = None,
+               max_steps: int = 10, confirm_tools: bool = False, web: bool = False,
+               web_results: int | None = None, web_engine: str | None = None,
+               web_searches: int | None = None) -> Result:
     """:func:`ask` without blocking the event loop: the call runs in a worker thread, at
     most :func:`concurrency` at once. Cancelling the task (Jupyter's interrupt does) stops
     the call: its ledger row ends ``interrupted`` and ``CancelledError`` propagates.

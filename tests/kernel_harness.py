@@ -139,9 +139,14 @@ class Kernel:
 
     def run(self, code: str, *, timeout: float = 60, cell_id: str | None = None,
             interrupt_after: float | None = None, interrupt_when: Any = None,
-            on_message: Any = None) -> CellRun:
+            on_message: Any = None, answers: list[str] | None = None) -> CellRun:
+        """Run ``code``; ``answers``: the cell may ask for input (``allow_stdin``), and each
+        ``input()`` it makes gets the next answer, as a person at the frontend would type it
+        (the prompts asked are kept in ``self.prompts``)."""
         content = {"code": code, "silent": False, "store_history": True,
-                   "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
+                   "user_expressions": {}, "allow_stdin": answers is not None,
+                   "stop_on_error": True}
+        self.prompts: list[str] = []
         msg = self.kc.session.msg("execute_request", content,
                                   metadata={"cellId": cell_id} if cell_id else {})
         self.kc.shell_channel.send(msg)
@@ -160,6 +165,8 @@ class Kernel:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"cell did not finish in {timeout}s: {code[:80]!r}")
+            if answers is not None:
+                self._answer(answers)
             try:
                 m = self.kc.get_iopub_msg(timeout=min(0.05, remaining))
             except queue.Empty:
@@ -176,6 +183,16 @@ class Kernel:
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = self.kc.get_shell_msg(timeout=10)
         return CellRun(messages, reply, rebuild_outputs(messages))
+
+    def _answer(self, answers: list[str]) -> None:
+        """Reply to an ``input_request`` waiting on the stdin channel, if any."""
+        try:
+            request = self.kc.stdin_channel.get_msg(timeout=0)
+        except queue.Empty:
+            return
+        if request["msg_type"] == "input_request":
+            self.prompts.append(request["content"].get("prompt", ""))
+            self.kc.input(answers.pop(0) if answers else "")
 
     def ok(self, code: str, **kwargs: Any) -> CellRun:
         run = self.run(code, **kwargs)

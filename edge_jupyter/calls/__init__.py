@@ -9,6 +9,8 @@ front-end (the ``%%edge`` magic, the Python API, ``map``, the CLI).
 - :func:`add_answer_options` (``_plan``): the PDF engine, reasoning and schema of a body
   (a ``map`` row's as a cell's);
 - :class:`RunningCall` (``_running``): one request running, and its record;
+- ``_loop`` (the tool loop: a plan with functions runs step by step, one row per step);
+  ``_web`` (:func:`web_tool`: the web search server tool, and its searches' worst case);
 - ``_media`` (:func:`prepare_media`: images and PDFs against the inputs of the model and
   its fallbacks, the PDF plugin, :func:`media_price` and
   :func:`reads_files` for worst cases, the status line's "2 images · 1 PDF (12 pages) · …");
@@ -33,7 +35,18 @@ from ._client import connected_client, suggest_models
 from ._context import CallContext
 from ._engine import CallRun, Outcome, held_estimate
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NotConnected, NothingSent
-from ._events import Began, Ended, Event, Listener, Reasoning, Started, Text, Tick
+from ._events import (
+    Began,
+    Ended,
+    Event,
+    Listener,
+    Reasoning,
+    Started,
+    Text,
+    Tick,
+    ToolRan,
+    ToolRunning,
+)
 from ._many import CallBatch, Finishing
 from ._media import (
     PDF_ENGINE_USD_PER_PAGE,
@@ -52,11 +65,13 @@ from ._reasoning import EFFORTS as REASONING_EFFORTS
 from ._recording import begin, fail, finish, note_generation, reconcile_in_background
 from ._result import EdgeResult, EdgeResults
 from ._running import RunningCall, describe_failure
+from ._web import WEB_ENGINES, web_tool
 
 __all__ = [
     "PDF_ENGINES",
     "PDF_ENGINE_USD_PER_PAGE",
     "REASONING_EFFORTS",
+    "WEB_ENGINES",
     "Began",
     "CallBatch",
     "CallContext",
@@ -83,6 +98,8 @@ __all__ = [
     "Started",
     "Text",
     "Tick",
+    "ToolRan",
+    "ToolRunning",
     "add_answer_options",
     "begin",
     "check_pdf_engine",
@@ -107,4 +124,5 @@ __all__ = [
     "request_price",
     "sending_line",
     "suggest_models",
+    "web_tool",
 ]

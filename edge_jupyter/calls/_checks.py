@@ -201,11 +201,13 @@ def _worst_case(client: OpenRouterClient, body: dict[str, Any], price: WorstPric
                 ) -> tuple[float, int, int, int, float]:
     """(worst case USD, prompt tokens, completion ceiling, images, plugin USD) of ``body`` at
     the known ``price`` (the dearest over the model and its fallbacks, ``pricing.image``
-    included): images at ``pricing.image`` each on top of their tokens, and the pages of the
+    included): images at ``pricing.image`` each on top of their tokens, the pages of the
     engine that reads its PDFs, OpenRouter's paid default when a model it can reach does not
-    read them and no plugin is named (:mod:`._media`)."""
+    read them and no plugin is named (:mod:`._media`), and the web searches it may run
+    (:mod:`._web`)."""
     from ..ledger import estimate_prompt_tokens, worst_case_cost
     from ._media import has_attachments, media_price, plugin_engine, reads_files
+    from ._web import search_worst_usd
 
     assert price.pricing is not None
     prompt_tokens = estimate_prompt_tokens(body["messages"])
@@ -213,6 +215,7 @@ def _worst_case(client: OpenRouterClient, body: dict[str, Any], price: WorstPric
     # With a plugin named, who reads the PDFs is known: /models is not needed.
     needs_models = has_attachments(body) and plugin_engine(body) is None
     images, extra = media_price(body, reads_files(client, body) if needs_models else True)
+    extra += search_worst_usd(client, body)[1]  # web searches: max_uses at the dearest price
     # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
     worst = worst_case_cost(prompt_tokens, ceiling, price.pricing, images=images, extra_usd=extra)
     return worst, prompt_tokens, ceiling, images, extra

@@ -73,8 +73,12 @@ class CallRun:
     """The calls of one plan, run once: ``CallRun(plan, listener).execute()``."""
 
     def __init__(self, plan: CallPlan, listener: Listener | None = None, *,
-                 client: OpenRouterClient | None = None) -> None:
+                 client: OpenRouterClient | None = None, step: tuple[str, int] | None = None
+                 ) -> None:
         self.plan = plan
+        #: (group id, step number) when this run is one step of a tool loop (:mod:`._loop`)
+        self._step = step
+        self._loop: Any = None  # the ToolLoop this run hands a plan with functions to
         self._emit: Listener = listener or _ignore
         self._client = client
         self._calls: list[RunningCall] = []
@@ -92,10 +96,25 @@ class CallRun:
         """Stop every call still running (closing the connection stops billing at most
         providers); :meth:`execute` then returns an interrupted outcome."""
         self._cancelled.set()
+        if self._loop is not None:
+            self._loop.cancel()
         for call in list(self._calls):
             if not call.done:
                 call.interrupted = True
             call.cancel()
+
+    @property
+    def client(self) -> OpenRouterClient | None:
+        """The client the calls were sent with (known once :meth:`execute` began)."""
+        return self._client
+
+    def completion(self, index: int) -> Any:
+        """What call ``index`` received (an ``openrouter.Completion``), or None."""
+        return self._calls[index].completion if index < len(self._calls) else None
+
+    def held_usd(self, index: int) -> float | None:
+        """What call ``index`` holds of the budgets until its exact cost is known."""
+        return held_estimate(self._calls[index]) if index < len(self._calls) else None
 
     # -- the life of the calls -------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -105,6 +124,13 @@ class CallRun:
             raise RuntimeError("a CallRun runs once: plan the calls again for another run")
         self._executed = True
         plan = self.plan
+        if plan.toolbox is not None and self._step is None:  # functions: the tool loop
+            from ._loop import ToolLoop
+
+            self._loop = ToolLoop(plan, self._emit, client=self._client)
+            if self._cancelled.is_set():
+                self._loop.cancel()
+            return self._loop.execute()
         request = plan.request
         try:  # nothing is written before _prepare: an interrupt here has nothing to complete
             session_id = set_context(request.context.notebook).session_id
@@ -114,7 +140,9 @@ class CallRun:
                 client = connected_client()
             self._client = client
             warnings: list[str] = []
-            if client is not None and len(hits) < len(plan.calls):
+            # once per cell: a tool loop's later steps neither reconcile nor warn again
+            first = self._step is None or self._step[1] == 1
+            if client is not None and len(hits) < len(plan.calls) and first:
                 _recording.reconcile_in_background(client.generation)
                 warnings = _checks.low_balance_warnings(client)
             self._sent = [self._media(client, planned, i in hits) for i, planned in enumerate(plan.calls)]
@@ -130,7 +158,8 @@ class CallRun:
         finished: set[int] = set()
         try:  # from here until every row is complete, nothing may leave a row pending
             self._emit(Began(tuple(c.model for c in calls), tuple(c.streaming for c in calls),
-                             tuple(c.replayed for c in calls), tuple(warnings), tuple(self._sending)))
+                             tuple(c.replayed for c in calls), tuple(warnings), tuple(self._sending),
+                             step=self._step[1] if self._step else 0))
             if self._cancelled.is_set():  # cancelled while the rows were being written
                 for call in calls:
                     call.interrupted = not call.replayed
@@ -152,7 +181,7 @@ class CallRun:
         if request.replay or request.fresh:  # --fresh asks again and replaces the stored answer
             notes += self._store_answers(records)
         notes += self._save_turn(records)
-        if client is not None:
+        if client is not None and self._step is None:  # a tool loop refreshes once, at its end
             _checks.refresh_balance_later(client)
         events.publish(events.CALLS_FINISHED, records)
         return Outcome(records, notes, warnings, interrupted)
@@ -207,6 +236,8 @@ class CallRun:
                                     options=planned.spec.label(), images=sending.images,
                                     files=sending.files, pages=sending.known_pages,
                                     attachments=attachments)
+                if self._step is not None:  # a tool loop's step: its row says whose, and which
+                    record.group_id, record.step = self._step
                 if i in hits:
                     call = RunningCall.replay(record, planned.body, hits[i])
                 else:
@@ -347,6 +378,8 @@ class CallRun:
             record.check_schema(self.plan.request.schema)
         if call.completion is not None:  # what the server sent that could not be used, said once
             notes.extend(f"{call.model}: {note}" for note in call.completion.notes if note)
+            if isinstance(record, EdgeResult):  # the web pages a search found, cited
+                record.citations = tuple(call.completion.annotations)
         if isinstance(call.error, UnknownModel) and client is not None:
             call.error.suggestions = suggest_models(client, call.model)
             record.error = str(call.error)
@@ -436,22 +469,31 @@ class CallRun:
                    for r, c in zip(records, self._calls, strict=False)
                    if r.model in answers and c.completion is not None
                    and c.completion.reasoning_details}
-        request = plan.request
-        if not plan.persisted:
-            plan.conversation.record(plan.turn_key, request.prompt, answers, request.system,
-                                     reasoning_details=details)
-            return []
-        from ..storage import DataError
+        return save_turn(plan, answers, details)
 
-        # Merged into the file as it is now (under its lock): another kernel's new turns stay.
-        try:
-            conversations.record_turn(plan.conversation.name, plan.turn_key, request.prompt,
-                                      answers, request.system, reasoning_details=details)
-        except conversations.ConversationError as exc:
-            return [str(exc)]
-        except DataError as exc:
-            return [f"This turn was not saved to the conversation {plan.conversation.name!r}: {exc}"]
+
+def save_turn(plan: CallPlan, answers: dict[str, str],
+              details: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Add a turn (the prompt, each model's answer and its ``reasoning_details``) to the plan's
+    conversation; a failure is a note (the answers are paid for)."""
+    request = plan.request
+    if plan.conversation is None or not answers:
         return []
+    if not plan.persisted:
+        plan.conversation.record(plan.turn_key, request.prompt, answers, request.system,
+                                 reasoning_details=details)
+        return []
+    from ..storage import DataError
+
+    # Merged into the file as it is now (under its lock): another kernel's new turns stay.
+    try:
+        conversations.record_turn(plan.conversation.name, plan.turn_key, request.prompt,
+                                  answers, request.system, reasoning_details=details)
+    except conversations.ConversationError as exc:
+        return [str(exc)]
+    except DataError as exc:
+        return [f"This turn was not saved to the conversation {plan.conversation.name!r}: {exc}"]
+    return []
 
 
 def _sending_text(body: dict[str, Any], sending: _media.Sending, at_most_usd: float | None,

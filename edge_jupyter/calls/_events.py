@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,8 @@ class Began:
     #: per call, what goes besides the text, for the status line before the first token
     #: ("2 images · 1 PDF (12 pages) · ~1,850 text tokens · at most $0.013"); "" for none
     sending: tuple[str, ...] = ()
+    #: a tool loop's step (1, 2, …): each step begins like a call of its own; 0 otherwise
+    step: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,5 +69,25 @@ class Tick:
     its redraws shows what it held back (a model that paused mid-answer, one that ended)."""
 
 
-Event = Began | Started | Text | Reasoning | Ended | Tick
+@dataclass(frozen=True, slots=True)
+class ToolRunning:
+    """A tool loop is about to run ``name`` in the kernel with these (JSON) arguments."""
+
+    index: int
+    step: int
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRan:
+    """A tool call ended: ``outcome`` is its :class:`edge_jupyter.tools.ToolOutcome` (the
+    function, arguments, result preview or error, seconds)."""
+
+    index: int
+    step: int
+    outcome: Any
+
+
+Event = Began | Started | Text | Reasoning | Ended | Tick | ToolRunning | ToolRan
 Listener = Callable[[Event], None]

@@ -9,6 +9,7 @@ history first), the participant's options and the routing preferences it carries
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,17 @@ class Request:
     #: ``json_schema`` (strict); each answer is validated into ``value``
     schema: Any = None
     heal: bool = False  # OpenRouter's response-healing plugin repairs malformed JSON
+    #: Python callables the model may call (``--tools f,g``, ``tools=[f, g]``): the engine runs
+    #: the tool loop (:mod:`._loop`), one ledger row per step; None: no function tools
+    tools: Sequence[Callable[..., Any]] | None = None
+    max_steps: int = 10  # model requests a tool loop makes at most (``--max-steps``)
+    confirm_tools: bool = False  # ask before each tool call (``--confirm-tools``)
+    #: ``--web``: OpenRouter's web search server tool, with ``--web-results`` (results per
+    #: search), ``--web-engine`` and ``--web-searches`` (searches per request, at most)
+    web: bool = False
+    web_results: int | None = None
+    web_engine: str | None = None
+    web_searches: int | None = None
 
 
 @dataclass
@@ -77,6 +89,8 @@ class CallPlan:
     conversation: Conversation | None = None
     persisted: bool = False  # the conversation is a named one, saved after the turn
     notes: list[str] = field(default_factory=list)
+    #: the request's functions (an ``edge_jupyter.tools.ToolBox``) when it runs a tool loop
+    toolbox: Any = None
 
 
 def _body(request: Request, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -87,15 +101,27 @@ def _body(request: Request, model: str, messages: list[dict[str, Any]]) -> dict[
         body["max_tokens"] = request.max_tokens
     return add_answer_options(body, pdf_engine=request.pdf_engine, reasoning=request.reasoning,
                               reasoning_tokens=request.reasoning_tokens, schema=request.schema,
-                              heal=request.heal)
+                              heal=request.heal, web=web_of(request))
+
+
+def web_of(request: Request) -> dict[str, Any] | None:
+    """The web search tool ``request`` asks for (``--web``), or None."""
+    if not request.web:
+        return None
+    from ._web import web_tool
+
+    return web_tool(results=request.web_results, engine=request.web_engine,
+                    searches=request.web_searches)
 
 
 def add_answer_options(body: dict[str, Any], *, pdf_engine: str | None = None,
                        reasoning: str | None = None, reasoning_tokens: int | None = None,
-                       schema: Any = None, heal: bool = False) -> dict[str, Any]:
+                       schema: Any = None, heal: bool = False,
+                       web: dict[str, Any] | None = None) -> dict[str, Any]:
     """``body`` with how the answer is to be made: the PDF engine's plugin, the ``reasoning``
-    object, a schema's ``response_format`` and the healing plugin. One place for a cell's,
-    an ``ask``'s and a ``map`` row's bodies, so they are built (and replay-keyed) alike."""
+    object, a schema's ``response_format``, the healing plugin and the web search tool
+    (``web``, from :func:`._web.web_tool`). One place for a cell's, an ``ask``'s and a
+    ``map`` row's bodies, so they are built (and replay-keyed) alike."""
     if pdf_engine is not None:  # asked for: in the planned body, so in the replay key
         from ._media import plugin
 
@@ -111,6 +137,8 @@ def add_answer_options(body: dict[str, Any], *, pdf_engine: str | None = None,
         body["response_format"] = schema.response_format()
         if heal:
             body["plugins"] = [*body.get("plugins", []), dict(HEALING_PLUGIN)]
+    if web is not None:
+        body["tools"] = [*body.get("tools", []), web]
     return body
 
 
@@ -126,6 +154,7 @@ def plan(request: Request) -> CallPlan:
 
         raise NothingSent("The prompt is empty: nothing was sent; write a question.")
     check_pdf_engine(request.pdf_engine)
+    toolbox = _toolbox(request)
     # Text alone goes as the plain string it always was: the same body, the same replay key.
     asked: str | Prompt = prompt if prompt.attachments else prompt.text
     route, notes = routing.effective_prefs(request.route, routing.load_defaults(),
@@ -147,9 +176,32 @@ def plan(request: Request) -> CallPlan:
         else:
             messages = [{"role": "system", "content": system}] if system else []
             messages.append({"role": "user", "content": prompt.content()})
-        body = spec.apply_to_body(_body(request, spec.model, messages), route)
+        body = _body(request, spec.model, messages)
+        if toolbox is not None:  # the functions first: a web tool (server side) after them
+            body["tools"] = [*toolbox.specs, *body.get("tools", [])]
+        body = spec.apply_to_body(body, route)
         prefs, spec_notes = spec.resolved_route(route)
         out.notes += spec_notes
         out.calls.append(PlannedCall(spec.key, spec, body, prefs))
     out.notes = list(dict.fromkeys(out.notes))
+    if toolbox is not None and len(out.calls) > 1:
+        from ._errors import NothingSent
+
+        raise NothingSent("Nothing was sent: a tool loop runs with one model at a time; name one "
+                          "with -m (model= in the Python API), or run a cell per model.")
+    out.toolbox = toolbox
     return out
+
+
+def _toolbox(request: Request) -> Any:
+    """The request's functions as a :class:`~edge_jupyter.tools.ToolBox` (its
+    :class:`~edge_jupyter.tools.ToolError` says which function cannot be a tool), or None."""
+    if not request.tools:
+        return None
+    from ..tools import ToolBox
+
+    if request.max_steps < 1 or isinstance(request.max_steps, bool):
+        from ._errors import NothingSent
+
+        raise NothingSent(f"Nothing was sent: --max-steps must be at least 1 (got {request.max_steps!r}).")
+    return ToolBox(list(request.tools))

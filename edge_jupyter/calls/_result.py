@@ -37,6 +37,12 @@ class EdgeResult(CallRecord):
     #: why the answer does not fit the schema ("" when it does, or none was asked for);
     #: the call is paid for, so ``status`` stays ``ok`` and this is also in ``error``
     invalid: str = ""
+    #: a tool loop's steps, each the record of its ledger row (this record sums them)
+    steps: tuple[EdgeResult, ...] = field(default=(), compare=False)
+    #: the function calls a tool loop ran, in order (``edge_jupyter.tools.ToolOutcome``)
+    tool_calls: tuple[Any, ...] = field(default=(), compare=False)
+    #: the web pages the answer cites (``openrouter.Citation``: url, title, content)
+    citations: tuple[Any, ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -177,7 +183,7 @@ class EdgeResults(list):
         """As a multi-model cell shows them: each model's answer and cost line, the total;
         one receipt per model in the metadata (``{"receipts": [...]}``, which
         ``receipts.collect`` reads)."""
-        from ..answer_format import receipt_metadata, total_line_text, warning_html
+        from ..answer_format import receipt_entries, total_line_text, warning_html
 
         total = total_line_text(self, self.cost_usd)
         if self.shown:
@@ -193,7 +199,7 @@ class EdgeResults(list):
         parts.append(f'<div class="edge-total" style="font-weight:600;margin-top:0.4em">'
                      f"{html.escape(total)}</div>")
         parts += [warning_html(n) for n in self.notes]
-        receipts = [receipt_metadata(r)["edge_jupyter"] for r in self]
+        receipts = [entry for r in self for entry in receipt_entries(r)]  # a loop: each step
         return ({"text/html": "".join(parts), "text/plain": _plain("\n\n".join([*plain, total]))},
                 {"edge_jupyter": {"receipts": receipts}})
 

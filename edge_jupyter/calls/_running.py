@@ -213,6 +213,7 @@ class RunningCall:
             record.cost_usd = usage.cost
             record.upstream_cost_usd = usage.upstream_cost
             record.is_byok = usage.is_byok
+            record.web_searches = usage.web_searches
         if self.interrupted:
             record.status = "interrupted"
         elif self.stopped_budget:

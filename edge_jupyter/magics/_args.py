@@ -11,7 +11,7 @@ import shlex
 from typing import Any, NoReturn
 
 from ..errors import EdgeError
-from ..user_numbers import TEMPERATURE, TOKENS, USD, strip_argparse_prefix
+from ..user_numbers import COUNT, TEMPERATURE, TOKENS, USD, strip_argparse_prefix
 
 FORMATS = ("markdown", "text", "code", "json")
 _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+|inf|infinity|nan)(e[+-]?\d+)?$", re.IGNORECASE)
@@ -108,6 +108,26 @@ def cell_parser() -> _Parser:
                    help="cap on the tokens a reasoning model thinks with")
     p.add_argument("--hide-reasoning", action="store_true",
                    help="do not show the model's reasoning (it still reasons, and is billed)")
+    p.add_argument("--tools", metavar="F,G",
+                   help="let the model call these functions of the notebook (comma-separated "
+                        "names); each step is priced, checked against the budgets and recorded")
+    p.add_argument("--max-steps", type=COUNT.argtype(), metavar="N", default=10,
+                   help="with --tools: model requests at most (default 10)")
+    p.add_argument("--confirm-tools", action="store_true",
+                   help="with --tools: ask before each call runs")
+    from ..calls import WEB_ENGINES
+
+    p.add_argument("--web", action="store_true",
+                   help="let the model search the web (OpenRouter's web search, billed per "
+                        "search); the answer's sources are listed under it")
+    p.add_argument("--web-results", type=COUNT.argtype(), metavar="N",
+                   help="with --web: results per search (OpenRouter's default: 5)")
+    p.add_argument("--web-engine", choices=WEB_ENGINES, metavar="ENGINE",
+                   help="with --web: " + "|".join(WEB_ENGINES) + " (default auto: the provider's "
+                        "own search where it has one, else Exa)")
+    p.add_argument("--web-searches", type=COUNT.argtype(), metavar="N",
+                   help="with --web: searches per request at most (default 3), so the "
+                        "estimate and budgets can bound them")
     from ..routing import add_route_arguments
 
     add_route_arguments(p)
@@ -147,6 +167,13 @@ def parse_cell_line(line: str) -> argparse.Namespace:
             raise UsageError(f"%%edge: -o {args.output!r} {problem}; pick another name, e.g. -o answer.")
     if args.heal and not args.schema:
         raise UsageError("%%edge: --heal only works with --schema NAME.")
+    for flag, given in (("--max-steps", args.max_steps != 10), ("--confirm-tools", args.confirm_tools)):
+        if given and not args.tools:
+            raise UsageError(f"%%edge: {flag} only works with --tools F,G.")
+    for flag, given in (("--web-results", args.web_results), ("--web-engine", args.web_engine),
+                        ("--web-searches", args.web_searches)):
+        if given is not None and not args.web:
+            raise UsageError(f"%%edge: {flag} only works with --web.")
     if args.insert and args.format != "code":
         raise UsageError("%%edge: --insert only works with -f code.")
     return args

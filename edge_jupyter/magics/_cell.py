@@ -34,7 +34,9 @@ def request_from_flags(args: argparse.Namespace, prompt: str | Prompt, context: 
         route=route_from_args(args), route_defaults=not args.route_no_defaults, context=context,
         pdf_engine=args.pdf_engine, schema=getattr(args, "schema_object", None), heal=args.heal,
         reasoning=args.reasoning, reasoning_tokens=args.reasoning_tokens,
-        hide_reasoning=args.hide_reasoning)
+        hide_reasoning=args.hide_reasoning, tools=getattr(args, "tool_functions", None),
+        max_steps=args.max_steps, confirm_tools=args.confirm_tools, web=args.web,
+        web_results=args.web_results, web_engine=args.web_engine, web_searches=args.web_searches)
 
 
 def cell_prompt(shell: Any, args: argparse.Namespace, cell: str) -> Prompt:
@@ -81,6 +83,10 @@ def plan_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
     args = parse_cell_line(line)
     if args.schema:
         args.schema_object = cell_schema(shell, args.schema)
+    if args.tools:  # "f,g": the notebook's functions (a missing one is named)
+        from ..tools import tools_from_names
+
+        args.tool_functions = tools_from_names(args.tools, shell.user_ns)
     prompt = cell_prompt(shell, args, cell)
     request = request_from_flags(args, prompt, _context.current(shell), replay_default=replay_default)
     return calls.plan(request), args

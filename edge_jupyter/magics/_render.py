@@ -50,7 +50,7 @@ from typing import Any
 from IPython.display import clear_output, display
 
 from .. import answer_format as _format
-from ..calls import Began, Ended, Event, Reasoning, Text, Tick
+from ..calls import Began, Ended, Event, Reasoning, Text, Tick, ToolRan, ToolRunning
 from ..content import Attachment
 from ..record import CallRecord
 from ..untrusted_text import markdown_to_safe_html, strip_controls, warm_up
@@ -165,6 +165,48 @@ def show_sent(attachments: Sequence[Attachment]) -> None:
         display(sent_bundle(attachments), raw=True)
 
 
+def tool_line_bundle(outcome: Any) -> dict[str, str]:
+    """One function call of a tool loop, as it ran: "🔧 f(x=1) → '2' · 0.01 s" (the
+    arguments are the model's text and the result the function's: both escaped)."""
+    line = f"🔧 {outcome.line()}"
+    colour = "#b91c1c" if outcome.error else "#374151"
+    return _bundle(f'<div class="edge-tool" style="font-size:0.85em;color:{colour};'
+                   f'font-family:monospace;white-space:pre-wrap">{html.escape(strip_controls(line))}'
+                   "</div>", line)
+
+
+def steps_bundle(record: Any) -> dict[str, str]:
+    """A finished tool loop above its answer: each step's text (dimmed: the model's words on
+    the way) and the function calls it asked for, in the order they happened."""
+    steps = getattr(record, "steps", ()) or ()
+    blocks, plain, calls = [], [], 0
+    for number, step in enumerate(steps, start=1):
+        if step.text and number < len(steps):
+            blocks.append(f'<div style="{_DIM}">{markdown_to_safe_html(step.text)}</div>')
+            plain.append(strip_controls(step.text))
+        for outcome in step.tool_calls:
+            blocks.append(tool_line_bundle(outcome)["text/html"])
+            plain.append(f"🔧 {strip_controls(outcome.line())}")
+            calls += 1
+    summary = f"{len(steps)} steps · {calls} function call{'s' if calls != 1 else ''}"
+    return {"text/html": f'<details open class="edge-steps"><summary style="{_DIM}">🔧 {summary}'
+                         f"</summary>{''.join(blocks)}</details>",
+            "text/plain": "\n".join([f"🔧 {summary}", *plain])}
+
+
+def citations_bundle(citations: Sequence[Any]) -> dict[str, str]:
+    """The web pages an answer cites, numbered, under it (only http(s) links: see
+    :func:`edge_jupyter.answer_format.citations_html`)."""
+    return {"text/html": _format.citations_html(citations),
+            "text/plain": strip_controls(_format.citations_text(citations))}
+
+
+def show_citations(record: Any) -> None:
+    citations = getattr(record, "citations", ()) or ()
+    if citations:
+        display(citations_bundle(citations), raw=True)
+
+
 class SingleView:
     """One model: a status line, then the text as it streams, then the final render.
 
@@ -189,6 +231,7 @@ class SingleView:
         self._last = 0.0  # the first text goes out at once; later ones are batched
         self._streaming_shown = self._terminal  # a terminal cannot update the status line
         self._written = 0  # characters of the answer sent as stdout so far
+        self._step_from = 0  # … of which the earlier steps of a tool loop wrote these
         self._ends_line = True
 
     def __call__(self, event: Event) -> None:
@@ -196,6 +239,12 @@ class SingleView:
             self.on_text(event.text)
         elif type(event) is Reasoning:
             self.on_reasoning(event.text)
+        elif type(event) is ToolRunning:
+            self.on_tool_running(event.name, event.arguments)
+        elif type(event) is ToolRan:
+            self.on_tool(event.outcome)
+        elif isinstance(event, Began) and event.step > 1 and self._status is not None:
+            self.next_step(event.step)
         elif isinstance(event, Began):
             replayed = bool(event.replayed and event.replayed[0])
             # a replayed answer sends nothing: no "sending …" for it
@@ -212,6 +261,41 @@ class SingleView:
                    "waiting for first token…" if self.streaming else "waiting for the answer…")
         self._status = display(self._status_bundle(waiting_state(waiting, sending)),
                                raw=True, display_id=True)
+
+    def next_step(self, step: int) -> None:
+        """A tool loop sends its next step: what the last one wrote stays, the status says
+        which step waits."""
+        self._end_line()
+        self._step_from = self._written
+        self._streaming_shown = self._terminal
+        self._set_status(f"step {step} · waiting for first token…")
+
+    def on_tool_running(self, name: str, arguments: str) -> None:
+        self._end_line()
+        shown = arguments if len(arguments) <= 60 else arguments[:59] + "…"
+        self._set_status(f"🔧 running {name}({shown})…")
+
+    def on_tool(self, outcome: Any) -> None:
+        """One function call ended: its line stays in the output (the final render shows
+        them all again, above the answer)."""
+        bundle = tool_line_bundle(outcome)
+        if self._terminal:
+            sys.stdout.write(bundle["text/plain"] + "\n")
+            sys.stdout.flush()
+            self._ends_line = True
+        else:
+            display(bundle, raw=True)
+
+    def _set_status(self, state: str) -> None:
+        if self._status is not None and not self._terminal:
+            self._status.update(self._status_bundle(state), raw=True)
+
+    def _end_line(self) -> None:
+        self.flush()
+        if self._written and not self._ends_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self._ends_line = True
 
     def _status_bundle(self, state: str) -> dict[str, str]:
         text = f"{self.model} · {state}"
@@ -294,11 +378,7 @@ class SingleView:
         console) print what follows below it, and qtconsole's ``clear_output`` erases
         only the current line; a notebook replaces the lot anyway.
         """
-        self.flush()
-        if self._written and not self._ends_line:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-            self._ends_line = True
+        self._end_line()
         if not self._terminal:
             clear_output(wait=True)
 
@@ -310,12 +390,15 @@ class SingleView:
             show_sent(attachments_of(record))
             if self.show_reasoning and self._reasoning_len:
                 display(reasoning_bundle(self.reasoning), raw=True)
-        streamed = bool(record.text) and self._written == len(record.text)
+            if getattr(record, "steps", ()):
+                display(steps_bundle(record), raw=True)
+        streamed = bool(record.text) and self._written - self._step_from == len(record.text)
         bundle, value, note = answer_bundle(record, fmt, plain_twin=not streamed)
         if self._terminal and streamed and fmt in ("markdown", "text"):
             pass  # the terminal shows the streamed text; reprinting it would double it
         elif record.text or fmt != "text":
             display(bundle, raw=True, metadata=_format.receipt_metadata(record))
+        show_citations(record)
         display(cost_bundle(record), raw=True)
         for message in [*notes, *([note] if note else [])]:
             show_warning(message)
@@ -432,6 +515,7 @@ class MultiView:
             else:
                 bundle, value, note = answer_bundle(record, fmt)
                 display(bundle, raw=True, metadata=_format.receipt_metadata(record))
+                show_citations(record)
                 if note:
                     show_warning(note)
                 values.append(value)

@@ -179,6 +179,9 @@ class Pricing:
     image: float | None = 0.0
     cache_read: float | None = None
     reasoning: float | None = None
+    #: USD per web search (``web_search``); None when not given or not a price (an estimate
+    #: then takes the dearest documented engine price)
+    web_search: float | None = None
     unknown: tuple[str, ...] = ()
     unknown_reason: str | None = None
 
@@ -196,8 +199,9 @@ class Pricing:
             reasons.insert(0, f"the {' and '.join(variable)} price{'s are' if len(variable) > 1 else ' is'} "
                               f"{VARIABLE_PRICE} (\"-1\": a router bills at the price of the model it picks)")
         cache_read, _ = _price(data, "input_cache_read", required=False, default=None)
+        web_search, _ = _price(data, "web_search", required=False, default=None)
         return cls(**{name: value for name, (value, _) in fields.items()}, cache_read=cache_read,
-                   unknown=unknown, unknown_reason="; ".join(reasons) or None)
+                   web_search=web_search, unknown=unknown, unknown_reason="; ".join(reasons) or None)
 
     @property
     def known(self) -> bool:

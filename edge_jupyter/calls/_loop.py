@@ -1,0 +1,258 @@
+"""The tool loop: the model asks for Python functions, the kernel runs them, their results go
+back, … until the model answers or the loop reaches its last step.
+
+    step 1: the planned body (the functions' schemas, a web tool if asked) → one CallRun
+    the model asks for calls → each runs here (``--confirm-tools`` asks first), its result or
+    its error text becomes a ``tool`` message after the assistant's ``tool_calls`` message
+    step 2: the longer conversation → another CallRun … until an answer or ``max_steps``
+
+Money, step by step. Every step is a :class:`~._engine.CallRun` of its own, so before it is
+sent its worst case is reserved against every budget (the cell's ``--budget`` less what the
+steps before it cost), and it has its own ledger row, tied to the others by the loop's group
+id and numbered by ``step``. The outcome's record sums the step rows exactly.
+
+Nothing is lost. Whatever stops the loop — a budget that the next step would cross, one crossed
+mid-stream, an API error, an interrupt during a step, inside a tool or between steps — every
+row is complete, and the outcome's record keeps every step, tool result and cost so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from typing import Any
+
+from ..money import exact_usd, total_usd
+from ..openrouter import OpenRouterClient
+from ._client import connected_client
+from ._engine import CallRun, Outcome, save_turn
+from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NothingSent
+from ._events import Listener, ToolRan, ToolRunning
+from ._plan import CallPlan, PlannedCall
+from ._result import EdgeResult
+
+#: what the model is told when the user says no to a call (``--confirm-tools``)
+DECLINED = "The user declined to run this function call. Do not call it again; answer without it."
+
+
+class ToolLoop:
+    """The steps of one plan whose request has functions: ``ToolLoop(plan, emit).execute()``."""
+
+    def __init__(self, plan: CallPlan, emit: Listener, *, client: OpenRouterClient | None = None
+                 ) -> None:
+        self.plan = plan
+        self._emit = emit
+        self._client = client
+        self._group = uuid.uuid4().hex[:16]
+        self._cancelled = threading.Event()
+        self._current: CallRun | None = None
+
+    def cancel(self) -> None:
+        """Stop the step running (from any thread) and send no other."""
+        self._cancelled.set()
+        run = self._current
+        if run is not None:
+            run.cancel()
+
+    def execute(self) -> Outcome:
+        from ..tools import can_confirm
+
+        plan, request = self.plan, self.plan.request
+        planned = plan.calls[0]
+        if request.confirm_tools and not can_confirm():
+            raise NothingSent("Nothing was sent: --confirm-tools asks before each call, and nobody "
+                              "can answer here (no input in this kernel or terminal). Run it where "
+                              "you can answer, or leave out --confirm-tools.")
+        if self._client is None:
+            self._client = connected_client()
+        if request.schema is not None:  # refused before any row, as a cell without tools
+            from ._checks import check_structured
+
+            check_structured(self._client, [planned.spec.model])
+        state = _State()
+        messages = list(planned.body["messages"])
+        try:
+            for step in range(1, request.max_steps + 1):
+                if self._cancelled.is_set():
+                    state.interrupted = True
+                    break
+                run = self._step_run(planned, messages, step, state)
+                if run is None:
+                    break
+                completion = run.completion(0)
+                record = state.steps[-1]
+                wanted = list(completion.tool_calls) if completion is not None else []
+                if state.interrupted or record.status != "ok" or not wanted:
+                    break
+                if step == request.max_steps:
+                    names = ", ".join(dict.fromkeys(c.name for c in wanted))
+                    state.notes.append(
+                        f"Stopped after {step} step{'s' if step > 1 else ''} (--max-steps "
+                        f"{request.max_steps}): the model still asked for {names}, which did not "
+                        "run. Raise --max-steps (max_steps=) to let it go on.")
+                    break
+                messages = [*messages, assistant_message(completion, record.text, wanted)]
+                ran = []
+                try:
+                    for call in wanted:
+                        ran.append(self._run_tool(call, step, state))
+                        messages.append({"role": "tool", "tool_call_id": call.id,
+                                         "content": ran[-1].content})
+                        if state.interrupted:
+                            break
+                finally:  # the calls this step asked for, with it (an interrupt included)
+                    record.tool_calls = tuple(ran)
+                if state.interrupted:
+                    break
+        except KeyboardInterrupt:  # between steps: everything so far is kept as it is
+            state.interrupted = True
+        return self._outcome(state)
+
+    # -- one step ----------------------------------------------------------------------
+    def _step_run(self, planned: PlannedCall, messages: list[dict[str, Any]], step: int,
+                  state: _State) -> CallRun | None:
+        """Send step ``step`` as a one-call run; None when it was not sent or the loop ends
+        with it (the reason is on ``state``). The first step's refusal is the cell's."""
+        plan, request = self.plan, self.plan.request
+        budget = request.budget
+        if budget is not None and state.steps:
+            budget = total_usd([budget, -state.spent_usd()])
+            if budget <= 0:
+                state.notes.append(f"Step {step} was not sent: the {exact_usd(request.budget)} "
+                                   "budget of this cell is spent. Everything so far is kept.")
+                state.stop_status = "stopped_budget"
+                return None
+        # The step's own request: no functions (this loop runs them), no replay (the tools
+        # run each time), no conversation turn (saved once, with the final answer), and the
+        # schema checked once on the final answer.
+        step_request = dataclasses.replace(request, tools=None, replay=False, fresh=False,
+                                           conversation=None, schema=None, budget=budget)
+        body = {**planned.body, "messages": messages}
+        step_plan = CallPlan(request=step_request, calls=[dataclasses.replace(planned, body=body)],
+                             turn_key=plan.turn_key, notes=list(plan.notes) if step == 1 else [])
+        run = self._current = CallRun(step_plan, self._emit, client=self._client,
+                                      step=(self._group, step))
+        if self._cancelled.is_set():
+            run.cancel()
+        try:
+            outcome = run.execute()
+        except (CallRefused, NothingSent, CallsBroke) as exc:
+            if not state.steps:
+                raise
+            state.notes.append(f"Step {step} was not sent: {exc} Everything so far is kept.")
+            # a later step is refused for its price (the body is the first step's, longer)
+            state.stop_status = "stopped_budget" if isinstance(exc, CallRefused) else "error"
+            return None
+        except EdgeInterrupted:
+            if not state.steps:
+                raise
+            state.interrupted = True
+            return None
+        finally:
+            self._current = None
+        state.steps.append(outcome.records[0])
+        state.notes += [n for n in outcome.notes if n not in state.notes]
+        state.warnings = state.warnings or list(outcome.warnings)
+        state.held.append(run.held_usd(0))
+        state.interrupted = state.interrupted or outcome.interrupted
+        state.completion = run.completion(0)
+        return run
+
+    def _run_tool(self, call: Any, step: int, state: _State) -> Any:
+        """Run one call the model asked for (after asking, with ``--confirm-tools``); an
+        interrupt inside the function stops the loop and is kept as that call's outcome."""
+        from ..tools import ToolOutcome, confirm_call
+
+        request, toolbox = self.plan.request, self.plan.toolbox
+        try:
+            if request.confirm_tools and not confirm_call(call.name, call.arguments):
+                outcome = ToolOutcome(call_id=call.id, name=call.name, arguments_text=call.arguments,
+                                      arguments=None, content=DECLINED, preview="declined",
+                                      error="declined by the user", seconds=0.0)
+            else:
+                self._emit(ToolRunning(0, step, call.name, call.arguments))
+                outcome = dataclasses.replace(toolbox.run(call.name, call.arguments), call_id=call.id)
+        except KeyboardInterrupt:
+            state.interrupted = True
+            outcome = ToolOutcome(call_id=call.id, name=call.name, arguments_text=call.arguments,
+                                  arguments=None, content="Interrupted by the user.",
+                                  preview="interrupted", error="interrupted", seconds=0.0)
+        state.tools.append(outcome)
+        self._emit(ToolRan(0, step, outcome))
+        return outcome
+
+    # -- the outcome -------------------------------------------------------------------
+    def _outcome(self, state: _State) -> Outcome:
+        from ._checks import refresh_balance_later
+
+        plan = self.plan
+        if self._client is not None:
+            refresh_balance_later(self._client)
+        summary = summarise(state.steps, state.tools, self._group,
+                            status="interrupted" if state.interrupted else state.stop_status)
+        if plan.request.schema is not None and summary.status == "ok":
+            summary.check_schema(plan.request.schema)
+        notes = list(state.notes)
+        if summary.status == "ok" and state.completion is not None:
+            details = state.completion.reasoning_details
+            notes += save_turn(plan, {summary.model: summary.text},
+                               {summary.model: details} if details else {})
+        return Outcome([summary], notes, state.warnings, state.interrupted)
+
+
+@dataclasses.dataclass
+class _State:
+    """What the loop has done so far: it all goes into the outcome, however the loop ends."""
+
+    steps: list[EdgeResult] = dataclasses.field(default_factory=list)
+    held: list[float | None] = dataclasses.field(default_factory=list)  # per step, if unpriced
+    tools: list[Any] = dataclasses.field(default_factory=list)  # ToolOutcome, in order
+    notes: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    interrupted: bool = False
+    #: the loop's status when a step could not be sent ("stopped_budget", "error")
+    stop_status: str | None = None
+    completion: Any = None  # the last step's openrouter.Completion
+
+    def spent_usd(self) -> float:
+        """What the steps so far cost: exact where known, else what they still hold."""
+        return total_usd([r.cost_usd if r.cost_usd is not None else held
+                          for r, held in zip(self.steps, self.held, strict=True)])
+
+
+def assistant_message(completion: Any, text: str, calls: list[Any]) -> dict[str, Any]:
+    """The assistant's turn as the next request carries it: its text, the calls exactly as
+    asked for, and its ``reasoning_details`` unmodified (OpenRouter requires them back)."""
+    message: dict[str, Any] = {
+        "role": "assistant", "content": text or None,
+        "tool_calls": [{"id": c.id, "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments}} for c in calls]}
+    if completion.reasoning_details:
+        message["reasoning_details"] = completion.reasoning_details
+    return message
+
+
+def summarise(steps: list[EdgeResult], tools: list[Any], group: str, *,
+              status: str | None = None) -> EdgeResult:
+    """One record for the loop: the last step's answer, every step (each equal to its ledger
+    row) and tool outcome, and the sums of their tokens and costs (None while a step's exact
+    cost is still to come from OpenRouter)."""
+    last = steps[-1]
+    summary = dataclasses.replace(last)
+    costs = [s.cost_usd for s in steps]
+    summary.cost_usd = None if any(c is None for c in costs) else total_usd(costs)
+    upstream = [s.upstream_cost_usd for s in steps]
+    summary.upstream_cost_usd = None if any(u is None for u in upstream) else total_usd(upstream)
+    for name in ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
+                 "web_searches"):
+        setattr(summary, name, sum(getattr(s, name, 0) or 0 for s in steps))
+    summary.latency_s = round(sum(s.latency_s or 0.0 for s in steps), 4)
+    summary.ttft_s = steps[0].ttft_s
+    summary.reasoning = "\n\n".join(s.reasoning for s in steps if s.reasoning)
+    summary.steps = tuple(steps)
+    summary.tool_calls = tuple(tools)
+    summary.citations = tuple(dict.fromkeys(c for s in steps for c in s.citations))
+    summary.group_id, summary.step = group, 0
+    summary.status = status or last.status  # else the last step's: ok, error, stopped_budget…
+    return summary
