@@ -433,6 +433,11 @@ def test_arguments_are_converted_to_what_the_hints_ask_for() -> None:
     assert json.loads(out.content) == {"items": [{"name": "tea", "quantity": 2}], "note": ""}
     assert BOX.run("Thermometer", '{"city": "Rome"}').content == "18.5"
     assert BOX.run("nothing_to_take", "").content == "null"  # "" is no arguments
+    twice = BOX.run("get_weather", json.dumps(json.dumps({"city": "Rome"})))  # encoded twice
+    assert (twice.content, twice.arguments) == ("18°C, sunny in Rome", {"city": "Rome"})
+    unknown = BOX.run("get_wether", '{"city": "Rome"}')
+    assert unknown.arguments == {"city": "Rome"}  # shown in the line even so
+    assert unknown.line().startswith("get_wether(city='Rome') → ✗ unknown tool 'get_wether'")
 
 
 def test_an_async_tool_runs_even_inside_a_running_event_loop() -> None:
@@ -449,6 +454,10 @@ ERRORS = [
     ("get_weather", '{"city": ', "Error: the arguments are not valid JSON (Expecting value: "),
     ("get_weather", '["Paris"]', "Error: the arguments must be one JSON object of the arguments "
                                  "by name, not an array."),
+    ("get_weather", '"Paris"', "Error: the arguments must be one JSON object of the arguments "
+                               "by name, not a string."),
+    ("get_weather", "[" * 100_000 + "]" * 100_000,
+     "Error: the arguments could not be read: RecursionError: maximum recursion depth exceeded"),
     ("get_weather", "{}", "Error: the required argument 'city' is missing; get_weather takes: "
                           "city, unit."),
     ("get_weather", '{"city": "Paris", "country": "FR"}',
@@ -479,7 +488,8 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "arguments", "told"), ERRORS)
+@pytest.mark.parametrize(("name", "arguments", "told"), ERRORS,
+                         ids=[f"{i}-{e[0]}" for i, e in enumerate(ERRORS)])
 def test_every_failure_is_an_error_result_for_the_model(name: str, arguments: str, told: str) -> None:
     out = BOX.run(name, arguments)
     assert out.error is not None

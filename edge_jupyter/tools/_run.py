@@ -96,12 +96,13 @@ class ToolBox:
         started = time.perf_counter()
         parsed: dict[str, Any] | None = None
         try:
+            parsed, problem = _parse(arguments)  # first: the line shows them even then
             tool = self._tools.get(name)
             if tool is None:
-                return self._failed(call_id, name, arguments, None, started, f"unknown tool {name!r}",
+                return self._failed(call_id, name, arguments, parsed, started,
+                                    f"unknown tool {name!r}",
                                     f"there is no tool named {name!r}; the tools are: "
                                     f"{', '.join(self.names) or 'none'}.")
-            parsed, problem = _parse(arguments)
             if problem:
                 return self._failed(call_id, name, arguments, parsed, started, problem, problem)
             assert parsed is not None
@@ -161,6 +162,11 @@ def _parse(arguments: str) -> tuple[dict[str, Any] | None, str]:
     except (TypeError, ValueError) as exc:
         return None, (f"the arguments are not valid JSON ({exc}); send one JSON object of the "
                       "arguments.")
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:  # encoded twice ("{\"city\": …}" as a JSON string), as some models send them
+            value = json.loads(value)
+        except ValueError:
+            pass
     if not isinstance(value, dict):
         return None, (f"the arguments must be one JSON object of the arguments by name, not "
                       f"{json_kind(value)}.")
