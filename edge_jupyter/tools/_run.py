@@ -17,7 +17,7 @@ stops the loop, which keeps everything done so far).  Whatever goes wrong become
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import json
 import threading
 import time
@@ -203,7 +203,7 @@ def _bind(tool: Tool, given: dict[str, Any]) -> tuple[list[Any], dict[str, Any],
 
 def _call(tool: Tool, args: list[Any], kwargs: dict[str, Any]) -> Any:
     value = tool.fn(*args, **kwargs)
-    if tool.is_async or asyncio.iscoroutine(value):
+    if tool.is_async or inspect.iscoroutine(value):
         return _await(value)
     return value
 
@@ -211,6 +211,8 @@ def _call(tool: Tool, args: list[Any], kwargs: dict[str, Any]) -> Any:
 def _await(coroutine: Any) -> Any:
     """An ``async def`` tool's result: awaited on its own event loop in a thread, since the
     kernel's loop is running in this one (``asyncio.run`` here would refuse)."""
+    import asyncio  # here: ~80 ms to import cold (the CLI), and only async tools need it
+
     box: dict[str, Any] = {}
 
     def work() -> None:
