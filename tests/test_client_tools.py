@@ -197,6 +197,17 @@ def test_absurdly_many_calls_are_capped_and_said(raw):
     assert s.completion.notes == ["The server sent more than 128 tool calls; the rest were dropped."]
 
 
+def test_text_and_a_call_in_one_chunk_both_arrive(raw):
+    """A chunk with text and a call piece must not take the quick text-only path."""
+    raw.sse(chunk({"role": "assistant", "content": "Let me check. "}),
+            chunk({"content": "One moment.", "tool_calls": [piece(0, "{}", id="call_1", name="f")]}),
+            FINISH, USAGE)
+    s, events = stream(raw)
+    assert s.completion.text == "Let me check. One moment."
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == s.completion.text
+    assert s.completion.tool_calls == [ToolCall("call_1", "f", "{}")]
+
+
 def test_a_tool_call_answer_without_done_or_usage_is_still_complete_for_the_call_engine(raw):
     """finish_reason "tool_calls" and no text: a normal, complete answer (status ok)."""
     raw.sse(calls(piece(0, '{"city": "Oslo"}', id="call_1", name="get_weather")), FINISH, done=False)
@@ -246,6 +257,19 @@ def test_streamed_citations_both_shapes_deduplicated_http_only_and_the_text_whol
     assert third.url == "HTTPS://EXAMPLE.COM/c" and KEY[9:] not in third.title
     assert (third.start_index, third.end_index) == (None, None)
     assert c.notes == ["A citation whose link is not a plain http(s) URL was dropped."]
+
+
+def test_a_flood_of_citations_is_capped_and_long_texts_cut(raw):
+    many = [{"type": "url_citation", "url": f"https://example.org/{n}", "title": "t" * 600,
+             "content": "c" * 5000} for n in range(500)]  # two chunks, each under the line cap
+    raw.sse(chunk({"content": "x", "annotations": many[:250]}),
+            chunk({"annotations": many[250:]}), chunk(finish="stop"), USAGE)
+    s, _ = stream(raw)
+    c = s.completion
+    assert [a.url for a in c.annotations] == [f"https://example.org/{n}" for n in range(200)]
+    assert len(c.annotations[0].title) == 500 and c.annotations[0].title.endswith("…")
+    assert len(c.annotations[0].content) == 4000
+    assert c.notes == ["The server sent more than 200 citations; the rest were dropped."]
 
 
 def test_web_searches_come_from_server_tool_use_details_and_an_impossible_count_is_unknown(raw):
