@@ -385,3 +385,15 @@ def test_the_sandboxs_web_search_gives_citations_and_the_number_of_searches(sb, 
     assert all(a.url.startswith("https://example.org/sandbox/") for a in c.annotations)
     assert c.usage is not None and c.usage.web_searches == 2 and c.usage.cost == sent.cost
     assert "[1]" in c.text and c.text == sent.text and c.notes == []
+
+
+def test_parallel_calls_directed_in_the_prompt_are_read_whole_and_in_order(sb):
+    body = {"model": "openai/gpt-4o-mini", "tools": [WEATHER, CLOCK], "messages": [
+        {"role": "user", "content": "plan my day [sandbox:tools=1] [sandbox:parallel=3]"}]}
+    c = answer(sandbox_client(sb), body, True)
+    (sent,) = sb.completions
+    assert len(c.tool_calls) == 3 and len({t.id for t in c.tool_calls}) == 3
+    assert [t.to_json() for t in c.tool_calls] == [
+        {"id": t["id"], "type": "function", "function": {"name": t["name"], "arguments": t["arguments"]}}
+        for t in sent.tool_calls]
+    assert all(isinstance(json.loads(t.arguments), dict) for t in c.tool_calls) and c.notes == []
