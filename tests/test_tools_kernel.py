@@ -14,6 +14,8 @@ import pytest
 from kernel_harness import once_streaming
 from media_files import asked
 
+from edge_jupyter.sandbox import Fault
+
 from edge_jupyter.money import exact_usd, total_usd
 
 MINI = "openai/gpt-4o-mini"
@@ -37,6 +39,10 @@ def boom(x: int) -> float:
 def big(n: int) -> str:
     """A long text."""
     return "word " * n
+
+def echo(text: str) -> str:
+    """Say it back."""
+    return text
 
 def slow(seconds: int) -> str:
     """Sleep a while."""
@@ -203,3 +209,25 @@ def test_an_interrupt_during_a_later_step_keeps_every_step_and_its_cost(kernel, 
     assert [(r["step"], r["status"]) for r in rows] == [(1, "ok"), (2, "interrupted")]
     assert kernel.value("_edge.tool_calls[0].content") == "3"
     assert kernel.value("_edge.text")  # the partial answer of step 2 is kept
+
+
+def test_a_model_without_tools_is_refused_naming_models_that_have_them(kernel, sb) -> None:
+    before = len(chats(sb))
+    run = kernel.run("%%edge -m meta-llama/llama-3.1-8b-instruct:free --tools add\nAdd.")
+    assert "does not call functions" in run.all_text and "Models that do:" in run.all_text
+    assert "Traceback" not in run.all_text
+    assert len(chats(sb)) == before
+
+
+def test_the_stream_guard_counts_a_calls_arguments(kernel, sb) -> None:
+    # A provider that ignores --max-tokens streams a call with ~15,000 characters of
+    # arguments: the guard counts them as the completion tokens they are, and cuts it off.
+    sb.script_tools([[("echo", {"text": "word " * 3000})]])
+    sb.tokens_per_second = 400
+    sb.inject(Fault.overrun())
+    run = kernel.run(f"%%edge -m {MINI} --tools echo --max-tokens 50 --budget 0.0002\nSay it.")
+    assert "Traceback" not in run.all_text
+    sent = sb.completions[-1]
+    assert sent.cancelled, "the call's arguments streamed to the end past the budget"
+    assert kernel.value("_edge.status") == "stopped_budget"
+    assert kernel.value("len(_edge.steps)") == 1 and kernel.value("len(_edge.tool_calls)") == 0

@@ -122,6 +122,27 @@ def check_structured(client: OpenRouterClient, models: list[str]) -> None:
                           "Python API). Nothing was sent.")
 
 
+def check_tools(client: OpenRouterClient, model: str) -> None:
+    """Refuse (:class:`CallRefused`, nothing written) functions for a model whose ``/models``
+    entry lacks ``tools``, naming some that have it (a model not listed, or a catalogue that
+    cannot be had, is let through: OpenRouter itself answers then)."""
+    def supports(info: ModelInfo) -> bool:
+        return "tools" in info.supported_parameters
+
+    info = model_info(client, model, deadline=time.monotonic() + 5.0)
+    if info is None or supports(info):
+        return
+    try:
+        listed = client.models()
+    except OpenRouterError:
+        listed = []
+    names = models_that(supports, listed, favourites=preferences.load().favourites, leave_out=model)
+    which = f"Models that do: {', '.join(names)}" if names else \
+        "`%edge models` lists the models with tools in their supported parameters"
+    raise CallRefused(f"{model} does not call functions (no tools in its supported parameters). "
+                      f"{which} — pick one with -m (model= in the Python API). Nothing was sent.")
+
+
 def spending_limits(budget: float | None, held_usd: float = 0.0) -> list[Limit]:
     """Every limit a call must fit in: the saved budgets, plus ``budget`` (the limit given for
     this set of calls, of which they already hold ``held_usd``). Raises :class:`CallRefused`

@@ -66,9 +66,10 @@ class ToolLoop:
                               "you can answer, or leave out --confirm-tools.")
         if self._client is None:
             self._client = connected_client()
-        if request.schema is not None:  # refused before any row, as a cell without tools
-            from ._checks import check_structured
+        from ._checks import check_structured, check_tools
 
+        check_tools(self._client, planned.spec.model)  # before any row is written
+        if request.schema is not None:  # refused before any row, as a cell without tools
             check_structured(self._client, [planned.spec.model])
         state = _State()
         messages = list(planned.body["messages"])
@@ -224,10 +225,8 @@ class _State:
 def assistant_message(completion: Any, text: str, calls: list[Any]) -> dict[str, Any]:
     """The assistant's turn as the next request carries it: its text, the calls exactly as
     asked for, and its ``reasoning_details`` unmodified (OpenRouter requires them back)."""
-    message: dict[str, Any] = {
-        "role": "assistant", "content": text or None,
-        "tool_calls": [{"id": c.id, "type": "function",
-                        "function": {"name": c.name, "arguments": c.arguments}} for c in calls]}
+    message: dict[str, Any] = {"role": "assistant", "content": text or None,
+                               "tool_calls": [c.to_json() for c in calls]}
     if completion.reasoning_details:
         message["reasoning_details"] = completion.reasoning_details
     return message

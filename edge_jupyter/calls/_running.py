@@ -21,6 +21,7 @@ from ..openrouter import (
     ReasoningDelta,
     Started,
     TextDelta,
+    ToolCallDelta,
 )
 from ..record import CallRecord
 
@@ -163,6 +164,12 @@ class RunningCall:
                 if self.on_reasoning is not None:
                     self.on_reasoning(self, event.text)
                 text = event.text
+            elif type(event) is ToolCallDelta:
+                # a function call's arguments are completion tokens too: the guard counts them
+                if self._first is None:
+                    self._first = time.perf_counter()
+                self.tokens += 1
+                text = event.arguments
             else:
                 if type(event) is Started:
                     self.record.generation_id = event.generation_id or self.record.generation_id
