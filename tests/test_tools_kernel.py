@@ -14,9 +14,8 @@ import pytest
 from kernel_harness import once_streaming
 from media_files import asked
 
-from edge_jupyter.sandbox import Fault
-
 from edge_jupyter.money import exact_usd, total_usd
+from edge_jupyter.sandbox import Fault
 
 MINI = "openai/gpt-4o-mini"
 DEAR = "openai/gpt-4o"  # $2.50/$10 per million, $0.01 a web search in the sandbox's catalogue
