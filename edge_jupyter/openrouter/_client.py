@@ -53,6 +53,13 @@ ERROR_BODY_CAP_AGAIN = 4 << 10
 #: ~3 KB); 32 MiB leaves 30x room for growth and for long non-streamed answers, and
 #: bounds what a broken server can make the kernel hold.
 DOCUMENT_CAP = 32 << 20
+#: After ``[DONE]`` the body's end (the chunked terminator) is read, so the connection goes back
+#: to the pool: closing a response not read to its end closes its connection, and every call
+#: then pays a new TCP (and, on openrouter.ai, TLS) handshake. A server that sends more than
+#: this, or does not end the body within DRAIN_SECONDS, is cut off instead (the answer is
+#: complete already).
+DRAIN_BYTES = 64 << 10
+DRAIN_SECONDS = 0.5
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -559,7 +566,8 @@ class ChatStream:
         loads = json.loads
         plain_text = assembler.plain_text
         texts: list[str] = []
-        for read in response.iter_text():
+        reads = response.iter_text()
+        for read in reads:
             for data in framer.feed(read):
                 if data == "[DONE]":
                     self.done = True
@@ -590,7 +598,26 @@ class ChatStream:
                 yield TextDelta("".join(texts), len(texts))
                 texts = []
             if self.done:
+                _drain(response, reads)
                 return
+
+
+def _drain(response: httpx.Response, reads: Iterator[str]) -> None:
+    """Read to the end of a body whose answer is complete, within DRAIN_BYTES and
+    DRAIN_SECONDS (see there); any failure only means the connection is not reused."""
+    timer = threading.Timer(DRAIN_SECONDS, _shutdown_socket, (response,))
+    timer.daemon = True
+    timer.start()
+    try:
+        left = DRAIN_BYTES
+        for read in reads:
+            left -= len(read)
+            if left < 0:
+                return
+    except (httpx.HTTPError, httpx.StreamError, OSError, AttributeError):
+        return
+    finally:
+        timer.cancel()
 
 
 def _shutdown_socket(response: httpx.Response) -> None:
