@@ -42,7 +42,10 @@ def cost_parts(record: CallRecord) -> list[str]:
     tokens = f"{record.prompt_tokens:,} prompt + {record.completion_tokens:,} completion tokens"
     extras = []
     if record.reasoning_tokens:
-        extras.append(f"{record.reasoning_tokens:,} reasoning")
+        share = record.reasoning_share()
+        # about: OpenRouter's completion cost split by tokens ("≈" says it is not billed apart)
+        extras.append(f"{record.reasoning_tokens:,} reasoning"
+                      + (f" ≈ {share:.0%} of the cost" if share is not None else ""))
     if record.cached_tokens:
         extras.append(f"{record.cached_tokens:,} cached")
     if extras:

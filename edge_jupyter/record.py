@@ -89,6 +89,17 @@ class CallRecord:
     #: a reasoning model's reasoning as it streamed (``delta.reasoning``): model text, shown
     #: sanitised like the answer; not a ledger column (the ledger counts its tokens)
     reasoning: str = ""
+    #: what the reasoning tokens cost, about: OpenRouter's completion cost
+    #: (``cost_details.upstream_inference_completions_cost``) split by tokens — reasoning
+    #: tokens are billed as completion tokens; None when OpenRouter gives no such figure
+    reasoning_usd: float | None = None
+
+    def reasoning_share(self) -> float | None:
+        """The reasoning's share of ``cost_usd`` (0–1, about: see ``reasoning_usd``); None
+        when it cannot be said (no figure, a BYOK call billed elsewhere, nothing paid)."""
+        if self.reasoning_usd is None or self.is_byok or not self.cost_usd:
+            return None
+        return min(1.0, self.reasoning_usd / self.cost_usd)
 
     def tokens_per_second(self) -> float | None:
         """Completion tokens per second of streaming (after the first token), if measurable."""

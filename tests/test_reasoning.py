@@ -231,3 +231,19 @@ def test_the_sandbox_answers_a_json_schema_request_with_json_that_fits(sb) -> No
     value = json.loads(reply.json()["choices"][0]["message"]["content"])
     assert set(value) == {"name", "age"}
     assert isinstance(value["name"], str) and len(value["name"]) >= 2 and value["age"] >= 3
+
+
+def test_the_cost_line_gives_the_reasoning_share_of_the_cost(edge_env, sb) -> None:
+    """The share is OpenRouter's completion cost split by tokens (reasoning tokens are billed
+    as completion tokens), over the billed cost; labelled "≈" as the split is ours."""
+    result = edge.ask("Why is the sky blue? [sandbox:tokens=60]", R1)
+    usage = sb.completions[-1].usage
+    completions_cost = usage["cost_details"]["upstream_inference_completions_cost"]
+    reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+    assert 0 < reasoning < usage["completion_tokens"]
+    expected = completions_cost * reasoning / usage["completion_tokens"]
+    assert result.reasoning_usd == pytest.approx(expected, rel=1e-12)
+    share = expected / usage["cost"]
+    assert f"{reasoning:,} reasoning ≈ {share:.0%} of the cost" in cost_line_text(result)
+    plain = edge.ask("Hello", MINI)
+    assert plain.reasoning_usd is None and "reasoning" not in cost_line_text(plain)

@@ -249,6 +249,8 @@ def summarise(steps: list[EdgeResult], tools: list[Any], group: str, *,
     summary.latency_s = round(sum(s.latency_s or 0.0 for s in steps), 4)
     summary.ttft_s = steps[0].ttft_s
     summary.reasoning = "\n\n".join(s.reasoning for s in steps if s.reasoning)
+    shares = [s.reasoning_usd for s in steps if s.reasoning_usd is not None]
+    summary.reasoning_usd = total_usd(list(shares)) if shares else None
     summary.steps = tuple(steps)
     summary.tool_calls = tuple(tools)
     summary.citations = tuple(dict.fromkeys(c for s in steps for c in s.citations))

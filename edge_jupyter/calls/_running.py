@@ -221,6 +221,9 @@ class RunningCall:
             record.upstream_cost_usd = usage.upstream_cost
             record.is_byok = usage.is_byok
             record.web_searches = usage.web_searches
+            if usage.reasoning_tokens and usage.completion_tokens and usage.completion_cost is not None:
+                record.reasoning_usd = (usage.completion_cost * min(usage.reasoning_tokens,
+                                        usage.completion_tokens) / usage.completion_tokens)
         if self.interrupted:
             record.status = "interrupted"
         elif self.stopped_budget:

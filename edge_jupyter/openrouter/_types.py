@@ -107,6 +107,9 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     upstream_cost: float | None = None
+    #: ``cost_details.upstream_inference_completions_cost``: the completion tokens' part of the
+    #: price (reasoning tokens are completion tokens), when OpenRouter gives it
+    completion_cost: float | None = None
     #: ``server_tool_use_details.web_search_requests``: searches billed in ``cost`` (0 if none)
     web_searches: int = 0
 
@@ -137,6 +140,8 @@ class Usage:
             cache_write_tokens=_count(prompt_details.get("cache_write_tokens"), "cache_write_tokens"),
             reasoning_tokens=_count(completion_details.get("reasoning_tokens"), "reasoning_tokens"),
             upstream_cost=_figure(cost_details.get("upstream_inference_cost"), "upstream cost"),
+            completion_cost=_figure(cost_details.get("upstream_inference_completions_cost"),
+                                    "completion cost"),
             web_searches=_count(server_tools.get("web_search_requests"), "web_search_requests",
                                 high=MAX_CALL_SEARCHES, kind="web search count"),
         )
