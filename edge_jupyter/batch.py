@@ -155,13 +155,14 @@ def _expected_completion_tokens(model: str) -> float | None:
 
 def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str, *,
           answered: list[dict[str, Any] | None] | None = None,
-          reads_files: bool | None = True) -> Quote:
+          reads_files: bool | None = True, web_usd: float = 0.0) -> Quote:
     """Price the rows not yet answered at ``price``: the dearest endpoint the rows' route can
     reach (:func:`edge_jupyter.calls.request_price`), not the one ``/models`` price; images
     and a PDF parser's pages included.
 
     ``answered``: the replay entries of ``bodies`` when already looked up (else looked up here).
     ``reads_files``: whether the model reads PDFs itself (:func:`edge_jupyter.calls.reads_files`).
+    ``web_usd``: each row's web searches at most (:func:`edge_jupyter.calls.search_worst_usd`).
     """
     from .calls import media_price
     from .ledger import estimate_prompt_tokens, worst_case_cost
@@ -174,8 +175,8 @@ def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, mode
         return Quote(len(bodies), len(to_call), replayed, None, None, price.reason)
     pricing = price.pricing
     # Rows of one template mostly share a prompt length (and what they attach): price each once.
-    prompts = Counter((estimate_prompt_tokens(b["messages"]), *media_price(b, reads_files))
-                      for b in to_call)
+    prompts = Counter((estimate_prompt_tokens(b["messages"]), images, extra + web_usd)
+                      for b in to_call for images, extra in [media_price(b, reads_files)])
     worst = sum(n * worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing,
                                     images=images, extra_usd=extra)
                 for (p, images, extra), n in prompts.items())
@@ -536,6 +537,10 @@ def map(
     pdf_engine: str | None = None,
     schema: Any = None,
     heal: bool = False,
+    web: bool = False,
+    web_results: int | None = None,
+    web_engine: str | None = None,
+    web_searches: int | None = None,
 ) -> Any:
     """Ask ``model`` the ``prompt`` (a ``str.format`` template over each row) for every row.
 
@@ -556,6 +561,10 @@ def map(
     starts with one column per field, typed (integers ``Int64``, numbers ``float64``, booleans
     ``boolean``, strings ``string``, the rest ``object``), and a row whose answer does not fit
     has status ``invalid``, NA in those columns and the reason in ``error``.
+
+    ``web=True`` lets every row search the web (OpenRouter's web search; ``web_results``,
+    ``web_engine``, ``web_searches`` as the ``--web-*`` flags): each row's searches at most are
+    in the quote and the budgets, and the frame gains a ``web_searches`` column.
 
     Returns a DataFrame on the input's index: ``answer, status, cost_usd, prompt_tokens,
     completion_tokens, model, error`` — ``cost_usd`` is 0 for rows reused from an earlier run.
@@ -579,6 +588,14 @@ def map(
         calls.check_pdf_engine(pdf_engine)
     except EdgeError as exc:
         raise BatchError(str(exc).replace("--pdf-engine, or pdf_engine=", "pdf_engine=")) from None
+    web_entry = None
+    if web:  # one web tool for every row: each row may search, priced in the quote and budgets
+        try:
+            web_entry = calls.web_tool(results=web_results, engine=web_engine, searches=web_searches)
+        except EdgeError as exc:
+            raise BatchError(str(exc)) from None
+    elif (web_results, web_engine, web_searches) != (None, None, None):
+        raise BatchError("web_results, web_engine and web_searches only work with web=True.")
     model = model or preferences.load().default_model
     structured = _schema(schema)
     if heal and structured is None:
@@ -603,7 +620,7 @@ def map(
         if cap is not None:
             body["provider"] = {"max_price": cap.to_object()}
         bodies.append(calls.add_answer_options(body, pdf_engine=pdf_engine, schema=structured,
-                                               heal=heal))
+                                               heal=heal, web=web_entry))
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
     try:  # no list is not "unknown model": say which it is
@@ -629,7 +646,8 @@ def map(
     reads_files = calls.reads_files(client, bodies[0]) if bodies else True
     answered = replay.lookup_many(keys)  # one look-up per row, for the quote and the run
     q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
-              model, answered=answered, reads_files=reads_files)
+              model, answered=answered, reads_files=reads_files,
+              web_usd=calls.search_worst_usd(client, bodies[0])[1] if bodies else 0.0)
     print(f"edge map: {q}")
     _confirm(q, confirm_over)
 
@@ -690,6 +708,8 @@ def map(
         "completion_tokens": [r.completion_tokens if r else 0 for r in results],
         "model": [r.model if r else model for r in results],
         "error": errors,
+        **({"web_searches": pd.array([r.web_searches if r else 0 for r in results], dtype="Int64")}
+           if web else {}),
     }, index=pd.Index([i for i, _ in rows], name=getattr(data.index, "name", None)))
     if stop_reason:  # may quote the server: printed to a terminal without control characters
         from .untrusted_text import strip_controls

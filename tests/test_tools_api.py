@@ -103,3 +103,31 @@ def test_web_search_from_ask(edge_env, sb) -> None:
     assert result.cost_usd == sb.completions[-1].cost
     if spec_available():
         validate(body, "ChatRequest")
+
+
+def test_map_with_web_search_counts_each_rows_searches(edge_env, sb, capsys) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame({"topic": ["pandas", "numpy"]})
+    before = len(sb.completions)
+    out = edge.map(df, "News about {topic}? [sandbox:searches=2]", "openai/gpt-4o",
+                   web=True, web_searches=2, confirm_over=None, progress=False)
+    billed = sb.completions[before:]
+    assert list(out["web_searches"]) == [2, 2] and str(out["web_searches"].dtype) == "Int64"
+    assert total_usd(list(out["cost_usd"])) == total_usd([c.cost for c in billed])
+    assert all(r.json["tools"][0]["parameters"]["max_uses"] == 2 for r in asked(sb)[-2:])
+    # the quote counts 2 searches a row at gpt-4o's $0.01: at least $0.04 for the two rows
+    quoted = capsys.readouterr().out.split("at most $")[1].split()[0].rstrip(".")
+    assert float(quoted) >= 0.04
+
+
+def test_map_with_web_search_is_refused_by_a_budget_its_searches_would_cross(edge_env, sb) -> None:
+    import pandas as pd
+
+    before = len(asked(sb))
+    out = edge.map(pd.DataFrame({"topic": ["a"]}), "News about {topic}?", "openai/gpt-4o",
+                   web=True, max_tokens=20, budget=0.02, confirm_over=None, progress=False)
+    assert list(out["status"]) == ["not_run"] and "0.02" in out["error"][0]
+    assert len(asked(sb)) == before
+    with pytest.raises(EdgeError, match="only work with web=True"):
+        edge.map(pd.DataFrame({"topic": ["a"]}), "{topic}", "openai/gpt-4o", web_searches=1)

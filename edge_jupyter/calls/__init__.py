@@ -65,7 +65,7 @@ from ._reasoning import EFFORTS as REASONING_EFFORTS
 from ._recording import begin, fail, finish, note_generation, reconcile_in_background
 from ._result import EdgeResult, EdgeResults
 from ._running import RunningCall, describe_failure
-from ._web import WEB_ENGINES, web_tool
+from ._web import WEB_ENGINES, search_worst_usd, web_tool
 
 __all__ = [
     "PDF_ENGINES",
@@ -122,6 +122,7 @@ __all__ = [
     "reconcile_in_background",
     "refresh_balance_later",
     "request_price",
+    "search_worst_usd",
     "sending_line",
     "suggest_models",
     "web_tool",

@@ -62,6 +62,9 @@ class CallBatch:
         #: does the model read PDFs itself (None: unknown)? Prices rows that send one
         #: without a plugin at the engine OpenRouter would use (``_media``)
         self.reads_files: bool | None = None
+        #: each row's web searches at most, at the dearest price (``_web``): the rows of a
+        #: map share their web tool
+        self.web_usd = 0.0
 
     @classmethod
     def open(cls, client: OpenRouterClient, model: str, body: dict[str, Any],
@@ -84,6 +87,9 @@ class CallBatch:
         from ._media import reads_files
 
         batch.reads_files = reads_files(client, body)  # /models: cached
+        from ._web import search_worst_usd
+
+        batch.web_usd = search_worst_usd(client, body)[1]
         return batch
 
     def _limits(self) -> list[Limit]:
@@ -114,6 +120,7 @@ class CallBatch:
             prompt_tokens = estimate_prompt_tokens(body["messages"])
             ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
             images, extra = media_price(body, self.reads_files)
+            extra += self.web_usd
             starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing,
                                                                images=images, extra_usd=extra)))
             prompts.append(prompt_tokens)

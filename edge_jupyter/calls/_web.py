@@ -36,11 +36,11 @@ def check_web_options(results: int | None, engine: str | None, searches: int | N
     that is not a positive whole number (``--web-results``, ``--web-searches``)."""
     if engine is not None and engine not in WEB_ENGINES:
         raise NothingSent(f"Nothing was sent: the web search engine {engine!r} is not one of "
-                          f"{', '.join(WEB_ENGINES)} (--web-engine, or web_engine=).")
-    for name, value in (("web-results", results), ("web-searches", searches)):
+                          f"{', '.join(WEB_ENGINES)} (--web-engine in a cell, web_engine= in Python).")
+    for flag, value in (("web-results", results), ("web-searches", searches)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise NothingSent(f"Nothing was sent: --{name} must be a whole number of at least 1 "
-                              f"(got {value!r}).")
+            raise NothingSent(f"Nothing was sent: --{flag} ({flag.replace('-', '_')}= in Python) "
+                              f"must be a whole number of at least 1 (got {value!r}).")
 
 
 def web_tool(*, results: int | None = None, engine: str | None = None,
