@@ -30,7 +30,7 @@ from .openrouter import OpenRouterError, Pricing, RetryPolicy
 from .record import CallRecord
 
 if TYPE_CHECKING:
-    from .calls import CallContext
+    from .calls import CallContext, WebBound
     from .content import Prompt
     from .routing import WorstPrice
 
@@ -155,17 +155,17 @@ def _expected_completion_tokens(model: str) -> float | None:
 
 def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, model: str, *,
           answered: list[dict[str, Any] | None] | None = None,
-          reads_files: bool | None = True, web_usd: float = 0.0) -> Quote:
+          reads_files: bool | None = True, web: WebBound | None = None) -> Quote:
     """Price the rows not yet answered at ``price``: the dearest endpoint the rows' route can
     reach (:func:`edge_jupyter.calls.request_price`), not the one ``/models`` price; images
     and a PDF parser's pages included.
 
     ``answered``: the replay entries of ``bodies`` when already looked up (else looked up here).
     ``reads_files``: whether the model reads PDFs itself (:func:`edge_jupyter.calls.reads_files`).
-    ``web_usd``: each row's web searches at most (:func:`edge_jupyter.calls.search_worst_usd`).
+    ``web``: the rows' web searches at most (:func:`edge_jupyter.calls.web_bound`).
     """
-    from .calls import media_price
-    from .ledger import estimate_prompt_tokens, worst_case_cost
+    from .calls import WebBound, media_price
+    from .ledger import estimate_body_tokens, worst_case_cost
 
     if answered is None:
         answered = replay.lookup_many([replay.request_key(b) for b in bodies])
@@ -175,14 +175,18 @@ def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, mode
         return Quote(len(bodies), len(to_call), replayed, None, None, price.reason)
     pricing = price.pricing
     # Rows of one template mostly share a prompt length (and what they attach): price each once.
-    prompts = Counter((estimate_prompt_tokens(b["messages"]), images, extra + web_usd)
-                      for b in to_call for images, extra in [media_price(b, reads_files)])
-    worst = sum(n * worst_case_cost(p, price.completion_ceiling(max_tokens, p), pricing,
-                                    images=images, extra_usd=extra)
+    prompts = Counter((estimate_body_tokens(b), *media_price(b, reads_files)) for b in to_call)
+    web = web or WebBound()
+
+    def cost(prompt_tokens: int, completion: int, images: int, extra: float) -> float:
+        return worst_case_cost(prompt_tokens, completion, pricing, images=images,
+                               extra_usd=extra + web.worst_usd(pricing, prompt_tokens, completion))
+
+    worst = sum(n * cost(p, price.completion_ceiling(max_tokens, p), images, extra)
                 for (p, images, extra), n in prompts.items())
     average = _expected_completion_tokens(model)
     expected = None if average is None else sum(
-        n * worst_case_cost(p, math.ceil(min(average, max_tokens)), pricing, images=images, extra_usd=extra)
+        n * cost(p, math.ceil(min(average, max_tokens)), images, extra)
         for (p, images, extra), n in prompts.items())
     return Quote(len(bodies), len(to_call), replayed, worst, expected)
 
@@ -633,6 +637,8 @@ def map(
         raise BatchError(f"Unknown model {model!r} (`%edge models` lists them).")
     if structured is not None:  # before any row is sent
         calls.check_structured(client, [model])
+    if web_entry is not None:  # OpenRouter's web search is a tool the model calls
+        calls.check_tools(client, [model], web=True)
     keys = [replay.request_key(b) for b in bodies]  # hashed once, for look-up and store
     # Images and PDFs, once for the map (the model is the same for every row): refused
     # before any row is sent when the model takes no images; the PDF plugin goes into the
@@ -647,7 +653,7 @@ def map(
     answered = replay.lookup_many(keys)  # one look-up per row, for the quote and the run
     q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
               model, answered=answered, reads_files=reads_files,
-              web_usd=calls.search_worst_usd(client, bodies[0])[1] if bodies else 0.0)
+              web=calls.web_bound(client, bodies[0]) if bodies else None)
     print(f"edge map: {q}")
     _confirm(q, confirm_over)
 

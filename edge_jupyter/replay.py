@@ -31,7 +31,7 @@ from .storage import DamagedFile, DataFileError, data_dir, load_json, write_json
 
 _FIELDS = ("text", "model", "provider", "generation_id", "prompt_tokens", "completion_tokens",
            "reasoning_tokens", "cached_tokens", "cost_usd", "upstream_cost_usd", "is_byok",
-           "finish_reason")
+           "finish_reason", "web_searches")
 
 
 def request_key(body: dict[str, Any]) -> str:
@@ -90,7 +90,12 @@ def store(body: dict[str, Any], record: CallRecord) -> None:
     """Keep a complete answer (never a partial or failed one)."""
     if record.status != "ok":
         return
-    write_json_atomic(_path(request_key(body)), {name: getattr(record, name) for name in _FIELDS})
+    entry = {name: getattr(record, name) for name in _FIELDS}
+    citations = getattr(record, "citations", ())
+    if citations:  # a web search's sources: the answer's [1] markers point at them
+        entry["citations"] = [{"url": c.url, "title": c.title, "content": c.content}
+                              for c in citations]
+    write_json_atomic(_path(request_key(body)), entry)
 
 
 def lookup_many(keys: list[str]) -> list[dict[str, Any] | None]:
@@ -168,6 +173,12 @@ def apply(entry: dict[str, Any], record: CallRecord) -> float:
     for name in _FIELDS:
         if name in entry and name != "model":
             setattr(record, name, entry[name])
+    if entry.get("citations") and hasattr(record, "citations"):
+        from .openrouter import Citation
+
+        record.citations = tuple(
+            Citation(str(c.get("url", "")), str(c.get("title", "")), str(c.get("content", "")))
+            for c in entry["citations"] if isinstance(c, dict))
     saved = float(entry.get("cost_usd") or 0.0) + (
         float(entry.get("upstream_cost_usd") or 0.0) if entry.get("is_byok") else 0.0)
     record.cost_usd = 0.0

@@ -527,18 +527,18 @@ def test_an_exception_is_its_last_traceback_line_only_never_a_path() -> None:
     assert box.run("odd", "{}").content == "Error: Odd: not an Exception"
 
 
-def test_an_interrupt_or_an_exit_is_not_swallowed() -> None:
+def test_an_interrupt_is_not_swallowed_and_an_exit_is_an_error_result() -> None:
     def interrupted() -> None:
         raise KeyboardInterrupt
 
-    def leaves() -> None:
+    def leaves() -> None:  # argparse on bad input, a click command: sys.exit(2)
         raise SystemExit(3)
 
     box = ToolBox([interrupted, leaves])
     with pytest.raises(KeyboardInterrupt):
         box.run("interrupted", "{}")
-    with pytest.raises(SystemExit):
-        box.run("leaves", "{}")
+    out = box.run("leaves", "{}")
+    assert out.content == "Error: SystemExit: 3" and out.error == "SystemExit: 3"
 
 
 def returning(name: str, value: Any) -> Any:

@@ -175,7 +175,8 @@ def test_web_search_citations_and_their_cost(kernel, sb) -> None:
     billed = sb.completions[before]
     assert billed.web_searches == 2
     tool = asked(sb)[-1].json["tools"][0]
-    assert tool == {"type": "openrouter:web_search", "parameters": {"max_uses": 3, "max_results": 4}}
+    assert tool == {"type": "openrouter:web_search",
+                    "parameters": {"max_uses": 3, "engine": "exa", "max_results": 4}}
     citations = kernel.value("[(c.url, c.title) for c in _edge.citations]")
     assert [u for u, _ in citations] == [c["url_citation"]["url"] for c in billed.citations]
     html_out = "".join(o["data"].get("text/html", "") for o in run.outputs if "data" in o)
@@ -186,13 +187,24 @@ def test_web_search_citations_and_their_cost(kernel, sb) -> None:
 
 
 def test_the_web_searches_count_in_the_estimate_a_budget_checks(kernel, sb) -> None:
-    # gpt-4o's searches cost $0.01 each: 3 at most is $0.03, over a $0.02 budget, though the
-    # tokens alone would fit.
+    # gpt-4o: $0.01 a search, and each search a round more of the model with its 5 results
+    # (1,000 tokens each, on the safe side) as prompt after it: 3 searches come to over $0.10,
+    # 1 to about $0.02 — though the tokens of the question alone would fit in a cent.
     before = len(chats(sb))
-    run = kernel.run(f"%%edge -m {DEAR} --web --max-tokens 20 --budget 0.02\nNews?")
-    assert "Refused before sending" in run.all_text
+    run = kernel.run(f"%%edge -m {DEAR} --web --max-tokens 20 --budget 0.05\nNews?")
+    assert "Refused before sending" in run.all_text and "Traceback" not in run.all_text
     assert len(chats(sb)) == before
-    kernel.ok(f"%%edge -m {DEAR} --web --web-searches 1 --max-tokens 20 --budget 0.02\nNews?")
+    kernel.ok(f"%%edge -m {DEAR} --web --web-searches 1 --max-tokens 20 --budget 0.05\nNews?")
+    assert len(chats(sb)) == before + 1
+
+
+def test_the_providers_own_search_is_refused_under_a_budget(kernel, sb) -> None:
+    before = len(chats(sb))
+    run = kernel.run(f"%%edge -m {DEAR} --web --web-engine auto --budget 1\nNews?")
+    assert "provider's own search" in run.all_text and "--web-engine exa" in run.all_text
+    assert len(chats(sb)) == before
+    kernel.ok(f"%%edge -m {DEAR} --web --web-engine auto --max-tokens 20\nNews?")  # no budget: sent
+    assert len(chats(sb)) == before + 1
 
 
 def test_an_interrupt_during_a_later_step_keeps_every_step_and_its_cost(kernel, sb) -> None:

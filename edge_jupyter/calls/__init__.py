@@ -26,6 +26,7 @@ from __future__ import annotations
 from ._checks import (
     PreCall,
     check_structured,
+    check_tools,
     low_balance_warnings,
     model_info,
     pre_call,
@@ -65,7 +66,7 @@ from ._reasoning import EFFORTS as REASONING_EFFORTS
 from ._recording import begin, fail, finish, note_generation, reconcile_in_background
 from ._result import EdgeResult, EdgeResults
 from ._running import RunningCall, describe_failure
-from ._web import WEB_ENGINES, search_worst_usd, web_tool
+from ._web import WEB_ENGINES, WebBound, web_bound, web_tool
 
 __all__ = [
     "PDF_ENGINES",
@@ -100,10 +101,12 @@ __all__ = [
     "Tick",
     "ToolRan",
     "ToolRunning",
+    "WebBound",
     "add_answer_options",
     "begin",
     "check_pdf_engine",
     "check_structured",
+    "check_tools",
     "clear_price_cache",
     "connected_client",
     "describe_failure",
@@ -122,8 +125,8 @@ __all__ = [
     "reconcile_in_background",
     "refresh_balance_later",
     "request_price",
-    "search_worst_usd",
     "sending_line",
     "suggest_models",
+    "web_bound",
     "web_tool",
 ]

@@ -98,12 +98,32 @@ def models_that(able: Callable[[ModelInfo], bool], models: Iterable[ModelInfo], 
 
 def check_structured(client: OpenRouterClient, models: list[str]) -> None:
     """Refuse (:class:`CallRefused`, nothing written) a schema for a model whose ``/models``
-    entry lacks structured outputs, naming some that have them. A model not listed, or a
-    catalogue that cannot be had, is let through: OpenRouter itself answers then."""
+    entry lacks structured outputs, naming some that have them."""
     from ..structured import SUPPORT_PARAMETERS
 
+    check_supported(client, models, SUPPORT_PARAMETERS,
+                    "does not take a schema (no structured outputs in its supported parameters)",
+                    "`%edge models --supports json` lists the models that do")
+
+
+def check_tools(client: OpenRouterClient, models: list[str], *, web: bool = False) -> None:
+    """Refuse functions (or, ``web``, OpenRouter's web search, a server tool the model calls)
+    for a model whose ``/models`` entry lacks ``tools``, naming some that have it."""
+    lacks = ("cannot search the web (OpenRouter's web search is a tool the model calls, and "
+             "it has no tools in its supported parameters)" if web else
+             "does not call functions (no tools in its supported parameters)")
+    check_supported(client, models, ("tools",), lacks,
+                    "`%edge models` lists the models with tools in their supported parameters")
+
+
+def check_supported(client: OpenRouterClient, models: list[str], parameters: Sequence[str],
+                    lacks: str, where_else: str) -> None:
+    """Refuse (:class:`CallRefused`, nothing written) the first of ``models`` whose
+    ``/models`` entry has none of ``parameters`` in its supported parameters: "M {lacks}.
+    Models that do: … — pick one with -m". A model not listed, or a catalogue that cannot be
+    had, is let through: OpenRouter itself answers then."""
     def supports(info: ModelInfo) -> bool:
-        return any(p in info.supported_parameters for p in SUPPORT_PARAMETERS)
+        return any(p in info.supported_parameters for p in parameters)
 
     for model in models:
         info = model_info(client, model, deadline=time.monotonic() + 5.0)
@@ -115,32 +135,9 @@ def check_structured(client: OpenRouterClient, models: list[str]) -> None:
             listed = []
         names = models_that(supports, listed, favourites=preferences.load().favourites,
                             leave_out=model)
-        which = f"Models that do: {', '.join(names)}" if names else \
-            "`%edge models --supports json` lists the models that do"
-        raise CallRefused(f"{model} does not take a schema (no structured outputs in its "
-                          f"supported parameters). {which} — pick one with -m (model= in the "
-                          "Python API). Nothing was sent.")
-
-
-def check_tools(client: OpenRouterClient, model: str) -> None:
-    """Refuse (:class:`CallRefused`, nothing written) functions for a model whose ``/models``
-    entry lacks ``tools``, naming some that have it (a model not listed, or a catalogue that
-    cannot be had, is let through: OpenRouter itself answers then)."""
-    def supports(info: ModelInfo) -> bool:
-        return "tools" in info.supported_parameters
-
-    info = model_info(client, model, deadline=time.monotonic() + 5.0)
-    if info is None or supports(info):
-        return
-    try:
-        listed = client.models()
-    except OpenRouterError:
-        listed = []
-    names = models_that(supports, listed, favourites=preferences.load().favourites, leave_out=model)
-    which = f"Models that do: {', '.join(names)}" if names else \
-        "`%edge models` lists the models with tools in their supported parameters"
-    raise CallRefused(f"{model} does not call functions (no tools in its supported parameters). "
-                      f"{which} — pick one with -m (model= in the Python API). Nothing was sent.")
+        which = f"Models that do: {', '.join(names)}" if names else where_else
+        raise CallRefused(f"{model} {lacks}. {which} — pick one with -m (model= in the Python "
+                          "API). Nothing was sent.")
 
 
 def spending_limits(budget: float | None, held_usd: float = 0.0) -> list[Limit]:
@@ -158,6 +155,17 @@ def spending_limits(budget: float | None, held_usd: float = 0.0) -> list[Limit]:
     if budget is not None:
         limits.append(Limit("calls", budget, held_usd))
     return limits
+
+
+def check_web_bounded(client: OpenRouterClient, model: str, body: dict[str, Any]) -> None:
+    """Under a budget, refuse (:class:`CallRefused`) web searches nothing bounds."""
+    from ._web import web_bound
+
+    why = web_bound(client, body).unbounded
+    if why:
+        raise CallRefused(f"Refused before sending to {model}: a budget applies and {why}, so "
+                          "no worst case holds. Use --web-engine exa (the default; web_engine= "
+                          "in Python), or remove the budget.")
 
 
 def unpriced_refusal(model: str, price: WorstPrice) -> CallRefused:
@@ -201,6 +209,7 @@ def pre_call(client: OpenRouterClient, model: str, body: dict[str, Any], budget:
         return PreCall(_recording.begin(record), at_most_usd=at_most)
     if price.pricing is None:
         raise unpriced_refusal(model, price)
+    check_web_bounded(client, model, body)
     worst, prompt_tokens, ceiling, images, extra = _worst_case(client, body, price)
     try:
         row = _recording.begin(record, worst_case_usd=worst, limits=limits)
@@ -226,17 +235,18 @@ def _worst_case(client: OpenRouterClient, body: dict[str, Any], price: WorstPric
     engine that reads its PDFs, OpenRouter's paid default when a model it can reach does not
     read them and no plugin is named (:mod:`._media`), and the web searches it may run
     (:mod:`._web`)."""
-    from ..ledger import estimate_prompt_tokens, worst_case_cost
+    from ..ledger import estimate_body_tokens, worst_case_cost
     from ._media import has_attachments, media_price, plugin_engine, reads_files
-    from ._web import search_worst_usd
+    from ._web import web_bound
 
     assert price.pricing is not None
-    prompt_tokens = estimate_prompt_tokens(body["messages"])
+    prompt_tokens = estimate_body_tokens(body)
     ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
     # With a plugin named, who reads the PDFs is known: /models is not needed.
     needs_models = has_attachments(body) and plugin_engine(body) is None
     images, extra = media_price(body, reads_files(client, body) if needs_models else True)
-    extra += search_worst_usd(client, body)[1]  # web searches: max_uses at the dearest price
+    # web searches: max_uses at the dearest price, each a round more of the model
+    extra += web_bound(client, body).worst_usd(price.pricing, prompt_tokens, ceiling)
     # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
     worst = worst_case_cost(prompt_tokens, ceiling, price.pricing, images=images, extra_usd=extra)
     return worst, prompt_tokens, ceiling, images, extra

@@ -90,6 +90,8 @@ class CallRun:
         #: plugin) and what it sends besides text
         self._sent: list[tuple[dict[str, Any], _media.Sending]] = []
         self._sending: list[str] = []  # per call: the status line's "2 images · …"
+        self._worst: dict[int, float] = {}  # id(call) -> the worst case reserved for it
+        self._abandoned = False  # execute raised past written rows (see abandoned_records)
 
     # -- from another thread ---------------------------------------------------------------
     def cancel(self) -> None:
@@ -113,8 +115,19 @@ class CallRun:
         return self._calls[index].completion if index < len(self._calls) else None
 
     def held_usd(self, index: int) -> float | None:
-        """What call ``index`` holds of the budgets until its exact cost is known."""
-        return held_estimate(self._calls[index]) if index < len(self._calls) else None
+        """The worst case reserved for call ``index`` (what a budget counts for it while its
+        exact cost is not known), or the guard's estimate when none was reserved."""
+        if index >= len(self._calls):
+            return None
+        call = self._calls[index]
+        return self._worst.get(id(call), held_estimate(call))
+
+    def abandoned_records(self) -> list[EdgeResult]:
+        """After :meth:`execute` raised past written rows (an interrupt or an unexpected
+        error in the middle): each call's record, as its ledger row was completed."""
+        if not self._abandoned:
+            return []
+        return [c.record for c in self._calls if isinstance(c.record, EdgeResult)]
 
     # -- the life of the calls -------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -148,6 +161,9 @@ class CallRun:
             self._sent = [self._media(client, planned, i in hits) for i, planned in enumerate(plan.calls)]
             if client is not None:  # before any row is written, as the media checks
                 _reasoning.check(client, [b for i, (b, _) in enumerate(self._sent) if i not in hits])
+            if client is not None and request.web:  # a server tool: the model must call tools
+                _checks.check_tools(client, [p.spec.model for i, p in enumerate(plan.calls)
+                                             if i not in hits], web=True)
             if client is not None and request.schema is not None:  # refused before any row
                 _checks.check_structured(client, [p.spec.model for i, p in enumerate(plan.calls)
                                                   if i not in hits])
@@ -258,6 +274,8 @@ class CallRun:
                 self._calls.append(call)
                 self._sending.append(_sending_text(body, sending, check.at_most_usd, attachments))
                 call.guard = check.guard
+                if check.guard is not None:
+                    self._worst[id(call)] = check.worst_case_usd
                 held += check.worst_case_usd
                 self.plan.notes += [n for n in check.notes if n not in self.plan.notes]
         except CallRefused as exc:
@@ -409,6 +427,7 @@ class CallRun:
         """
         interrupt = isinstance(exc, KeyboardInterrupt)
         why = describe_failure(exc)
+        self._abandoned = True
         # Taken before cancelling: a call that had ended keeps what finish_record makes of
         # it; only one still running is stopped by ``exc``.
         ended = {id(c) for c in self._calls if c.done}

@@ -64,51 +64,77 @@ class ToolLoop:
             raise NothingSent("Nothing was sent: --confirm-tools asks before each call, and nobody "
                               "can answer here (no input in this kernel or terminal). Run it where "
                               "you can answer, or leave out --confirm-tools.")
-        if self._client is None:
-            self._client = connected_client()
-        from ._checks import check_structured, check_tools
+        try:  # nothing is written before the first step: an interrupt here costs nothing
+            if self._client is None:
+                self._client = connected_client()
+            from ._checks import check_structured, check_tools
 
-        check_tools(self._client, planned.spec.model)  # before any row is written
-        if request.schema is not None:  # refused before any row, as a cell without tools
-            check_structured(self._client, [planned.spec.model])
+            check_tools(self._client, [planned.spec.model])  # before any row is written
+            if request.schema is not None:  # refused before any row, as a cell without tools
+                check_structured(self._client, [planned.spec.model])
+        except KeyboardInterrupt:
+            raise EdgeInterrupted("Interrupted before anything was sent: nothing was spent.") from None
         state = _State()
-        messages = list(planned.body["messages"])
         try:
-            for step in range(1, request.max_steps + 1):
-                if self._cancelled.is_set():
-                    state.interrupted = True
-                    break
-                run = self._step_run(planned, messages, step, state)
-                if run is None:
-                    break
-                completion = run.completion(0)
-                record = state.steps[-1]
-                wanted = list(completion.tool_calls) if completion is not None else []
-                if state.interrupted or record.status != "ok" or not wanted:
-                    break
-                if step == request.max_steps:
-                    names = ", ".join(dict.fromkeys(c.name for c in wanted))
-                    state.notes.append(
-                        f"Stopped after {step} step{'s' if step > 1 else ''} (--max-steps "
-                        f"{request.max_steps}): the model still asked for {names}, which did not "
-                        "run. Raise --max-steps (max_steps=) to let it go on.")
-                    break
-                messages = [*messages, assistant_message(completion, record.text, wanted)]
-                ran = []
-                try:
-                    for call in wanted:
-                        ran.append(self._run_tool(call, step, state))
-                        messages.append({"role": "tool", "tool_call_id": call.id,
-                                         "content": ran[-1].content})
-                        if state.interrupted:
-                            break
-                finally:  # the calls this step asked for, with it (an interrupt included)
-                    record.tool_calls = tuple(ran)
-                if state.interrupted:
-                    break
+            self._steps(planned, state)
         except KeyboardInterrupt:  # between steps: everything so far is kept as it is
             state.interrupted = True
+        except Exception as exc:  # the loop's own code, or a view failing: kept, said in one line
+            if not state.steps:
+                raise
+            from ._running import describe_failure
+
+            state.notes.append(f"The tool loop stopped on an unexpected error: "
+                               f"{describe_failure(exc)}. Everything so far is kept.")
+            state.stop_status = "error"
+        if not state.steps:  # cancelled before the first step was sent
+            raise EdgeInterrupted("Interrupted before anything was sent: nothing was spent.")
         return self._outcome(state)
+
+    def _steps(self, planned: PlannedCall, state: _State) -> None:
+        """Step after step until an answer, a stop, or ``max_steps``; ``state`` holds it all."""
+        request = self.plan.request
+        messages = list(planned.body["messages"])
+        for step in range(1, request.max_steps + 1):
+            if self._cancelled.is_set():
+                state.interrupted = True
+                return
+            run = self._step_run(planned, messages, step, state)
+            if run is None:
+                return
+            completion = run.completion(0)
+            record = state.steps[-1]
+            wanted = list(completion.tool_calls) if completion is not None else []
+            if state.interrupted or not wanted or record.status != "ok":
+                return
+            names = ", ".join(dict.fromkeys(c.name for c in wanted))
+            if record.finish_reason == "length":  # the arguments are cut: running them is blind
+                record.error = state.stop_error = (
+                    f"The model's call of {names} was cut off by the token cap (--max-tokens "
+                    f"{request.max_tokens}) before its arguments were complete, so it did not "
+                    "run. Raise --max-tokens (max_tokens=).")
+                return
+            if step == request.max_steps:
+                state.notes.append(
+                    f"Stopped after {step} step{'s' if step > 1 else ''} (--max-steps "
+                    f"{request.max_steps}): the model still asked for {names}, which did not "
+                    "run. Raise --max-steps (max_steps=) to let it go on.")
+                state.stop_status = "stopped_steps"
+                return
+            messages = [*messages, assistant_message(completion, record.text, wanted)]
+            ran = []
+            try:
+                for call in wanted:
+                    if self._cancelled.is_set():  # a cancel from another thread: no more calls
+                        state.interrupted = True
+                        return
+                    ran.append(self._run_tool(call, step, state))
+                    messages.append({"role": "tool", "tool_call_id": call.id,
+                                     "content": ran[-1].content})
+                    if state.interrupted:
+                        return
+            finally:  # the calls this step asked for, with it (an interrupt included)
+                record.tool_calls = tuple(ran)
 
     # -- one step ----------------------------------------------------------------------
     def _step_run(self, planned: PlannedCall, messages: list[dict[str, Any]], step: int,
@@ -138,17 +164,26 @@ class ToolLoop:
             run.cancel()
         try:
             outcome = run.execute()
-        except (CallRefused, NothingSent, CallsBroke) as exc:
+        except (CallRefused, NothingSent) as exc:  # before it was sent: its row is released
             if not state.steps:
                 raise
             state.notes.append(f"Step {step} was not sent: {exc} Everything so far is kept.")
             # a later step is refused for its price (the body is the first step's, longer)
             state.stop_status = "stopped_budget" if isinstance(exc, CallRefused) else "error"
             return None
-        except EdgeInterrupted:
+        except (EdgeInterrupted, CallsBroke) as exc:
+            # Stopped after its row was written: the step is in the ledger as it ended (paid,
+            # perhaps), so it is in the summary too, and the cost line stays the rows' sum.
+            abandoned = run.abandoned_records()
+            state.steps += abandoned
+            state.held += [run.held_usd(0)] * len(abandoned)
             if not state.steps:
                 raise
-            state.interrupted = True
+            if isinstance(exc, EdgeInterrupted):
+                state.interrupted = True
+            else:
+                state.notes.append(f"Step {step} stopped: {exc}")
+                state.stop_status = "error"
             return None
         finally:
             self._current = None
@@ -166,6 +201,7 @@ class ToolLoop:
         from ..tools import ToolOutcome, confirm_call
 
         request, toolbox = self.plan.request, self.plan.toolbox
+        scrub = self._client.scrub if self._client is not None else str
         try:
             if request.confirm_tools and not confirm_call(call.name, call.arguments):
                 outcome = ToolOutcome(call_id=call.id, name=call.name, arguments_text=call.arguments,
@@ -173,7 +209,12 @@ class ToolLoop:
                                       error="declined by the user", seconds=0.0)
             else:
                 self._emit(ToolRunning(0, step, call.name, call.arguments))
-                outcome = dataclasses.replace(toolbox.run(call.name, call.arguments), call_id=call.id)
+                outcome = toolbox.run(call.name, call.arguments, call_id=call.id)
+                # A function may put the key into what it returns or raises: it goes to the
+                # model and into the cell, so it is masked as any server text is.
+                outcome = dataclasses.replace(outcome, content=scrub(outcome.content),
+                                              preview=scrub(outcome.preview),
+                                              error=scrub(outcome.error) if outcome.error else None)
         except KeyboardInterrupt:
             state.interrupted = True
             outcome = ToolOutcome(call_id=call.id, name=call.name, arguments_text=call.arguments,
@@ -194,8 +235,10 @@ class ToolLoop:
                             status="interrupted" if state.interrupted else state.stop_status)
         if plan.request.schema is not None and summary.status == "ok":
             summary.check_schema(plan.request.schema)
+        if state.stop_error:
+            summary.status, summary.error = "error", state.stop_error
         notes = list(state.notes)
-        if summary.status == "ok" and state.completion is not None:
+        if summary.status == "ok" and summary.text and state.completion is not None:
             details = state.completion.reasoning_details
             notes += save_turn(plan, {summary.model: summary.text},
                                {summary.model: details} if details else {})
@@ -212,12 +255,14 @@ class _State:
     notes: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     interrupted: bool = False
-    #: the loop's status when a step could not be sent ("stopped_budget", "error")
+    #: the loop's status when it ended early ("stopped_budget", "stopped_steps", "error")
     stop_status: str | None = None
+    stop_error: str = ""  # why the last step's answer could not be used (a cut-off call)
     completion: Any = None  # the last step's openrouter.Completion
 
     def spent_usd(self) -> float:
-        """What the steps so far cost: exact where known, else what they still hold."""
+        """What the steps so far cost: exact where known, else the worst case reserved for
+        them (their cost is reconciled later; until then the budget holds it)."""
         return total_usd([r.cost_usd if r.cost_usd is not None else held
                           for r, held in zip(self.steps, self.held, strict=True)])
 

@@ -22,7 +22,7 @@ from ..ledger import (
     Limit,
     StartingCall,
     StreamGuard,
-    estimate_prompt_tokens,
+    estimate_body_tokens,
     worst_case_cost,
 )
 from ..openrouter import OpenRouterClient
@@ -30,6 +30,7 @@ from ..record import CallRecord
 from ._checks import PreCall
 from ._errors import CallRefused
 from ._media import media_price
+from ._web import WebBound
 
 if TYPE_CHECKING:
     from ..routing import WorstPrice
@@ -62,9 +63,8 @@ class CallBatch:
         #: does the model read PDFs itself (None: unknown)? Prices rows that send one
         #: without a plugin at the engine OpenRouter would use (``_media``)
         self.reads_files: bool | None = None
-        #: each row's web searches at most, at the dearest price (``_web``): the rows of a
-        #: map share their web tool
-        self.web_usd = 0.0
+        #: the rows' web searches at most (``_web``): the rows of a map share their web tool
+        self.web = WebBound()
 
     @classmethod
     def open(cls, client: OpenRouterClient, model: str, body: dict[str, Any],
@@ -87,9 +87,11 @@ class CallBatch:
         from ._media import reads_files
 
         batch.reads_files = reads_files(client, body)  # /models: cached
-        from ._web import search_worst_usd
+        from ._checks import check_web_bounded
+        from ._web import web_bound
 
-        batch.web_usd = search_worst_usd(client, body)[1]
+        check_web_bounded(client, model, body)
+        batch.web = web_bound(client, body)
         return batch
 
     def _limits(self) -> list[Limit]:
@@ -117,10 +119,10 @@ class CallBatch:
                 prompts.append(0)
                 extras.append((0, 0.0))
                 continue
-            prompt_tokens = estimate_prompt_tokens(body["messages"])
+            prompt_tokens = estimate_body_tokens(body)
             ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
             images, extra = media_price(body, self.reads_files)
-            extra += self.web_usd
+            extra += self.web.worst_usd(price.pricing, prompt_tokens, ceiling)
             starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing,
                                                                images=images, extra_usd=extra)))
             prompts.append(prompt_tokens)

@@ -26,6 +26,7 @@ from .budgets import (
     StreamGuard,
     completion_ceiling,
     count_images,
+    estimate_body_tokens,
     estimate_prompt_tokens,
     estimate_text_tokens,
     left_usd,
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BegunRow", "BudgetExceeded", "Context", "FinishedCall", "Ledger", "LedgerError", "Limit",
     "StartingCall", "StreamGuard",
-    "completion_ceiling", "count_images", "current_context", "estimate_prompt_tokens",
+    "completion_ceiling", "count_images", "current_context", "estimate_body_tokens",
+    "estimate_prompt_tokens",
     "estimate_text_tokens", "export", "group", "left_usd", "read_export", "restore_dtypes",
     "set_context", "since_to_us", "usage", "worst_case_cost",
 ]

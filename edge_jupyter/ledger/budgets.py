@@ -207,6 +207,13 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]], *,
     return math.ceil(total)
 
 
+def estimate_body_tokens(body: dict[str, Any]) -> int:
+    """:func:`estimate_prompt_tokens` of a request body: its messages and its ``tools`` (a
+    function's schema is prompt the model is billed for — a long docstring is many tokens)."""
+    tools = body.get("tools")
+    return estimate_prompt_tokens(body["messages"], tools=tools if isinstance(tools, list) else None)
+
+
 def estimate_text_only_tokens(messages: list[dict[str, Any]]) -> int:
     """:func:`estimate_prompt_tokens` of the messages' text alone (images and files left out)."""
     text_only = [{**m, "content": [p for p in m["content"] if isinstance(p, dict) and p.get("type") == "text"]}

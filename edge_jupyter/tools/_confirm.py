@@ -18,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-from ._run import call_text
+from ._run import CONFIRM_CHARS, call_text
 
 #: answers that mean yes (anything else, an empty line included, is no: the safe side)
 YES = ("y", "yes")
@@ -44,7 +44,7 @@ def confirm_call(name: str, arguments_text: str) -> bool:
     except ValueError:
         parsed = None
     arguments = parsed if isinstance(parsed, dict) else None
-    prompt = f"Run {call_text(name, arguments, arguments_text)}? [y/N] "
+    prompt = f"Run {call_text(name, arguments, arguments_text, cap=CONFIRM_CHARS)}? [y/N] "
     try:
         answer = builtins.input(prompt)  # ipykernel's raw_input in a kernel (its frontend asks)
     except (EOFError, NotImplementedError):  # IPython's StdinNotImplementedError included

@@ -1,7 +1,8 @@
 """Running one tool call a model asked for, safely: :class:`ToolBox` and :class:`ToolOutcome`.
 
-``ToolBox.run`` never raises (``KeyboardInterrupt`` and ``SystemExit`` excepted: an interrupt
-stops the loop, which keeps everything done so far).  Whatever goes wrong becomes an error
+``ToolBox.run`` never raises (``KeyboardInterrupt`` excepted: an interrupt stops the loop,
+which keeps everything done so far; a function that calls ``sys.exit`` — argparse on bad
+input — is an error result like any other, not the end of the cell).  Whatever goes wrong becomes an error
 *result*, sent back to the model as the tool message so it can correct itself:
 
 - a name that is no tool → "Error: there is no tool named 'x'; the tools are: f, g."
@@ -33,6 +34,9 @@ from ._schema import Tool, read_tool
 
 #: the most characters of the arguments shown in :meth:`ToolOutcome.line`
 ARGUMENTS_CHARS = 80
+#: ``--confirm-tools`` shows the arguments whole up to this: a model could otherwise pad the
+#: visible part and hide what matters (``…; DROP TABLE users``) past a short cap
+CONFIRM_CHARS = 4_000
 
 
 @dataclass
@@ -58,16 +62,19 @@ class ToolOutcome:
                f"{self.seconds:.2f} s"
 
 
-def call_text(name: str, arguments: dict[str, Any] | None, arguments_text: str = "") -> str:
-    """``get_weather(city='Paris')``: a call as Python would write it, one line, capped (the
-    model chose every character of it: control characters go)."""
+def call_text(name: str, arguments: dict[str, Any] | None, arguments_text: str = "", *,
+              cap: int = ARGUMENTS_CHARS) -> str:
+    """``get_weather(city='Paris')``: a call as Python would write it, one line, capped at
+    ``cap`` characters of arguments, saying how many more there are (the model chose every
+    character of it: control characters go)."""
     if arguments is None:
         inner = " ".join(arguments_text.split())
     else:
         inner = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
     inner = strip_controls(inner)
-    if len(inner) > ARGUMENTS_CHARS:
-        inner = inner[:ARGUMENTS_CHARS - 1] + "…"
+    if len(inner) > cap:
+        more = len(inner) - (cap - 1)
+        inner = inner[:cap - 1] + ("…" if cap == ARGUMENTS_CHARS else f"… ({more:,} more characters)")
     return f"{strip_controls(name)}({inner})"
 
 
@@ -92,7 +99,7 @@ class ToolBox:
 
     def run(self, name: str, arguments: str, call_id: str = "") -> ToolOutcome:
         """Run the model's call of ``name`` with the JSON ``arguments``; never raises but
-        ``KeyboardInterrupt``/``SystemExit`` — every failure is an error result."""
+        ``KeyboardInterrupt`` — every failure (``SystemExit`` included) is an error result."""
         started = time.perf_counter()
         parsed: dict[str, Any] | None = None
         try:
@@ -109,7 +116,7 @@ class ToolBox:
             args, kwargs, problem = _bind(tool, parsed)
             if problem:
                 return self._failed(call_id, name, arguments, parsed, started, problem, problem)
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a hint's own code failing (a dataclass's __post_init__)
             reason = exception_line(exc)
@@ -117,7 +124,7 @@ class ToolBox:
                                 f"the arguments could not be read: {reason}")
         try:
             value = _call(tool, args, kwargs)
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             raise
         except BaseException as exc:  # the function's own failure: the model is told, not us
             reason = exception_line(exc)
@@ -125,7 +132,7 @@ class ToolBox:
         seconds = time.perf_counter() - started
         try:
             text = result_text(value)
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a model_dump_json or to_csv that raises
             reason = f"the result could not be turned into text: {exception_line(exc)}"

@@ -1,0 +1,139 @@
+"""The tool loop's edges, in this process against the sandbox, through the engine's public API
+(``calls.plan`` → ``calls.CallRun``): a cancel before the first step, an interrupt after a
+later step's row was written, a call cut off by the token cap, a ``--max-steps`` stop in a
+chat, a function that leaks the key or exits, the functions' schemas in the worst case, web
+search on a model without tools, and a replayed web answer keeping its sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from media_files import asked
+
+import edge_jupyter as edge
+from edge_jupyter import calls
+from edge_jupyter.answer_format import cost_line_text
+from edge_jupyter.money import total_usd
+
+MINI = "openai/gpt-4o-mini"
+
+
+def add(a: int, b: int) -> int:
+    """Add two whole numbers."""
+    return a + b
+
+
+def rows(group: str) -> list[tuple[int, str, float]]:
+    frame = edge.usage("all")
+    mine = frame[frame["group_id"] == group]
+    return [(int(r.step), r.status, float(r.cost_usd)) for r in mine.itertuples()]
+
+
+def run_plan(prompt: str, listener: Any = None, **options: Any) -> Any:
+    request = calls.Request(prompt=prompt, models=[MINI], tools=[add], **options)
+    return calls.CallRun(calls.plan(request), listener)
+
+
+def test_a_cancel_before_the_first_step_sends_nothing(edge_env, sb) -> None:
+    run = run_plan("Add.")
+    run.cancel()
+    before = len(asked(sb))
+    with pytest.raises(calls.EdgeInterrupted, match="nothing was spent"):
+        run.execute()
+    assert len(asked(sb)) == before
+
+
+def test_an_interrupt_after_a_later_steps_row_keeps_that_step_in_the_sum(edge_env, sb) -> None:
+    """The interrupt lands once step 2 has ended (its answer paid): the engine completes its
+    row and raises; the loop's summary still holds step 2, so its cost is the rows' sum."""
+    sb.script_tools([[("add", {"a": 1, "b": 2})]])
+
+    def listener(event: Any) -> None:
+        if isinstance(event, calls.Ended) and getattr(listener, "step", 0) == 2:
+            raise KeyboardInterrupt
+        if isinstance(event, calls.Began):
+            listener.step = event.step  # type: ignore[attr-defined]
+
+    outcome = run_plan("Add.", listener).execute()
+    summary = outcome.records[0]
+    assert outcome.interrupted and summary.status == "interrupted"
+    assert len(summary.steps) == 2
+    assert [s for s, _, _ in rows(summary.group_id)] == [1, 2]
+    assert summary.cost_usd == total_usd([c for _, _, c in rows(summary.group_id)])
+
+
+def test_a_call_cut_off_by_the_token_cap_does_not_run(edge_env, sb) -> None:
+    ran: list[int] = []
+
+    def counted(a: int, b: int) -> int:
+        """Add, counting the calls."""
+        ran.append(1)
+        return a + b
+
+    request = calls.Request(prompt="Add. [sandbox:tools=1]", models=[MINI], tools=[counted],
+                            max_tokens=2)
+    outcome = calls.CallRun(calls.plan(request)).execute()
+    summary = outcome.records[0]
+    assert not ran and summary.status == "error"
+    assert "cut off by the token cap" in summary.error and "--max-tokens" in summary.error
+    assert len(summary.steps) == 1 and summary.steps[0].finish_reason == "length"
+
+
+def test_a_max_steps_stop_in_a_chat_saves_no_empty_turn(edge_env, sb) -> None:
+    chat = edge.Chat(MINI, tools=[add], max_steps=1)
+    sb.script_tools([[("add", {"a": 1, "b": 1})]])
+    stopped = chat.ask("Add.")
+    assert stopped.status == "stopped_steps" and stopped.text == ""
+    assert chat.history == []  # nothing to continue from: the next turn starts afresh
+    sb.script_tools([])
+    chat.ask("Now just answer.")
+    assert [m["role"] for m in asked(sb)[-1].json["messages"]] == ["user"]
+
+
+def test_a_function_that_leaks_the_key_or_exits_is_an_error_result(edge_env, sb) -> None:
+    key = sb.key
+
+    def leaky() -> str:
+        """Fails, quoting a secret."""
+        raise RuntimeError(f"auth failed for {key}")
+
+    def exits() -> str:
+        """Exits, as argparse does on bad input."""
+        raise SystemExit(2)
+
+    sb.script_tools([[("leaky", {}), ("exits", {})]])
+    result = edge.ask("Go.", MINI, tools=[leaky, exits])
+    sent = [m["content"] for m in asked(sb)[-1].json["messages"] if m["role"] == "tool"]
+    assert key not in "".join(sent) and key not in result.tool_calls[0].line()
+    assert "RuntimeError: auth failed for" in sent[0]
+    assert sent[1] == "Error: SystemExit: 2"
+    assert result.status == "ok"
+
+
+def test_the_functions_schemas_are_priced_in_the_worst_case(edge_env, sb) -> None:
+    """A function with a 100 kB docstring is ~25,000 prompt tokens the model is billed for:
+    under a budget they count before anything is sent."""
+    def big(x: int) -> int:
+        return x
+
+    big.__doc__ = "A long description. " + "word " * 20_000
+    before = len(asked(sb))
+    with pytest.raises(calls.CallRefused, match="Refused before sending"):
+        edge.ask("hi", MINI, tools=[big], max_tokens=20, budget=0.001)
+    assert len(asked(sb)) == before
+
+
+def test_web_search_on_a_model_without_tools_is_refused(edge_env, sb) -> None:
+    before = len(asked(sb))
+    with pytest.raises(calls.CallRefused, match="cannot search the web"):
+        edge.ask("News?", "meta-llama/llama-3.1-8b-instruct:free", web=True)
+    assert len(asked(sb)) == before
+
+
+def test_a_replayed_web_answer_keeps_its_sources_and_searches(edge_env, sb) -> None:
+    first = edge.ask("News? [sandbox:searches=2]", "openai/gpt-4o", web=True, replay=True)
+    again = edge.ask("News? [sandbox:searches=2]", "openai/gpt-4o", web=True, replay=True)
+    assert again.status == "replayed" and again.cost_usd == 0
+    assert [c.url for c in again.citations] == [c.url for c in first.citations] != []
+    assert again.web_searches == 2 and "incl. 2 web searches" in cost_line_text(again)
