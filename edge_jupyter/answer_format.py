@@ -149,14 +149,9 @@ def _citation_parts(citation: Any) -> tuple[str, str, str]:
     title = strip_controls(title if isinstance(title, str) else "").strip()
     if len(title) > _TITLE_CHARS:
         title = title[:_TITLE_CHARS - 1] + "…"
-    host = ""
-    if url == strip_controls(url) and not any(c.isspace() for c in url):
-        try:
-            split = urlsplit(url)
-            if split.scheme.lower() in ("http", "https") and split.hostname:
-                host = split.hostname
-        except ValueError:  # e.g. a malformed IPv6 host: not a link
-            host = ""
+    from .openrouter import web_url  # the one test of a link a page may hold
+
+    host = (urlsplit(url).hostname or "") if web_url(url) else ""
     shown = strip_controls(url)
     if not host and len(shown) > _TITLE_CHARS:  # a data: URL can be megabytes of text
         shown = shown[:_TITLE_CHARS - 1] + "…"

@@ -500,7 +500,7 @@ def test_every_failure_is_an_error_result_for_the_model(name: str, arguments: st
     assert out.line().startswith(f"{name}(") and " → ✗ " in out.line()
 
 
-def test_an_exception_is_its_last_traceback_line_only_never_a_path() -> None:
+def test_an_exception_is_its_type_and_first_message_line_never_a_traceback() -> None:
     def boom(path: str) -> str:
         raise OSError(f"cannot open {path}\n  File \"{__file__}\", line 1\nmore")
 

@@ -137,3 +137,46 @@ def test_a_replayed_web_answer_keeps_its_sources_and_searches(edge_env, sb) -> N
     assert again.status == "replayed" and again.cost_usd == 0
     assert [c.url for c in again.citations] == [c.url for c in first.citations] != []
     assert again.web_searches == 2 and "incl. 2 web searches" in cost_line_text(again)
+
+
+def test_a_tool_loop_is_never_replayed(edge_env, sb) -> None:
+    ran: list[int] = []
+
+    def counted(a: int, b: int) -> int:
+        """Add, counting the calls."""
+        ran.append(1)
+        return a + b
+
+    for _ in range(2):
+        sb.script_tools([[("counted", {"a": 1, "b": 1})]])
+        result = edge.ask("Add.", MINI, tools=[counted], replay=True)
+        assert result.status == "ok" and result.cost_usd > 0
+    assert len(ran) == 2  # the function ran again: its result may differ each time
+
+
+def test_cancelling_an_aask_tool_loop_stops_it_and_completes_every_row(edge_env, sb) -> None:
+    import asyncio
+    import threading
+
+    started = threading.Event()
+
+    def slow(seconds: int) -> str:
+        """Sleep a while."""
+        started.set()
+        threading.Event().wait(seconds)
+        return "woke"
+
+    async def main() -> None:
+        sb.script_tools([[("slow", {"seconds": 3})], [("slow", {"seconds": 3})]])
+        task = asyncio.ensure_future(edge.aask("Wait.", MINI, tools=[slow]))
+        while not started.is_set():
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    before = len(asked(sb))
+    asyncio.run(main())
+    frame = edge.usage("all")
+    assert (frame["status"] == "pending").sum() == 0
+    assert len(asked(sb)) == before + 1  # the step after the cancelled tool was never sent

@@ -278,7 +278,7 @@ def web_url(value: Any) -> str | None:
 
     if not isinstance(value, str) or not 0 < len(value) <= MAX_CITATION_URL:
         return None
-    if any(ord(ch) <= 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+    if any(ord(ch) <= 0x20 or 0x7F <= ord(ch) <= 0x9F or ch.isspace() for ch in value):
         return None
     try:
         parts = urlsplit(value)

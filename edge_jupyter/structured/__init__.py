@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ._errors import AnswerInvalid, SchemaError
 from ._frame import columns
+from ._plain import json_kind
 from ._schema import Schema, schema_of
 from ._validate import validate
 
@@ -25,4 +26,4 @@ SUPPORT_PARAMETERS = ("structured_outputs", "response_format")
 HEALING_PLUGIN = {"id": "response-healing"}
 
 __all__ = ["HEALING_PLUGIN", "SUPPORT_PARAMETERS", "AnswerInvalid", "Schema", "SchemaError",
-           "columns", "schema_of", "validate"]
+           "columns", "json_kind", "schema_of", "validate"]

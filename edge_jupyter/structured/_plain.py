@@ -51,7 +51,9 @@ def describe(tp: Any) -> dict[str, Any]:
                       "install pydantic or use str, int, float, bool, lists and dicts.")
 
 
-def _type_name(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """A JSON value's kind as a person says it ("a string", "an array", "null"): the one
+    wording of schema checks and of tool arguments."""
     for py, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"),
                      (str, "a string"), (list, "an array"), (dict, "an object")):
         if isinstance(value, py):
@@ -85,7 +87,7 @@ def check(value: Any, schema: dict[str, Any], where: str = "", defs: dict[str, A
                 return
             except ValueError:
                 continue
-        raise ValueError(f"{at}: {_type_name(value)} fits none of the allowed forms")
+        raise ValueError(f"{at}: {json_kind(value)} fits none of the allowed forms")
     if "enum" in schema and value not in schema["enum"]:
         raise ValueError(f"{at}: {value!r} is not one of {schema['enum']!r}")
     if "const" in schema and value != schema["const"]:
@@ -93,7 +95,7 @@ def check(value: Any, schema: dict[str, Any], where: str = "", defs: dict[str, A
     kind = schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind] if kind else []
     if kinds and not any(_fits(value, k) for k in kinds):
-        raise ValueError(f"{at}: expected {' or '.join(kinds)}, got {_type_name(value)}")
+        raise ValueError(f"{at}: expected {' or '.join(kinds)}, got {json_kind(value)}")
     if isinstance(value, dict):
         props = schema.get("properties", {})
         for key in schema.get("required", []):

@@ -17,6 +17,7 @@ import typing
 from collections import abc
 from typing import Annotated, Any, Literal, Union
 
+from ..structured import json_kind
 from ._schema import enum_values, is_pydantic_model, is_typeddict, record_fields
 
 _SIMPLE: dict[Any, str] = {str: "a string", int: "an integer", float: "a number",
@@ -68,15 +69,6 @@ def convert(hint: Any, value: Any, where: str) -> Any:
         return {k: convert(args[1] if args else Any, v, f"{where}.{k}")
                 for k, v in _expect(dict, value, where).items()}
     return value  # not reached: _schema refused every other hint when the tool was made
-
-
-def json_kind(value: Any) -> str:
-    """A JSON value's kind as a person says it ("a string", "an array", "null")."""
-    for py, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"),
-                     (str, "a string"), (list, "an array"), (dict, "an object")):
-        if isinstance(value, py):
-            return name
-    return "null" if value is None else type(value).__name__
 
 
 def _simple(hint: type, value: Any, where: str) -> Any:

@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..structured import json_kind
 from ..untrusted_text import strip_controls
-from ._convert import convert, json_kind
+from ._convert import convert
 from ._errors import ToolError
 from ._result import capped, preview, result_text
 from ._schema import Tool, read_tool
