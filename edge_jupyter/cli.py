@@ -103,7 +103,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         request = calls.Request(prompt=_prompt(args), models=[args.model] if args.model else [],
                                 max_tokens=args.max_tokens, budget=args.budget, label="cli",
                                 pdf_engine=args.pdf_engine, reasoning=args.reasoning,
-                                reasoning_tokens=args.reasoning_tokens)
+                                reasoning_tokens=args.reasoning_tokens, web=args.web,
+                                web_engine=args.web_engine, web_searches=args.web_searches)
         outcome = calls.CallRun(calls.plan(request), show).execute()
     except calls.EdgeInterrupted as exc:
         print(f"\n{strip_controls(str(exc))}", file=sys.stderr)
@@ -115,6 +116,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"edge-jupyter ask: {strip_controls(str(exc))}", file=sys.stderr)
         return 2
     record = outcome.records[0]
+    if record.citations:  # a web search's sources, numbered as the answer's [1] markers
+        from .answer_format import citations_text
+
+        print("\n" + strip_controls(citations_text(record.citations)))
     print("\n" + strip_controls(cost_line_text(record)))
     for note in outcome.notes:
         print(strip_controls(f"note: {note}"), file=sys.stderr)
@@ -138,8 +143,8 @@ def _prompt(args: argparse.Namespace) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .calls import PDF_ENGINES, REASONING_EFFORTS
-    from .user_numbers import RATE, TOKENS, USD  # the same checks as the magics' flags
+    from .calls import PDF_ENGINES, REASONING_EFFORTS, WEB_ENGINES
+    from .user_numbers import COUNT, RATE, TOKENS, USD  # the same checks as the magics' flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
@@ -169,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                      help="cap on the tokens a reasoning model thinks with")
     ask.add_argument("--hide-reasoning", action="store_true",
                      help="do not print the reasoning (printed dim above the answer otherwise)")
+    ask.add_argument("--web", action="store_true",
+                     help="let the model search the web (billed per search; sources printed after it)")
+    ask.add_argument("--web-engine", choices=WEB_ENGINES, help="with --web: the search engine (default exa)")
+    ask.add_argument("--web-searches", type=COUNT.argtype(), metavar="N",
+                     help="with --web: searches at most (default 3)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return cmd_demo(args)

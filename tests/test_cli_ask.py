@@ -85,3 +85,15 @@ def test_an_interrupt_mid_stream_records_the_call_and_exits_130(sb, tmp_path: Pa
     assert "Interrupted" in err and "Traceback" not in err
     [(status, generation_id, _cost, _chat)] = _rows(tmp_path)
     assert status == "interrupted" and generation_id, "the row keeps its generation id to be priced"
+
+
+def test_web_search_prints_its_sources_and_their_cost(sb, tmp_path: Path) -> None:
+    done = _ask(sb, tmp_path, "-m", "openai/gpt-4o", "--web", "--web-searches", "2",
+                "News? [sandbox:searches=2]")
+    assert done.returncode == 0, done.stderr
+    billed = sb.completions[-1]
+    assert billed.web_searches == 2
+    for citation in billed.citations:
+        assert citation["url_citation"]["url"].split("//")[1].split("/")[0] in done.stdout
+    assert "[1] " in done.stdout and "incl. 2 web searches" in done.stdout
+    assert sb.requests[-1].json["tools"][0]["parameters"] == {"max_uses": 2, "engine": "exa"}
