@@ -180,7 +180,8 @@ def quote(bodies: list[dict[str, Any]], price: WorstPrice, max_tokens: int, mode
 
     def cost(prompt_tokens: int, completion: int, images: int, extra: float) -> float:
         return worst_case_cost(prompt_tokens, completion, pricing, images=images,
-                               extra_usd=extra + web.worst_usd(pricing, prompt_tokens, completion))
+                               extra_usd=extra + web.worst_usd(pricing, prompt_tokens, completion,
+                                                               images=images))
 
     worst = sum(n * cost(p, price.completion_ceiling(max_tokens, p), images, extra)
                 for (p, images, extra), n in prompts.items())

@@ -96,4 +96,5 @@ def test_web_search_prints_its_sources_and_their_cost(sb, tmp_path: Path) -> Non
     for citation in billed.citations:
         assert citation["url_citation"]["url"].split("//")[1].split("/")[0] in done.stdout
     assert "[1] " in done.stdout and "incl. 2 web searches" in done.stdout
-    assert sb.requests[-1].json["tools"][0]["parameters"] == {"max_uses": 2, "engine": "exa"}
+    assert sb.requests[-1].json["tools"][0]["parameters"] == {"max_uses": 2, "engine": "exa",
+                                                                "max_characters": 2000}

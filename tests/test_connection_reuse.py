@@ -116,6 +116,6 @@ def test_a_body_that_does_not_end_after_done_does_not_hold_the_answer(server: Ke
     worker.start()
     # a hang detector, not a speed check: without the cut-off the call waits for the
     # client's 120 s read timeout (the server holds the body open for 60 s)
-    worker.join(timeout=30)
+    worker.join(timeout=10)
     assert not worker.is_alive(), "a finished answer waited for the body's end"
     assert got[0].text == "Hello" and got[0].usage.cost == 0.000001

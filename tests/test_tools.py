@@ -759,3 +759,14 @@ def test_in_a_kernel_the_frontend_is_asked_when_it_allows_stdin(kernel: Any) -> 
     out, prompts = _run_with_stdin(kernel, _CONFIRM, None)
     assert prompts == [] and out.strip() == "False False"
 
+
+
+def test_the_confirm_prompt_shows_the_end_of_long_arguments_and_quotes_odd_names() -> None:
+    """A model cannot pad an argument to push what matters past what the person reads."""
+    from edge_jupyter.tools._run import CONFIRM_CHARS, call_text
+
+    query = "SELECT name FROM users" + " " * 9_000 + "; DROP TABLE users"
+    shown = call_text("run_sql", {"query": query}, cap=CONFIRM_CHARS)
+    assert shown.endswith("; DROP TABLE users')") and "characters not shown" in shown
+    odd = call_text("f", {"path\n\u202e": 1})
+    assert "\n" not in odd and "\u202e" not in odd and "'path\\n\\u202e'=1" in odd

@@ -97,7 +97,8 @@ def test_web_search_from_ask(edge_env, sb) -> None:
     result = edge.ask("News? [sandbox:searches=1]", "openai/gpt-4o", web=True, web_engine="exa")
     body = asked(sb)[-1].json
     assert body["tools"] == [{"type": "openrouter:web_search",
-                              "parameters": {"max_uses": 3, "engine": "exa"}}]
+                              "parameters": {"max_uses": 3, "engine": "exa",
+                                             "max_characters": 2000}}]
     assert result.web_searches == 1 and result.citations
     assert all(c.url.startswith("https://") for c in result.citations)
     assert result.cost_usd == sb.completions[-1].cost
@@ -110,13 +111,14 @@ def test_map_with_web_search_counts_each_rows_searches(edge_env, sb, capsys) -> 
 
     df = pd.DataFrame({"topic": ["pandas", "numpy"]})
     before = len(sb.completions)
-    out = edge.map(df, "News about {topic}? [sandbox:searches=2]", "openai/gpt-4o",
+    out = edge.map(df, "News about {topic}? [sandbox:searches=2]", "openai/gpt-4o", max_tokens=20,
                    web=True, web_searches=2, confirm_over=None, progress=False)
     billed = sb.completions[before:]
     assert list(out["web_searches"]) == [2, 2] and str(out["web_searches"].dtype) == "Int64"
     assert total_usd(list(out["cost_usd"])) == total_usd([c.cost for c in billed])
     assert all(r.json["tools"][0]["parameters"]["max_uses"] == 2 for r in asked(sb)[-2:])
-    # the quote counts 2 searches a row at gpt-4o's $0.01: at least $0.04 for the two rows
+    # the quote counts 2 searches a row at gpt-4o's $0.01: at least $0.04 for the two rows,
+    # where their tokens alone (20 completion tokens at most) come to a tenth of a cent
     quoted = capsys.readouterr().out.split("at most $")[1].split()[0].rstrip(".")
     assert float(quoted) >= 0.04
 

@@ -176,7 +176,8 @@ def test_web_search_citations_and_their_cost(kernel, sb) -> None:
     assert billed.web_searches == 2
     tool = asked(sb)[-1].json["tools"][0]
     assert tool == {"type": "openrouter:web_search",
-                    "parameters": {"max_uses": 3, "engine": "exa", "max_results": 4}}
+                    "parameters": {"max_uses": 3, "engine": "exa", "max_characters": 2000,
+                                   "max_results": 4}}
     citations = kernel.value("[(c.url, c.title) for c in _edge.citations]")
     assert [u for u, _ in citations] == [c["url_citation"]["url"] for c in billed.citations]
     html_out = "".join(o["data"].get("text/html", "") for o in run.outputs if "data" in o)
@@ -187,9 +188,10 @@ def test_web_search_citations_and_their_cost(kernel, sb) -> None:
 
 
 def test_the_web_searches_count_in_the_estimate_a_budget_checks(kernel, sb) -> None:
-    # gpt-4o: $0.01 a search, and each search a round more of the model with its 5 results
-    # (1,000 tokens each, on the safe side) as prompt after it: 3 searches come to over $0.10,
-    # 1 to about $0.02 — though the tokens of the question alone would fit in a cent.
+    # gpt-4o: $0.01 a search (its pricing.web_search, dearer than Exa's $0.007), and each
+    # search a round more of the model, its output and its 5 results (2,000 characters each,
+    # a token a character on the safe side) prompt after it: 3 searches come to $0.18, 1 to
+    # $0.035 — though the tokens of the question alone would fit in a tenth of a cent.
     before = len(chats(sb))
     run = kernel.run(f"%%edge -m {DEAR} --web --max-tokens 20 --budget 0.05\nNews?")
     assert "Refused before sending" in run.all_text and "Traceback" not in run.all_text

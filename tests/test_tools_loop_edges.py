@@ -14,6 +14,7 @@ from media_files import asked
 import edge_jupyter as edge
 from edge_jupyter import calls
 from edge_jupyter.answer_format import cost_line_text
+from edge_jupyter.errors import EdgeError
 from edge_jupyter.money import total_usd
 
 MINI = "openai/gpt-4o-mini"
@@ -180,3 +181,68 @@ def test_cancelling_an_aask_tool_loop_stops_it_and_completes_every_row(edge_env,
     frame = edge.usage("all")
     assert (frame["status"] == "pending").sum() == 0
     assert len(asked(sb)) == before + 1  # the step after the cancelled tool was never sent
+
+
+@pytest.mark.parametrize("budget", [0.0100, 0.0101, 0.0105, 0.011, 0.02, 0.05])
+def test_a_web_search_never_costs_more_than_the_budget_it_was_sent_under(edge_env, sb, budget) -> None:
+    """gpt-4o bills $0.01 a search (its pricing.web_search), more than Exa's documented $0.007:
+    the estimate takes the dearer, so a call it lets through stays within the budget."""
+    before = len(sb.completions)
+    try:
+        result = edge.ask("News? [sandbox:searches=1]", "openai/gpt-4o", web=True, web_searches=1,
+                          web_results=1, max_tokens=1, budget=budget)
+    except calls.CallRefused:
+        assert len(sb.completions) == before
+        return
+    assert result.cost_usd <= budget, (result.cost_usd, budget)
+
+
+def test_an_online_model_is_refused_under_a_budget(edge_env, sb) -> None:
+    before = len(asked(sb))
+    with pytest.raises(calls.CallRefused, match="':online' model searches the web"):
+        edge.ask("News?", "openai/gpt-4o:online", max_tokens=20, budget=0.5)
+    assert len(asked(sb)) == before
+
+
+def test_an_interrupt_once_a_steps_row_is_complete_keeps_that_step(edge_env, sb) -> None:
+    """A view of the finished calls (the panel's) that is interrupted after step 1's row was
+    complete: the loop stops, and step 1 — paid — is in the summary and its cost."""
+    from edge_jupyter import events
+
+    sb.script_tools([[("add", {"a": 1, "b": 2})]])
+    fired: list[int] = []
+
+    def listener(event: str, payload: Any) -> None:
+        if event == events.CALLS_FINISHED and not fired:
+            fired.append(1)
+            raise KeyboardInterrupt
+
+    unsubscribe = events.subscribe(listener)
+    try:
+        outcome = run_plan("Add.").execute()
+    finally:
+        unsubscribe()
+    summary = outcome.records[0]
+    assert fired and outcome.interrupted and len(summary.steps) == 1
+    assert rows(summary.group_id) == [(1, "ok", summary.cost_usd)]
+
+
+def test_a_search_is_priced_at_the_dearer_of_the_engine_and_the_model(edge_env, sb) -> None:
+    client = calls.connected_client()
+
+    def per_search(model: str, engine: str) -> float:
+        body = {"model": model, "messages": [], "tools": [calls.web_tool(engine=engine)]}
+        return calls.web_bound(client, body).usd_per_search
+
+    assert per_search("openai/gpt-4o", "exa") == 0.01  # its pricing.web_search, over Exa's 0.007
+    assert per_search("mistralai/mistral-small-3.1-24b-instruct", "exa") == 0.007  # 0.004 < Exa
+    assert per_search("openai/gpt-4o-mini", "perplexity") == 0.005  # no price of its own
+
+
+def test_firecrawl_is_refused_under_a_budget_and_results_are_capped_at_ten(edge_env, sb) -> None:
+    before = len(asked(sb))
+    with pytest.raises(calls.CallRefused, match="does not cap the text of its results"):
+        edge.ask("News?", "openai/gpt-4o", web=True, web_engine="firecrawl", max_tokens=20, budget=1)
+    with pytest.raises(EdgeError, match="at most 10"):
+        edge.ask("News?", "openai/gpt-4o", web=True, web_results=11)
+    assert len(asked(sb)) == before

@@ -246,7 +246,7 @@ def _worst_case(client: OpenRouterClient, body: dict[str, Any], price: WorstPric
     needs_models = has_attachments(body) and plugin_engine(body) is None
     images, extra = media_price(body, reads_files(client, body) if needs_models else True)
     # web searches: max_uses at the dearest price, each a round more of the model
-    extra += web_bound(client, body).worst_usd(price.pricing, prompt_tokens, ceiling)
+    extra += web_bound(client, body).worst_usd(price.pricing, prompt_tokens, ceiling, images=images)
     # A known WorstPrice is finite and not negative (Pricing.from_json makes any other unknown).
     worst = worst_case_cost(prompt_tokens, ceiling, price.pricing, images=images, extra_usd=extra)
     return worst, prompt_tokens, ceiling, images, extra

@@ -91,7 +91,8 @@ class CallRun:
         self._sent: list[tuple[dict[str, Any], _media.Sending]] = []
         self._sending: list[str] = []  # per call: the status line's "2 images · …"
         self._worst: dict[int, float] = {}  # id(call) -> the worst case reserved for it
-        self._abandoned = False  # execute raised past written rows (see abandoned_records)
+        self._abandoned = False  # execute raised past written rows (see records_so_far)
+        self._records: list[EdgeResult] = []  # every row complete: the calls' final records
 
     # -- from another thread ---------------------------------------------------------------
     def cancel(self) -> None:
@@ -101,7 +102,7 @@ class CallRun:
         if self._loop is not None:
             self._loop.cancel()
         for call in list(self._calls):
-            if not call.done:
+            if not call.done and not call.complete:
                 call.interrupted = True
             call.cancel()
 
@@ -122,9 +123,12 @@ class CallRun:
         call = self._calls[index]
         return self._worst.get(id(call), held_estimate(call))
 
-    def abandoned_records(self) -> list[EdgeResult]:
-        """After :meth:`execute` raised past written rows (an interrupt or an unexpected
-        error in the middle): each call's record, as its ledger row was completed."""
+    def records_so_far(self) -> list[EdgeResult]:
+        """After :meth:`execute` raised past written rows — an interrupt or an unexpected
+        error in the middle, or an interrupt after every row was complete (while the answers
+        were being stored or announced) — each call's record, as its ledger row was completed."""
+        if self._records:
+            return list(self._records)
         if not self._abandoned:
             return []
         return [c.record for c in self._calls if isinstance(c.record, EdgeResult)]
@@ -189,6 +193,7 @@ class CallRun:
             for call in calls:
                 records.append(self._finish(call, client, notes))
                 finished.add(id(call))
+            self._records = records
         except BaseException as exc:
             self._abandon(finished, exc)
         # A cancel that came after every call had ended (during the /generation look-up)
@@ -333,7 +338,7 @@ class CallRun:
         try:
             call.run(client, on_text=lambda c, text: emit(Text(0, text, c.tokens)), on_start=on_start)
         except KeyboardInterrupt:
-            call.interrupted = True
+            call.interrupted = not call.complete  # an answer already whole stays "ok"
             call.cancel()
             emit(Ended(0, False))
             return True

@@ -171,15 +171,16 @@ class ToolLoop:
             # a later step is refused for its price (the body is the first step's, longer)
             state.stop_status = "stopped_budget" if isinstance(exc, CallRefused) else "error"
             return None
-        except (EdgeInterrupted, CallsBroke) as exc:
-            # Stopped after its row was written: the step is in the ledger as it ended (paid,
-            # perhaps), so it is in the summary too, and the cost line stays the rows' sum.
-            abandoned = run.abandoned_records()
+        except (EdgeInterrupted, CallsBroke, KeyboardInterrupt) as exc:
+            # Stopped after its row was written (an interrupt also after it was complete): the
+            # step is in the ledger as it ended (paid, perhaps), so it is in the summary too,
+            # and the cost line stays the rows' sum.
+            abandoned = run.records_so_far()
             state.steps += abandoned
             state.held += [run.held_usd(0)] * len(abandoned)
             if not state.steps:
                 raise
-            if isinstance(exc, EdgeInterrupted):
+            if isinstance(exc, (EdgeInterrupted, KeyboardInterrupt)):
                 state.interrupted = True
             else:
                 state.notes.append(f"Step {step} stopped: {exc}")

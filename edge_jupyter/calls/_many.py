@@ -122,7 +122,7 @@ class CallBatch:
             prompt_tokens = estimate_body_tokens(body)
             ceiling = price.completion_ceiling(body.get("max_tokens"), prompt_tokens)
             images, extra = media_price(body, self.reads_files)
-            extra += self.web.worst_usd(price.pricing, prompt_tokens, ceiling)
+            extra += self.web.worst_usd(price.pricing, prompt_tokens, ceiling, images=images)
             starts.append(StartingCall(record, worst_case_cost(prompt_tokens, ceiling, price.pricing,
                                                                images=images, extra_usd=extra)))
             prompts.append(prompt_tokens)

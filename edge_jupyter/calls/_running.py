@@ -95,6 +95,14 @@ class RunningCall:
     def done(self) -> bool:
         return self._ended is not None
 
+    @property
+    def complete(self) -> bool:
+        """The whole answer arrived (``[DONE]``), though the call may still be reading the
+        body's end: an interrupt now stops nothing that is billed."""
+        if self._stream is not None:
+            return bool(self._stream.done)
+        return not self.streaming and self.completion is not None and self.error is None
+
     def cancel(self) -> None:
         """Stop the call from any thread (closing the connection stops billing at most providers)."""
         self._cancel.set()

@@ -70,12 +70,16 @@ def call_text(name: str, arguments: dict[str, Any] | None, arguments_text: str =
     character of it: control characters go)."""
     if arguments is None:
         inner = " ".join(arguments_text.split())
-    else:
-        inner = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+    else:  # a name that is not an identifier (a **kwargs function's) is quoted, as a value is
+        inner = ", ".join(f"{k if k.isidentifier() else repr(k)}={v!r}" for k, v in arguments.items())
     inner = strip_controls(inner)
     if len(inner) > cap:
-        more = len(inner) - (cap - 1)
-        inner = inner[:cap - 1] + ("…" if cap == ARGUMENTS_CHARS else f"… ({more:,} more characters)")
+        if cap == ARGUMENTS_CHARS:  # a preview
+            inner = inner[:cap - 1] + "…"
+        else:  # asking before a call: its start and its end, so nothing decisive is hidden
+            half = cap // 2
+            inner = (f"{inner[:half]} … ({len(inner) - 2 * half:,} characters not shown) … "
+                     f"{inner[-half:]}")
     return f"{strip_controls(name)}({inner})"
 
 
