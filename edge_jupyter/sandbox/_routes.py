@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import _pages
 from ._accounts import USER_ID
+from ._batches import batch_route, create_batch, list_batches
 from ._catalog import MODELS, endpoints_json, model_json
 from ._completions import authenticate, handle_chat
 from ._errors import ApiError
@@ -277,6 +278,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/api/v1/auth/key": {"GET": get_key},
     "/api/v1/credits": {"GET": get_credits},
     "/api/v1/auth/keys": {"POST": exchange_code},
+    "/api/beta/batches": {"POST": create_batch, "GET": list_batches},
     "/auth": {"GET": auth_page},
     "/auth/decide": {"POST": auth_decide},
     "/_sandbox/faults": {"POST": control_faults, "DELETE": control_faults},
@@ -363,6 +365,8 @@ class Handler(BaseHandler):
             match = _ENDPOINTS_RE.match(req.path)
             if match and req.method in ("GET", "HEAD"):
                 model_endpoints(self, req, match.group(1), match.group(2))
+                return
+            if batch_route(self, req):
                 return
             raise ApiError(404, "Not Found")
         route = methods.get("GET" if req.method == "HEAD" else req.method)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._accounts import Accounts
+from ._batches import BatchStore
 from ._faults import Fault, FaultQueue
 from ._http import SandboxHTTPServer
 from ._records import CompletionRecord, RecordedRequest
@@ -33,6 +34,8 @@ _CONFIG: dict[str, tuple[type, ...]] = {
     "credits": (int, float),
     "byok_providers": (list, tuple, set, frozenset),
     "down_providers": (list, tuple, set, frozenset),
+    "batch_seconds_per_status": (int, float),
+    "batch_hold": (bool,),
 }
 
 
@@ -67,6 +70,8 @@ class Sandbox:
             "byok_providers": routing_names(byok_providers),
             "down_providers": routing_names(down_providers),
             "catalogue_down": False,
+            "batch_seconds_per_status": 0.05,
+            "batch_hold": False,
         }
         #: Token pace of streams (and the duration of non-streams); 0 = as fast as possible.
         self.tokens_per_second = tokens_per_second
@@ -83,6 +88,11 @@ class Sandbox:
         #: When True, ``/models`` and ``/models/{author}/{slug}/endpoints`` answer 503 while
         #: completions still work: a client that prices calls from them must then fail closed.
         self.catalogue_down = False
+        #: Batch API (``_batches``): seconds each status lasts (validating, in progress,
+        #: finalizing); ``batch_hold = True`` keeps every batch in progress until set back.
+        self.batch_seconds_per_status = 0.05
+        self.batch_hold = False
+        self.batches = BatchStore()
         self._byok: frozenset[str] = self._defaults["byok_providers"]
         self._down: frozenset[str] = self._defaults["down_providers"]
         self.accounts = Accounts(credits)
@@ -295,6 +305,7 @@ class Sandbox:
             self.reasoning_details_sent.clear()
             self.reasoning_details_checked.clear()
             self._tool_steps.clear()
+        self.batches.clear()
 
     # -- configuration (also the HTTP control API) -------------------------------------------
     def configure(self, **values: Any) -> None:
@@ -303,7 +314,7 @@ class Sandbox:
             kinds = _CONFIG.get(name)
             if kinds is None:
                 raise ValueError(f"unknown setting {name!r}; known: {', '.join(_CONFIG)}")
-            if isinstance(value, bool) or not isinstance(value, kinds):
+            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
                 raise TypeError(f"{name} has the wrong type")
             if isinstance(value, list | tuple | set | frozenset) and not all(isinstance(v, str) for v in value):
                 raise TypeError(f"{name} must list provider names")
