@@ -47,6 +47,10 @@ class CatalogEndpoint:
     image: str = "0"
     #: USD per web search (``pricing.web_search``); "0": the search engine's own price.
     web_search: str = "0"
+    #: USD per prompt token read from / written to the provider's prompt cache
+    #: (``pricing.input_cache_read`` / ``input_cache_write``); "": this endpoint caches nothing
+    cache_read: str = ""
+    cache_write: str = ""
     #: What the provider itself calls a normal stop / a length cut-off; sent
     #: as ``native_finish_reason`` so clients see realistic provider values.
     native_stop: str = "stop"
@@ -167,6 +171,8 @@ def _pricing_json(ep: CatalogEndpoint) -> dict[str, str]:
         "image": ep.image,
         "web_search": ep.web_search,
         "internal_reasoning": "0",
+        **({"input_cache_read": ep.cache_read} if ep.cache_read else {}),
+        **({"input_cache_write": ep.cache_write} if ep.cache_write else {}),
     }
 
 
@@ -279,7 +285,8 @@ _ALL: tuple[CatalogModel, ...] = (
         input_modalities=("text", "image", "file"), knowledge_cutoff="2023-10-31",
         endpoints=(  # $0.15 / $0.60 per M; $0.007225 per image (OpenRouter's /models)
             _ep("OpenAI", "openai", None, 128000, 16384, "0.00000015", "0.0000006",
-                latency_ms=420.0, throughput=95.0, image="0.007225"),
+                latency_ms=420.0, throughput=95.0, image="0.007225",
+                cache_read="0.000000075"),  # automatic prompt caching at half price
             _ep("Azure", "azure", None, 128000, 16384, "0.00000015", "0.0000006", uptime_last_30m=99.5,
                 latency_ms=380.0, throughput=120.0, image="0.007225", **_ZDR),
         ),
@@ -304,7 +311,8 @@ _ALL: tuple[CatalogModel, ...] = (
         input_modalities=("text", "image"), knowledge_cutoff="2024-07-31",
         endpoints=(  # $0.80 / $4 per M everywhere
             _ep("Anthropic", "anthropic", None, 200000, 8192, "0.0000008", "0.000004",
-                latency_ms=600.0, throughput=60.0, **_ANTHROPIC),
+                latency_ms=600.0, throughput=60.0, cache_read="0.00000008",
+                cache_write="0.000001", **_ANTHROPIC),  # cache_control breakpoints: 0.1x / 1.25x
             _ep("Amazon Bedrock", "amazon-bedrock", None, 200000, 8192, "0.0000008", "0.000004",
                 uptime_last_30m=99.7, latency_ms=450.0, throughput=75.0, **_ZDR, **_ANTHROPIC),
             _ep("Google", "google-vertex", None, 200000, 8192, "0.0000008", "0.000004",

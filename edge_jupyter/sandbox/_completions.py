@@ -18,7 +18,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ._accounts import Generation, KeyRecord
+from ._caches import STATUS_HEADER, PromptCacheUse, priced_with_cache
+from ._caches import asked as cache_asked
 from ._chat import (
+    BYOK_FEE,
     ChatPlan,
     ChunkEncoder,
     affordable_tokens,
@@ -128,6 +131,12 @@ def handle_chat(h: Handler, req: Request) -> None:
     except ValueError:
         raise ApiError(400, "Invalid request parameters: the body is not valid JSON") from None
     sb = h.sandbox
+    if cache_asked(req.headers) and isinstance(body, dict):
+        kept = sb.caches.replay(rec.key, body)
+        if kept is not None:  # OpenRouter's response cache: replayed, not billed
+            run = _Run(h, rec, kept.plan, None, cache_status="HIT", source_id=kept.generation_id)
+            run.stream() if kept.plan.stream else run.respond()
+            return
     step = sb.next_tool_step()
     plan = plan_chat(body, sb.answer_length, byok=sb.byok_providers, down=sb.down_providers,
                      tool_step=step)
@@ -148,7 +157,8 @@ def handle_chat(h: Handler, req: Request) -> None:
         plan = replace(plan, content=faulty_tokens(body, plan.content))
     if plan.tools.scripted:  # served (not refused): the scripted step is used up
         sb.take_tool_step()
-    run = _Run(h, rec, plan, fault)
+    run = _Run(h, rec, plan, fault, cache_use=sb.caches.use_prompt_cache(rec.key, plan),
+               cache_status="MISS" if cache_asked(req.headers) else None)
     if plan.stream:
         run.stream()
     else:
@@ -170,8 +180,15 @@ class _Outcome:
 class _Run:
     """One completion in flight: what was sent so far, and how it ended."""
 
-    def __init__(self, h: Handler, rec: KeyRecord, plan: ChatPlan, fault: Fault | None) -> None:
+    def __init__(self, h: Handler, rec: KeyRecord, plan: ChatPlan, fault: Fault | None, *,
+                 cache_use: PromptCacheUse | None = None, cache_status: str | None = None,
+                 source_id: str | None = None) -> None:
         self.h, self.rec, self.plan, self.fault = h, rec, plan, fault
+        #: the prompt cache's reads and writes (``_caches``); the response cache's answer
+        #: ("HIT", "MISS", None: not asked) and, for a hit, the generation it replays
+        self.cache_use = cache_use or PromptCacheUse()
+        self.cache_status, self.source_id = cache_status, source_id
+        self.cache_discount: Decimal | None = None
         self.started = time.time()
         self.t0 = time.monotonic()
         self.created = int(self.started)
@@ -184,12 +201,21 @@ class _Run:
     # -- billing and records ------------------------------------------------------
     def _usage(self, finish: str | None) -> tuple[dict[str, Any], Any]:
         o, plan = self.out, self.plan
+        if self.cache_status == "HIT":  # a replayed answer: usage counters 0, not billed
+            zero = price(plan.endpoint, 0, 0, byok=False, free=True)
+            return usage_json(0, 0, 0, zero), zero
         completion = o.reasoning_sent + o.content_sent + o.tool_sent
         free = finish == "error" or (completion == 0 and finish is None)
         cost = price(plan.endpoint, plan.prompt_tokens, completion, byok=self.byok, free=free,
                      images_usd=plan.images_usd, plugin_usd=plan.plugin_usd)
-        return usage_json(plan.prompt_tokens, completion, o.reasoning_sent, cost,
-                          plan.tools.server_tool_use), cost
+        cost, discount = priced_with_cache(cost, self.cache_use, plan, byok_fee=BYOK_FEE)
+        if self.cache_use.read or self.cache_use.written:
+            self.cache_discount = discount
+        usage = usage_json(plan.prompt_tokens, completion, o.reasoning_sent, cost,
+                           plan.tools.server_tool_use)
+        usage["prompt_tokens_details"]["cached_tokens"] = self.cache_use.read
+        usage["prompt_tokens_details"]["cache_write_tokens"] = self.cache_use.written
+        return usage, cost
 
     def _finish(self) -> None:
         """Charge, remember the generation, and append the completion record (once)."""
@@ -210,7 +236,7 @@ class _Run:
             "total_cost": usd(cost.cost),
             "usage": usd(cost.cost),
             "upstream_inference_cost": usd(cost.upstream) if self.byok else None,
-            "cache_discount": None,
+            "cache_discount": usd(self.cache_discount) if self.cache_discount is not None else None,
             "is_byok": self.byok,
             "created_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
             "model": plan.model.id,
@@ -229,7 +255,7 @@ class _Run:
             "native_tokens_completion": o.reasoning_sent + o.content_sent + o.tool_sent,
             "native_tokens_completion_images": 0,
             "native_tokens_reasoning": o.reasoning_sent,
-            "native_tokens_cached": 0,
+            "native_tokens_cached": self.cache_use.read,
             "num_media_prompt": len(plan.media),
             "num_input_audio_prompt": 0,
             "num_media_completion": 0,
@@ -263,9 +289,16 @@ class _Run:
                 "latency": latency,
                 "is_byok": self.byok,
             }],
-            "response_cache_source_id": None,
+            "response_cache_source_id": self.source_id,
             "workspace_id": None,
         }
+        if self.cache_status == "HIT":  # nothing was asked of a provider
+            data.update({name: 0 for name in ("tokens_prompt", "tokens_completion",
+                                              "native_tokens_prompt", "native_tokens_completion",
+                                              "native_tokens_reasoning")})
+        elif (self.cache_status == "MISS" and not o.cancelled and self.fault is None
+              and o.finish_reason in ("stop", "length", "tool_calls")):
+            sb.caches.keep(self.rec.key, plan.body, plan, self.gen_id)
         fault = self.fault
         if fault is not None and fault.kind == "usage" and fault.in_generation and fault.figures:
             names = {"cost": "total_cost", "prompt_tokens": "native_tokens_prompt",
@@ -305,6 +338,8 @@ class _Run:
         h.send_header("Cache-Control", "no-cache")
         h.send_header("Transfer-Encoding", "chunked")
         h.send_header("X-Generation-Id", self.gen_id)
+        if self.cache_status:
+            h.send_header(STATUS_HEADER, self.cache_status)
         h.cors()
         h.end_headers()
         enc = ChunkEncoder(plan, self.gen_id, self.created, sb.line_ending or "\n")
@@ -446,6 +481,8 @@ class _Run:
         else:
             o.content_sent = tokens - o.reasoning_sent
         headers = {"X-Generation-Id": self.gen_id}
+        if self.cache_status:
+            headers[STATUS_HEADER] = self.cache_status
         error = None
         if kind == "drop":
             o.finish_reason, o.native = "error", "connection_dropped"

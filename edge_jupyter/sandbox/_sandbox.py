@@ -16,6 +16,7 @@ from typing import Any
 
 from ._accounts import Accounts
 from ._batches import BatchStore
+from ._caches import Caches
 from ._faults import Fault, FaultQueue
 from ._http import SandboxHTTPServer
 from ._records import CompletionRecord, RecordedRequest
@@ -101,6 +102,8 @@ class Sandbox:
         #: A management key: can read ``/credits``, cannot run completions.
         self.management_key = self.accounts.add_key(management=True)
         self.faults = FaultQueue()
+        #: OpenRouter's response cache and the providers' prompt caches (``_caches``)
+        self.caches = Caches()
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
         self._completions: list[CompletionRecord] = []
@@ -296,6 +299,7 @@ class Sandbox:
         ``management_key`` usable again if a test revoked them. One shared sandbox can then serve many tests.
         """
         self.faults.clear()
+        self.caches.clear()
         self.accounts.reset(keep_valid=(self.key, self.management_key))
         for name, value in self._defaults.items():
             setattr(self, name, value)
