@@ -71,6 +71,22 @@ def map(data: Any, prompt: str, model: str | None = None, **options: Any) -> pd.
     return _map(data, prompt, model, **options)
 
 
+def batches() -> pd.DataFrame:
+    """Your OpenRouter Batch API batches (``map(..., batch=True)``), newest first: id, status,
+    row counts, cost, created. See :mod:`edge_jupyter.batch_api`."""
+    from .batch_api import batches as _batches
+
+    return _batches()
+
+
+def cancel_batch(batch_id: str) -> str:
+    """Cancel a Batch API batch on OpenRouter; returns its status (rows not yet answered
+    cost nothing)."""
+    from .batch_api import cancel_batch as _cancel
+
+    return _cancel(batch_id)
+
+
 def usage(scope: str = "notebook", since: Any = None) -> pd.DataFrame:
     """The usage ledger as a DataFrame: ``scope`` is "notebook", "session" or "all"."""
     from .ledger import usage as _usage

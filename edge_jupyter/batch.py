@@ -55,13 +55,23 @@ class Quote:
     worst_case_usd: float | None
     expected_usd: float | None
     unknown_reason: str = ""
+    #: ``map(batch=True)``: the figures above are at the Batch API's price; these are the
+    #: same rows at the normal price, shown beside them
+    normal: Quote | None = None
 
     def __str__(self) -> str:
         reuse = f" ({self.replayed} already answered, reused for $0)" if self.replayed else ""
+        via = " through the Batch API" if self.normal is not None else ""
         if self.worst_case_usd is None:
-            return f"{self.to_call} calls{reuse}: the price cannot be known ({self.unknown_reason})."
+            return f"{self.to_call} calls{via}{reuse}: the price cannot be known ({self.unknown_reason})."
         expected = f", expected about {short_usd(self.expected_usd)}" if self.expected_usd is not None else ""
-        return (f"{self.to_call} calls{reuse}: at most {short_usd(self.worst_case_usd)}{expected}.")
+        beside = ""
+        if self.normal is not None and self.normal.worst_case_usd is not None:
+            usual = (f", about {short_usd(self.normal.expected_usd)}"
+                     if self.normal.expected_usd is not None else "")
+            beside = f" (without it: at most {short_usd(self.normal.worst_case_usd)}{usual})"
+        return (f"{self.to_call} calls{via}{reuse}: at most {short_usd(self.worst_case_usd)}{expected}"
+                f"{beside}.")
 
 
 def _fields(template: str) -> list[str]:
@@ -546,6 +556,8 @@ def map(
     web_results: int | None = None,
     web_engine: str | None = None,
     web_searches: int | None = None,
+    batch: bool = False,
+    tier: str | None = None,
 ) -> Any:
     """Ask ``model`` the ``prompt`` (a ``str.format`` template over each row) for every row.
 
@@ -570,6 +582,15 @@ def map(
     ``web=True`` lets every row search the web (OpenRouter's web search; ``web_results``,
     ``web_engine``, ``web_searches`` as the ``--web-*`` flags): each row's searches at most are
     in the quote and the budgets, and the frame gains a ``web_searches`` column.
+
+    ``tier="flex"`` (or ``"priority"``) asks every row for that service tier (``--tier``);
+    the quote keeps the standard price for flex (a provider may serve the default tier) and
+    counts a listed priority price; each row is billed at the tier that served it.
+
+    ``batch=True`` sends the rows through OpenRouter's Batch API (about half the price; the
+    answers come when the whole batch is done): text rows only, no web search. The batch id
+    is kept under ``EDGE_DATA_DIR``, so the same map run again (after an interrupt or a kernel
+    restart) waits on the same batch instead of paying twice (:mod:`edge_jupyter.batch_api`).
 
     Returns a DataFrame on the input's index: ``answer, status, cost_usd, prompt_tokens,
     completion_tokens, model, error`` — ``cost_usd`` is 0 for rows reused from an earlier run.
@@ -601,6 +622,16 @@ def map(
             raise BatchError(str(exc)) from None
     elif (web_results, web_engine, web_searches) != (None, None, None):
         raise BatchError("web_results, web_engine and web_searches only work with web=True.")
+    if batch and web:
+        raise BatchError("batch=True cannot search the web (the Batch API bills searches at the "
+                         "standard price and edge_jupyter does not price them there): pass one of them.")
+    if tier is not None:  # refused before any row is built
+        from .routing import RoutingError, service_tier
+
+        try:
+            tier = service_tier(str(tier))
+        except RoutingError as exc:
+            raise BatchError(f"tier: {exc}") from None
     model = model or preferences.load().default_model
     structured = _schema(schema)
     if heal and structured is None:
@@ -625,7 +656,7 @@ def map(
         if cap is not None:
             body["provider"] = {"max_price": cap.to_object()}
         bodies.append(calls.add_answer_options(body, pdf_engine=pdf_engine, schema=structured,
-                                               heal=heal, web=web_entry))
+                                               heal=heal, web=web_entry, tier=tier))
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
     try:  # no list is not "unknown model": say which it is
@@ -640,6 +671,12 @@ def map(
         calls.check_structured(client, [model])
     if web_entry is not None:  # OpenRouter's web search is a tool the model calls
         calls.check_tools(client, [model], web=True)
+    if batch and any(attached):  # the Batch API is text only
+        which = [repr(index) for (index, _), a in zip(rows, attached, strict=True) if a]
+        shown = ", ".join(which[:5]) + (f" and {len(which) - 5} more" if len(which) > 5 else "")
+        raise BatchError(f"Rows {shown} send an image or a file, which OpenRouter's Batch API does "
+                         "not take (text only): nothing was sent. Run those rows with batch=False, "
+                         "or leave the attachments out.")
     keys = [replay.request_key(b) for b in bodies]  # hashed once, for look-up and store
     # Images and PDFs, once for the map (the model is the same for every row): refused
     # before any row is sent when the model takes no images; the PDF plugin goes into the
@@ -655,6 +692,13 @@ def map(
     q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
               model, answered=answered, reads_files=reads_files,
               web=calls.web_bound(client, bodies[0]) if bodies else None)
+    if batch and bodies:  # the quote at the Batch API's price, the normal one beside it
+        from dataclasses import replace
+
+        from .batch_api import batch_price
+
+        q = replace(quote(bodies, batch_price(calls.request_price(client, bodies[0])), max_tokens,
+                          model, answered=answered, reads_files=reads_files), normal=q)
     print(f"edge map: {q}")
     _confirm(q, confirm_over)
 
@@ -676,17 +720,28 @@ def map(
             replay.apply(entry, record)
             results[i] = record
     pending = [i for i, r in enumerate(results) if r is None]
-    bar = _Progress(len(rows), progress)
+    bar = _Progress(len(rows), progress and not batch)
     run = _Run(client, bodies, keys, results, new_record, concurrency, done=len(rows) - len(pending))
     collections = _FewerCollections()
-    if pending:
+    if pending and batch:  # one Batch API batch: submitted (or the kept one resumed), waited on
+        from .batch_api import run_map
+
         try:
-            batch = calls.CallBatch.open(client, model, bodies[pending[0]], budget)
+            run.cost = run_map(client, model, bodies, keys, results, new_record, pending, budget,
+                               progress)
+        except CallRefused as exc:  # unreadable preferences, unpriceable under a budget
+            run.stop_reason = str(exc)
+        else:
+            run.done = len(rows)
+            run.errors = sum(1 for r in results if r is not None and r.status not in ("ok", "replayed"))
+    elif pending:
+        try:
+            many = calls.CallBatch.open(client, model, bodies[pending[0]], budget)
         except CallRefused as exc:  # unreadable preferences, unpriceable under a budget
             run.stop_reason = str(exc)
         else:
             collections.start()
-            run.start(batch, pending)
+            run.start(many, pending)
     try:
         while run.running():
             bar.update(run.done, run.cost, run.errors)

@@ -51,6 +51,7 @@ real parent, with its real module)::
     ├── ConversationError               edge_jupyter.conversations           a ``--chat`` conversation
     ├── ReceiptError                    edge_jupyter.receipts                a notebook's receipts (also a ValueError)
     ├── BatchError                      edge_jupyter.batch                   a ``map`` that cannot start
+    │   └── BatchApiError               edge_jupyter.batch_api               a Batch API batch that cannot be sent, read or cancelled
     ├── FlowError                       edge_jupyter.oauth.flows             a sign-in flow id that cannot be used
     ├── UsageError                      edge_jupyter.magics._args            bad flags of ``%%edge`` / ``%edge``
     ├── ApiUsageError                   edge_jupyter.api                     a bad argument of ``ask``/``Chat`` (also a ValueError)

@@ -62,6 +62,31 @@ DRAIN_BYTES = 64 << 10
 DRAIN_SECONDS = 0.5
 
 
+#: The Batch API's root, beside ``/api/v1`` (OpenRouter's batch quickstart).
+BATCHES_PATH = "/api/beta/batches"
+
+
+def _object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"{what} was not a JSON object.")
+    return data
+
+
+#: OpenRouter's response cache: the request header that asks for it, and the response header
+#: that says whether the answer came from it (documented, not in the spec, so one place to
+#: change should the name change: ``EDGE_CACHE_STATUS_HEADER`` overrides it).
+RESPONSE_CACHE_HEADER = "X-OpenRouter-Cache"
+CACHE_STATUS_HEADER = "X-OpenRouter-Cache-Status"
+
+
+def cache_status(headers: httpx.Headers) -> str | None:
+    """The response cache's word on an answer ("HIT", "MISS"), upper case; None: not said."""
+    import os
+
+    value = headers.get(os.environ.get("EDGE_CACHE_STATUS_HEADER") or CACHE_STATUS_HEADER)
+    return strip_controls(value).strip().upper()[:16] or None if value else None
+
+
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -120,6 +145,31 @@ class _Secret:
         return "<secret>"
 
     __str__ = __repr__
+
+
+#: The most ``/models`` pages followed (OpenRouter lists a few hundred models, one page today).
+_MAX_MODEL_PAGES = 100
+
+
+def _next_page(origin: str, link: Any) -> str | None:
+    """The path of ``/models``'s ``links.next`` on ``origin``, None at the end.
+
+    Only a link to the same origin is followed (a path, or a URL whose scheme and host are
+    the origin's): a catalogue page must not send the client anywhere else.
+    """
+    if link is None or link == "":
+        return None
+    if not isinstance(link, str):
+        raise MalformedResponse("/models answered with a links.next that is not a link.")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(link)
+    if (parts.scheme or parts.netloc) and f"{parts.scheme}://{parts.netloc}".lower() != origin.lower():
+        raise MalformedResponse("/models answered with a links.next on another site; it was not followed.")
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if not path.startswith("/"):
+        raise MalformedResponse("/models answered with a links.next that is not a path.")
+    return path  # "/api/v1/models?offset=…" from the origin, "/models?…" from the API base
 
 
 class OpenRouterClient:
@@ -216,8 +266,12 @@ class OpenRouterClient:
 
     def _send(self, method: str, path: str, *, auth: bool = True,
               on_retry: RetryHook | None = None, deadline: float | None = None,
-              cancel: threading.Event | None = None, **kwargs: Any) -> httpx.Response:
+              cancel: threading.Event | None = None, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> httpx.Response:
         """Send with retries; returns a 2xx response whose body is still to be read.
+
+        ``headers``: this request's own, beside the key and attribution (the response
+        cache's ``X-OpenRouter-Cache``).
 
         The request is always streamed, so an error body is read through
         :func:`read_capped` (``ERROR_BODY_CAP``) and never held whole.  ``cancel`` set
@@ -227,8 +281,10 @@ class OpenRouterClient:
         attempt = 0
         error_cap = ERROR_BODY_CAP
         while True:
-            request = self.http.build_request(method, self.api_base + path,
-                                              headers=self._headers(auth), **kwargs)
+            # "/api/…" paths sit beside /api/v1 (the Batch API's /api/beta/batches)
+            url = self.origin + path if path.startswith("/api/") else self.api_base + path
+            request = self.http.build_request(method, url, headers={**self._headers(auth),
+                                                                    **(headers or {})}, **kwargs)
             try:
                 response = self.http.send(request, stream=True)
                 if response.is_success:
@@ -290,26 +346,31 @@ class OpenRouterClient:
     # -- chat ---------------------------------------------------------------------------------
 
     def stream_chat(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
-                    cancel: threading.Event | None = None) -> ChatStream:
+                    cancel: threading.Event | None = None,
+                    headers: dict[str, str] | None = None) -> ChatStream:
         """A streamed completion; the request is sent when the result is iterated.
 
         ``cancel`` (set from any thread) cancels it like ``close()``, even before the
-        stream object reaches the caller who would close it.
+        stream object reaches the caller who would close it. ``headers``: the request's own
+        (``X-OpenRouter-Cache``); the completion's ``cache_status`` is the answer's.
         """
-        return ChatStream(self, body, on_retry=on_retry, cancel=cancel)
+        return ChatStream(self, body, on_retry=on_retry, cancel=cancel, headers=headers)
 
     def complete(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
-                 cancel: threading.Event | None = None) -> Completion:
+                 cancel: threading.Event | None = None,
+                 headers: dict[str, str] | None = None) -> Completion:
         """A non-streamed completion; ``cancel`` set during a retry's back-off ends it
         with the error that was being retried, and sends nothing more."""
         payload = {**body, "stream": False, "usage": {"include": True}}
         response, data = self._json("POST", "/chat/completions", json=payload, on_retry=on_retry,
-                                    cancel=cancel)
+                                    cancel=cancel, headers=headers)
         if not isinstance(data, dict):
             raise MalformedResponse("The completion was not a JSON object.")
         completion = Completion(
             generation_id=_text_or_none(data.get("id")) or response.headers.get("x-generation-id"),
-            model=self._name(data.get("model")), provider=self._name(data.get("provider")))
+            model=self._name(data.get("model")), provider=self._name(data.get("provider")),
+            service_tier=self._name(data.get("service_tier")),
+            cache_status=cache_status(response.headers))
         choices = data.get("choices") or []
         if choices:
             choice = choices[0]
@@ -359,8 +420,26 @@ class OpenRouterClient:
             if cached and not refresh and now - cached[0] < _MODELS_TTL:
                 return cached[1]
         extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        data = self._get_json("/models", auth=False, deadline=deadline, **extra)
-        models = [ModelInfo.from_json(m) for m in (data.get("data") or []) if isinstance(m, dict)]
+        # Paginated when OpenRouter says so: ``links.next`` is followed until it is null, and
+        # ``total_count`` checked, so a price is never missing because it was on page 2.
+        models: list[ModelInfo] = []
+        path: str | None = "/models"
+        pages = 0
+        total: Any = None
+        while path is not None:
+            pages += 1
+            if pages > _MAX_MODEL_PAGES:
+                raise MalformedResponse(f"/models still had a next page after {_MAX_MODEL_PAGES} pages; "
+                                        "the catalogue was not read to the end. Try again later.")
+            data = self._get_json(path, auth=False, deadline=deadline, **extra)
+            data = data if isinstance(data, dict) else {}
+            models += [ModelInfo.from_json(m) for m in (data.get("data") or []) if isinstance(m, dict)]
+            total = data.get("total_count", total)
+            links = data.get("links")
+            path = _next_page(self.origin, links.get("next") if isinstance(links, dict) else None)
+        if isinstance(total, int) and not isinstance(total, bool) and pages > 1 and total != len(models):
+            raise MalformedResponse(f"/models listed {len(models)} models over {pages} pages but "
+                                    f"said it has {total}; try again (the catalogue may have changed).")
         with _models_lock:
             _models_cache[self.origin] = (now, models)
         return models
@@ -429,6 +508,33 @@ class OpenRouterClient:
                 time.sleep(delay)
                 delay = min(delay * 1.6, 1.5)
 
+    # -- the Batch API (beta; documented, not in the spec: shapes read in ``edge_jupyter.batches``)
+
+    def create_batch(self, model: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
+        """``POST {origin}/api/beta/batches``: ``requests`` are ``{"custom_id", "body"}``.
+
+        The body's keys go in the documented order (``endpoint``, ``model``, then
+        ``requests``). Never retried: a batch the server made before an error would be
+        paid for twice.
+        """
+        body = {"endpoint": "/v1/chat/completions", "model": model, "requests": requests}
+        once = self.with_retry(RetryPolicy(max_retries=0))
+        return _object(once._json("POST", BATCHES_PATH, json=body)[1], "The new batch")
+
+    def get_batch(self, batch_id: str, *, cancel: threading.Event | None = None) -> dict[str, Any]:
+        """``GET {origin}/api/beta/batches/{id}`` (with its results once completed)."""
+        return _object(self._json("GET", f"{BATCHES_PATH}/{batch_id}", cancel=cancel)[1], "The batch")
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        """``POST {origin}/api/beta/batches/{id}/cancel``."""
+        return _object(self._json("POST", f"{BATCHES_PATH}/{batch_id}/cancel")[1], "The batch")
+
+    def list_batches(self) -> list[dict[str, Any]]:
+        """``GET {origin}/api/beta/batches``: this key's batches (without their results)."""
+        data = self._get_json(BATCHES_PATH)
+        items = data.get("data") if isinstance(data, dict) else data
+        return [b for b in items if isinstance(b, dict)] if isinstance(items, list) else []
+
     def exchange_code(self, code: str, code_verifier: str, method: str = "S256") -> str:
         """PKCE step 3: trade the callback's code for a user API key."""
         _, data = self._json("POST", "/auth/keys", auth=False,
@@ -448,8 +554,10 @@ class ChatStream:
     """
 
     def __init__(self, client: OpenRouterClient, body: dict[str, Any], *,
-                 on_retry: RetryHook | None = None, cancel: threading.Event | None = None) -> None:
+                 on_retry: RetryHook | None = None, cancel: threading.Event | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self._client = client
+        self._headers = headers
         self._body = {**body, "stream": True, "usage": {"include": True},
                       "stream_options": {"include_usage": True}}
         self._on_retry = on_retry
@@ -499,12 +607,14 @@ class ChatStream:
             return  # cancelled before anything was sent
         try:
             response = self._client._send("POST", "/chat/completions", json=self._body,
-                                          on_retry=self._on_retry, cancel=self._cancelled)
+                                          on_retry=self._on_retry, cancel=self._cancelled,
+                                          headers=self._headers)
         except OpenRouterError:
             if self._cancelled.is_set():
                 return  # cancelled during a retry's back-off: nothing more was sent
             raise
         self._response = response
+        self._assembler.completion.cache_status = cache_status(response.headers)
         header_id = response.headers.get("x-generation-id")
         if self._cancelled.is_set():
             # Cancelled while the server was answering: the generation exists and may be

@@ -195,7 +195,8 @@ class BatchStore:
             else:  # in progress: a share of the rows, as a real batch reports them
                 step = float(sb.batch_seconds_per_status) or 1.0
                 share = 0.0 if stage == 0 else min(1.0, (time.monotonic() - batch.started - step) / step)
-                done, failed = (int(total * max(0.0, share)) if stage == 1 else total), 0
+                done = {0: 0, 1: int(total * max(0.0, share))}.get(stage, total)
+                failed = 0
             finished = batch.final is not None
             return {
                 "id": batch.id,

@@ -1,0 +1,461 @@
+"""OpenRouter's Batch API for ``map(..., batch=True)``: submit once, wait, collect; list; cancel.
+
+A batch is paid once, so its id is kept under ``EDGE_DATA_DIR/batches/<hash>.json``, the hash
+of the rows' replay keys with the model, the origin and the key's fingerprint: the same map
+run again (later, in another cell, after a kernel restart) finds the file and waits on the
+same batch instead of submitting it again.  The file also holds what collecting needs
+without the map (the ledger row of each request, its replay key, the cell it was sent from),
+so :func:`cancel_batch` can settle the rows too.
+
+Money: before anything is sent the rows are ledger rows (``pending``) holding their worst
+case at the batch price (:func:`batch_price`), through the map's own group commit
+(:class:`edge_jupyter.calls.CallBatch`); if the budgets cannot hold every row nothing is
+sent.  When the batch is done each row is completed with its exact cost (the result's
+``usage.cost``, else ``/generation``), in one transaction, and the answers go to the replay
+store, so a third run pays nothing.
+
+Waiting polls ``GET /api/beta/batches/{id}`` with backoff (:data:`POLL_FIRST` seconds, × 1.5,
+at most :data:`POLL_MAX`), a progress line following the statuses.  An interrupt stops
+waiting only: the batch keeps running on OpenRouter and the message says how to resume or
+cancel.  Shapes: ``/work/shared/openrouter-beyond-chat.md`` §5 (documented, not in the spec:
+every field is read defensively here).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import replay, storage
+from .batch import BatchError
+from .errors import EdgeError
+from .money import exact_usd
+from .record import CallRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .openrouter import OpenRouterClient, Pricing
+    from .routing import WorstPrice
+
+#: What a batch row pays of the per-token price (OpenRouter: "typically 50 %").
+BATCH_SHARE = 0.5
+#: Prices that the batch discount applies to (web search is at the standard price).
+_PER_TOKEN = ("prompt", "completion", "reasoning", "cache_read", "cache_write", "cache_write_1h")
+#: The first wait between two looks at a batch, the growth and the longest wait (seconds).
+POLL_FIRST = 0.5
+POLL_GROWTH = 1.5
+POLL_MAX = 10.0
+#: Statuses after which a batch changes no more.
+FINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+_WORDS = {"validating": "validating", "in_progress": "in progress", "finalizing": "finalizing",
+          "completed": "completed", "failed": "failed", "expired": "expired",
+          "cancelling": "cancelling", "cancelled": "cancelled"}
+
+
+class BatchApiError(BatchError):
+    """A Batch API batch that cannot be submitted, read or cancelled (the message says why)."""
+
+
+# -- prices ---------------------------------------------------------------------------------
+
+def batch_pricing(pricing: Pricing) -> Pricing:
+    """``pricing`` with its per-token prices at :data:`BATCH_SHARE` (per request, image and
+    web search prices unchanged)."""
+    changes = {name: getattr(pricing, name) * BATCH_SHARE for name in _PER_TOKEN
+               if isinstance(getattr(pricing, name, None), float)}
+    return dataclasses.replace(pricing, **changes)
+
+
+def batch_price(price: WorstPrice) -> WorstPrice:
+    """The dearest route's prices at the batch price (unknown stays unknown)."""
+    if price.pricing is None:
+        return price
+    return dataclasses.replace(price, pricing=batch_pricing(price.pricing))
+
+
+# -- the kept batches -----------------------------------------------------------------------
+
+def _folder() -> Path:
+    return storage.data_dir() / "batches"
+
+
+def batch_key(client: OpenRouterClient, model: str, keys: Sequence[str]) -> str:
+    """The file name of a batch of these rows (their replay keys: hashes of their bodies)."""
+    digest = hashlib.sha256()
+    for part in (client.origin, client.key_fingerprint, model, *keys):
+        digest.update(part.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
+def _check_entry(data: Any) -> str | None:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        return "not a batch record"
+    if not isinstance(data.get("rows"), list) or not isinstance(data.get("keys"), list):
+        return "its rows are missing"
+    return None
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return storage.load_json(path, None, _check_entry)
+    except storage.DamagedFile as exc:  # not ours to repair: keep it, say so, start afresh
+        kept = storage.keep_damaged_copy(path)
+        storage.remove_file(path, "remove the damaged batch record")
+        print(f"edge map: {exc.path} was damaged ({exc.problem}); it is kept as {kept}. If it "
+              "named a batch still running, `edge_jupyter.batches()` lists it.")
+        return None
+
+
+def kept_batches() -> list[dict[str, Any]]:
+    """Every batch record under ``EDGE_DATA_DIR/batches`` (unreadable ones skipped)."""
+    folder = _folder()
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            entry = storage.load_json(path, None, _check_entry)
+        except storage.DataError:
+            continue
+        if entry is not None:
+            found.append({**entry, "file": path.name})
+    return found
+
+
+# -- submit ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Submitted:
+    """A batch this map waits on: its record file, its content, whether it was new."""
+
+    path: Path
+    entry: dict[str, Any]
+    new: bool
+
+
+def submit_or_resume(client: OpenRouterClient, model: str, bodies: Sequence[dict[str, Any]],
+                     keys: Sequence[str], records: Sequence[CallRecord],
+                     reserve: Callable[[list[tuple[CallRecord, dict[str, Any]]]], list[int]]
+                     ) -> Submitted:
+    """The batch of ``bodies``: the kept one if its rows are not collected yet, else a new one.
+
+    ``reserve(starting)`` begins the ledger rows (pending, worst case at the batch price) and
+    returns their ids, or raises when the budgets cannot hold them all (nothing is sent). The
+    look-up and the submit happen under the record's lock, so two kernels running the same
+    map at once submit one batch.
+    """
+    path = _folder() / f"{batch_key(client, model, keys)}.json"
+    with storage.locked(path):
+        entry = _load(path)
+        if entry is not None and not entry.get("collected"):
+            return Submitted(path, entry, new=False)
+        rows = reserve([(r, b) for r, b in zip(records, bodies, strict=True)])
+        requests = [{"custom_id": f"row-{k}", "body": body} for k, body in enumerate(bodies)]
+        try:
+            made = client.create_batch(model, requests)
+        except BaseException as exc:  # nothing was accepted: the reservations go
+            _settle_unsent(rows, records, f"The batch was not submitted ({exc}).")
+            if isinstance(exc, EdgeError):
+                raise BatchApiError(f"OpenRouter's Batch API did not take the batch: {exc} "
+                                    "Nothing was sent; run the map again to retry.") from None
+            raise
+        batch_id = made.get("id")
+        if not isinstance(batch_id, str) or not batch_id:
+            _settle_unsent(rows, records, "The Batch API answered without a batch id.")
+            raise BatchApiError("OpenRouter's Batch API answered without a batch id: nothing is "
+                                "known to be running; run the map again to retry.")
+        first = records[0] if records else CallRecord(model=model)
+        entry = {"id": batch_id, "model": model, "origin": client.origin,
+                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "status": str(made.get("status") or "validating"), "collected": False,
+                 "rows": rows, "keys": list(keys),
+                 "notebook": first.notebook, "cell_id": first.cell_id,
+                 "execution_count": first.execution_count, "session_id": first.session_id}
+        storage.write_json_atomic(path, entry)
+        return Submitted(path, entry, new=True)
+
+
+def _settle_unsent(rows: Sequence[int], records: Sequence[CallRecord], why: str) -> None:
+    """Complete begun rows of a batch that was never accepted: nothing billed, nothing held."""
+    from .ledger import FinishedCall, Ledger
+
+    finished = []
+    for row_id, record in zip(rows, records, strict=False):
+        done = dataclasses.replace(record, status="error", error=why, cost_usd=0.0)
+        finished.append(FinishedCall(row_id, done))
+    if finished:
+        Ledger.default().write_many(finished, [])
+
+
+# -- wait -----------------------------------------------------------------------------------
+
+class _Line:
+    """The progress line: one HTML display updated per look (or a printed line per status)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.handle = None
+        self.enabled = enabled
+        self._said = ""
+        if enabled:
+            try:
+                from IPython import get_ipython
+                from IPython.display import display
+
+                if get_ipython() is not None:
+                    self.handle = display({"text/plain": "edge map: batch submitted"}, raw=True,
+                                          display_id=True)
+            except ImportError:
+                pass
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.handle is None:
+            status = text.split(" · ")[1] if " · " in text else text
+            if status != self._said:  # a terminal: one line per status, not per look
+                self._said = status
+                print(f"edge map: {text}", flush=True)
+            return
+        self.handle.update({"text/plain": text,
+                            "text/html": f'<div class="edge-progress" style="font-size:0.85em">'
+                                         f"{html.escape(text)}</div>"}, raw=True)
+
+
+def describe(batch: dict[str, Any]) -> str:
+    """``batch_… · in progress · 400/1,000 rows done · 2 failed``."""
+    counts = batch.get("request_counts") if isinstance(batch.get("request_counts"), dict) else {}
+    total, done, failed = (_int(counts.get(k)) for k in ("total", "completed", "failed"))
+    status = str(batch.get("status") or "unknown")
+    text = f"batch {batch.get('id')} · {_WORDS.get(status, status)} · {done:,}/{total:,} rows done"
+    return text + (f" · {failed:,} failed" if failed else "")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def wait(client: OpenRouterClient, batch_id: str, line: _Line,
+         sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Look at the batch until it is final (backoff between looks); its last object."""
+    delay = POLL_FIRST
+    while True:
+        batch = client.get_batch(batch_id)
+        status = str(batch.get("status") or "")
+        if status in FINAL:
+            line.show(describe(batch))
+            return batch
+        line.show(f"{describe(batch)} · next look in {delay:.0f} s" if delay >= 1
+                  else describe(batch))
+        sleep(delay)
+        delay = min(POLL_MAX, delay * POLL_GROWTH)
+
+
+def interrupted_message(batch_id: str, status: str) -> str:
+    return (f"Stopped waiting: batch {batch_id} is {_WORDS.get(status, status or 'running')} and "
+            "keeps running on OpenRouter. Run the same map again to wait for it and collect its "
+            "answers (it is not sent again), or cancel it with "
+            f"edge_jupyter.cancel_batch({batch_id!r}).")
+
+
+# -- collect --------------------------------------------------------------------------------
+
+def _record_of(client: OpenRouterClient, base: CallRecord, result: dict[str, Any] | None,
+               batch_status: str) -> CallRecord:
+    """One row's final record from its result (``response`` or ``error``), or its absence."""
+    from .openrouter import Usage
+
+    record = dataclasses.replace(base)
+    if result is None:
+        record.status, record.cost_usd = "error", 0.0
+        record.error = (f"The batch ended {_WORDS.get(batch_status, batch_status)} before this "
+                        "row was answered: nothing was billed for it; run the map again to send it.")
+        return record
+    error = result.get("error")
+    response = result.get("response") if isinstance(result.get("response"), dict) else None
+    body = response.get("body") if response is not None else None
+    if error is not None or not isinstance(body, dict):
+        err = error if isinstance(error, dict) else {}
+        message = client.scrub(str(err.get("message") or "no answer"))
+        code = err.get("code") or (response or {}).get("status_code") or ""
+        record.status, record.cost_usd = "error", 0.0
+        record.error = f"The Batch API failed this row ({code}: {message})." if code else \
+            f"The Batch API failed this row ({message})."
+        return record
+    choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    content = message.get("content")
+    record.text = content if isinstance(content, str) else ""
+    reasoning = message.get("reasoning")
+    record.reasoning = client.scrub(reasoning) if isinstance(reasoning, str) else ""
+    record.finish_reason = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
+    gen_id = body.get("id")
+    record.generation_id = gen_id if isinstance(gen_id, str) else ""
+    provider = body.get("provider")
+    record.provider = client.scrub(provider) if isinstance(provider, str) else ""
+    record.status = "ok"
+    usage = None
+    if isinstance(body.get("usage"), dict):
+        try:
+            usage = Usage.from_json(body["usage"])
+        except ValueError:  # an impossible figure: read /generation instead
+            usage = None
+    if usage is not None:
+        record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        record.reasoning_tokens, record.cached_tokens = usage.reasoning_tokens, usage.cached_tokens
+        record.cost_usd, record.is_byok = usage.cost, usage.is_byok
+        record.upstream_cost_usd = usage.upstream_cost
+    if record.cost_usd is None and record.generation_id:  # the exact figure, from /generation
+        try:
+            gen = client.wait_for_generation(record.generation_id, timeout=5.0)
+        except EdgeError:
+            pass  # left unknown: the ledger's reconciliation prices it from the generation id
+        else:
+            record.cost_usd, record.is_byok = gen.total_cost, gen.is_byok
+            record.prompt_tokens = record.prompt_tokens or gen.prompt_tokens
+            record.completion_tokens = record.completion_tokens or gen.completion_tokens
+    return record
+
+
+def collect(client: OpenRouterClient, submitted: Submitted, batch: dict[str, Any]) -> list[CallRecord]:
+    """Every row's final record (in the order submitted), written to the ledger in one
+    transaction and (answered ones) to the replay store; the record file marked collected."""
+    from .ledger import FinishedCall, Ledger
+
+    entry = submitted.entry
+    status = str(batch.get("status") or "")
+    results: dict[str, dict[str, Any]] = {}
+    for item in batch.get("results") or []:
+        if isinstance(item, dict) and isinstance(item.get("custom_id"), str):
+            results[item["custom_id"]] = item
+    base = CallRecord(model=entry["model"], notebook=entry.get("notebook") or "",
+                      cell_id=entry.get("cell_id") or "", execution_count=entry.get("execution_count"),
+                      session_id=entry.get("session_id") or "", chat="map")
+    records = [_record_of(client, base, results.get(f"row-{k}"), status)
+               for k in range(len(entry["rows"]))]
+    Ledger.default().write_many(
+        [FinishedCall(row_id, record) for row_id, record in zip(entry["rows"], records, strict=True)], [])
+    replay.store_many([(key, record) for key, record in zip(entry["keys"], records, strict=True)
+                       if record.status == "ok"])
+    cost = sum(r.cost_usd or 0.0 for r in records)
+    usage = batch.get("usage") if isinstance(batch.get("usage"), dict) else {}
+
+    def done(current: Any) -> Any:
+        if not isinstance(current, dict) or current.get("id") != entry["id"]:
+            return current
+        return {**current, "collected": True, "status": status, "cost_usd": cost,
+                "batch_cost_usd": usage.get("cost")}
+
+    storage.update_json(submitted.path, done, None)
+    return records
+
+
+# -- map(..., batch=True) -------------------------------------------------------------------
+
+def run_map(client: OpenRouterClient, model: str, bodies: Sequence[dict[str, Any]],
+            keys: Sequence[str], results: list[CallRecord | None],
+            new_record: Callable[[int], CallRecord], pending: Sequence[int],
+            budget: float | None, progress: bool) -> float:
+    """The ``pending`` rows of a map through one batch (submitted, or the kept one resumed):
+    their records into ``results``; returns what they cost."""
+    from .calls import CallBatch, EdgeInterrupted
+
+    sent = [bodies[i] for i in pending]
+    records = [new_record(i) for i in pending]
+
+    def reserve(starting: list[tuple[CallRecord, dict[str, Any]]]) -> list[int]:
+        money = CallBatch.open(client, model, sent[0], budget)
+        money.price = batch_price(money.price) if money.price is not None else None
+        checks, refused = money.write([], starting)
+        rows = [c.row_id for c in checks]
+        if refused is not None:  # all or nothing: a batch is one submission
+            _settle_unsent(rows, [r for r, _ in starting], "Not sent: the batch did not fit the budget.")
+            raise BatchApiError(f"{str(refused).rstrip('.')}. The batch's rows, at the batch price, "
+                                "do not all fit: nothing was sent.")
+        return rows
+
+    submitted = submit_or_resume(client, model, sent, [keys[i] for i in pending], records, reserve)
+    entry = submitted.entry
+    if submitted.new:
+        print(f"edge map: submitted batch {entry['id']} ({len(sent):,} rows) to OpenRouter's "
+              "Batch API; waiting for it (an interrupt stops waiting, the batch keeps running).")
+    else:
+        print(f"edge map: batch {entry['id']} (submitted {entry.get('created', '')}) already holds "
+              "these rows: waiting for it, nothing is sent again.")
+    line = _Line(progress)
+    status = str(entry.get("status") or "")
+    try:
+        batch = wait(client, entry["id"], line)
+    except KeyboardInterrupt:
+        raise EdgeInterrupted(interrupted_message(entry["id"], status)) from None
+    done = collect(client, submitted, batch)
+    for i, record in zip(pending, done, strict=True):
+        results[i] = record
+    spent = sum(r.cost_usd or 0.0 for r in done)
+    charged = (batch.get("usage") or {}).get("cost") if isinstance(batch.get("usage"), dict) else None
+    if isinstance(charged, int | float):
+        print(f"edge map: batch {entry['id']} {describe(batch).split(' · ')[1]}: OpenRouter charged "
+              f"{exact_usd(float(charged))} for it.")
+    return spent
+
+
+# -- the public names: batches(), cancel_batch() --------------------------------------------
+
+def _client() -> OpenRouterClient:
+    from .calls import connected_client
+
+    return connected_client()
+
+
+def batches() -> pd.DataFrame:
+    """This key's Batch API batches, newest first: ``id, status, total, completed, failed,
+    cost_usd, created, model`` and ``kept`` (whether a map here waits on it)."""
+    import pandas as pd
+
+    client = _client()
+    try:
+        listed = client.list_batches()
+    except EdgeError as exc:
+        raise BatchApiError(f"The batches could not be listed ({exc}).") from None
+    kept = {e["id"] for e in kept_batches() if not e.get("collected")}
+    rows = []
+    for b in listed:
+        counts = b.get("request_counts") if isinstance(b.get("request_counts"), dict) else {}
+        usage = b.get("usage") if isinstance(b.get("usage"), dict) else {}
+        cost = usage.get("cost")
+        created = b.get("created_at")
+        rows.append({
+            "id": client.scrub(str(b.get("id", ""))),
+            "status": client.scrub(str(b.get("status", ""))),
+            "total": _int(counts.get("total")), "completed": _int(counts.get("completed")),
+            "failed": _int(counts.get("failed")),
+            "cost_usd": float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else float("nan"),
+            "created": pd.Timestamp(created, unit="s", tz="UTC") if isinstance(created, int) else pd.NaT,
+            "model": client.scrub(str(b.get("model", ""))),
+            "kept": b.get("id") in kept,
+        })
+    columns = ["id", "status", "total", "completed", "failed", "cost_usd", "created", "model", "kept"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cancel_batch(batch_id: str) -> str:
+    """Cancel a batch on OpenRouter; returns its status. A map that waits on it then
+    settles its rows (answered ones keep their cost, the others cost nothing)."""
+    client = _client()
+    try:
+        batch = client.cancel_batch(str(batch_id))
+    except EdgeError as exc:
+        raise BatchApiError(f"Batch {batch_id} could not be cancelled ({exc}).") from None
+    status = str(batch.get("status") or "")
+    for entry in kept_batches():
+        if entry["id"] == batch_id and not entry.get("collected") and status in FINAL:
+            path = _folder() / entry.pop("file")
+            with storage.locked(path):
+                collect(client, Submitted(path, entry, new=False), client.get_batch(batch_id))
+    return status
