@@ -557,7 +557,6 @@ def map(
     web_engine: str | None = None,
     web_searches: int | None = None,
     batch: bool = False,
-    tier: str | None = None,
 ) -> Any:
     """Ask ``model`` the ``prompt`` (a ``str.format`` template over each row) for every row.
 
@@ -582,10 +581,6 @@ def map(
     ``web=True`` lets every row search the web (OpenRouter's web search; ``web_results``,
     ``web_engine``, ``web_searches`` as the ``--web-*`` flags): each row's searches at most are
     in the quote and the budgets, and the frame gains a ``web_searches`` column.
-
-    ``tier="flex"`` (or ``"priority"``) asks every row for that service tier (``--tier``);
-    the quote keeps the standard price for flex (a provider may serve the default tier) and
-    counts a listed priority price; each row is billed at the tier that served it.
 
     ``batch=True`` sends the rows through OpenRouter's Batch API (about half the price; the
     answers come when the whole batch is done): text rows only, no web search. The batch id
@@ -625,13 +620,6 @@ def map(
     if batch and web:
         raise BatchError("batch=True cannot search the web (the Batch API bills searches at the "
                          "standard price and edge_jupyter does not price them there): pass one of them.")
-    if tier is not None:  # refused before any row is built
-        from .routing import RoutingError, service_tier
-
-        try:
-            tier = service_tier(str(tier))
-        except RoutingError as exc:
-            raise BatchError(f"tier: {exc}") from None
     model = model or preferences.load().default_model
     structured = _schema(schema)
     if heal and structured is None:
@@ -656,7 +644,7 @@ def map(
         if cap is not None:
             body["provider"] = {"max_price": cap.to_object()}
         bodies.append(calls.add_answer_options(body, pdf_engine=pdf_engine, schema=structured,
-                                               heal=heal, web=web_entry, tier=tier))
+                                               heal=heal, web=web_entry))
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
     try:  # no list is not "unknown model": say which it is

@@ -72,21 +72,6 @@ def _object(data: Any, what: str) -> dict[str, Any]:
     return data
 
 
-#: OpenRouter's response cache: the request header that asks for it, and the response header
-#: that says whether the answer came from it (documented, not in the spec, so one place to
-#: change should the name change: ``EDGE_CACHE_STATUS_HEADER`` overrides it).
-RESPONSE_CACHE_HEADER = "X-OpenRouter-Cache"
-CACHE_STATUS_HEADER = "X-OpenRouter-Cache-Status"
-
-
-def cache_status(headers: httpx.Headers) -> str | None:
-    """The response cache's word on an answer ("HIT", "MISS"), upper case; None: not said."""
-    import os
-
-    value = headers.get(os.environ.get("EDGE_CACHE_STATUS_HEADER") or CACHE_STATUS_HEADER)
-    return strip_controls(value).strip().upper()[:16] or None if value else None
-
-
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -145,31 +130,6 @@ class _Secret:
         return "<secret>"
 
     __str__ = __repr__
-
-
-#: The most ``/models`` pages followed (OpenRouter lists a few hundred models, one page today).
-_MAX_MODEL_PAGES = 100
-
-
-def _next_page(origin: str, link: Any) -> str | None:
-    """The path of ``/models``'s ``links.next`` on ``origin``, None at the end.
-
-    Only a link to the same origin is followed (a path, or a URL whose scheme and host are
-    the origin's): a catalogue page must not send the client anywhere else.
-    """
-    if link is None or link == "":
-        return None
-    if not isinstance(link, str):
-        raise MalformedResponse("/models answered with a links.next that is not a link.")
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(link)
-    if (parts.scheme or parts.netloc) and f"{parts.scheme}://{parts.netloc}".lower() != origin.lower():
-        raise MalformedResponse("/models answered with a links.next on another site; it was not followed.")
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    if not path.startswith("/"):
-        raise MalformedResponse("/models answered with a links.next that is not a path.")
-    return path  # "/api/v1/models?offset=…" from the origin, "/models?…" from the API base
 
 
 class OpenRouterClient:
@@ -266,12 +226,8 @@ class OpenRouterClient:
 
     def _send(self, method: str, path: str, *, auth: bool = True,
               on_retry: RetryHook | None = None, deadline: float | None = None,
-              cancel: threading.Event | None = None, headers: dict[str, str] | None = None,
-              **kwargs: Any) -> httpx.Response:
+              cancel: threading.Event | None = None, **kwargs: Any) -> httpx.Response:
         """Send with retries; returns a 2xx response whose body is still to be read.
-
-        ``headers``: this request's own, beside the key and attribution (the response
-        cache's ``X-OpenRouter-Cache``).
 
         The request is always streamed, so an error body is read through
         :func:`read_capped` (``ERROR_BODY_CAP``) and never held whole.  ``cancel`` set
@@ -283,8 +239,7 @@ class OpenRouterClient:
         while True:
             # "/api/…" paths sit beside /api/v1 (the Batch API's /api/beta/batches)
             url = self.origin + path if path.startswith("/api/") else self.api_base + path
-            request = self.http.build_request(method, url, headers={**self._headers(auth),
-                                                                    **(headers or {})}, **kwargs)
+            request = self.http.build_request(method, url, headers=self._headers(auth), **kwargs)
             try:
                 response = self.http.send(request, stream=True)
                 if response.is_success:
@@ -346,31 +301,26 @@ class OpenRouterClient:
     # -- chat ---------------------------------------------------------------------------------
 
     def stream_chat(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
-                    cancel: threading.Event | None = None,
-                    headers: dict[str, str] | None = None) -> ChatStream:
+                    cancel: threading.Event | None = None) -> ChatStream:
         """A streamed completion; the request is sent when the result is iterated.
 
         ``cancel`` (set from any thread) cancels it like ``close()``, even before the
-        stream object reaches the caller who would close it. ``headers``: the request's own
-        (``X-OpenRouter-Cache``); the completion's ``cache_status`` is the answer's.
+        stream object reaches the caller who would close it.
         """
-        return ChatStream(self, body, on_retry=on_retry, cancel=cancel, headers=headers)
+        return ChatStream(self, body, on_retry=on_retry, cancel=cancel)
 
     def complete(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
-                 cancel: threading.Event | None = None,
-                 headers: dict[str, str] | None = None) -> Completion:
+                 cancel: threading.Event | None = None) -> Completion:
         """A non-streamed completion; ``cancel`` set during a retry's back-off ends it
         with the error that was being retried, and sends nothing more."""
         payload = {**body, "stream": False, "usage": {"include": True}}
         response, data = self._json("POST", "/chat/completions", json=payload, on_retry=on_retry,
-                                    cancel=cancel, headers=headers)
+                                    cancel=cancel)
         if not isinstance(data, dict):
             raise MalformedResponse("The completion was not a JSON object.")
         completion = Completion(
             generation_id=_text_or_none(data.get("id")) or response.headers.get("x-generation-id"),
-            model=self._name(data.get("model")), provider=self._name(data.get("provider")),
-            service_tier=self._name(data.get("service_tier")),
-            cache_status=cache_status(response.headers))
+            model=self._name(data.get("model")), provider=self._name(data.get("provider")))
         choices = data.get("choices") or []
         if choices:
             choice = choices[0]
@@ -420,26 +370,8 @@ class OpenRouterClient:
             if cached and not refresh and now - cached[0] < _MODELS_TTL:
                 return cached[1]
         extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        # Paginated when OpenRouter says so: ``links.next`` is followed until it is null, and
-        # ``total_count`` checked, so a price is never missing because it was on page 2.
-        models: list[ModelInfo] = []
-        path: str | None = "/models"
-        pages = 0
-        total: Any = None
-        while path is not None:
-            pages += 1
-            if pages > _MAX_MODEL_PAGES:
-                raise MalformedResponse(f"/models still had a next page after {_MAX_MODEL_PAGES} pages; "
-                                        "the catalogue was not read to the end. Try again later.")
-            data = self._get_json(path, auth=False, deadline=deadline, **extra)
-            data = data if isinstance(data, dict) else {}
-            models += [ModelInfo.from_json(m) for m in (data.get("data") or []) if isinstance(m, dict)]
-            total = data.get("total_count", total)
-            links = data.get("links")
-            path = _next_page(self.origin, links.get("next") if isinstance(links, dict) else None)
-        if isinstance(total, int) and not isinstance(total, bool) and pages > 1 and total != len(models):
-            raise MalformedResponse(f"/models listed {len(models)} models over {pages} pages but "
-                                    f"said it has {total}; try again (the catalogue may have changed).")
+        data = self._get_json("/models", auth=False, deadline=deadline, **extra)
+        models = [ModelInfo.from_json(m) for m in (data.get("data") or []) if isinstance(m, dict)]
         with _models_lock:
             _models_cache[self.origin] = (now, models)
         return models
@@ -508,7 +440,7 @@ class OpenRouterClient:
                 time.sleep(delay)
                 delay = min(delay * 1.6, 1.5)
 
-    # -- the Batch API (beta; documented, not in the spec: shapes read in ``edge_jupyter.batches``)
+    # -- the Batch API (beta; documented, not in the spec: shapes read in ``edge_jupyter.batch_api``)
 
     def create_batch(self, model: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
         """``POST {origin}/api/beta/batches``: ``requests`` are ``{"custom_id", "body"}``.
@@ -554,10 +486,8 @@ class ChatStream:
     """
 
     def __init__(self, client: OpenRouterClient, body: dict[str, Any], *,
-                 on_retry: RetryHook | None = None, cancel: threading.Event | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 on_retry: RetryHook | None = None, cancel: threading.Event | None = None) -> None:
         self._client = client
-        self._headers = headers
         self._body = {**body, "stream": True, "usage": {"include": True},
                       "stream_options": {"include_usage": True}}
         self._on_retry = on_retry
@@ -607,14 +537,12 @@ class ChatStream:
             return  # cancelled before anything was sent
         try:
             response = self._client._send("POST", "/chat/completions", json=self._body,
-                                          on_retry=self._on_retry, cancel=self._cancelled,
-                                          headers=self._headers)
+                                          on_retry=self._on_retry, cancel=self._cancelled)
         except OpenRouterError:
             if self._cancelled.is_set():
                 return  # cancelled during a retry's back-off: nothing more was sent
             raise
         self._response = response
-        self._assembler.completion.cache_status = cache_status(response.headers)
         header_id = response.headers.get("x-generation-id")
         if self._cancelled.is_set():
             # Cancelled while the server was answering: the generation exists and may be
