@@ -67,7 +67,14 @@ class BatchApiError(BatchError):
 
 def batch_pricing(pricing: Pricing) -> Pricing:
     """``pricing`` with its per-token prices at :data:`BATCH_SHARE` (per request, image and
-    web search prices unchanged)."""
+    web search prices unchanged).
+
+    A price sheet with a ``discount`` that :meth:`Pricing.at` applies after the tiers gets the
+    batch share folded into it, so a tier above ``min_prompt_tokens`` is halved too.
+    """
+    discount = getattr(pricing, "discount", None)
+    if isinstance(discount, float) and hasattr(pricing, "at"):
+        return dataclasses.replace(pricing, discount=1.0 - (1.0 - discount) * BATCH_SHARE)  # type: ignore[call-arg]
     changes = {name: getattr(pricing, name) * BATCH_SHARE for name in _PER_TOKEN
                if isinstance(getattr(pricing, name, None), float)}
     return dataclasses.replace(pricing, **changes)

@@ -243,6 +243,9 @@ class BatchStore:
             batch.failed += 1
             return {"custom_id": custom_id, "error": {"code": exc.status, "message": exc.message}}
         ep = plan.endpoint
+        billed_at = getattr(ep, "billed_at", None)  # a price tier or window: resolved first, then halved
+        if billed_at is not None:
+            ep = billed_at(plan.prompt_tokens)
         cheaper = replace(ep, prompt=str(Decimal(ep.prompt) * BATCH_SHARE),
                           completion=str(Decimal(ep.completion) * BATCH_SHARE))
         completion = len(plan.reasoning) + len(plan.content)
