@@ -36,6 +36,8 @@ def cost_parts(record: CallRecord) -> list[str]:
         parts.append("cost not known yet (reconciled later)")
     else:
         parts.append(exact_usd(record.cost_usd))
+    if getattr(record, "openrouter_cache", False):  # answered from OpenRouter's response cache
+        parts.append("OpenRouter cache")
     searches = getattr(record, "web_searches", 0)
     if searches:  # part of the cost beside it (OpenRouter bills them with the call)
         parts[0] += f" incl. {searches:,} web search{'es' if searches != 1 else ''}"
@@ -47,7 +49,10 @@ def cost_parts(record: CallRecord) -> list[str]:
         extras.append(f"{record.reasoning_tokens:,} reasoning"
                       + (f" ≈ {share:.0%} of the cost" if share is not None else ""))
     if record.cached_tokens:
-        extras.append(f"{record.cached_tokens:,} cached")
+        extras.append(f"{record.cached_tokens:,} cached" + cache_saving_text(record))
+    written = getattr(record, "cache_write_tokens", 0)
+    if written:
+        extras.append(f"{written:,} written to the cache")
     if extras:
         tokens += f" ({', '.join(extras)})"
     parts.append(tokens)
@@ -70,6 +75,17 @@ def cost_parts(record: CallRecord) -> list[str]:
     if record.status in _STATUS_WORDS:
         parts.append(_STATUS_WORDS[record.status])
     return parts
+
+
+def cache_saving_text(record: CallRecord) -> str:
+    """What the prompt cache saved, for the cost line: ", saved $X" (OpenRouter's
+    ``cache_discount``), ", saved ≈ $X (computed)" (from ``input_cache_read``), or ""."""
+    saved = getattr(record, "cache_saved_usd", None)
+    if saved is None:
+        return ""
+    if getattr(record, "cache_saved_computed", False):
+        return f", saved ≈ {exact_usd(saved)} (computed)"
+    return f", saved {exact_usd(saved)}" if saved >= 0 else f", cost {exact_usd(-saved)} more"
 
 
 def cost_line_text(record: CallRecord) -> str:

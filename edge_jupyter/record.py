@@ -93,6 +93,14 @@ class CallRecord:
     #: (``cost_details.upstream_inference_completions_cost``) split by tokens — reasoning
     #: tokens are billed as completion tokens; None when OpenRouter gives no such figure
     reasoning_usd: float | None = None
+    #: caches (not ledger columns): the answer came from OpenRouter's response cache (not
+    #: billed, ``cost_usd`` 0); prompt tokens written to a provider's prompt cache; what the
+    #: prompt cache saved in USD (``/generation``'s ``cache_discount``, or computed from
+    #: ``input_cache_read`` when ``cache_saved_computed``; None: nothing cached or not known)
+    openrouter_cache: bool = False
+    cache_write_tokens: int = 0
+    cache_saved_usd: float | None = None
+    cache_saved_computed: bool = False
 
     def reasoning_share(self) -> float | None:
         """The reasoning's share of ``cost_usd`` (0–1, about: see ``reasoning_usd``); None

@@ -29,6 +29,7 @@ from .. import conversations, events, replay
 from ..money import exact_usd, total_usd
 from ..openrouter import APIStatusError, OpenRouterClient, OpenRouterError, UnknownModel
 from . import _checks, _media, _reasoning, _recording
+from ._caches import response_cache_headers
 from ._client import connected_client, suggest_models
 from ._errors import CallRefused, CallsBroke, EdgeInterrupted, NothingSent
 from ._events import Began, Ended, Event, Listener, Reasoning, Started, Text, Tick
@@ -264,6 +265,7 @@ class CallRun:
                 else:
                     call = RunningCall(record, body, stream=request.stream)
                 call.route_prefs = planned.route
+                call.headers = response_cache_headers(request.or_cache)
                 # The row is known to the handlers below the moment it exists (the very next
                 # statements): whatever fails later completes it instead of leaving it pending.
                 if i in hits:

@@ -69,6 +69,11 @@ class Request:
     web_results: int | None = None
     web_engine: str | None = None
     web_searches: int | None = None
+    #: ``--or-cache``: OpenRouter's response cache (``X-OpenRouter-Cache: true``); a hit is
+    #: not billed. ``--cache-prompt``: ``cache_control`` breakpoints for the models that need
+    #: them (``_caches.add_breakpoints``)
+    or_cache: bool = False
+    cache_prompt: bool = False
 
 
 @dataclass
@@ -146,6 +151,7 @@ def plan(request: Request) -> CallPlan:
     """The calls ``request`` makes; raises the error tree's RoutingError, ParticipantError
     or ConversationError (a sentence saying what to change) before anything is written."""
     from .. import conversations, participants, preferences, routing
+    from . import _caches
     from ._media import check_pdf_engine
 
     prompt = Prompt.coerce(request.prompt)
@@ -180,6 +186,11 @@ def plan(request: Request) -> CallPlan:
         if toolbox is not None:  # the functions first: a web tool (server side) after them
             body["tools"] = [*toolbox.specs, *body.get("tools", [])]
         body = spec.apply_to_body(body, route)
+        if request.cache_prompt:
+            body = _caches.add_breakpoints(body)
+        if out.persisted:  # sticky routing: one provider per named chat, its prompt cache warm
+            body["session_id"] = _caches.session_id_for(out.conversation.name if out.conversation
+                                                        else str(request.chat))
         prefs, spec_notes = spec.resolved_route(route)
         out.notes += spec_notes
         out.calls.append(PlannedCall(spec.key, spec, body, prefs))

@@ -73,6 +73,8 @@ class RunningCall:
         self._cancel = threading.Event()
         self.replayed = False
         self.route_prefs: Any = None  # the routing preferences the request carried
+        #: the request's own headers (``X-OpenRouter-Cache``: ``_caches``), None: none
+        self.headers: dict[str, str] | None = None
 
     @classmethod
     def replay(cls, record: CallRecord, body: dict[str, Any], entry: dict[str, Any]) -> RunningCall:
@@ -125,7 +127,8 @@ class RunningCall:
             if self.streaming:
                 self._run_stream(client, on_text, on_start)
             elif not self._cancel.is_set():  # a cancel that came first sends nothing
-                self.completion = client.complete(self.body, cancel=self._cancel)
+                self.completion = client.complete(self.body, cancel=self._cancel,
+                                                  headers=self.headers)
                 self._first = time.perf_counter()
                 if self.completion.extra.get("error"):
                     self.error = self.completion.extra["error"]
@@ -150,7 +153,8 @@ class RunningCall:
                     on_start: StartCallback | None) -> None:
         # The cancel event goes down with the request: a cancel() that comes before
         # ``_stream`` is set, or during a retry's back-off, still stops it.
-        stream = self._stream = client.stream_chat(self.body, cancel=self._cancel)
+        stream = self._stream = client.stream_chat(self.body, cancel=self._cancel,
+                                                   headers=self.headers)
         if self._cancel.is_set():
             return
         guard = self.guard
@@ -243,6 +247,9 @@ class RunningCall:
             record.status = "ok"
         if usage is None and record.generation_id and client is not None and lookup_timeout > 0:
             self._fill_from_generation(client, lookup_timeout)
+        from ._caches import settle
+
+        settle(record, completion, client, asked=self.headers is not None, wait_s=lookup_timeout)
         return record
 
     def _fill_from_generation(self, client: OpenRouterClient, timeout: float) -> None:

@@ -99,6 +99,14 @@ def cell_parser() -> _Parser:
                         "JSON-Schema dict of the notebook; _edge.value is the validated instance")
     p.add_argument("--heal", action="store_true",
                    help="with --schema: OpenRouter's response-healing plugin repairs malformed JSON")
+    p.add_argument("--or-cache", action="store_true",
+                   help="ask OpenRouter's response cache: the same request again within its "
+                        "lifetime is answered from it for $0 (%%config EdgeMagics.openrouter_cache "
+                        "= True for every cell)")
+    p.add_argument("--cache-prompt", action="store_true",
+                   help="mark the system prompt and long context for the provider's prompt "
+                        "cache (cache_control, for Anthropic and Gemini models; others cache "
+                        "on their own): later turns read them at the cache price")
     from ..calls import REASONING_EFFORTS
 
     p.add_argument("--reasoning", choices=REASONING_EFFORTS, metavar="EFFORT",

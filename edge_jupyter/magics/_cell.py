@@ -22,7 +22,8 @@ from ._render import MultiView, SingleView, show_error
 
 
 def request_from_flags(args: argparse.Namespace, prompt: str | Prompt, context: calls.CallContext,
-                       *, replay_default: bool = False) -> calls.Request:
+                       *, replay_default: bool = False, or_cache_default: bool = False
+                       ) -> calls.Request:
     """The engine's :class:`~edge_jupyter.calls.Request` for a cell's parsed flags."""
     from ..routing import route_from_args
 
@@ -36,7 +37,8 @@ def request_from_flags(args: argparse.Namespace, prompt: str | Prompt, context: 
         reasoning=args.reasoning, reasoning_tokens=args.reasoning_tokens,
         hide_reasoning=args.hide_reasoning, tools=getattr(args, "tool_functions", None),
         max_steps=args.max_steps, confirm_tools=args.confirm_tools, web=args.web,
-        web_results=args.web_results, web_engine=args.web_engine, web_searches=args.web_searches)
+        web_results=args.web_results, web_engine=args.web_engine, web_searches=args.web_searches,
+        or_cache=args.or_cache or or_cache_default, cache_prompt=args.cache_prompt)
 
 
 def cell_prompt(shell: Any, args: argparse.Namespace, cell: str) -> Prompt:
@@ -78,8 +80,8 @@ def cell_schema(shell: Any, name: str) -> Any:
         raise SchemaError(f"--schema {name}: {exc}") from None
 
 
-def plan_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
-              ) -> tuple[calls.CallPlan, argparse.Namespace]:
+def plan_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False,
+              or_cache_default: bool = False) -> tuple[calls.CallPlan, argparse.Namespace]:
     args = parse_cell_line(line)
     if args.schema:
         args.schema_object = cell_schema(shell, args.schema)
@@ -88,16 +90,18 @@ def plan_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
 
         args.tool_functions = tools_from_names(args.tools, shell.user_ns)
     prompt = cell_prompt(shell, args, cell)
-    request = request_from_flags(args, prompt, _context.current(shell), replay_default=replay_default)
+    request = request_from_flags(args, prompt, _context.current(shell), replay_default=replay_default,
+                                 or_cache_default=or_cache_default)
     return calls.plan(request), args
 
 
-def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False
-             ) -> EdgeResult | list[EdgeResult]:
+def run_cell(shell: Any, line: str, cell: str, *, replay_default: bool = False,
+             or_cache_default: bool = False) -> EdgeResult | list[EdgeResult]:
     """Run one ``%%edge`` cell from its flags to its final output."""
     # Any other error of the tree (flags, routing, chats, not connected…) becomes the cell's
     # one line in EdgeMagics.edge, the one place that does it.
-    plan, args = plan_cell(shell, line, cell, replay_default=replay_default)
+    plan, args = plan_cell(shell, line, cell, replay_default=replay_default,
+                           or_cache_default=or_cache_default)
     view = view_for(plan)
     try:
         outcome = calls.CallRun(plan, view).execute()

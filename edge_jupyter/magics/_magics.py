@@ -19,6 +19,10 @@ class EdgeMagics(Magics):
 
     replay = Bool(False, help="Answer unchanged cells from the replay store, for $0 "
                   "(`%config EdgeMagics.replay = True`); `--fresh` asks again.").tag(config=True)
+    openrouter_cache = Bool(False, help="Send every cell with OpenRouter's response-cache "
+                            "header, as `--or-cache` does (`%config EdgeMagics.openrouter_cache "
+                            "= True`): a repeat OpenRouter answers from its cache costs $0."
+                            ).tag(config=True)
 
     @line_cell_magic
     def edge(self, line: str, cell: str | None = None) -> Any:
@@ -27,7 +31,8 @@ class EdgeMagics(Magics):
                 return self._line(line)
             from ._cell import run_cell
 
-            run_cell(self.shell, line, cell, replay_default=self.replay)
+            run_cell(self.shell, line, cell, replay_default=self.replay,
+                     or_cache_default=self.openrouter_cache)
             return None
         except HelpRequested as exc:
             print(exc.text)

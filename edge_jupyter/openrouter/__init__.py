@@ -3,7 +3,13 @@
 Must not import IPython, ipywidgets, tornado or jupyter_server.
 """
 
-from ._client import ChatStream, OpenRouterClient, clear_models_cache
+from ._client import (
+    CACHE_STATUS_HEADER,
+    RESPONSE_CACHE_HEADER,
+    ChatStream,
+    OpenRouterClient,
+    clear_models_cache,
+)
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -49,6 +55,8 @@ from ._types import (
 )
 
 __all__ = [
+    "CACHE_STATUS_HEADER",
+    "RESPONSE_CACHE_HEADER",
     "APIStatusError",
     "AuthenticationError",
     "BadRequest",

@@ -72,6 +72,21 @@ def _object(data: Any, what: str) -> dict[str, Any]:
     return data
 
 
+#: OpenRouter's response cache: the request header that asks for it, and the response header
+#: that says whether the answer came from it (documented, not in the spec, so one place to
+#: change should the name change: ``EDGE_CACHE_STATUS_HEADER`` overrides it).
+RESPONSE_CACHE_HEADER = "X-OpenRouter-Cache"
+CACHE_STATUS_HEADER = "X-OpenRouter-Cache-Status"
+
+
+def cache_status(headers: httpx.Headers) -> str | None:
+    """The response cache's word on an answer ("HIT", "MISS"), upper case; None: not said."""
+    import os
+
+    value = headers.get(os.environ.get("EDGE_CACHE_STATUS_HEADER") or CACHE_STATUS_HEADER)
+    return strip_controls(value).strip().upper()[:16] or None if value else None
+
+
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -226,8 +241,12 @@ class OpenRouterClient:
 
     def _send(self, method: str, path: str, *, auth: bool = True,
               on_retry: RetryHook | None = None, deadline: float | None = None,
-              cancel: threading.Event | None = None, **kwargs: Any) -> httpx.Response:
+              cancel: threading.Event | None = None, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> httpx.Response:
         """Send with retries; returns a 2xx response whose body is still to be read.
+
+        ``headers``: this request's own, beside the key and attribution (the response
+        cache's ``X-OpenRouter-Cache``).
 
         The request is always streamed, so an error body is read through
         :func:`read_capped` (``ERROR_BODY_CAP``) and never held whole.  ``cancel`` set
@@ -239,7 +258,8 @@ class OpenRouterClient:
         while True:
             # "/api/…" paths sit beside /api/v1 (the Batch API's /api/beta/batches)
             url = self.origin + path if path.startswith("/api/") else self.api_base + path
-            request = self.http.build_request(method, url, headers=self._headers(auth), **kwargs)
+            request = self.http.build_request(method, url, headers={**self._headers(auth),
+                                                                    **(headers or {})}, **kwargs)
             try:
                 response = self.http.send(request, stream=True)
                 if response.is_success:
@@ -301,26 +321,30 @@ class OpenRouterClient:
     # -- chat ---------------------------------------------------------------------------------
 
     def stream_chat(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
-                    cancel: threading.Event | None = None) -> ChatStream:
+                    cancel: threading.Event | None = None,
+                    headers: dict[str, str] | None = None) -> ChatStream:
         """A streamed completion; the request is sent when the result is iterated.
 
         ``cancel`` (set from any thread) cancels it like ``close()``, even before the
-        stream object reaches the caller who would close it.
+        stream object reaches the caller who would close it. ``headers``: the request's own
+        (``X-OpenRouter-Cache``); the completion's ``cache_status`` is the answer's.
         """
-        return ChatStream(self, body, on_retry=on_retry, cancel=cancel)
+        return ChatStream(self, body, on_retry=on_retry, cancel=cancel, headers=headers)
 
     def complete(self, body: dict[str, Any], *, on_retry: RetryHook | None = None,
-                 cancel: threading.Event | None = None) -> Completion:
+                 cancel: threading.Event | None = None,
+                 headers: dict[str, str] | None = None) -> Completion:
         """A non-streamed completion; ``cancel`` set during a retry's back-off ends it
         with the error that was being retried, and sends nothing more."""
         payload = {**body, "stream": False, "usage": {"include": True}}
         response, data = self._json("POST", "/chat/completions", json=payload, on_retry=on_retry,
-                                    cancel=cancel)
+                                    cancel=cancel, headers=headers)
         if not isinstance(data, dict):
             raise MalformedResponse("The completion was not a JSON object.")
         completion = Completion(
             generation_id=_text_or_none(data.get("id")) or response.headers.get("x-generation-id"),
-            model=self._name(data.get("model")), provider=self._name(data.get("provider")))
+            model=self._name(data.get("model")), provider=self._name(data.get("provider")),
+            cache_status=cache_status(response.headers))
         choices = data.get("choices") or []
         if choices:
             choice = choices[0]
@@ -486,8 +510,10 @@ class ChatStream:
     """
 
     def __init__(self, client: OpenRouterClient, body: dict[str, Any], *,
-                 on_retry: RetryHook | None = None, cancel: threading.Event | None = None) -> None:
+                 on_retry: RetryHook | None = None, cancel: threading.Event | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self._client = client
+        self._headers = headers
         self._body = {**body, "stream": True, "usage": {"include": True},
                       "stream_options": {"include_usage": True}}
         self._on_retry = on_retry
@@ -537,12 +563,14 @@ class ChatStream:
             return  # cancelled before anything was sent
         try:
             response = self._client._send("POST", "/chat/completions", json=self._body,
-                                          on_retry=self._on_retry, cancel=self._cancelled)
+                                          on_retry=self._on_retry, cancel=self._cancelled,
+                                          headers=self._headers)
         except OpenRouterError:
             if self._cancelled.is_set():
                 return  # cancelled during a retry's back-off: nothing more was sent
             raise
         self._response = response
+        self._assembler.completion.cache_status = cache_status(response.headers)
         header_id = response.headers.get("x-generation-id")
         if self._cancelled.is_set():
             # Cancelled while the server was answering: the generation exists and may be

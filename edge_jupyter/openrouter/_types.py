@@ -329,6 +329,9 @@ class Generation:
     cached_tokens: int = 0
     cancelled: bool = False
     finish_reason: str | None = None
+    #: what the prompt cache saved, USD (negative when writing to it cost more than it read);
+    #: None when OpenRouter does not say
+    cache_discount: float | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Generation:
@@ -352,6 +355,7 @@ class Generation:
             cached_tokens=_count(d.get("native_tokens_cached"), "native_tokens_cached"),
             cancelled=bool(d.get("cancelled")),
             finish_reason=d.get("finish_reason"),
+            cache_discount=_finite(d.get("cache_discount")),
         )
 
 
@@ -377,6 +381,8 @@ class Completion:
     tool_calls: list[ToolCall] = field(default_factory=list)
     #: the ``url_citation`` annotations (web search results), one per URL, in order
     annotations: list[Citation] = field(default_factory=list)
+    #: OpenRouter's response cache on this answer ("HIT", "MISS"; None: not said)
+    cache_status: str | None = None
 
 
 @dataclass(frozen=True)
