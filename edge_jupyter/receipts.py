@@ -267,12 +267,13 @@ def _priced_today(info: ModelInfo | None, prompt_tokens: int, completion_tokens:
     cost at today's prices; None if unlisted or not priceable."""
     if info is None or not info.pricing.known:
         return None
-    p = info.pricing
-    # a known Pricing has all three numbers; the checks say so to the type checker too
-    if p.prompt is None or p.completion is None or p.request is None:
+    from .ledger import worst_case_cost
+    from .ledger.budgets import UnknownPrice
+
+    try:  # the budgets' reading of the price sheet: a tier, a window, a discount count here too
+        return worst_case_cost(prompt_tokens, completion_tokens, info.pricing, images=images)
+    except UnknownPrice:
         return None
-    return (prompt_tokens * p.prompt + completion_tokens * p.completion + p.request
-            + images * (p.image or 0.0))
 
 
 def estimate_run_all(notebook: dict[str, Any], models: dict[str, ModelInfo], default_model: str) -> Any:

@@ -264,8 +264,20 @@ class UnknownPrice(EdgeError, ValueError):
     """
 
 
-def _checked(pricing: Pricing) -> tuple[float, float, float, float]:
-    """(prompt, completion incl. reasoning, request, image) prices, or :class:`UnknownPrice`."""
+def _checked(pricing: Pricing, prompt_tokens: int) -> tuple[float, float, float, float]:
+    """(prompt, completion incl. reasoning, request, image) prices for a call of
+    ``prompt_tokens``, or :class:`UnknownPrice`.
+
+    The one place every estimate reads a price sheet: its tiers and UTC windows
+    (``overrides``) and its ``discount`` through :func:`edge_jupyter.pricing_sheet.dearest_soon`
+    (the dearer of now and the next minutes, as a call may be billed in the next window).
+    """
+    if not pricing.known:
+        raise UnknownPrice(pricing.unknown_reason or "the price is unknown")
+    if pricing.overrides or pricing.discount:
+        from ..pricing_sheet import dearest_soon
+
+        pricing = dearest_soon(pricing, prompt_tokens)
     if not pricing.known:
         raise UnknownPrice(pricing.unknown_reason or "the price is unknown")
     values = (pricing.prompt, pricing.completion, pricing.request, pricing.image, pricing.reasoning or 0.0)
@@ -279,8 +291,8 @@ def _checked(pricing: Pricing) -> tuple[float, float, float, float]:
     return prompt, max(completion, reasoning), request, image
 
 
-def _completion_price(pricing: Pricing) -> float:
-    return _checked(pricing)[1]
+def _completion_price(pricing: Pricing, prompt_tokens: int) -> float:
+    return _checked(pricing, prompt_tokens)[1]
 
 
 def prompt_cost(prompt_tokens: int, pricing: Pricing, *, images: int = 0,
@@ -289,7 +301,7 @@ def prompt_cost(prompt_tokens: int, pricing: Pricing, *, images: int = 0,
     (``pricing.image`` each), and ``extra_usd`` (a PDF plugin's pages).
 
     Raises :class:`UnknownPrice` for a variable or broken price."""
-    prompt, _, request, image = _checked(pricing)
+    prompt, _, request, image = _checked(pricing, prompt_tokens)
     return prompt_tokens * prompt + request + images * image + max(0.0, extra_usd)
 
 
@@ -301,7 +313,7 @@ def worst_case_cost(prompt_tokens: int, max_tokens: int, pricing: Pricing, *,
     :class:`UnknownPrice` for a variable or broken price: there is no worst case then.
     """
     return (prompt_cost(prompt_tokens, pricing, images=images, extra_usd=extra_usd)
-            + max_tokens * _completion_price(pricing))
+            + max_tokens * _completion_price(pricing, prompt_tokens))
 
 
 class StreamGuard:
@@ -321,7 +333,7 @@ class StreamGuard:
                  images: int = 0, extra_usd: float = 0.0) -> None:
         self.remaining_usd = remaining_usd
         self.prompt_cost_usd = prompt_cost(prompt_tokens, pricing, images=images, extra_usd=extra_usd)
-        self.completion_price = _completion_price(pricing)
+        self.completion_price = _completion_price(pricing, prompt_tokens)
         self.completion_tokens = 0.0
         self.stopped = False
 

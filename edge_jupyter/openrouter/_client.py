@@ -147,6 +147,31 @@ class _Secret:
     __str__ = __repr__
 
 
+#: The most ``/models`` pages followed (OpenRouter lists a few hundred models, one page today).
+_MAX_MODEL_PAGES = 100
+
+
+def _next_page(origin: str, link: Any) -> str | None:
+    """The path of ``/models``'s ``links.next`` on ``origin``, None at the end.
+
+    Only a link to the same origin is followed (a path, or a URL whose scheme and host are
+    the origin's): a catalogue page must not send the client anywhere else.
+    """
+    if link is None or link == "":
+        return None
+    if not isinstance(link, str):
+        raise MalformedResponse("/models answered with a links.next that is not a link.")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(link)
+    if (parts.scheme or parts.netloc) and f"{parts.scheme}://{parts.netloc}".lower() != origin.lower():
+        raise MalformedResponse("/models answered with a links.next on another site; it was not followed.")
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if not path.startswith("/"):
+        raise MalformedResponse("/models answered with a links.next that is not a path.")
+    return path  # "/api/v1/models?offset=…" from the origin, "/models?…" from the API base
+
+
 class OpenRouterClient:
     """Talks to ``{origin}/api/v1`` with one pooled httpx client.
 
@@ -394,8 +419,26 @@ class OpenRouterClient:
             if cached and not refresh and now - cached[0] < _MODELS_TTL:
                 return cached[1]
         extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        data = self._get_json("/models", auth=False, deadline=deadline, **extra)
-        models = [ModelInfo.from_json(m) for m in (data.get("data") or []) if isinstance(m, dict)]
+        # Paginated when OpenRouter says so: ``links.next`` is followed until it is null, and
+        # ``total_count`` checked, so a price is never missing because it was on page 2.
+        models: list[ModelInfo] = []
+        path: str | None = "/models"
+        pages = 0
+        total: Any = None
+        while path is not None:
+            pages += 1
+            if pages > _MAX_MODEL_PAGES:
+                raise MalformedResponse(f"/models still had a next page after {_MAX_MODEL_PAGES} pages; "
+                                        "the catalogue was not read to the end. Try again later.")
+            data = self._get_json(path, auth=False, deadline=deadline, **extra)
+            data = data if isinstance(data, dict) else {}
+            models += [ModelInfo.from_json(m) for m in (data.get("data") or []) if isinstance(m, dict)]
+            total = data.get("total_count", total)
+            links = data.get("links")
+            path = _next_page(self.origin, links.get("next") if isinstance(links, dict) else None)
+        if isinstance(total, int) and not isinstance(total, bool) and pages > 1 and total != len(models):
+            raise MalformedResponse(f"/models listed {len(models)} models over {pages} pages but "
+                                    f"said it has {total}; try again (the catalogue may have changed).")
         with _models_lock:
             _models_cache[self.origin] = (now, models)
         return models

@@ -8,11 +8,14 @@ wire and become floats in USD per token.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import EdgeError
 from ..money import exact_usd
+from ..pricing_sheet import DISCOUNTED, PriceOverride, parse_override, read_discount
 from ..user_numbers import finite, real, whole
 
 
@@ -168,6 +171,27 @@ def _price(data: Any, key: str, *, required: bool, default: float | None) -> tup
     return number, None
 
 
+#: The per-token and per-call price fields :meth:`Pricing.dearer` compares.
+_TOKEN_FIELDS = ("prompt", "completion", "request", "image", "reasoning", "cache_read", "cache_write",
+                 "cache_write_1h")
+
+
+def _overrides(value: Any) -> tuple[tuple[PriceOverride, ...], str | None]:
+    """The ``overrides`` list parsed, and why one entry cannot be read (None if all can)."""
+    if value is None:
+        return (), None
+    if not isinstance(value, list):
+        return (), "the price overrides are not a list"
+    parsed = []
+    for entry in value:
+        override, why = parse_override(entry)
+        if why:
+            return (), why
+        assert override is not None
+        parsed.append(override)
+    return tuple(parsed), None
+
+
 @dataclass(frozen=True)
 class Pricing:
     """USD per token (per request / per image where named).
@@ -189,6 +213,14 @@ class Pricing:
     web_search: float | None = None
     unknown: tuple[str, ...] = ()
     unknown_reason: str | None = None
+    #: USD per cache-write token (``input_cache_write``: the 5-minute TTL) and per 1-hour
+    #: cache-write token (``input_cache_write_1h``); None when not priced apart
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
+    #: the fraction off every per-token price (``discount``: price × (1 − discount)), applied by :meth:`at`
+    discount: float = 0.0
+    #: the conditional prices (``overrides``: tiers above ``min_prompt_tokens``, UTC windows), applied by :meth:`at`
+    overrides: tuple[PriceOverride, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Pricing:
@@ -205,8 +237,69 @@ class Pricing:
                               f"{VARIABLE_PRICE} (\"-1\": a router bills at the price of the model it picks)")
         cache_read, _ = _price(data, "input_cache_read", required=False, default=None)
         web_search, _ = _price(data, "web_search", required=False, default=None)
+        cache_write, _ = _price(data, "input_cache_write", required=False, default=None)
+        cache_write_1h, _ = _price(data, "input_cache_write_1h", required=False, default=None)
+        overrides, unreadable = _overrides(data.get("overrides"))
+        discount, bad_discount = read_discount(data.get("discount"))
+        # An override or discount we cannot read could make a call dearer than we think:
+        # the price is unknown then, like a "-1" (a budget refuses; nothing is made up).
+        bad = [why for why in (unreadable, bad_discount) if why]
+        broken = tuple(dict.fromkeys(name for o in overrides for name, value in o.prices if value is None))
+        if broken:
+            bad.append(f"a price override's {' and '.join(broken)} price is variable or not a price")
+        if bad:
+            unknown += tuple(name for name in (broken or ("overrides",)) if name not in unknown)
+            reasons += bad
         return cls(**{name: value for name, (value, _) in fields.items()}, cache_read=cache_read,
-                   web_search=web_search, unknown=unknown, unknown_reason="; ".join(reasons) or None)
+                   web_search=web_search, unknown=unknown, unknown_reason="; ".join(reasons) or None,
+                   cache_write=cache_write, cache_write_1h=cache_write_1h, discount=discount,
+                   overrides=overrides)
+
+    def at(self, prompt_tokens: int, when: datetime | None = None) -> Pricing:
+        """The prices that apply to a request of ``prompt_tokens`` at ``when`` (UTC; now if None).
+
+        The overrides whose conditions all hold (``min_prompt_tokens``: strictly more;
+        ``utc_start``/``utc_end``: a half-open HHMM window that may wrap midnight), later
+        entries winning per key, absent keys inheriting the base; then ``discount`` on the
+        per-token prices. The result has no overrides and no discount left. Pure.
+        """
+        if not self.overrides and not self.discount:
+            return self
+        moment = when or datetime.now(timezone.utc)
+        values: dict[str, float | None] = {}
+        for override in self.overrides:
+            if override.holds(prompt_tokens, moment):
+                values.update(override.prices)
+        scale = 1.0 - self.discount
+        for name in DISCOUNTED:
+            value = values.get(name, getattr(self, name))
+            if value is not None and scale != 1.0:
+                values[name] = value * scale
+        return dataclasses.replace(self, **values, overrides=(), discount=0.0)  # type: ignore[arg-type]
+
+    def with_override(self, override: PriceOverride) -> Pricing:
+        """The base prices with one override's prices on top (for showing a tier)."""
+        return dataclasses.replace(self, **dict(override.prices), overrides=(), discount=0.0)  # type: ignore[arg-type]
+
+    def all_overrides(self) -> tuple[PriceOverride, ...]:
+        return self.overrides
+
+    def dearer(self, other: Pricing) -> Pricing:
+        """Field by field the dearer of two resolved prices (an unknown field stays unknown;
+        a per-token price not given apart, None, yields to a given one)."""
+        values: dict[str, float | None] = {}
+        for name in _TOKEN_FIELDS:
+            x, y = getattr(self, name), getattr(other, name)
+            values[name] = x if y is None else y if x is None else max(x, y)
+        a, b = self.web_search, other.web_search
+        values["web_search"] = None if a is None or b is None else max(a, b)  # None: the dearest engine
+        unknown = tuple(dict.fromkeys((*self.unknown, *other.unknown)))
+        for name in unknown:
+            if name in values:
+                values[name] = None
+        reasons = list(dict.fromkeys(r for r in (self.unknown_reason, other.unknown_reason) if r))
+        return dataclasses.replace(self, **values, unknown=unknown,  # type: ignore[arg-type]
+                                   unknown_reason="; ".join(reasons) or None, overrides=(), discount=0.0)
 
     @property
     def known(self) -> bool:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ledger.budgets import left_usd
 from ..money import exact_usd, per_million_usd, short_left_usd, short_usd, total_usd
+from ..pricing_sheet import price_text
 from ..record import sent_summary
 
 if TYPE_CHECKING:
@@ -290,16 +291,21 @@ class ModelRow:
     default: bool
     #: False when the catalogue does not list this id (offline, or a retired model).
     known: bool = True
+    #: The price sheet's conditional part in words (tiers, windows, discount:
+    #: :func:`edge_jupyter.pricing_sheet.price_text`), "" when it has none
+    sheet: str = ""
 
     @property
     def price(self) -> str:
         """"$0.15 / $0.60 per M" (prompt / completion, USD per million tokens)."""
         if not self.known:
             return "not in the catalogue"
-        if self.prompt == "$0" and self.completion == "$0":
+        if self.prompt == "$0" and self.completion == "$0" and not self.sheet:
             return "free"
         if "variable" in (self.prompt, self.completion):  # "-1": openrouter/auto and other routers
-            return "variable"
+            return "variable"  # the hover text says how to bound it
+        if self.sheet:  # "$3.00/$15.00 (above 200K prompt tokens: $6.00/$22.50) per M"
+            return f"{self.sheet} per M"
         return f"{self.prompt} / {self.completion} per M"
 
     @property
@@ -307,6 +313,11 @@ class ModelRow:
         """Hover text: the full name and what the numbers mean."""
         if not self.known:
             return self.id
+        if "variable" in (self.prompt, self.completion):
+            return (f"{self.name} ({self.id}): a variable price (a router bills at the price of the "
+                    f"model it picks): bound it with --max-price; context {self.context}")
+        if self.sheet:
+            return f"{self.name} ({self.id}): {self.sheet} per million tokens, context {self.context}"
         return (f"{self.name} ({self.id}): {self.prompt} per million prompt tokens, "
                 f"{self.completion} per million completion tokens, context {self.context}")
 
@@ -329,9 +340,11 @@ def _row(model_id: str, info: ModelInfo | None, prefs: Preferences) -> ModelRow:
     def price(value: float | None) -> str:  # None: variable ("-1", openrouter/auto) or unknown
         return per_million_usd(value) if value is not None else "variable"
 
+    sheet = price_text(info.pricing) if info.pricing.known and (
+        info.pricing.overrides or info.pricing.discount) else ""
     return ModelRow(model_id, info.name, price(info.pricing.prompt),
                     price(info.pricing.completion), context_text(info.context_length),
-                    favourite, default)
+                    favourite, default, sheet=sheet)
 
 
 def search_models(catalogue: Sequence[ModelInfo], search: str) -> list[ModelInfo]:

@@ -11,7 +11,8 @@ JSON bodies; the HTTP layer only serialises what these return.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -64,6 +65,32 @@ class CatalogEndpoint:
     #: ``None`` derives plausible numbers from the endpoint's position.
     latency_ms: float | None = None
     throughput: float | None = None
+    #: ``pricing.overrides``: each a tuple of (key, value) pairs of a ``PricingOverride``
+    #: (``min_prompt_tokens``, ``utc_start``/``utc_end`` HHMM, price strings); billed by :meth:`billed_at`
+    overrides: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    #: ``pricing.discount``: the fraction off the per-token prices ("0": none)
+    discount: str = "0"
+
+    def billed_at(self, prompt_tokens: int, now: datetime | None = None) -> CatalogEndpoint:
+        """This endpoint with the prompt and completion prices a request of ``prompt_tokens``
+        is billed at ``now`` (UTC): the overrides that hold (later ones win per key), then
+        the discount — as OpenRouter documents ``PricingOverride`` and ``discount``."""
+        if not self.overrides and self.discount == "0":
+            return self
+        moment = now or datetime.now(timezone.utc)
+        hhmm = moment.hour * 100 + moment.minute
+        prices = {"prompt": Decimal(self.prompt), "completion": Decimal(self.completion)}
+        for entry in map(dict, self.overrides):
+            if "min_prompt_tokens" in entry and not prompt_tokens > entry["min_prompt_tokens"]:
+                continue
+            start, end = entry.get("utc_start", 0), entry.get("utc_end", 2400)
+            if not (start <= hhmm < end if start <= end else hhmm >= start or hhmm < end):
+                continue
+            prices.update({k: Decimal(v) for k, v in entry.items() if k in prices})
+        scale = 1 - Decimal(self.discount)
+        return replace(self, prompt=format((prices["prompt"] * scale).normalize(), "f"),
+                       completion=format((prices["completion"] * scale).normalize(), "f"),
+                       overrides=(), discount="0")
 
     @property
     def slug(self) -> str:
@@ -151,7 +178,7 @@ class CatalogModel:
         return self.endpoints[0].completion_price
 
     @property
-    def pricing(self) -> dict[str, str]:
+    def pricing(self) -> dict[str, Any]:
         """The ``pricing`` object exactly as ``/models`` serves it (``"-1"`` for a router)."""
         if self.routes_to:
             return {"prompt": "-1", "completion": "-1"}
@@ -163,7 +190,7 @@ class CatalogModel:
         return [*(p for p in _COMMON_PARAMS if p not in self.lacks_params), *self.extra_params]
 
 
-def _pricing_json(ep: CatalogEndpoint) -> dict[str, str]:
+def _pricing_json(ep: CatalogEndpoint) -> dict[str, Any]:
     return {
         "prompt": ep.prompt,
         "completion": ep.completion,
@@ -173,6 +200,8 @@ def _pricing_json(ep: CatalogEndpoint) -> dict[str, str]:
         "internal_reasoning": "0",
         **({"input_cache_read": ep.cache_read} if ep.cache_read else {}),
         **({"input_cache_write": ep.cache_write} if ep.cache_write else {}),
+        **({"overrides": [dict(entry) for entry in ep.overrides]} if ep.overrides else {}),
+        **({"discount": float(ep.discount)} if ep.discount != "0" else {}),
     }
 
 
@@ -272,6 +301,10 @@ _ANTHROPIC = {"native_stop": "end_turn", "native_length": "max_tokens"}
 _GOOGLE = {"native_stop": "STOP", "native_length": "MAX_TOKENS"}
 #: Zero data retention: the provider keeps no prompt (Azure, Bedrock and Vertex on OpenRouter).
 _ZDR = {"retains_prompts": False}
+#: Claude Sonnet 4's long-context tier (``PricingOverride``): above 200,000 prompt tokens.
+_LONG_CONTEXT = (("min_prompt_tokens", 200000), ("prompt", "0.000006"), ("completion", "0.0000225"))
+#: OpenAI's service tiers: flex at half the price, priority at 1.5 times it (sandbox figures).
+_OPENAI_TIERS = (("flex", "0.5"), ("priority", "1.5"))
 
 # Several providers per model, as on OpenRouter, so routing has something to choose:
 # the first endpoint is the default; prices, data policies and speeds differ where they
@@ -385,6 +418,25 @@ _ALL: tuple[CatalogModel, ...] = (
         endpoints=(  # $0.10 / $0.30 per M; $0.004 per web search (sandbox figure)
             _ep("Mistral", "mistral", None, 131072, 32768, "0.0000001", "0.0000003",
                 native_stop="stop", native_length="length", web_search="0.004"),
+        ),
+    ),
+    # Long-context pricing as OpenRouter lists it for Claude Sonnet 4: $3 / $15 per M, and
+    # $6 / $22.50 per M for a request of more than 200,000 prompt tokens (every token of it).
+    # Bedrock here also has a 10 % discount, and Vertex a cheaper night window that wraps
+    # midnight (22:00-06:00 UTC), so the sandbox bills all three kinds of price sheet entry.
+    CatalogModel(
+        id="anthropic/claude-sonnet-4", name="Anthropic: Claude Sonnet 4", created=1747930371,
+        description="Claude Sonnet 4: long context, priced higher above 200K prompt tokens. (sandbox copy)",
+        context_length=1000000, max_completion_tokens=64000, tokenizer="Claude", instruct_type=None,
+        input_modalities=("text", "image", "file"), knowledge_cutoff="2025-03-31",
+        endpoints=(
+            _ep("Anthropic", "anthropic", None, 1000000, 64000, "0.000003", "0.000015",
+                overrides=(_LONG_CONTEXT,), **_ANTHROPIC),
+            _ep("Amazon Bedrock", "amazon-bedrock", None, 1000000, 64000, "0.000003", "0.000015",
+                overrides=(_LONG_CONTEXT,), discount="0.1", **_ZDR, **_ANTHROPIC),
+            _ep("Google", "google-vertex", None, 1000000, 64000, "0.000003", "0.000015",
+                overrides=(_LONG_CONTEXT, (("utc_start", 2200), ("utc_end", 600), ("prompt", "0.0000015"),
+                                           ("completion", "0.0000075"))), **_ZDR, **_ANTHROPIC),
         ),
     ),
     # Sandbox-only: a very dear model, to show what a `models` fallback can cost when it

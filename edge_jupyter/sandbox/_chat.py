@@ -225,7 +225,8 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     )
     return ChatPlan(
         model=model,
-        endpoint=endpoint,
+        # the prices a request this long is billed at now (tiers, windows, discount)
+        endpoint=endpoint.billed_at(prompt_tokens),
         messages=messages,
         stream=body.get("stream") is True,
         prompt_tokens=prompt_tokens,

@@ -35,12 +35,27 @@ def _catalogue_up(h: Handler) -> None:
         raise ApiError(503, "The model catalogue is temporarily unavailable (sandbox: catalogue_down)")
 
 
+def _page_number(value: str | None) -> int | None:
+    """A ``limit``/``offset`` query value; a bad one is a 400, as OpenRouter's validation."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise ApiError(400, f"Invalid query parameter: {value[:20]!r} is not a whole number")
+    return int(value)
+
+
 def list_models(h: Handler, req: Request) -> None:
     """``GET /api/v1/models``: public, no auth."""
     _catalogue_up(h)
     fault = h.sandbox.faults.take("models")
     data = [model_json(m) for m in MODELS.values()]
     body = {"data": data, "total_count": len(data), "links": {"next": None}}
+    size = _page_number(req.query.get("limit")) or h.sandbox.models_page_size
+    if size:  # one page of the catalogue, linking the next
+        start = _page_number(req.query.get("offset")) or 0
+        more = start + size < len(data)
+        body = {"data": data[start:start + size], "total_count": len(data),
+                "links": {"next": f"/api/v1/models?limit={size}&offset={start + size}" if more else None}}
     if fault is not None and fault.kind == "slow_models":
         trickle_json(h, body, fault.seconds)
         return

@@ -37,6 +37,7 @@ _CONFIG: dict[str, tuple[type, ...]] = {
     "down_providers": (list, tuple, set, frozenset),
     "batch_seconds_per_status": (int, float),
     "batch_hold": (bool,),
+    "models_page_size": (int, type(None)),
 }
 
 
@@ -71,6 +72,7 @@ class Sandbox:
             "byok_providers": routing_names(byok_providers),
             "down_providers": routing_names(down_providers),
             "catalogue_down": False,
+            "models_page_size": None,
             "batch_seconds_per_status": 0.05,
             "batch_hold": False,
         }
@@ -89,6 +91,10 @@ class Sandbox:
         #: When True, ``/models`` and ``/models/{author}/{slug}/endpoints`` answer 503 while
         #: completions still work: a client that prices calls from them must then fail closed.
         self.catalogue_down = False
+        #: ``/models`` page size (None: one page, as OpenRouter today); each page then links
+        #: the next (``links.next``) and every page carries ``total_count``. ``?limit=&offset=``
+        #: pages a request whatever this says.
+        self.models_page_size: int | None = None
         #: Batch API (``_batches``): seconds each status lasts (validating, in progress,
         #: finalizing); ``batch_hold = True`` keeps every batch in progress until set back.
         self.batch_seconds_per_status = 0.05

@@ -7,8 +7,9 @@ import difflib
 from typing import Any
 
 from ... import preferences
-from ...money import exact_usd
+from ...money import exact_usd, total_usd
 from ...openrouter import OpenRouterError
+from ...pricing_sheet import price_text
 from ...user_numbers import CONTEXT, COUNT, USD_PER_M
 from .._args import UsageError, sub_parser
 from .._errors import EdgeCellError
@@ -72,9 +73,11 @@ def models_frame(search: str = "", sort: str = "name", *, free: bool = False,
         rows.append({"id": m.id, "name": m.name, "prompt_usd_per_m": prompt,
                      "completion_usd_per_m": completion, "context_length": m.context_length,
                      "max_completion_tokens": m.max_completion_tokens,
-                     "pricing": "per token" if known else "variable" if m.pricing.is_variable else "unknown"})
+                     "pricing": "per token" if known else "variable" if m.pricing.is_variable else "unknown",
+                     # the whole sheet in words: tiers, windows, discount, "variable (bound it …)"
+                     "price": price_text(m.pricing)})
     frame = pd.DataFrame(rows, columns=["id", "name", "prompt_usd_per_m", "completion_usd_per_m",
-                                        "context_length", "max_completion_tokens", "pricing"])
+                                        "context_length", "max_completion_tokens", "pricing", "price"])
     frame = frame.astype({"context_length": "Int64", "max_completion_tokens": "Int64",
                           "prompt_usd_per_m": "Float64", "completion_usd_per_m": "Float64"})
     by = {"price": ["completion_usd_per_m", "prompt_usd_per_m"], "context": ["context_length"],
@@ -142,9 +145,11 @@ def cmd_advise(shell: Any, argv: list[str]) -> Any:
     p.add_argument("--top", type=COUNT.argtype(), default=5,
                    help="how many of the cheapest models to add")
     args = p.parse_args(argv)
+    from collections import Counter
+
     import pandas as pd
 
-    from ...ledger import Ledger, current_context
+    from ...ledger import Ledger, current_context, worst_case_cost
 
     ctx = current_context()
     book = Ledger.default()
@@ -163,12 +168,15 @@ def cmd_advise(shell: Any, argv: list[str]) -> Any:
     candidates = list(dict.fromkeys(used + preferences.load().favourites
                                     + [m.id for m in cheapest[: args.top]]))
     rows = []
+    # Each call priced on its own (a tier applies per request, by its prompt tokens) through the
+    # budgets' price reading, so tiers, windows and discounts count as they do for a budget.
+    calls = Counter(zip(df["prompt_tokens"].fillna(0).astype(int), df["completion_tokens"].fillna(0).astype(int),
+                        strict=True))
     for model_id in candidates:
         info = models.get(model_id)
         if info is None or not info.pricing.known:
             continue
-        # pricing.known: every price is a number here (mypy cannot see it through the property)
-        cost = prompt * info.pricing.prompt + completion * info.pricing.completion + len(df) * info.pricing.request  # type: ignore[operator]
+        cost = total_usd([n * worst_case_cost(p, c, info.pricing) for (p, c), n in calls.items()])
         rows.append({"model": model_id, "would_cost_usd": cost, "vs_actual": cost / actual if actual else None,
                      "used": model_id in used, "favourite": model_id in preferences.load().favourites,
                      "context_length": info.context_length})
