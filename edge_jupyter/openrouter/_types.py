@@ -298,7 +298,7 @@ class Pricing:
             if name in values:
                 values[name] = None
         reasons = list(dict.fromkeys(r for r in (self.unknown_reason, other.unknown_reason) if r))
-        return dataclasses.replace(self, **values, unknown=unknown,  # type: ignore[arg-type]
+        return dataclasses.replace(self, **values, unknown=unknown,
                                    unknown_reason="; ".join(reasons) or None, overrides=(), discount=0.0)
 
     @property
