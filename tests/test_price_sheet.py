@@ -217,3 +217,17 @@ def test_models_pages_are_followed_to_the_end(sb) -> None:
     assert pages == -(-len(MODELS) // 3)
     assert httpx.get(sb.api_url + "/models?limit=x").status_code == 400
 
+
+
+def test_advise_prices_each_call_at_its_tier(kernel, sb) -> None:
+    kernel.ok("_long = 'word ' * 200_000")
+    kernel.ok(f"edge_jupyter.ask(_long, model='{SONNET}', max_tokens=20)")
+    table = kernel.value("get_ipython().run_line_magic('edge', 'advise --all').to_dict(orient='list')")
+    calls = kernel.value("edge_jupyter.usage('all')[['prompt_tokens', 'completion_tokens', 'status']]"
+                         ".to_dict(orient='records')")
+    done = [c for c in calls if c["status"] in ("ok", "interrupted", "stopped_budget")]
+    assert any(c["prompt_tokens"] > 200_000 for c in done)
+    expected = sum(c["prompt_tokens"] * (6e-06 if c["prompt_tokens"] > 200_000 else 3e-06)
+                   + c["completion_tokens"] * (2.25e-05 if c["prompt_tokens"] > 200_000 else 1.5e-05)
+                   for c in done)
+    assert table["would_cost_usd"][table["model"].index(SONNET)] == pytest.approx(expected)
