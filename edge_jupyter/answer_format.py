@@ -60,6 +60,9 @@ def cost_parts(record: CallRecord) -> list[str]:
     if sent:  # what those prompt tokens carried; a text-only call's line is unchanged
         parts.append(sent)
     parts.append(record.model + (f" via {record.provider}" if record.provider else ""))
+    tier = tier_text(record)
+    if tier:
+        parts.append(tier)
     steps = len(getattr(record, "steps", ()) or ())
     if steps > 1:  # a tool loop's summary: its cost above is the sum of these steps' rows
         parts.append(f"{steps:,} steps")
@@ -75,6 +78,19 @@ def cost_parts(record: CallRecord) -> list[str]:
     if record.status in _STATUS_WORDS:
         parts.append(_STATUS_WORDS[record.status])
     return parts
+
+
+def tier_text(record: CallRecord) -> str:
+    """The service tier on the cost line: "flex" or "priority" when one served (the cost is
+    billed at it); "default tier (flex asked: not served)" when the tier asked for was not
+    given; "" for a call that asked none and got the default."""
+    served = getattr(record, "service_tier", "") or ""
+    asked = getattr(record, "tier_asked", "") or ""
+    if served in ("flex", "priority"):
+        return served if not asked or asked == served else f"{served} ({asked} asked)"
+    if asked:
+        return f"{served or 'default'} tier ({asked} asked: not served)"
+    return ""
 
 
 def cache_saving_text(record: CallRecord) -> str:
@@ -236,6 +252,8 @@ def receipt_entries(record: CallRecord) -> list[dict[str, Any]]:
         receipt.update(group_id=record.group_id, step=record.step)
     if getattr(record, "web_searches", 0):
         receipt["web_searches"] = record.web_searches
+    if getattr(record, "service_tier", "") or getattr(record, "tier_asked", ""):
+        receipt.update(service_tier=record.service_tier, tier_asked=record.tier_asked)
     return [receipt]
 
 

@@ -200,7 +200,7 @@ OPTIONS = ("model", "models", "system", "temperature", "max_tokens", "budget", "
            "fresh", "stream", "participants", "provider", "only", "ignore", "allow_fallbacks",
            "data_collection", "zdr", "sort", "max_price", "fallbacks", "route_defaults", "pdf_engine",
            "schema", "heal", "reasoning", "reasoning_tokens", "hide_reasoning", "tools", "max_steps",
-           "confirm_tools", "web", "web_results", "web_engine", "web_searches", "or_cache",
+           "confirm_tools", "web", "web_results", "web_engine", "web_searches", "tier", "or_cache",
            "cache_prompt")
 
 
@@ -233,6 +233,7 @@ class _Options:
     web_results: int | None = None
     web_engine: str | None = None
     web_searches: int | None = None
+    tier: str | None = None  # "flex" or "priority": the body's service_tier
     or_cache: bool = False  # OpenRouter's response cache (``--or-cache``)
     cache_prompt: bool = False  # cache_control breakpoints (``--cache-prompt``)
 
@@ -310,9 +311,22 @@ def check_options(options: Mapping[str, Any]) -> _Options:
         web_results=_whole(_number(COUNT, get("web_results"), "web_results")),
         web_engine=_choice(get("web_engine"), calls.WEB_ENGINES, "web_engine"),
         web_searches=_whole(_number(COUNT, get("web_searches"), "web_searches")),
+        tier=_tier(get("tier")),
         or_cache=_flag(get("or_cache", False), "or_cache"),
         cache_prompt=_flag(get("cache_prompt", False), "cache_prompt"),
     )
+
+
+def _tier(value: Any) -> str | None:
+    """``tier=``: "flex" or "priority" ("fast" is priority), as ``--tier``."""
+    if value is None:
+        return None
+    from .routing import RoutingError, service_tier
+
+    try:
+        return service_tier(value if isinstance(value, str) else repr(value))
+    except RoutingError as exc:
+        raise _refuse(f"tier: {exc}") from None
 
 
 def _whole(value: float | None) -> int | None:
@@ -411,7 +425,7 @@ def _request(prompt: str | Prompt, opts: _Options, where: _Where, *, chat: str |
         reasoning_tokens=opts.reasoning_tokens, hide_reasoning=opts.hide_reasoning,
         tools=opts.tools, max_steps=opts.max_steps, confirm_tools=opts.confirm_tools, web=opts.web,
         web_results=opts.web_results, web_engine=opts.web_engine, web_searches=opts.web_searches,
-        or_cache=opts.or_cache, cache_prompt=opts.cache_prompt)
+        tier=opts.tier, or_cache=opts.or_cache, cache_prompt=opts.cache_prompt)
 
 
 class _Call:
@@ -594,8 +608,8 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
         reasoning: str | None = None, reasoning_tokens: int | None = None,
         hide_reasoning: bool = False, tools: list[Any] | None = None, max_steps: int = 10,
         confirm_tools: bool = False, web: bool = False, web_results: int | None = None,
-        web_engine: str | None = None, web_searches: int | None = None, or_cache: bool = False,
-        cache_prompt: bool = False) -> Result:
+        web_engine: str | None = None, web_searches: int | None = None,
+        tier: str | None = None, or_cache: bool = False, cache_prompt: bool = False) -> Result:
     """Ask one model (``model=``, else the default model) or several (``models=[...]``).
 
     ``prompt``: a string, or a list of strings and objects sent in order — a matplotlib
@@ -616,6 +630,8 @@ def ask(prompt: str | list[Any], model: str | None = None, *, models: list[str] 
     checked against the budgets; ``.steps`` and ``.tool_calls`` say what happened, and
     ``.cost_usd`` is the sum. ``web=True`` adds OpenRouter's web search (``web_results``,
     ``web_engine``, ``web_searches`` as the ``--web-*`` flags); ``.citations`` lists the sources.
+    ``tier="flex"`` (about half price where the provider has it; may queue) or ``"priority"``
+    (faster, dearer) is ``--tier``: ``.service_tier`` says which tier served, billed at it.
     ``or_cache=True`` is ``--or-cache`` (OpenRouter's response cache: a repeat is answered for
     $0, ``.openrouter_cache`` True); ``cache_prompt=True`` is ``--cache-prompt``
     (``cache_control`` breakpoints for Anthropic and Gemini models); ``.cached_tokens`` and
@@ -652,7 +668,7 @@ async def aask(prompt: str | list[Any], model: str | None = None, *, models: lis
                hide_reasoning: bool = False, tools: list[Any] | None = None,
                max_steps: int = 10, confirm_tools: bool = False, web: bool = False,
                web_results: int | None = None, web_engine: str | None = None,
-               web_searches: int | None = None, or_cache: bool = False,
+               web_searches: int | None = None, tier: str | None = None, or_cache: bool = False,
                cache_prompt: bool = False) -> Result:
     """:func:`ask` without blocking the event loop: the call runs in a worker thread, at
     most :func:`concurrency` at once. Cancelling the task (Jupyter's interrupt does) stops

@@ -557,6 +557,7 @@ def map(
     web_engine: str | None = None,
     web_searches: int | None = None,
     batch: bool = False,
+    tier: str | None = None,
 ) -> Any:
     """Ask ``model`` the ``prompt`` (a ``str.format`` template over each row) for every row.
 
@@ -581,6 +582,10 @@ def map(
     ``web=True`` lets every row search the web (OpenRouter's web search; ``web_results``,
     ``web_engine``, ``web_searches`` as the ``--web-*`` flags): each row's searches at most are
     in the quote and the budgets, and the frame gains a ``web_searches`` column.
+
+    ``tier="flex"`` (or ``"priority"``) asks every row for that service tier (``--tier``);
+    the quote keeps the standard price for flex (a provider may serve the default tier) and
+    counts a listed priority price; each row is billed at the tier that served it.
 
     ``batch=True`` sends the rows through OpenRouter's Batch API (about half the price; the
     answers come when the whole batch is done): text rows only, no web search. The batch id
@@ -620,6 +625,13 @@ def map(
     if batch and web:
         raise BatchError("batch=True cannot search the web (the Batch API bills searches at the "
                          "standard price and edge_jupyter does not price them there): pass one of them.")
+    if tier is not None:  # refused before any row is built
+        from .routing import RoutingError, service_tier
+
+        try:
+            tier = service_tier(str(tier))
+        except RoutingError as exc:
+            raise BatchError(f"tier: {exc}") from None
     model = model or preferences.load().default_model
     structured = _schema(schema)
     if heal and structured is None:
@@ -644,7 +656,7 @@ def map(
         if cap is not None:
             body["provider"] = {"max_price": cap.to_object()}
         bodies.append(calls.add_answer_options(body, pdf_engine=pdf_engine, schema=structured,
-                                               heal=heal, web=web_entry))
+                                               heal=heal, web=web_entry, tier=tier))
 
     client = calls.connected_client().with_retry(BATCH_RETRY)
     try:  # no list is not "unknown model": say which it is
@@ -677,6 +689,10 @@ def map(
     media = [(s.images, s.files, s.known_pages) for _, s in prepared]
     reads_files = calls.reads_files(client, bodies[0]) if bodies else True
     answered = replay.lookup_many(keys)  # one look-up per row, for the quote and the run
+    if batch:  # the answers a collected batch of these rows keeps: reused for $0, as replayed
+        from .batch_api import with_kept_answers
+
+        answered = with_kept_answers(client, model, keys, answered)
     q = quote(bodies, calls.request_price(client, bodies[0]) if bodies else _no_rows(model), max_tokens,
               model, answered=answered, reads_files=reads_files,
               web=calls.web_bound(client, bodies[0]) if bodies else None)

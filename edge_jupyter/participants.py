@@ -13,6 +13,7 @@ list is comma-separated (``provider=amazon-bedrock,google-vertex``). Options:
 sampling            ``temperature`` (0-2), ``max_tokens`` (>= 1), ``top_p`` (0-1), ``seed``
 prompt              ``system`` (replaces the cell's system prompt for this model)
 reasoning           ``reasoning`` (an effort: none … max), ``reasoning_tokens`` (>= 1)
+tier                ``tier`` (``flex``: about half price, may queue; ``priority``: dearer)
 routing             ``provider`` (order), ``only``, ``ignore``, ``sort``, ``fallbacks``
                     (models), ``allow_fallbacks``, ``data_collection``, ``zdr``, ``max_price``
 ==================  ================================================================
@@ -43,6 +44,7 @@ from .routing import (
     check_model_id,
     parse_max_price,
     parse_provider_list,
+    service_tier,
     validate,
 )
 from .user_numbers import SEED, TEMPERATURE, TOKENS, TOP_P, NumberError, Rule
@@ -110,10 +112,11 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any] | Rule, str, str]] = {
     "max_price": (parse_max_price, "route", "max_price"),
     "reasoning": (_effort, "reasoning", "effort"),
     "reasoning_tokens": (TOKENS, "reasoning", "max_tokens"),
+    "tier": (service_tier, "param", "service_tier"),
 }
 #: Other spellings people reach for; each maps to one option above.
 _ALIASES = {"order": "provider", "providers": "provider", "fallback": "fallbacks",
-            "max_completion_tokens": "max_tokens"}
+            "max_completion_tokens": "max_tokens", "service_tier": "tier"}
 OPTIONS: tuple[str, ...] = tuple(_OPTIONS)
 
 

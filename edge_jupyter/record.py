@@ -86,6 +86,11 @@ class CallRecord:
     group_id: str = ""
     step: int = 0
     web_searches: int = 0
+    #: the service tier that served the call as OpenRouter reports it ("flex", "priority",
+    #: "default"; "" when it says nothing) and the one asked for (``--tier``; "" for none):
+    #: billed at the served one. Not ledger columns: shown on the cost line and the receipt.
+    service_tier: str = ""
+    tier_asked: str = ""
     #: a reasoning model's reasoning as it streamed (``delta.reasoning``): model text, shown
     #: sanitised like the answer; not a ledger column (the ledger counts its tokens)
     reasoning: str = ""

@@ -74,6 +74,9 @@ class Request:
     #: them (``_caches.add_breakpoints``)
     or_cache: bool = False
     cache_prompt: bool = False
+    #: ``--tier flex|priority``: the body's ``service_tier`` (checked by
+    #: :func:`edge_jupyter.routing.service_tier`); a participant's ``tier=`` wins
+    tier: str | None = None
 
 
 @dataclass
@@ -106,7 +109,7 @@ def _body(request: Request, model: str, messages: list[dict[str, Any]]) -> dict[
         body["max_tokens"] = request.max_tokens
     return add_answer_options(body, pdf_engine=request.pdf_engine, reasoning=request.reasoning,
                               reasoning_tokens=request.reasoning_tokens, schema=request.schema,
-                              heal=request.heal, web=web_of(request))
+                              heal=request.heal, web=web_of(request), tier=request.tier)
 
 
 def web_of(request: Request) -> dict[str, Any] | None:
@@ -122,11 +125,17 @@ def web_of(request: Request) -> dict[str, Any] | None:
 def add_answer_options(body: dict[str, Any], *, pdf_engine: str | None = None,
                        reasoning: str | None = None, reasoning_tokens: int | None = None,
                        schema: Any = None, heal: bool = False,
-                       web: dict[str, Any] | None = None) -> dict[str, Any]:
+                       web: dict[str, Any] | None = None,
+                       tier: str | None = None) -> dict[str, Any]:
     """``body`` with how the answer is to be made: the PDF engine's plugin, the ``reasoning``
-    object, a schema's ``response_format``, the healing plugin and the web search tool
-    (``web``, from :func:`._web.web_tool`). One place for a cell's, an ``ask``'s and a
-    ``map`` row's bodies, so they are built (and replay-keyed) alike."""
+    object, a schema's ``response_format``, the healing plugin, the web search tool
+    (``web``, from :func:`._web.web_tool`) and the service tier (``tier``: "flex",
+    "priority", as :func:`edge_jupyter.routing.service_tier` reads it). One place for a
+    cell's, an ``ask``'s and a ``map`` row's bodies, so they are built (and replay-keyed) alike."""
+    if tier is not None:
+        from ..routing import service_tier
+
+        body["service_tier"] = service_tier(tier)
     if pdf_engine is not None:  # asked for: in the planned body, so in the replay key
         from ._media import plugin
 

@@ -6,7 +6,9 @@ and keeps what it fetched for five minutes (as :meth:`OpenRouterClient.models` d
 ``map`` over 200 rows asks once. When OpenRouter does not answer, a list fetched earlier in
 this kernel may still serve; the price then says how old it is. The /endpoints look-ups of one
 request end within :data:`PRICE_DEADLINE` seconds, however slowly /endpoints answers. A
-``:free`` variant is priced at its own providers, not its base model's. Nothing here guesses: a
+``:free`` variant is priced at its own providers, not its base model's; ``:floor`` and ``:nitro``
+at their base model's (they only re-rank its providers). ``service_tier: "priority"`` counts
+each provider's listed priority price. Nothing here guesses: a
 model that cannot be priced comes back as an unknown :class:`~edge_jupyter.routing.WorstPrice`
 with the reason and the way out, and the budget code refuses the call.
 """
@@ -25,6 +27,8 @@ from ..routing import (
     dearest_price,
     request_models,
     request_route,
+    request_tier,
+    route_variant,
     unknown_price,
     worst_of,
 )
@@ -109,7 +113,11 @@ def _catalogue_entry(client: OpenRouterClient, model: str, deadline: float) -> A
     return model_info(client, model, deadline=deadline)
 
 
-def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadline: float) -> WorstPrice:
+def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadline: float,
+                 tier: str | None = None) -> WorstPrice:
+    # :floor / :nitro only re-rank the base model's providers (and :floor lets a flex tier
+    # serve, never dearer): the base model's list prices them, its dearest still the bound.
+    model = route_variant(model)[0]
     fetched = endpoints_of(client, model, deadline=deadline)
     data = fetched.data
     listed = _catalogue_entry(client, model, deadline) if fetched.not_found else None
@@ -135,7 +143,7 @@ def _model_price(client: OpenRouterClient, model: str, route: RoutePrefs, deadli
         if info is not None:
             catalogue, limits = info.pricing, (info.context_length, info.max_completion_tokens)
     price = dearest_price(data, route, model=model, catalogue=catalogue,
-                          catalogue_limits=limits or (None, None))
+                          catalogue_limits=limits or (None, None), tier=tier)
     return replace(price, notes=(*price.notes, fetched.note)) if fetched.note else price
 
 
@@ -151,7 +159,8 @@ def request_price(client: OpenRouterClient, body: dict[str, Any]) -> WorstPrice:
     if not models:
         return unknown_price("this request", "it names no model", "name the model with -m")
     deadline = time.monotonic() + PRICE_DEADLINE  # one deadline for the model and its fallbacks
-    return worst_of([_model_price(client, m, route, deadline) for m in models])
+    tier = request_tier(body)  # priority: its listed price counts
+    return worst_of([_model_price(client, m, route, deadline, tier) for m in models])
 
 
 def clear_cache() -> None:

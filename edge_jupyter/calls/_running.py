@@ -219,6 +219,10 @@ class RunningCall:
         record.model = completion.model or record.model
         record.provider = completion.provider or record.provider
         record.finish_reason = completion.finish_reason
+        # the tier that served is the one billed; the one asked for, to say when they differ
+        record.service_tier = completion.service_tier or record.service_tier
+        asked = self.body.get("service_tier")
+        record.tier_asked = asked if isinstance(asked, str) else ""
         if self._ended is not None:
             record.latency_s = round(self._ended - self._started, 4)
         if self._first is not None:

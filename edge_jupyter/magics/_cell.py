@@ -38,7 +38,8 @@ def request_from_flags(args: argparse.Namespace, prompt: str | Prompt, context: 
         hide_reasoning=args.hide_reasoning, tools=getattr(args, "tool_functions", None),
         max_steps=args.max_steps, confirm_tools=args.confirm_tools, web=args.web,
         web_results=args.web_results, web_engine=args.web_engine, web_searches=args.web_searches,
-        or_cache=args.or_cache or or_cache_default, cache_prompt=args.cache_prompt)
+        tier=args.tier, or_cache=args.or_cache or or_cache_default,
+        cache_prompt=args.cache_prompt)
 
 
 def cell_prompt(shell: Any, args: argparse.Namespace, cell: str) -> Prompt:

@@ -369,6 +369,7 @@ class OpenRouterClient:
         completion = Completion(
             generation_id=_text_or_none(data.get("id")) or response.headers.get("x-generation-id"),
             model=self._name(data.get("model")), provider=self._name(data.get("provider")),
+            service_tier=self._name(data.get("service_tier")),
             cache_status=cache_status(response.headers))
         choices = data.get("choices") or []
         if choices:

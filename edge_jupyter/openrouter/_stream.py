@@ -371,6 +371,9 @@ class StreamAssembler:
             events.append(Started(c.generation_id, c.model, c.provider))
         elif chunk.get("provider") and not c.provider:
             c.provider = self._name(chunk["provider"])
+        tier = chunk.get("service_tier")  # the first chunk's, then the usage chunk's (the last)
+        if tier:
+            c.service_tier = self._name(tier) or c.service_tier
 
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}

@@ -464,6 +464,8 @@ class Completion:
     generation_id: str | None = None
     model: str | None = None
     provider: str | None = None
+    #: the response's ``service_tier``: the tier that served (and is billed), e.g. "flex"
+    service_tier: str | None = None
     finish_reason: str | None = None
     native_finish_reason: str | None = None
     usage: Usage | None = None

@@ -11,7 +11,8 @@ OpenAPI spec, ``additionalProperties: false``) and may name fallback *models* in
   exactly the ``provider`` object the spec accepts;
 - :func:`parse_provider_list` / :func:`provider_slug` (``_names``) check names against the
   slugs OpenRouter knows (``_providers``), *before* anything is sent, with "did you mean"
-  suggestions;
+  suggestions; :func:`service_tier` reads ``--tier``, :func:`route_variant` splits off a
+  ``:floor`` / ``:nitro`` variant (priced as its base model);
 - :class:`MaxPrice` / :func:`parse_max_price` (``_max_price``) read ``--max-price``;
 - :func:`validate` (``_prefs``) rejects combinations that cannot route anywhere;
 - :func:`explain_no_endpoints` (``_no_endpoints``) turns OpenRouter's "no endpoints" 404
@@ -42,7 +43,15 @@ from ._endpoints_frame import _FRAME_COLUMNS as _FRAME_COLUMNS  # private, read 
 from ._endpoints_frame import endpoints_frame
 from ._errors import RoutingError
 from ._max_price import MaxPrice, parse_max_price
-from ._names import check_model_id, parse_provider_list, provider_slug
+from ._names import (
+    ROUTE_VARIANTS,
+    SERVICE_TIERS,
+    check_model_id,
+    parse_provider_list,
+    provider_slug,
+    route_variant,
+    service_tier,
+)
 from ._no_endpoints import explain_no_endpoints, is_no_endpoints_error
 from ._prefs import RoutePrefs, validate
 from ._providers import (
@@ -53,7 +62,14 @@ from ._providers import (
     SLUG_TO_DISPLAY,
     SORTS,
 )
-from ._worst_price import WorstPrice, dearest_price, request_models, request_route, worst_of
+from ._worst_price import (
+    WorstPrice,
+    dearest_price,
+    request_models,
+    request_route,
+    request_tier,
+    worst_of,
+)
 from ._worst_price import unknown as unknown_price
 
 __all__ = [
@@ -61,6 +77,8 @@ __all__ = [
     "DISPLAY_TO_SLUG",
     "KNOWN_PROVIDERS",
     "PRIVACY_URL",
+    "ROUTE_VARIANTS",
+    "SERVICE_TIERS",
     "SLUG_TO_DISPLAY",
     "SORTS",
     "MaxPrice",
@@ -81,8 +99,11 @@ __all__ = [
     "provider_slug",
     "request_models",
     "request_route",
+    "request_tier",
     "route_from_args",
+    "route_variant",
     "save_defaults",
+    "service_tier",
     "unknown_price",
     "validate",
     "worst_of",

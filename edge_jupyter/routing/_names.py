@@ -85,6 +85,35 @@ def check_model_id(model: str) -> str:
     return model
 
 
+#: ``service_tier`` values a user picks (``--tier``, ``tier=``): the spec's enum has more
+#: (``auto``, ``default``, ``scale``), but those are the default tier's names; ``fast`` is
+#: the spec's alias of priority.
+SERVICE_TIERS: tuple[str, ...] = ("flex", "priority")
+#: Model id variants that only rank the same providers (``provider.sort``): priced as the
+#: base model. ``:free`` and ``:online`` are not among them (other providers, other bills).
+ROUTE_VARIANTS: dict[str, str] = {"floor": "price", "nitro": "throughput"}
+
+
+def service_tier(value: str) -> str:
+    """``flex`` or ``priority`` (``fast`` read as priority), else :class:`RoutingError`."""
+    low = str(value).strip().lower()
+    low = "priority" if low == "fast" else low
+    if low not in SERVICE_TIERS:
+        raise RoutingError(f"Service tier {value!r} is not one of flex, priority "
+                           "(flex: about half price, may queue; priority: faster, dearer).")
+    return low
+
+
+def route_variant(model: str) -> tuple[str, str]:
+    """``(base id, "floor")`` for ``openai/gpt-4o-mini:floor`` (likewise ``:nitro``); any
+    other id as it is, with "". The variants re-rank the base model's providers, so its
+    provider list and prices are the base model's."""
+    base, sep, variant = model.rpartition(":")
+    if sep and base and variant in ROUTE_VARIANTS:
+        return base, variant
+    return model, ""
+
+
 def _covers(a: str, b: str) -> bool:
     """Does the name ``a`` select endpoint name ``b``? (``google-vertex`` covers ``google-vertex/eu``.)"""
     return a == b or b.startswith(a + "/")

@@ -128,7 +128,21 @@ def _pricing_of(raw: Any) -> Pricing:
     return pricing
 
 
-def _reduce(rows: Sequence[Mapping[str, Any]]) -> list[_Endpoint]:
+def _at_tier(row: Mapping[str, Any], tier: str | None) -> Pricing:
+    """An endpoint's price for a request asking ``tier``: the standard price, or the dearer
+    of it and the tier's where ``service_tiers`` lists one (a sandbox extension OpenRouter's
+    spec lacks). A flex tier never lowers it: a provider may serve the default tier instead,
+    billed at the default price, so a worst case counts that."""
+    pricing = _pricing_of(row.get("pricing"))
+    tiers = row.get("service_tiers")
+    listed = tiers.get(tier) if tier and isinstance(tiers, Mapping) else None
+    if not isinstance(listed, Mapping):
+        return pricing
+    raw = row.get("pricing")
+    return _dearer(pricing, _pricing_of({**(raw if isinstance(raw, Mapping) else {}), **listed}))
+
+
+def _reduce(rows: Sequence[Mapping[str, Any]], tier: str | None = None) -> list[_Endpoint]:
     from ._providers import _LOWER_DISPLAY
 
     out = []
@@ -139,7 +153,10 @@ def _reduce(rows: Sequence[Mapping[str, Any]]) -> list[_Endpoint]:
         if provider.lower() in _LOWER_DISPLAY:
             names.add(_LOWER_DISPLAY[provider.lower()])
         label = f"{provider or tag or '?'}" + (f" ({tag})" if tag and provider.lower() != tag else "")
-        out.append(_Endpoint(label, frozenset(n for n in names if n), _pricing_of(row.get("pricing")),
+        pricing = _at_tier(row, tier)
+        if tier == "priority" and pricing != _pricing_of(row.get("pricing")):
+            label += " at its priority tier"  # what made this endpoint's case the worst
+        out.append(_Endpoint(label, frozenset(n for n in names if n), pricing,
                              # 0 or below is no limit we can use: unknown
                              whole(row.get("context_length"), low=1),
                              whole(row.get("max_completion_tokens"), low=1)))
@@ -195,8 +212,10 @@ def _under_cap(ep: _Endpoint, cap: MaxPrice) -> _Endpoint | None:
 
 def dearest_price(endpoints: Any, route: RoutePrefs, *, model: str | None = None,
                   catalogue: Pricing | None = None,
-                  catalogue_limits: tuple[int | None, int | None] = (None, None)) -> WorstPrice:
-    """The dearest prices of the endpoints ``route`` can reach for one model.
+                  catalogue_limits: tuple[int | None, int | None] = (None, None),
+                  tier: str | None = None) -> WorstPrice:
+    """The dearest prices of the endpoints ``route`` can reach for one model (asking the
+    service ``tier``: ``priority`` counts each endpoint's listed priority price).
 
     ``endpoints`` is what ``OpenRouterClient.model_endpoints`` returns (or the raw response).
     When it lists no endpoint (routers such as ``openrouter/auto`` have none of their own),
@@ -206,7 +225,7 @@ def dearest_price(endpoints: Any, route: RoutePrefs, *, model: str | None = None
 
     listed, rows = _endpoint_dicts(endpoints)
     model = model or listed or "this model"
-    eps = _reduce(_own_rows(rows, model))
+    eps = _reduce(_own_rows(rows, model), tier)
     notes: list[str] = []
     if not eps and catalogue is not None:
         eps = [_Endpoint("", frozenset(), catalogue, *catalogue_limits)]
@@ -270,6 +289,12 @@ def request_models(body: Mapping[str, Any]) -> list[str]:
     """Every model a chat request body can be answered by: ``model``, then ``models``."""
     chain = [body.get("model"), *(body.get("models") or [])]
     return list(dict.fromkeys(m for m in chain if isinstance(m, str) and m))
+
+
+def request_tier(body: Mapping[str, Any]) -> str | None:
+    """The service tier a body asks for (``fast`` is priority), or None."""
+    asked = body.get("service_tier")
+    return ("priority" if asked == "fast" else asked) if isinstance(asked, str) else None
 
 
 def request_route(body: Mapping[str, Any]) -> RoutePrefs:

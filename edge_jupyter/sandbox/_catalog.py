@@ -52,6 +52,11 @@ class CatalogEndpoint:
     #: (``pricing.input_cache_read`` / ``input_cache_write``); "": this endpoint caches nothing
     cache_read: str = ""
     cache_write: str = ""
+    #: Service tiers this provider sells besides its default one, each with its price as a
+    #: multiple of the default (``(("flex", "0.5"), ("priority", "1.5"))``): a request's
+    #: ``service_tier`` is honoured and billed at it, and ``/endpoints`` lists the tier's
+    #: prices under ``service_tiers`` (not in the spec: a sandbox extension)
+    tiers: tuple[tuple[str, str], ...] = ()
     #: What the provider itself calls a normal stop / a length cut-off; sent
     #: as ``native_finish_reason`` so clients see realistic provider values.
     native_stop: str = "stop"
@@ -126,6 +131,19 @@ class CatalogEndpoint:
     def web_search_price(self) -> Decimal:
         """USD per web search, exact (0: the engine's price applies)."""
         return Decimal(self.web_search)
+
+    def tier_factor(self, tier: str) -> Decimal | None:
+        """The price multiple of ``tier`` here (``flex``, ``priority``), None if not sold."""
+        return next((Decimal(f) for name, f in self.tiers if name == tier), None)
+
+    def at_tier(self, tier: str) -> CatalogEndpoint:
+        """This endpoint priced at ``tier`` (one it sells): every per-token price times its
+        factor, so the reservation, the bill and ``/generation`` all follow the tier."""
+        factor = self.tier_factor(tier)
+        assert factor is not None
+        return replace(self, prompt=format((self.prompt_price * factor).normalize(), "f"),
+                       completion=format((self.completion_price * factor).normalize(), "f"),
+                       tiers=())
 
 
 @dataclass(frozen=True)
@@ -205,6 +223,15 @@ def _pricing_json(ep: CatalogEndpoint) -> dict[str, Any]:
     }
 
 
+def _tiers_json(ep: CatalogEndpoint) -> dict[str, Any]:
+    """``service_tiers``: each tier the endpoint sells, with its prices (none: nothing)."""
+    if not ep.tiers:
+        return {}
+    return {"service_tiers": {name: {"prompt": ep.at_tier(name).prompt,
+                                     "completion": ep.at_tier(name).completion}
+                              for name, _ in ep.tiers}}
+
+
 def _architecture(model: CatalogModel) -> dict[str, Any]:
     inputs = list(model.input_modalities)
     return {
@@ -270,6 +297,7 @@ def endpoints_json(model: CatalogModel) -> dict[str, Any]:
                 "max_completion_tokens": ep.max_completion_tokens,
                 "max_prompt_tokens": None,
                 "pricing": _pricing_json(ep),
+                **_tiers_json(ep),
                 "supported_parameters": model.supported_parameters,
                 "status": 0,
                 "uptime_last_5m": 100.0,
@@ -319,7 +347,8 @@ _ALL: tuple[CatalogModel, ...] = (
         endpoints=(  # $0.15 / $0.60 per M; $0.007225 per image (OpenRouter's /models)
             _ep("OpenAI", "openai", None, 128000, 16384, "0.00000015", "0.0000006",
                 latency_ms=420.0, throughput=95.0, image="0.007225",
-                cache_read="0.000000075"),  # automatic prompt caching at half price
+                cache_read="0.000000075",  # automatic prompt caching at half price
+                tiers=_OPENAI_TIERS),
             _ep("Azure", "azure", None, 128000, 16384, "0.00000015", "0.0000006", uptime_last_30m=99.5,
                 latency_ms=380.0, throughput=120.0, image="0.007225", **_ZDR),
         ),

@@ -88,6 +88,9 @@ class ChatPlan:
     media: tuple[ReceivedMedia, ...] = ()
     #: Tool calls to make instead of an answer, or the final answer's searches (``_tools``).
     tools: ToolTurn = field(default_factory=ToolTurn)
+    #: The service tier that served it ("flex", "priority", "default"), sent back as the
+    #: response's ``service_tier``; None when the request asked for none and none applied.
+    service_tier: str | None = None
 
     @property
     def images_usd(self) -> Decimal:
@@ -183,6 +186,9 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
     routed = route(body if offered.model is None else {**body, "model": offered.model},
                    byok=byok, down=down, needs=needs(media))
     model, endpoint = routed.model, routed.endpoint
+    tier = served_tier(body, endpoint, routed.variant)
+    if tier in ("flex", "priority"):  # billed at the tier's price from here on
+        endpoint = endpoint.at_tier(tier)
     check_support(model, body)
     media = priced(media, model.input_modalities, endpoint.image_price, engine)
     cap = _positive_int(body, "max_completion_tokens")
@@ -240,7 +246,29 @@ def plan_chat(body: Any, answer_length: int, *, byok: frozenset[str] = frozenset
         failed=routed.failed,
         media=tuple(media),
         tools=turn,
+        service_tier=tier,
     )
+
+
+#: ``ChatRequest.service_tier`` as the spec lists it (``fast`` is priority's alias).
+SERVICE_TIERS = ("auto", "default", "fast", "flex", "priority", "scale")
+
+
+def served_tier(body: dict[str, Any], endpoint: CatalogEndpoint, variant: str = "") -> str | None:
+    """The tier that serves ``body`` at ``endpoint``: the one asked for when the endpoint
+    sells it, else "default"; a ``:floor`` model takes a flex tier where there is one;
+    None when nothing was asked (the response then carries no ``service_tier``). A value
+    outside the spec's enum is a 400."""
+    asked = body.get("service_tier")
+    if asked is not None and asked not in SERVICE_TIERS:
+        raise ApiError(400, "Invalid request parameters: service_tier must be one of "
+                            + ", ".join(SERVICE_TIERS))
+    asked = "priority" if asked == "fast" else asked
+    if asked is None and variant == "floor":
+        return "flex" if endpoint.tier_factor("flex") is not None else None
+    if asked is None:
+        return None
+    return asked if endpoint.tier_factor(asked) is not None else "default"
 
 
 def affordable_tokens(plan: ChatPlan, remaining: Decimal) -> int:
@@ -334,7 +362,9 @@ class ChunkEncoder:
             + ',"model":' + _esc(plan.served_model) + ',"object":"chat.completion.chunk","created":'
             + str(created) + ',"choices":['
         )
-        self._tail = "]" + (',"system_fingerprint":' + _esc(fp) if fp else "") + "}"
+        self._tail = ("]" + (',"system_fingerprint":' + _esc(fp) if fp else "")
+                      + (',"service_tier":' + _esc(plan.service_tier) if plan.service_tier else "")
+                      + "}")
         self._delta = self._head + '{"index":0,"delta":{"role":"assistant","content":'
         self._end_token = '},"finish_reason":null,"native_finish_reason":null,"logprobs":null}' + self._tail
         self._sep = line_ending * 2
@@ -438,4 +468,5 @@ def chat_result(plan: ChatPlan, gen_id: str, created: int, content: str, reasoni
         "system_fingerprint": fingerprint(plan),
         "choices": [choice],
         "usage": usage,
+        **({"service_tier": plan.service_tier} if plan.service_tier else {}),
     }

@@ -327,6 +327,7 @@ class _Run:
             tool_calls=[call.record() for call in plan.tools.calls],
             web_searches=plan.tools.searches,
             citations=[dict(c) for c in plan.tools.citations],
+            service_tier=plan.service_tier,
         ))
 
     # -- streaming ----------------------------------------------------------------

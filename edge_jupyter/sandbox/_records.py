@@ -99,6 +99,9 @@ class CompletionRecord:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     web_searches: int = 0
     citations: list[dict[str, Any]] = field(default_factory=list)
+    #: the service tier that served it and was billed ("flex", "priority", "default"), None
+    #: when the request asked for none (its ``service_tier``, sent back in the response)
+    service_tier: str | None = None
 
     @property
     def cost(self) -> float:

@@ -250,6 +250,24 @@ class Route:
     byok: bool
     #: Endpoints tried first that failed (their provider was down), in order.
     failed: tuple[CatalogEndpoint, ...] = ()
+    #: The model id's routing variant: "floor" (cheapest first, flex tiers eligible),
+    #: "nitro" (fastest first), or "".
+    variant: str = ""
+
+
+#: ``:floor`` and ``:nitro``: the same model and providers, ranked by price / throughput
+#: (what ``provider.sort`` does); ``:floor`` also lets a provider's flex tier serve.
+VARIANT_SORTS = {"floor": "price", "nitro": "throughput"}
+
+
+def split_variant(name: Any) -> tuple[Any, str]:
+    """``("openai/gpt-4o-mini", "floor")`` for ``openai/gpt-4o-mini:floor``; other names as
+    they are, with "" (``:free`` is a model of its own in the catalog)."""
+    if isinstance(name, str) and name not in MODELS:
+        base, sep, variant = name.rpartition(":")
+        if sep and variant in VARIANT_SORTS and base in MODELS:
+            return base, variant
+    return name, ""
 
 
 def model_chain(body: dict[str, Any]) -> list[CatalogModel]:
@@ -257,10 +275,11 @@ def model_chain(body: dict[str, Any]) -> list[CatalogModel]:
 
     An unknown ``model`` is a 400; unknown fallbacks are skipped (the call can still be served).
     """
-    name, fallbacks = body.get("model"), body.get("models")
+    name, fallbacks = split_variant(body.get("model"))[0], body.get("models")
     if fallbacks is not None and not (isinstance(fallbacks, list) and all(isinstance(m, str) for m in fallbacks)):
         raise _bad("models must be an array of model ids")
-    extra = [MODELS[m] for m in dict.fromkeys(fallbacks or []) if m in MODELS and m != name]
+    fallbacks = [split_variant(m)[0] for m in fallbacks or []]
+    extra = [MODELS[m] for m in dict.fromkeys(fallbacks) if m in MODELS and m != name]
     if name is None:
         if fallbacks:
             if not extra:
@@ -330,6 +349,9 @@ def route(body: dict[str, Any], *, byok: frozenset[str] = frozenset(),
     ``needs``: input modalities the request's content parts need (``{"image"}``).
     """
     prefs = check_provider(body.get("provider"))
+    variant = split_variant(body.get("model"))[1]
+    if variant and not (prefs or {}).get("sort"):
+        prefs = {**(prefs or {}), "sort": VARIANT_SORTS[variant]}
     failed: list[CatalogEndpoint] = []
     error: ApiError | None = None
     for model, eps_or_error in _served(model_chain(body), prefs, byok, needs):
@@ -343,6 +365,6 @@ def route(body: dict[str, Any], *, byok: frozenset[str] = frozenset(),
                     "provider_name": ep.provider_name, "is_byok": bool(ep.names() & byok),
                     "error_type": "provider_unavailable"})
                 continue
-            return Route(model, ep, bool(ep.names() & byok), tuple(failed))
+            return Route(model, ep, bool(ep.names() & byok), tuple(failed), variant)
     assert error is not None  # a chain is never empty and every model has an endpoint
     raise error
