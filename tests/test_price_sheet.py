@@ -231,3 +231,26 @@ def test_advise_prices_each_call_at_its_tier(kernel, sb) -> None:
                    + c["completion_tokens"] * (2.25e-05 if c["prompt_tokens"] > 200_000 else 1.5e-05)
                    for c in done)
     assert table["would_cost_usd"][table["model"].index(SONNET)] == pytest.approx(expected)
+
+
+def test_the_endpoints_table_shows_each_providers_sheet(sb) -> None:
+    from edge_jupyter.routing import endpoints_frame
+
+    frame = endpoints_frame(OpenRouterClient(None, origin=sb.url).model_endpoints(SONNET))
+    price = dict(zip(frame["provider"], frame["price"], strict=True))
+    assert price["Amazon Bedrock"] == "$3.00/$15.00 (above 200K prompt tokens: $6.00/$22.50) · 10% off"
+    assert price["Google"].endswith("; 22:00–06:00 UTC: $1.50/$7.50)")
+
+
+def test_the_sandbox_bills_its_night_window_by_the_utc_clock(sb) -> None:
+    vertex = MODELS[SONNET].endpoints[2]
+    before = datetime.now(timezone.utc)
+    u = _chat(sb, {"model": SONNET, "max_tokens": 20, "provider": {"only": ["google-vertex"]},
+                   "messages": [{"role": "user", "content": "Hi"}]})["usage"]
+    after = datetime.now(timezone.utc)
+    billed = {float(u["prompt_tokens"] * e.prompt_price + u["completion_tokens"] * e.completion_price)
+              for e in (vertex.billed_at(u["prompt_tokens"], before), vertex.billed_at(u["prompt_tokens"], after))}
+    assert any(u["cost"] == pytest.approx(b) for b in billed)
+    night = vertex.billed_at(10, datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc))
+    day = vertex.billed_at(10, datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc))
+    assert (night.prompt, day.prompt) == ("0.0000015", "0.000003")

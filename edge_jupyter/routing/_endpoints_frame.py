@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 _FRAME_COLUMNS = ["provider", "tag", "quantization", "context_length", "max_completion_tokens",
                   "prompt_usd_per_m", "completion_usd_per_m", "uptime_30m", "latency_p50_ms",
-                  "throughput_p50", "status", "pricing"]
+                  "throughput_p50", "status", "pricing", "price"]
 
 
 def _pricing_word(raw: Any) -> str:
@@ -37,6 +37,9 @@ def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
     unauthenticated calls. ``frame.attrs["model"]`` holds the model id.
     """
     import pandas as pd
+
+    from ..openrouter import Pricing  # here, not at import: openrouter loads httpx
+    from ..pricing_sheet import price_text
 
     model, rows = _endpoint_dicts(endpoints_json)
 
@@ -62,6 +65,8 @@ def endpoints_frame(endpoints_json: Any) -> pd.DataFrame:
             "uptime_30m": r.get("uptime_last_30m"), "latency_p50_ms": p50(r.get("latency_last_30m")),
             "throughput_p50": p50(r.get("throughput_last_30m")), "status": r.get("status"),
             "pricing": _pricing_word(pricing),
+            # the whole sheet in words: a tier, a window, a discount, "variable (bound it …)"
+            "price": price_text(Pricing.from_json(pricing if isinstance(pricing, dict) else {})),
         })
     frame = pd.DataFrame(records, columns=_FRAME_COLUMNS)
     frame = frame.astype({"context_length": "Int64", "max_completion_tokens": "Int64", "status": "Int64",
