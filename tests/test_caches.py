@@ -71,6 +71,19 @@ def test_without_or_cache_no_header_is_sent_and_a_repeat_is_billed_again(edge_en
     assert "OpenRouter cache" not in cost_line_text(again)
 
 
+def test_a_hit_is_known_by_its_zero_usage_when_the_status_header_is_not_the_one_read(
+        edge_env, sb, monkeypatch):
+    # The status header is documented, not in the spec: its name is configurable, and an
+    # answer asked of the cache with usage counters 0 is a hit whatever the headers say.
+    monkeypatch.setenv("EDGE_CACHE_STATUS_HEADER", "X-Some-Other-Name")
+    first = edge.ask("Name a tree", model=MODEL, or_cache=True)
+    again = edge.ask("Name a tree", model=MODEL, or_cache=True)
+    assert not first.openrouter_cache and again.openrouter_cache and again.cost_usd == 0
+    # Not asked of the cache, zero usage is no hit (nothing says it came from a cache).
+    plain = edge.ask("Name a tree [sandbox:tokens=0]", model=MODEL)
+    assert not plain.openrouter_cache
+
+
 def test_a_non_streamed_hit_is_recognised_too(edge_env, sb):
     from edge_jupyter import calls
 
