@@ -104,7 +104,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                                 max_tokens=args.max_tokens, budget=args.budget, label="cli",
                                 pdf_engine=args.pdf_engine, reasoning=args.reasoning,
                                 reasoning_tokens=args.reasoning_tokens, web=args.web,
-                                web_engine=args.web_engine, web_searches=args.web_searches)
+                                web_engine=args.web_engine, web_searches=args.web_searches,
+                                tier=args.tier)
         outcome = calls.CallRun(calls.plan(request), show).execute()
     except calls.EdgeInterrupted as exc:
         print(f"\n{strip_controls(str(exc))}", file=sys.stderr)
@@ -140,6 +141,16 @@ def _prompt(args: argparse.Namespace) -> Any:
     from .content import Prompt, attach
 
     return Prompt.of([text]).plus(attach(path) for path in args.attach)
+
+
+def _tier(text: str) -> str:
+    """``--tier``: flex or priority, refused in the routing check's words."""
+    from .routing import RoutingError, service_tier
+
+    try:
+        return service_tier(text)
+    except RoutingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--web-engine", choices=WEB_ENGINES, help="with --web: the search engine (default exa)")
     ask.add_argument("--web-searches", type=COUNT.argtype(), metavar="N",
                      help="with --web: searches at most (default 3)")
+    ask.add_argument("--tier", type=_tier, metavar="TIER",
+                     help="service tier: flex (about half price where the provider has it, may "
+                          "queue) or priority (faster, dearer); billed at the tier that served")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return cmd_demo(args)

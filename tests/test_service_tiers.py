@@ -10,6 +10,9 @@ and routed as OpenRouter routes them. Bodies and responses are checked against t
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import httpx
@@ -158,6 +161,7 @@ def test_map_asks_every_row_at_the_tier(edge_env, sb) -> None:
     assert [c.request["service_tier"] for c in done] == ["flex", "flex"]
     assert [c.service_tier for c in done] == ["flex", "flex"]
     assert frame["cost_usd"].sum() == pytest.approx(sum(c.cost for c in done), abs=1e-12)
+    assert list(frame["service_tier"]) == ["flex", "flex"]
     with pytest.raises(BatchError, match="tier"):
         edge_jupyter.map(pd.DataFrame({"x": ["a"]}), "Say {x}", MINI, tier="cheap", progress=False)
 
@@ -181,6 +185,18 @@ def test_bodies_and_responses_with_a_tier_fit_the_spec(edge_env, sb) -> None:
     assert wrong.status_code == 400 and "service_tier" in wrong.text
     endpoints = httpx.get(sb.api_url + f"/models/{MINI}/endpoints").json()
     validate(endpoints, "GET /models/{author}/{slug}/endpoints")
+
+
+def test_the_terminal_ask_takes_tier_and_its_cost_line_says_it(sb, tmp_path) -> None:
+    env = {**os.environ, "EDGE_OPENROUTER_URL": sb.url, "OPENROUTER_API_KEY": sb.key,
+           "EDGE_DATA_DIR": str(tmp_path / "data"), "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    done = subprocess.run([sys.executable, "-m", "edge_jupyter.cli", "ask", "-m", MINI, "--tier", "flex",
+                           "--max-tokens", "20", "Hello"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sb.completions[-1].service_tier == "flex" and "via OpenAI · flex" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "edge_jupyter.cli", "ask", "-m", MINI, "--tier", "cheap",
+                          "Hello"], capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode != 0 and "not one of flex, priority" in bad.stderr
 
 
 # -- a real kernel ----------------------------------------------------------------------------------------
