@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from . import (
+    batch_submit,
     content,
     display,
     latency,
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, tuple[ModuleType, dict[str, Any], dict[str, Any]]] = {
                   {"sizes": (1_000, 4_000), "concurrency": 16}),
     "content": (content, {"repeats": 15}, {"repeats": 3, "rows": 20_000}),
     "tools_step": (tools_step, {"steps": 5, "repeats": 15}, {"steps": 3, "repeats": 3}),
+    "batch_submit": (batch_submit, {"rows": 10_000}, {"rows": 2_000}),
 }
 
 

@@ -730,12 +730,15 @@ def map(
     if pending and batch:  # one Batch API batch: submitted (or the kept one resumed), waited on
         from .batch_api import run_map
 
+        collections.start()  # 10,000 records at once: as many young objects as a long map
         try:
             run.cost = run_map(client, model, bodies, keys, results, new_record, pending, budget,
                                progress)
         except CallRefused as exc:  # unreadable preferences, unpriceable under a budget
             run.stop_reason = str(exc)
-        else:
+        finally:
+            collections.stop()
+        if not run.stop_reason:
             run.done = len(rows)
             run.errors = sum(1 for r in results if r is not None and r.status not in ("ok", "replayed"))
     elif pending:
@@ -776,9 +779,6 @@ def map(
         "error": errors,
         **({"web_searches": pd.array([r.web_searches if r else 0 for r in results], dtype="Int64")}
            if web else {}),
-        # the tier that served each row (its cost is billed at it): only when one was asked
-        **({"service_tier": [(r.service_tier or None) if r else None for r in results]}
-           if tier else {}),
     }, index=pd.Index([i for i, _ in rows], name=getattr(data.index, "name", None)))
     if stop_reason:  # may quote the server: printed to a terminal without control characters
         from .untrusted_text import strip_controls

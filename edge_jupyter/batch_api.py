@@ -26,13 +26,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
+import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import replay, storage
+from . import storage
 from .batch import BatchError
 from .errors import EdgeError
 from .money import exact_usd
@@ -126,6 +127,8 @@ def kept_batches() -> list[dict[str, Any]]:
     folder = _folder()
     found = []
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        if path.name.endswith(".answers.json"):
+            continue
         try:
             entry = storage.load_json(path, None, _check_entry)
         except storage.DataError:
@@ -272,12 +275,34 @@ def interrupted_message(batch_id: str, status: str) -> str:
 
 # -- collect --------------------------------------------------------------------------------
 
-def _record_of(client: OpenRouterClient, base: CallRecord, result: dict[str, Any] | None,
-               batch_status: str) -> CallRecord:
+#: What a kept answer holds (the replay store's fields, read back by :func:`replay.apply`).
+ANSWER_FIELDS = ("text", "provider", "generation_id", "prompt_tokens", "completion_tokens",
+                 "reasoning_tokens", "cached_tokens", "cost_usd", "upstream_cost_usd", "is_byok",
+                 "finish_reason")
+
+
+class _Names:
+    """The server's short names (provider) scrubbed once each, not once per row."""
+
+    def __init__(self, client: OpenRouterClient) -> None:
+        self.client = client
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str):
+            return ""
+        clean = self.seen.get(value)
+        if clean is None:
+            clean = self.seen[value] = self.client.scrub(value)
+        return clean
+
+
+def _record_of(client: OpenRouterClient, names: _Names, base: dict[str, Any],
+               result: dict[str, Any] | None, batch_status: str) -> CallRecord:
     """One row's final record from its result (``response`` or ``error``), or its absence."""
     from .openrouter import Usage
 
-    record = dataclasses.replace(base)
+    record = CallRecord(**base)
     if result is None:
         record.status, record.cost_usd = "error", 0.0
         record.error = (f"The batch ended {_WORDS.get(batch_status, batch_status)} before this "
@@ -300,12 +325,12 @@ def _record_of(client: OpenRouterClient, base: CallRecord, result: dict[str, Any
     content = message.get("content")
     record.text = content if isinstance(content, str) else ""
     reasoning = message.get("reasoning")
-    record.reasoning = client.scrub(reasoning) if isinstance(reasoning, str) else ""
-    record.finish_reason = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
-    gen_id = body.get("id")
+    record.reasoning = client.scrub(reasoning) if isinstance(reasoning, str) and reasoning else ""
+    finish = choice.get("finish_reason")
+    record.finish_reason = names(finish) or None
+    gen_id = body.get("id")  # an id, as the client takes a completion's (not scrubbed: unique per row)
     record.generation_id = gen_id if isinstance(gen_id, str) else ""
-    provider = body.get("provider")
-    record.provider = client.scrub(provider) if isinstance(provider, str) else ""
+    record.provider = names(body.get("provider"))
     record.status = "ok"
     usage = None
     if isinstance(body.get("usage"), dict):
@@ -330,9 +355,32 @@ def _record_of(client: OpenRouterClient, base: CallRecord, result: dict[str, Any
     return record
 
 
+def _answers_path(path: Path) -> Path:
+    return path.with_name(path.name.replace(".json", ".answers.json"))
+
+
+def kept_answers(path: Path, rows: int) -> list[dict[str, Any] | None] | None:
+    """The answers kept with a collected batch (one per row, None for a failed one), or None
+    when there are none to read (the map then asks again)."""
+    try:
+        data = storage.load_json(_answers_path(path), None)
+    except storage.DataError:
+        return None
+    if not isinstance(data, list) or len(data) != rows:
+        return None
+    return [a if isinstance(a, dict) and isinstance(a.get("text"), str) else None for a in data]
+
+
 def collect(client: OpenRouterClient, submitted: Submitted, batch: dict[str, Any]) -> list[CallRecord]:
-    """Every row's final record (in the order submitted), written to the ledger in one
-    transaction and (answered ones) to the replay store; the record file marked collected."""
+    """Every row's final record (in the order submitted): the ledger rows completed in one
+    transaction, the answers kept beside the batch's record (``<hash>.answers.json``: the
+    same map run again replays them for $0), then the record marked collected.
+
+    The answers are kept with the batch, one file, rather than one replay file per row
+    (10,000 file creations took seconds of a collect): a kernel killed before the record
+    is marked collects the same batch again next time (ledger rows are completed by id,
+    so nothing is counted twice).
+    """
     from .ledger import FinishedCall, Ledger
 
     entry = submitted.entry
@@ -341,15 +389,18 @@ def collect(client: OpenRouterClient, submitted: Submitted, batch: dict[str, Any
     for item in batch.get("results") or []:
         if isinstance(item, dict) and isinstance(item.get("custom_id"), str):
             results[item["custom_id"]] = item
-    base = CallRecord(model=entry["model"], notebook=entry.get("notebook") or "",
-                      cell_id=entry.get("cell_id") or "", execution_count=entry.get("execution_count"),
-                      session_id=entry.get("session_id") or "", chat="map")
-    records = [_record_of(client, base, results.get(f"row-{k}"), status)
+    base = {"model": entry["model"], "notebook": entry.get("notebook") or "",
+            "cell_id": entry.get("cell_id") or "", "execution_count": entry.get("execution_count"),
+            "session_id": entry.get("session_id") or "", "chat": "map"}
+    names = _Names(client)
+    records = [_record_of(client, names, base, results.get(f"row-{k}"), status)
                for k in range(len(entry["rows"]))]
     Ledger.default().write_many(
         [FinishedCall(row_id, record) for row_id, record in zip(entry["rows"], records, strict=True)], [])
-    replay.store_many([(key, record) for key, record in zip(entry["keys"], records, strict=True)
-                       if record.status == "ok"])
+    answers = [{name: getattr(r, name) for name in ANSWER_FIELDS} if r.status == "ok" else None
+               for r in records]
+    storage.write_bytes_atomic(_answers_path(submitted.path),
+                               json.dumps(answers, separators=(",", ":")).encode("ascii"))
     cost = sum(r.cost_usd or 0.0 for r in records)
     usage = batch.get("usage") if isinstance(batch.get("usage"), dict) else {}
 
@@ -410,6 +461,26 @@ def run_map(client: OpenRouterClient, model: str, bodies: Sequence[dict[str, Any
         print(f"edge map: batch {entry['id']} {describe(batch).split(' · ')[1]}: OpenRouter charged "
               f"{exact_usd(float(charged))} for it.")
     return spent
+
+
+def with_kept_answers(client: OpenRouterClient, model: str, keys: Sequence[str],
+                      answered: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+    """``answered`` (the replay store's entries per row) with the answers of a collected
+    batch of exactly the other rows filled in: reused for $0 (and quoted so), as replayed ones."""
+    pending = [i for i, entry in enumerate(answered) if entry is None]
+    if not pending:
+        return answered
+    path = _folder() / f"{batch_key(client, model, [keys[i] for i in pending])}.json"
+    entry = _load(path)
+    if entry is None or not entry.get("collected"):
+        return answered
+    kept = kept_answers(path, len(pending))
+    if kept is None:
+        return answered
+    filled = list(answered)
+    for i, answer in zip(pending, kept, strict=True):
+        filled[i] = answer
+    return filled
 
 
 # -- the public names: batches(), cancel_batch() --------------------------------------------

@@ -240,3 +240,14 @@ def test_cancel_batch_settles_the_rows_of_a_waiting_map(edge_env, sb) -> None:
     rows = Ledger.default().frame("all")
     assert set(rows["status"]) == {"error"} and rows["cost_usd"].sum() == 0
     assert rows["error"].str.contains("cancelled before this row was answered").all()
+
+
+def test_the_batch_benchmark_runs_at_a_tiny_size() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import batch_submit
+
+    rows = batch_submit.run(rows=200)
+    assert [r.metric.split(" a ")[0] for r in rows] == ["build + submit", "collect"]
+    for row in rows:  # figures, never a timing threshold here
+        assert math.isfinite(row.value) and row.value > 0 and row.baseline and row.baseline > 0
+    assert "one batch submitted: True" in rows[0].note and "rows ok 200 of 200" in rows[1].note
