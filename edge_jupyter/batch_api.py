@@ -11,8 +11,8 @@ Money: before anything is sent the rows are ledger rows (``pending``) holding th
 case at the batch price (:func:`batch_price`), through the map's own group commit
 (:class:`edge_jupyter.calls.CallBatch`); if the budgets cannot hold every row nothing is
 sent.  When the batch is done each row is completed with its exact cost (the result's
-``usage.cost``, else ``/generation``), in one transaction, and the answers go to the replay
-store, so a third run pays nothing.
+``usage.cost``, else ``/generation``), in one transaction, and the answers are kept beside
+the record (``<hash>.answers.json``), so a third run reuses them for $0.
 
 Waiting polls ``GET /api/beta/batches/{id}`` with backoff (:data:`POLL_FIRST` seconds, × 1.5,
 at most :data:`POLL_MAX`), a progress line following the statuses.  An interrupt stops
@@ -250,13 +250,16 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def wait(client: OpenRouterClient, batch_id: str, line: _Line,
+def wait(client: OpenRouterClient, batch_id: str, line: _Line, seen: dict[str, str] | None = None,
          sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """Look at the batch until it is final (backoff between looks); its last object."""
+    """Look at the batch until it is final (backoff between looks); its last object.
+    ``seen["status"]`` is the status of the latest look (for an interrupt's message)."""
     delay = POLL_FIRST
     while True:
         batch = client.get_batch(batch_id)
         status = str(batch.get("status") or "")
+        if seen is not None:
+            seen["status"] = status
         if status in FINAL:
             line.show(describe(batch))
             return batch
@@ -447,12 +450,16 @@ def run_map(client: OpenRouterClient, model: str, bodies: Sequence[dict[str, Any
         print(f"edge map: batch {entry['id']} (submitted {entry.get('created', '')}) already holds "
               "these rows: waiting for it, nothing is sent again.")
     line = _Line(progress)
-    status = str(entry.get("status") or "")
+    seen = {"status": str(entry.get("status") or "")}
     try:
-        batch = wait(client, entry["id"], line)
+        batch = wait(client, entry["id"], line, seen)
     except KeyboardInterrupt:
-        raise EdgeInterrupted(interrupted_message(entry["id"], status)) from None
-    done = collect(client, submitted, batch)
+        raise EdgeInterrupted(interrupted_message(entry["id"], seen["status"])) from None
+    try:
+        done = collect(client, submitted, batch)
+    except KeyboardInterrupt:  # the ledger's transaction is whole or not at all
+        raise EdgeInterrupted(f"Stopped while collecting batch {entry['id']}: run the same map "
+                              "again to collect it (nothing is sent again).") from None
     for i, record in zip(pending, done, strict=True):
         results[i] = record
     spent = sum(r.cost_usd or 0.0 for r in done)

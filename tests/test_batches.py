@@ -172,10 +172,13 @@ def test_a_thousand_row_batch_is_submitted_once_and_resumed_across_a_rerun_and_a
         assert sb.batches.created == 1
         batch_id = sb.batches.mine(sb.key)[0].id
         said = first.all_text
-        assert f"Stopped waiting: batch {batch_id}" in said and "keeps running on OpenRouter" in said
+        assert f"Stopped waiting: batch {batch_id} is in progress" in said
+        assert "keeps running on OpenRouter" in said
         assert f"edge_jupyter.cancel_batch('{batch_id}')" in said and "Run the same map again" in said
         # the rows are in the ledger, pending, holding the batch until it is collected
         assert k.value("edge_jupyter.usage('all')['status'].value_counts().to_dict()") == {"pending": 1000}
+        waiting = k.value("edge_jupyter.batches()[['id', 'status', 'kept']].to_dict('records')")
+        assert waiting == [{"id": batch_id, "status": "in_progress", "kept": True}]
 
         # a re-run while the batch is processing: it waits on the same one
         polls = _batch_polls(sb)
@@ -251,3 +254,19 @@ def test_the_batch_benchmark_runs_at_a_tiny_size() -> None:
     for row in rows:  # figures, never a timing threshold here
         assert math.isfinite(row.value) and row.value > 0 and row.baseline and row.baseline > 0
     assert "one batch submitted: True" in rows[0].note and "rows ok 200 of 200" in rows[1].note
+
+
+def test_map_batch_reserves_its_rows_at_the_batch_price(edge_env, sb, capsys) -> None:
+    import re
+
+    import edge_jupyter
+
+    # 50 rows of up to 2,000 tokens of gpt-4o-mini: about $0.06 at the normal price, half of
+    # it through the Batch API; a $0.045 budget holds the batch, not the normal map
+    frame = edge_jupyter.map(_series(50, "half"), "Say {text}", MODEL, max_tokens=2000, batch=True,
+                             confirm_over=None, budget=0.045)
+    said = capsys.readouterr().out
+    batch_usd, normal_usd = (float(x) for x in re.search(
+        r"at most \$([\d.]+) \(without it: at most \$([\d.]+)\)", said).groups())
+    assert batch_usd < 0.045 < normal_usd and batch_usd == pytest.approx(normal_usd / 2, rel=0.01)
+    assert sb.batches.created == 1 and set(frame["status"]) == {"ok"}
