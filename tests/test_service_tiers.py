@@ -150,6 +150,10 @@ def test_participant_option_tier_and_bad_values(edge_env, sb) -> None:
     assert sorted(r.service_tier for r in results) == ["flex", "priority"]
     with pytest.raises(edge_jupyter.ApiUsageError, match="tier"):
         edge_jupyter.ask("Bad", model=MINI, tier="cheap")
+    chat = edge_jupyter.Chat(MINI, tier="flex", max_tokens=20)  # a default for every turn
+    chat.ask("First")
+    chat.ask("Second", tier="priority")  # a turn may override it
+    assert [c.service_tier for c in sb.completions[-2:]] == ["flex", "priority"]
 
 
 def test_map_asks_every_row_at_the_tier(edge_env, sb) -> None:
