@@ -91,6 +91,9 @@ def test_the_priority_worst_case_counts_the_listed_priority_price() -> None:
     # Azure sells no priority tier: only it reachable, the standard price stays the bound
     azure = dearest_price(eps, RoutePrefs(only=["azure"]), model=MINI, tier="priority")
     assert azure.pricing and azure.pricing.completion == standard.pricing.completion
+    # and says so, since OpenRouter bills the tier that serves
+    assert any("lists a priority price" in n for n in azure.notes)
+    assert not any("lists a priority price" in n for n in priority.notes)
 
 
 def test_a_budget_the_standard_price_fits_refuses_priority_before_sending(edge_env, sb) -> None:

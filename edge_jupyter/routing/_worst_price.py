@@ -52,6 +52,8 @@ class _Endpoint:
     pricing: Pricing
     context_length: int | None
     max_completion_tokens: int | None
+    #: the service tiers ``/endpoints`` lists a price for (``service_tiers``)
+    tiers: frozenset[str] = frozenset()
 
     def matches(self, name: str) -> bool:
         from ._names import _covers
@@ -159,7 +161,9 @@ def _reduce(rows: Sequence[Mapping[str, Any]], tier: str | None = None) -> list[
         out.append(_Endpoint(label, frozenset(n for n in names if n), pricing,
                              # 0 or below is no limit we can use: unknown
                              whole(row.get("context_length"), low=1),
-                             whole(row.get("max_completion_tokens"), low=1)))
+                             whole(row.get("max_completion_tokens"), low=1),
+                             frozenset(row["service_tiers"]) if isinstance(row.get("service_tiers"), Mapping)
+                             else frozenset()))
     return out
 
 
@@ -247,6 +251,9 @@ def dearest_price(endpoints: Any, route: RoutePrefs, *, model: str | None = None
             notes.append(f"{model}'s variable price is counted at your --max-price {cap.flag()} "
                          "(OpenRouter bills no token above it)")
         kept = capped
+    if tier == "priority" and not any("priority" in e.tiers for e in kept):
+        notes.append(f"no provider of {model} lists a priority price: counted at the standard "
+                     "price; OpenRouter bills the tier that serves, which may cost more")
     pricing = kept[0].pricing
     for e in kept[1:]:
         pricing = _dearer(pricing, e.pricing)
