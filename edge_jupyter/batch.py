@@ -779,6 +779,9 @@ def map(
         "error": errors,
         **({"web_searches": pd.array([r.web_searches if r else 0 for r in results], dtype="Int64")}
            if web else {}),
+        # the tier that served each row (its cost is billed at it): only when one was asked
+        **({"service_tier": [(r.service_tier or None) if r else None for r in results]}
+           if tier else {}),
     }, index=pd.Index([i for i, _ in rows], name=getattr(data.index, "name", None)))
     if stop_reason:  # may quote the server: printed to a terminal without control characters
         from .untrusted_text import strip_controls
