@@ -75,7 +75,7 @@ def batch_pricing(pricing: Pricing) -> Pricing:
     """
     discount = getattr(pricing, "discount", None)
     if isinstance(discount, float) and hasattr(pricing, "at"):
-        return dataclasses.replace(pricing, discount=1.0 - (1.0 - discount) * BATCH_SHARE)  # type: ignore[call-arg]
+        return dataclasses.replace(pricing, discount=1.0 - (1.0 - discount) * BATCH_SHARE)
     changes = {name: getattr(pricing, name) * BATCH_SHARE for name in _PER_TOKEN
                if isinstance(getattr(pricing, name, None), float)}
     return dataclasses.replace(pricing, **changes)
@@ -239,11 +239,16 @@ class _Line:
 
 def describe(batch: dict[str, Any]) -> str:
     """``batch_… · in progress · 400/1,000 rows done · 2 failed``."""
-    counts = batch.get("request_counts") if isinstance(batch.get("request_counts"), dict) else {}
+    counts = _obj(batch.get("request_counts"))
     total, done, failed = (_int(counts.get(k)) for k in ("total", "completed", "failed"))
     status = str(batch.get("status") or "unknown")
     text = f"batch {batch.get('id')} · {_WORDS.get(status, status)} · {done:,}/{total:,} rows done"
     return text + (f" · {failed:,} failed" if failed else "")
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A JSON object from the server, or an empty one for anything else."""
+    return value if isinstance(value, dict) else {}
 
 
 def _int(value: Any) -> int:
@@ -316,15 +321,15 @@ def _record_of(client: OpenRouterClient, names: _Names, base: dict[str, Any],
     body = response.get("body") if response is not None else None
     if error is not None or not isinstance(body, dict):
         err = error if isinstance(error, dict) else {}
-        message = client.scrub(str(err.get("message") or "no answer"))
-        code = err.get("code") or (response or {}).get("status_code") or ""
+        why = client.scrub(str(err.get("message") or "no answer"))
+        code = client.scrub(str(err.get("code") or (response or {}).get("status_code") or ""))
         record.status, record.cost_usd = "error", 0.0
-        record.error = f"The Batch API failed this row ({code}: {message})." if code else \
-            f"The Batch API failed this row ({message})."
+        record.error = f"The Batch API failed this row ({code}: {why})." if code else \
+            f"The Batch API failed this row ({why})."
         return record
     choices = body.get("choices") if isinstance(body.get("choices"), list) else []
     choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = _obj(choice.get("message"))
     content = message.get("content")
     record.text = content if isinstance(content, str) else ""
     reasoning = message.get("reasoning")
@@ -405,7 +410,7 @@ def collect(client: OpenRouterClient, submitted: Submitted, batch: dict[str, Any
     storage.write_bytes_atomic(_answers_path(submitted.path),
                                json.dumps(answers, separators=(",", ":")).encode("ascii"))
     cost = sum(r.cost_usd or 0.0 for r in records)
-    usage = batch.get("usage") if isinstance(batch.get("usage"), dict) else {}
+    usage = _obj(batch.get("usage"))
 
     def done(current: Any) -> Any:
         if not isinstance(current, dict) or current.get("id") != entry["id"]:
@@ -511,8 +516,8 @@ def batches() -> pd.DataFrame:
     kept = {e["id"] for e in kept_batches() if not e.get("collected")}
     rows = []
     for b in listed:
-        counts = b.get("request_counts") if isinstance(b.get("request_counts"), dict) else {}
-        usage = b.get("usage") if isinstance(b.get("usage"), dict) else {}
+        counts = _obj(b.get("request_counts"))
+        usage = _obj(b.get("usage"))
         cost = usage.get("cost")
         created = b.get("created_at")
         rows.append({
