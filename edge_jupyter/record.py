@@ -14,13 +14,22 @@ from typing import Any
 #: sent besides text) came with ledger schema 2; they sit beside the token counts they explain.
 #: ``group_id, step`` (a tool loop's steps: one id per loop, steps 1, 2, 3...) and
 #: ``web_searches`` came with schema 3: the group beside the cell and chat it belongs to, the
-#: searches beside the other things a call's cost was spent on.
+#: searches beside the other things a call's cost was spent on.  ``service_tier`` (the tier
+#: that served) and ``saved_usd, saved_by, saved_exact`` (what the call saved, by which
+#: kind of saving, and whether the figure is OpenRouter's own) came with schema 4: the tier
+#: beside the provider, the saving beside the cost it lowered.
 LEDGER_COLUMNS: tuple[str, ...] = (
     "timestamp", "notebook", "cell_id", "execution_count", "chat", "group_id", "step", "model",
-    "provider", "generation_id", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-    "cached_tokens", "images", "files", "pages", "web_searches",
-    "cost_usd", "upstream_cost_usd", "is_byok", "latency_s", "ttft_s", "status", "error",
+    "provider", "service_tier", "generation_id", "prompt_tokens", "completion_tokens",
+    "reasoning_tokens", "cached_tokens", "images", "files", "pages", "web_searches",
+    "cost_usd", "upstream_cost_usd", "saved_usd", "saved_by", "saved_exact", "is_byok",
+    "latency_s", "ttft_s", "status", "error",
 )
+
+#: ``saved_by`` values: what lowered a call's cost ("" when nothing did).  One saving per
+#: row, the largest: a replayed answer (the stored call's cost, not paid again), OpenRouter's
+#: response cache, a provider's prompt cache, the Batch API's price, the flex tier's price.
+SAVINGS = ("replay", "openrouter_cache", "prompt_cache", "batch", "flex")
 
 #: ``status`` values: a row is ``pending`` from before the request until it ends.
 STATUSES = ("pending", "ok", "error", "interrupted", "stopped_budget", "replayed")
@@ -87,10 +96,15 @@ class CallRecord:
     step: int = 0
     web_searches: int = 0
     #: the service tier that served the call as OpenRouter reports it ("flex", "priority",
-    #: "default"; "" when it says nothing) and the one asked for (``--tier``; "" for none):
-    #: billed at the served one. Not ledger columns: shown on the cost line and the receipt.
+    #: "default"; "" when it says nothing) -- a ledger column since schema 4 -- and the one
+    #: asked for (``--tier``; "" for none; not a column): billed at the served one.
     service_tier: str = ""
     tier_asked: str = ""
+    #: what this call saved (USD; None: nothing), by which kind (one of :data:`SAVINGS`; ""),
+    #: and whether the figure is OpenRouter's own (True) or computed from prices (False)
+    saved_usd: float | None = None
+    saved_by: str = ""
+    saved_exact: bool = False
     #: a reasoning model's reasoning as it streamed (``delta.reasoning``): model text, shown
     #: sanitised like the answer; not a ledger column (the ledger counts its tokens)
     reasoning: str = ""

@@ -45,6 +45,9 @@ MEDIA = ("images", "files", "pages")
 #: Added by schema 3 (tool-loop steps, web searches; tests/test_ledger_steps.py): a schema-1
 #: ledger is upgraded straight to today's table, these after the media columns.
 STEPS = ("group_id", "step", "web_searches")
+#: Added by schema 4 (the tier that served, what a call saved; tests/test_savings.py), after
+#: these.
+SAVED = ("service_tier", "saved_usd", "saved_by", "saved_exact")
 
 # -- schema 1, exactly as edge_jupyter shipped it (user_version 1) ------------------------------
 
@@ -164,14 +167,14 @@ def test_a_schema_1_ledger_is_upgraded_in_place_keeping_every_row(tmp_path: Path
     path = tmp_path / "ledger.sqlite3"
     make_v1_ledger(path)
     before = raw_rows(path)
-    assert SCHEMA_VERSION == 3 and user_version(path) == 1 and "images" not in table_columns(path)
+    assert SCHEMA_VERSION == 4 and user_version(path) == 1 and "images" not in table_columns(path)
 
     with Ledger(path) as ledger:
         df = ledger.frame("all")
         assert ledger.ledger_id == V1_LEDGER_ID  # the same ledger: its snapshots stay its own
         assert user_version(path) == SCHEMA_VERSION
         # Appended, where ALTER TABLE puts them (a new ledger's table has the same order).
-        assert table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS]
+        assert table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS, *SAVED]
         assert raw_rows(path) == before  # every row, id, seq, reservation and writer kept
         assert df["generation_id"].tolist() == [f"gen-old-{i}" for i in range(30)]
         for name in MEDIA:
@@ -189,13 +192,13 @@ def test_a_schema_1_ledger_is_upgraded_in_place_keeping_every_row(tmp_path: Path
         iso = conn.execute("SELECT images, pages FROM calls_iso WHERE id = 36").fetchone()
     assert iso == (2, 12)
     with Ledger(path) as again:  # a second opening finds it current and changes nothing
-        assert len(again.frame("all")) == 31 and table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS]
+        assert len(again.frame("all")) == 31 and table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS, *SAVED]
 
 
 def test_a_new_ledger_has_the_upgraded_column_order(tmp_path: Path) -> None:
     with Ledger(tmp_path / "new.sqlite3") as ledger:
         ledger.ensure_open()
-    assert table_columns(tmp_path / "new.sqlite3") == [*V1_COLUMNS, *MEDIA, *STEPS]
+    assert table_columns(tmp_path / "new.sqlite3") == [*V1_COLUMNS, *MEDIA, *STEPS, *SAVED]
     assert user_version(tmp_path / "new.sqlite3") == SCHEMA_VERSION
 
 
@@ -213,7 +216,7 @@ def test_a_second_connection_that_saw_the_old_version_upgrades_nothing_twice(tmp
     finally:
         first.close()
         second.close()
-    assert table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS] and user_version(path) == SCHEMA_VERSION
+    assert table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS, *SAVED] and user_version(path) == SCHEMA_VERSION
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchall() == [
             (V1_LEDGER_ID,)]
@@ -240,7 +243,7 @@ def test_kernels_opening_an_old_ledger_at_once_all_write(tmp_path: Path) -> None
     for process in workers:
         process.join(120)
         assert process.exitcode == 0
-    assert table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS]
+    assert table_columns(path) == [*V1_COLUMNS, *MEDIA, *STEPS, *SAVED]
     with Ledger(path) as ledger:
         df = ledger.frame("all")
     assert len(df) == 34
@@ -408,7 +411,7 @@ def test_a_snapshot_from_before_the_upgrade_is_rebuilt(tmp_path: Path) -> None:
         through = ledger.frame("all")
     pd.testing.assert_frame_equal(through, direct)
     header = snapshot_header(snapshot)  # rewritten in today's format, with the new columns
-    assert header["version"] == FORMAT_VERSION == 4
+    assert header["version"] == FORMAT_VERSION == 5
     assert set(MEDIA) <= {entry["name"] for entry in header["arrays"]}
 
 

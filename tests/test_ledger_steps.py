@@ -39,6 +39,9 @@ from edge_jupyter.ledger._snapshot_header import FORMAT_VERSION, MAGIC
 from edge_jupyter.record import LEDGER_COLUMNS, CallRecord
 
 STEPS = ("group_id", "step", "web_searches")
+#: Added by schema 4 (the tier that served, what a call saved; tests/test_savings.py), after
+#: these.
+SAVED = ("service_tier", "saved_usd", "saved_by", "saved_exact")
 
 # -- schema 2, exactly as edge_jupyter shipped it (user_version 2) ------------------------------
 
@@ -168,13 +171,13 @@ def test_a_schema_2_ledger_is_upgraded_in_place_keeping_every_row(tmp_path: Path
     path = tmp_path / "ledger.sqlite3"
     make_v2_ledger(path)
     before = raw_rows(path)
-    assert SCHEMA_VERSION == 3 and user_version(path) == 2 and "step" not in table_columns(path)
+    assert SCHEMA_VERSION == 4 and user_version(path) == 2 and "step" not in table_columns(path)
 
     with Ledger(path) as ledger:
         df = ledger.frame("all")
         assert ledger.ledger_id == V2_LEDGER_ID  # the same ledger: its snapshots stay its own
         assert user_version(path) == SCHEMA_VERSION
-        assert table_columns(path) == [*V2_COLUMNS, *STEPS]  # appended, where ALTER TABLE puts them
+        assert table_columns(path) == [*V2_COLUMNS, *STEPS, *SAVED]  # appended, where ALTER TABLE puts them
         assert raw_rows(path) == before  # every row, id, seq, reservation, media count kept
         assert df["generation_id"].tolist() == [f"gen-v2-{i}" for i in range(24)]
         assert df["images"].tolist() == [i % 3 for i in range(24)]  # schema 2's columns intact
@@ -194,13 +197,13 @@ def test_a_schema_2_ledger_is_upgraded_in_place_keeping_every_row(tmp_path: Path
                            ).fetchone()
     assert iso == ("loop-abc", 1, 2)
     with Ledger(path) as again:  # a second opening finds it current and changes nothing
-        assert len(again.frame("all")) == 25 and table_columns(path) == [*V2_COLUMNS, *STEPS]
+        assert len(again.frame("all")) == 25 and table_columns(path) == [*V2_COLUMNS, *STEPS, *SAVED]
 
 
 def test_a_new_ledger_has_the_upgraded_column_order(tmp_path: Path) -> None:
     with Ledger(tmp_path / "new.sqlite3") as ledger:
         ledger.ensure_open()
-    assert table_columns(tmp_path / "new.sqlite3") == [*V2_COLUMNS, *STEPS]
+    assert table_columns(tmp_path / "new.sqlite3") == [*V2_COLUMNS, *STEPS, *SAVED]
     assert user_version(tmp_path / "new.sqlite3") == SCHEMA_VERSION
 
 
@@ -218,7 +221,7 @@ def test_a_second_connection_that_saw_version_2_upgrades_nothing_twice(tmp_path:
     finally:
         first.close()
         second.close()
-    assert table_columns(path) == [*V2_COLUMNS, *STEPS] and user_version(path) == SCHEMA_VERSION
+    assert table_columns(path) == [*V2_COLUMNS, *STEPS, *SAVED] and user_version(path) == SCHEMA_VERSION
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchall() == [
             (V2_LEDGER_ID,)]
@@ -246,7 +249,7 @@ def test_kernels_opening_a_schema_2_ledger_at_once_all_write(tmp_path: Path) -> 
     for process in workers:
         process.join(120)
         assert process.exitcode == 0
-    assert table_columns(path) == [*V2_COLUMNS, *STEPS] and user_version(path) == SCHEMA_VERSION
+    assert table_columns(path) == [*V2_COLUMNS, *STEPS, *SAVED] and user_version(path) == SCHEMA_VERSION
     with Ledger(path) as ledger:
         df = ledger.frame("all")
     assert len(df) == 28
@@ -404,4 +407,4 @@ def test_a_format_3_snapshot_of_an_upgraded_ledger_is_not_misread(tmp_path: Path
     pd.testing.assert_frame_equal(through, direct)
     assert through["step"].tolist()[-3:] == [1, 2, 3]
     assert through["web_searches"].tolist()[-3:] == [2, 0, 2]
-    assert snapshot_version(snapshot) == FORMAT_VERSION == 4  # rebuilt in today's format
+    assert snapshot_version(snapshot) == FORMAT_VERSION == 5  # rebuilt in today's format

@@ -34,10 +34,10 @@ DTYPES = {
     "timestamp": "datetime64[ns, UTC]", "execution_count": "Int64", "prompt_tokens": "int64",
     "completion_tokens": "int64", "reasoning_tokens": "int64", "cached_tokens": "int64",
     "cost_usd": "float64", "upstream_cost_usd": "float64", "is_byok": "bool",
-    "latency_s": "float64", "ttft_s": "float64",
+    "latency_s": "float64", "ttft_s": "float64", "saved_usd": "float64", "saved_exact": "bool",
 }
 TEXT = ("notebook", "cell_id", "chat", "model", "provider", "generation_id", "status", "error",
-        "session_id")
+        "session_id", "service_tier", "saved_by")
 
 
 @pytest.fixture
@@ -61,7 +61,8 @@ def full_record(**changes) -> CallRecord:
         provider="Anthropic", generation_id="gen-1731200404-o7j2EtP4m5Ti0YjZFoLz",
         prompt_tokens=194, completion_tokens=2, reasoning_tokens=1, cached_tokens=100,
         cost_usd=9.3e-05, upstream_cost_usd=1.234567890123e-07, is_byok=True, latency_s=1.2345,
-        ttft_s=0.321, status="ok", error="x\x1fy, \"quoted\"\nsecond line", session_id="s-1")
+        ttft_s=0.321, status="ok", error="x\x1fy, \"quoted\"\nsecond line", session_id="s-1",
+        service_tier="flex", saved_usd=4.65e-05, saved_by="flex", saved_exact=False)
     values.update(changes)
     return CallRecord(**values)
 

@@ -40,8 +40,8 @@ Columns = dict[str, np.ndarray]
 
 _INTS = ("id", "seq", "timestamp", "execution_count", "prompt_tokens", "completion_tokens",
          "reasoning_tokens", "cached_tokens", "images", "files", "pages", "step", "web_searches")
-_FLOATS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s")
-_BOOLS = ("execution_count_na", "is_byok")
+_FLOATS = ("cost_usd", "upstream_cost_usd", "saved_usd", "latency_s", "ttft_s")
+_BOOLS = ("execution_count_na", "is_byok", "saved_exact")
 DTYPES: dict[str, Any] = {
     name: np.int64 if name in _INTS else np.float64 if name in _FLOATS
     else np.bool_ if name in _BOOLS else object

@@ -16,11 +16,11 @@ from ._errors import LedgerError
 from ._schema import to_us
 
 FRAME_COLUMNS: tuple[str, ...] = (*LEDGER_COLUMNS, "session_id")
-TEXT_COLUMNS = ("notebook", "cell_id", "chat", "group_id", "model", "provider", "generation_id",
-                "status", "error", "session_id")
+TEXT_COLUMNS = ("notebook", "cell_id", "chat", "group_id", "model", "provider", "service_tier",
+                "generation_id", "status", "error", "session_id", "saved_by")
 INT_COLUMNS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens",
                "images", "files", "pages", "step", "web_searches")
-FLOAT_COLUMNS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s")
+FLOAT_COLUMNS = ("cost_usd", "upstream_cost_usd", "saved_usd", "latency_s", "ttft_s")
 
 
 def build(columns: Columns) -> pd.DataFrame:
@@ -28,7 +28,8 @@ def build(columns: Columns) -> pd.DataFrame:
 
     ``timestamp`` datetime64[ns, UTC]; ``execution_count`` Int64 (missing outside IPython);
     token counts, ``images, files, pages``, ``step`` and ``web_searches`` int64; costs and
-    times float64 (NaN while unknown); ``is_byok`` bool; text in pandas' default string dtype (``str`` in pandas 3,
+    times float64 (NaN while unknown), ``saved_usd`` too (NaN: nothing saved); ``is_byok`` and
+    ``saved_exact`` bool; text in pandas' default string dtype (``str`` in pandas 3,
     object before), "" when empty.
     """
     micro = columns["timestamp"].astype("datetime64[us]").astype("datetime64[ns]")
@@ -37,6 +38,7 @@ def build(columns: Columns) -> pd.DataFrame:
         "execution_count": pd.arrays.IntegerArray(columns["execution_count"],
                                                   columns["execution_count_na"].copy()),
         "is_byok": columns["is_byok"],
+        "saved_exact": columns["saved_exact"],
     }
     for name in TEXT_COLUMNS:
         data[name] = pd.Series(columns[name], copy=False)

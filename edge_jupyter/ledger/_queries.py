@@ -29,10 +29,10 @@ _SUMMED = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tok
 GROUP_FIGURES = ("calls", *_SUMMED, "cost_usd", "byok_upstream_usd", "cost_unknown")
 TOTAL = "Total"
 
-_TEXT = ("notebook", "cell_id", "chat", "group_id", "model", "provider", "generation_id", "status",
-         "error", "session_id", "day")
+_TEXT = ("notebook", "cell_id", "chat", "group_id", "model", "provider", "service_tier",
+         "generation_id", "status", "error", "session_id", "day", "saved_by")
 _INTS = (*_SUMMED, "step", "calls", "cost_unknown")
-_FLOATS = ("cost_usd", "upstream_cost_usd", "latency_s", "ttft_s", "byok_upstream_usd")
+_FLOATS = ("cost_usd", "upstream_cost_usd", "saved_usd", "latency_s", "ttft_s", "byok_upstream_usd")
 
 
 def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -197,7 +197,7 @@ def restore_dtypes(df: pd.DataFrame) -> pd.DataFrame:
             df[name] = pd.to_numeric(column).astype("int64")
         elif name in _FLOATS:
             df[name] = pd.to_numeric(column).astype("float64")
-        elif name == "is_byok":
+        elif name in ("is_byok", "saved_exact"):
             df[name] = column.map(lambda v: v if isinstance(v, bool) else str(v) == "True") \
                 if column.dtype != bool else column
             df[name] = df[name].astype(bool)

@@ -33,6 +33,7 @@ def to_row(record: CallRecord) -> list[Any]:
     row = record.ledger_row()
     row["timestamp"] = to_us(record.timestamp)
     row["is_byok"] = int(bool(record.is_byok))
+    row["saved_exact"] = int(bool(record.saved_exact))
     return [row[name] for name in WRITE_COLUMNS]
 
 
@@ -41,4 +42,5 @@ def from_row(row: tuple[Any, ...]) -> CallRecord:
     data = dict(zip(WRITE_COLUMNS, row, strict=True))
     data["timestamp"] = from_us(data["timestamp"])
     data["is_byok"] = bool(data["is_byok"])
+    data["saved_exact"] = bool(data["saved_exact"])
     return CallRecord(**data)

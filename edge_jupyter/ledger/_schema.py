@@ -18,7 +18,9 @@ ledger's id are kept; old rows read 0).  A new ledger's table has them at the en
 where ``ALTER TABLE`` puts them, so every ledger has one column order.  Older
 edge_jupyter versions keep working on an upgraded file: they name the columns they write,
 and the new ones have defaults.  3: ``group_id``, ``step`` (a tool loop's steps) and
-``web_searches``, added the same way (old rows read "", 0 and 0).
+``web_searches``, added the same way (old rows read "", 0 and 0).  4: ``service_tier`` (the
+tier that served), ``saved_usd``, ``saved_by``, ``saved_exact`` (what a call saved, how, and
+whether OpenRouter reported the figure), the same way (old rows read "", NULL, "" and 0).
 
 Times are integer **microseconds since the epoch, UTC**: exact for Python datetimes (which
 have microseconds), compared and indexed as plain integers, and turned into
@@ -35,7 +37,7 @@ from edge_jupyter.record import LEDGER_COLUMNS
 
 from ._errors import LedgerError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -70,7 +72,11 @@ DDL = (
         pages INTEGER NOT NULL DEFAULT 0,
         group_id TEXT NOT NULL DEFAULT '',
         step INTEGER NOT NULL DEFAULT 0,
-        web_searches INTEGER NOT NULL DEFAULT 0
+        web_searches INTEGER NOT NULL DEFAULT 0,
+        service_tier TEXT NOT NULL DEFAULT '',
+        saved_usd REAL,
+        saved_by TEXT NOT NULL DEFAULT '',
+        saved_exact INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS calls_seq ON calls(seq)",
     "CREATE INDEX IF NOT EXISTS calls_timestamp ON calls(timestamp)",
@@ -99,6 +105,10 @@ ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
     (3, "group_id", "TEXT NOT NULL DEFAULT ''"),
     (3, "step", "INTEGER NOT NULL DEFAULT 0"),
     (3, "web_searches", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "service_tier", "TEXT NOT NULL DEFAULT ''"),
+    (4, "saved_usd", "REAL"),
+    (4, "saved_by", "TEXT NOT NULL DEFAULT ''"),
+    (4, "saved_exact", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

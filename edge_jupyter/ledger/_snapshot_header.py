@@ -14,8 +14,9 @@ from typing import Any, BinaryIO
 #: version is not read (it is rebuilt from the database): one from version 2 lacks those
 #: columns, and reading its rows as "sent nothing" would hide what an older edge_jupyter,
 #: still writing snapshots beside an upgraded ledger, left out.  4: ``group_id``, ``step``,
-#: ``web_searches`` (schema 3), for the same reason.
-FORMAT_VERSION = 4
+#: ``web_searches`` (schema 3), for the same reason.  5: ``service_tier``, ``saved_usd``,
+#: ``saved_by``, ``saved_exact`` (schema 4), for the same reason.
+FORMAT_VERSION = 5
 MAGIC = b"EDGE-LEDGER-SNAP"  # 16 bytes, then the header's length (8 bytes LE), header, data
 
 
