@@ -360,6 +360,9 @@ def _record_of(client: OpenRouterClient, names: _Names, base: dict[str, Any],
             record.cost_usd, record.is_byok = gen.total_cost, gen.is_byok
             record.prompt_tokens = record.prompt_tokens or gen.prompt_tokens
             record.completion_tokens = record.completion_tokens or gen.completion_tokens
+    from .calls import note_batch_saving
+
+    note_batch_saving(record, BATCH_SHARE)  # its normal price minus this (computed)
     return record
 
 

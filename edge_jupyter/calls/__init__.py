@@ -66,6 +66,7 @@ from ._reasoning import EFFORTS as REASONING_EFFORTS
 from ._recording import begin, fail, finish, note_generation, reconcile_in_background
 from ._result import EdgeResult, EdgeResults
 from ._running import RunningCall, describe_failure
+from ._savings import batch as note_batch_saving
 from ._web import WEB_ENGINES, WebBound, web_bound, web_tool
 
 __all__ = [
@@ -117,6 +118,7 @@ __all__ = [
     "low_balance_warnings",
     "media_price",
     "model_info",
+    "note_batch_saving",
     "note_generation",
     "plan",
     "pre_call",

@@ -125,16 +125,24 @@ def is_response_cache_hit(record: CallRecord, status: str | None, asked: bool) -
 
 def settle(record: Any, completion: Completion, client: OpenRouterClient | None, *,
            asked: bool, wait_s: float = DISCOUNT_WAIT_S) -> None:
-    """After a call: mark a response-cache hit (its row costs 0), else settle what the
-    prompt cache saved (``settle_saving``)."""
+    """After a call: mark a response-cache hit (its row costs 0, and saved what the answer it
+    replays cost), else settle what the prompt cache saved (``settle_saving``) and what the
+    flex tier saved (``_savings``)."""
+    from . import _savings
+
     if is_response_cache_hit(record, completion.cache_status, asked):
         record.openrouter_cache = True
         if record.cost_usd is None:  # a hit is not billed: no usage chunk says otherwise
             record.cost_usd = 0.0
+        _savings.response_cache(record, client, min(wait_s, DISCOUNT_WAIT_S))
         return
     usage = completion.usage
     settle_saving(record, client, cache_write_tokens=usage.cache_write_tokens if usage else 0,
                   wait_s=min(wait_s, DISCOUNT_WAIT_S))
+    if record.cache_saved_usd is not None and record.cache_saved_usd > 0:
+        _savings.note(record, "prompt_cache", record.cache_saved_usd,
+                      exact=not record.cache_saved_computed)
+    _savings.flex(record, client)
 
 
 def settle_saving(record: Any, client: OpenRouterClient | None, *, cache_write_tokens: int = 0,

@@ -19,8 +19,6 @@ class EdgeResult(CallRecord):
     ``value`` is what the chosen format made of it (parsed JSON, extracted code…)."""
 
     value: Any = None
-    #: for a replayed answer: what the original call cost
-    saved_usd: float | None = None
     #: the participant's own options ("temperature=0.2, provider=azure"), if any
     options: str = ""
     #: how the answer is shown when displayed: markdown, text, code or json (``format=``)

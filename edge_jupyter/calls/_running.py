@@ -82,9 +82,8 @@ class RunningCall:
         from .. import replay
 
         p = cls(record, body, stream=False)
-        saved = replay.apply(entry, record)
-        if hasattr(record, "saved_usd"):
-            record.saved_usd = saved
+        # what the stored call was billed: OpenRouter's own figure, not paid again
+        record.saved_usd, record.saved_by, record.saved_exact = replay.apply(entry, record), "replay", True
         p.replayed = True
         p._ended = p._started
         return p

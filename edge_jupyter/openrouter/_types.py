@@ -425,6 +425,9 @@ class Generation:
     #: what the prompt cache saved, USD (negative when writing to it cost more than it read);
     #: None when OpenRouter does not say
     cache_discount: float | None = None
+    #: for an answer from OpenRouter's response cache: the generation it replays (None: not
+    #: a hit, or not said), whose cost is what the hit saved
+    response_cache_source_id: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Generation:
@@ -449,6 +452,9 @@ class Generation:
             cancelled=bool(d.get("cancelled")),
             finish_reason=d.get("finish_reason"),
             cache_discount=_finite(d.get("cache_discount")),
+            response_cache_source_id=(d["response_cache_source_id"]
+                                      if isinstance(d.get("response_cache_source_id"), str)
+                                      and d["response_cache_source_id"] else None),
         )
 
 
