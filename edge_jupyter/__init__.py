@@ -92,3 +92,12 @@ def usage(scope: str = "notebook", since: Any = None) -> pd.DataFrame:
     from .ledger import usage as _usage
 
     return _usage(scope=scope, since=since)
+
+
+def savings(scope: str = "notebook", since: Any = None, by: str | None = None) -> pd.DataFrame:
+    """What replay, OpenRouter's cache, prompt caching, the Batch API and the flex tier saved,
+    per model and kind (``by``: "model" or "kind" for one), with ``calls``, ``saved_usd``,
+    ``figures`` ("exact"/"computed") and a "Total" row. See :mod:`edge_jupyter.savings_report`."""
+    from .savings_report import savings as _savings
+
+    return _savings(scope=scope, since=since, by=by)

@@ -11,7 +11,8 @@ import pytest
 from edge_jupyter.ledger.budgets import left_usd
 from edge_jupyter.money import exact_usd, short_left_usd
 
-#: ``%edge help`` as it read before the split: the split must not change a byte of it.
+#: ``%edge help`` as it read before the split: the split must not change a byte of it (only
+#: commands added since: ``savings``, issue 17).
 HELP = """\
 %edge SUBCOMMAND [--help]
 
@@ -27,6 +28,7 @@ HELP = """\
   alert       low-balance alert threshold
   budget      local spending limits
   usage       the usage ledger, grouped or exported
+  savings     what replay, caches, batch and flex saved, per model and kind
   fav         favourite models
   panel       the edge panel: balance, models, usage (--sidebar for JupyterLab)
   cache       the replay store: info, clear

@@ -3,7 +3,7 @@
 * ``_models``   -- ``use``, ``models`` (and :func:`models_frame`, the catalogue), ``fav``, ``advise``
 * ``_chats``    -- ``chats``, ``history``, ``forget``
 * ``_account``  -- ``status``, ``connect``, ``disconnect``, ``balance``
-* ``_money``    -- ``alert``, ``budget``, ``usage``, ``receipt``
+* ``_money``    -- ``alert``, ``budget``, ``usage``, ``savings``, ``receipt``
 * ``_routing``  -- ``route``, ``participants``
 * ``_tools``    -- ``panel``, ``cache``
 * ``_shared``   -- the two-column table and the clients the families share
@@ -19,7 +19,7 @@ from typing import Any
 from ._account import cmd_balance, cmd_connect, cmd_disconnect, cmd_status
 from ._chats import cmd_chats, cmd_forget, cmd_history
 from ._models import cmd_advise, cmd_fav, cmd_models, cmd_use, models_frame
-from ._money import cmd_alert, cmd_budget, cmd_receipt, cmd_usage
+from ._money import cmd_alert, cmd_budget, cmd_receipt, cmd_savings, cmd_usage
 from ._routing import cmd_participants, cmd_route
 from ._tools import cmd_cache, cmd_panel
 
@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "alert": (cmd_alert, "low-balance alert threshold"),
     "budget": (cmd_budget, "local spending limits"),
     "usage": (cmd_usage, "the usage ledger, grouped or exported"),
+    "savings": (cmd_savings, "what replay, caches, batch and flex saved, per model and kind"),
     "fav": (cmd_fav, "favourite models"),
     "panel": (cmd_panel, "the edge panel: balance, models, usage (--sidebar for JupyterLab)"),
     "cache": (cmd_cache, "the replay store: info, clear"),

@@ -181,4 +181,23 @@ def cmd_advise(shell: Any, argv: list[str]) -> Any:
                      "used": model_id in used, "favourite": model_id in preferences.load().favourites,
                      "context_length": info.context_length})
     print(f"{len(df)} calls · {prompt:,} prompt + {completion:,} completion tokens · actual {exact_usd(actual)}")
+    from ...savings_report import advice
+
+    for line in advice(df, _flex_models(used)):  # the ways to pay less these calls do not use
+        print(line)
     return pd.DataFrame(rows).sort_values("would_cost_usd", ignore_index=True)
+
+
+def _flex_models(models: list[str]) -> set[str]:
+    """Those of ``models`` with a provider whose ``/endpoints`` lists a flex tier (a model
+    whose list cannot be had is left out: advice, not a price)."""
+    from ... import calls
+
+    client, found = public_client(), set()
+    for model in models:
+        data = calls.endpoints_of(client, model).data
+        rows = data.get("endpoints") if isinstance(data, dict) else None
+        if any(isinstance(r, dict) and isinstance(r.get("service_tiers"), dict)
+               and "flex" in r["service_tiers"] for r in rows or []):
+            found.add(model)
+    return found

@@ -1,5 +1,5 @@
-"""Money: the low-balance ``alert``, the ``budget`` limits, the ``usage`` ledger and a
-notebook's ``receipt``."""
+"""Money: the low-balance ``alert``, the ``budget`` limits, the ``usage`` ledger, what the
+calls ``savings`` saved, and a notebook's ``receipt``."""
 
 from __future__ import annotations
 
@@ -138,6 +138,28 @@ def cmd_usage(shell: Any, argv: list[str]) -> Any:
         print(f"Wrote {len(frame)} rows to {path}.")
         return None
     return group(frame, args.by) if args.by else frame
+
+
+def cmd_savings(shell: Any, argv: list[str]) -> Any:
+    p = sub_parser("savings", "What replay, OpenRouter's cache, prompt caching, the Batch API and "
+                   "the flex tier saved, per model and kind (exact where OpenRouter reports it).")
+    scopes = p.add_mutually_exclusive_group()
+    for name in ("notebook", "session", "all"):
+        scopes.add_argument(f"--{name}", dest="scope", action="store_const", const=name)
+    p.add_argument("--by", choices=("model", "kind"), help="one of them instead of both")
+    p.add_argument("--since", type=_since_arg,
+                   help="only calls since this date/time (ISO), or a span back from now, e.g. 7D")
+    args = p.parse_args(argv)
+    from ...ledger import Ledger, current_context
+    from ...savings_report import headline, table
+
+    ctx = current_context()
+    scope = args.scope or ("notebook" if ctx.notebook else "session")
+    frame = Ledger.default().frame(scope, args.since, notebook=ctx.notebook,
+                                   session_id=ctx.session_id)
+    summary = table(frame, args.by)
+    print(headline(summary))
+    return summary if int(summary.iloc[-1]["calls"]) else None
 
 
 def cmd_receipt(shell: Any, argv: list[str]) -> Any:
