@@ -289,6 +289,9 @@ def test_the_savings_magic_in_a_real_kernel(sb, tmp_path) -> None:
         assert got[0]["kind"] == "replay" and got[0]["calls"] == 1 and got[0]["figures"] == "exact"
         assert got[0]["saved_usd"] == cost > 0
         assert "savings" in k.ok("%edge help").all_text
+        # advise: gpt-4o-mini has a flex tier (the sandbox's OpenAI endpoint) these calls did not use
+        advised = k.ok("%edge advise --all")
+        assert f"Flex: {MINI} has a flex tier" in advised.all_text and "--tier flex" in advised.all_text
         wrong = k.run("%edge savings --by day")
         assert "invalid choice" in wrong.all_text
     finally:
