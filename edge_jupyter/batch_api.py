@@ -106,6 +106,8 @@ def batch_key(client: OpenRouterClient, model: str, keys: Sequence[str]) -> str:
 def _check_entry(data: Any) -> str | None:
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return "not a batch record"
+    if not data["id"] and not data.get("unconfirmed"):
+        return "it names no batch"
     if not isinstance(data.get("rows"), list) or not isinstance(data.get("keys"), list):
         return "its rows are missing"
     return None
@@ -114,12 +116,14 @@ def _check_entry(data: Any) -> str | None:
 def _load(path: Path) -> dict[str, Any] | None:
     try:
         return storage.load_json(path, None, _check_entry)
-    except storage.DamagedFile as exc:  # not ours to repair: keep it, say so, start afresh
+    except storage.DamagedFile as exc:  # not ours to repair: keep it, send nothing again
         kept = storage.keep_damaged_copy(path)
-        storage.remove_file(path, "remove the damaged batch record")
-        print(f"edge map: {exc.path} was damaged ({exc.problem}); it is kept as {kept}. If it "
-              "named a batch still running, `edge_jupyter.batches()` lists it.")
-        return None
+        # Submitting afresh could pay for a batch that is still running: the person decides.
+        raise BatchApiError(
+            f"{exc.path} was damaged ({exc.problem}); a copy is kept as {kept}. It may name a "
+            "batch still running on OpenRouter, so nothing was submitted: `edge_jupyter."
+            "batches()` lists the batches there (cancel_batch(id) any you do not want); then "
+            f"delete {exc.path} and run the map again to submit afresh.") from None
 
 
 def kept_batches() -> list[dict[str, Any]]:
@@ -163,32 +167,82 @@ def submit_or_resume(client: OpenRouterClient, model: str, bodies: Sequence[dict
     path = _folder() / f"{batch_key(client, model, keys)}.json"
     with storage.locked(path):
         entry = _load(path)
+        if entry is not None and entry.get("unconfirmed"):
+            entry = _adopt(client, path, entry, records)
         if entry is not None and not entry.get("collected"):
+            return Submitted(path, entry, new=False)
+        if entry is not None and kept_answers(path, len(keys)) is not None:
+            # Another kernel collected this very batch since this map looked for its answers:
+            # collected again (the same rows, the same figures), never submitted twice.
             return Submitted(path, entry, new=False)
         rows = reserve([(r, b) for r, b in zip(records, bodies, strict=True)])
         requests = [{"custom_id": f"row-{k}", "body": body} for k, body in enumerate(bodies)]
+        first = records[0] if records else CallRecord(model=model)
+        entry = {"id": "", "model": model, "origin": client.origin,
+                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "status": "validating", "collected": False, "rows": rows, "keys": list(keys),
+                 "notebook": first.notebook, "cell_id": first.cell_id,
+                 "execution_count": first.execution_count, "session_id": first.session_id}
         try:
             made = client.create_batch(model, requests)
-        except BaseException as exc:  # nothing was accepted: the reservations go
-            _settle_unsent(rows, records, f"The batch was not submitted ({exc}).")
-            if isinstance(exc, EdgeError):
+        except BaseException as exc:
+            if _refused(exc):  # OpenRouter said no: nothing was accepted, the reservations go
+                _settle_unsent(rows, records, f"The batch was not submitted ({exc}).")
                 raise BatchApiError(f"OpenRouter's Batch API did not take the batch: {exc} "
                                     "Nothing was sent; run the map again to retry.") from None
-            raise
+            # The answer was lost (a timeout, a dropped connection, a 5xx, an interrupt): the
+            # batch may be running and billed. Its rows stay pending, holding their worst case,
+            # and the record says so: the next run looks for the batch before sending anything.
+            storage.write_json_atomic(path, {**entry, "unconfirmed": True})
+            message = (f"The Batch API's answer to the submission was lost ({exc}): the batch may "
+                       "be running on OpenRouter, and its rows stay pending, holding their worst "
+                       "case. Run the same map again: it looks for the batch before sending "
+                       "anything (`edge_jupyter.batches()` lists them).")
+            if isinstance(exc, KeyboardInterrupt):
+                from .calls import EdgeInterrupted
+
+                raise EdgeInterrupted(message) from None
+            raise BatchApiError(message) from None
         batch_id = made.get("id")
         if not isinstance(batch_id, str) or not batch_id:
             _settle_unsent(rows, records, "The Batch API answered without a batch id.")
             raise BatchApiError("OpenRouter's Batch API answered without a batch id: nothing is "
                                 "known to be running; run the map again to retry.")
-        first = records[0] if records else CallRecord(model=model)
-        entry = {"id": batch_id, "model": model, "origin": client.origin,
-                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                 "status": str(made.get("status") or "validating"), "collected": False,
-                 "rows": rows, "keys": list(keys),
-                 "notebook": first.notebook, "cell_id": first.cell_id,
-                 "execution_count": first.execution_count, "session_id": first.session_id}
+        entry = {**entry, "id": batch_id, "status": str(made.get("status") or "validating")}
         storage.write_json_atomic(path, entry)
         return Submitted(path, entry, new=True)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Did OpenRouter answer the submission with a refusal (a 4xx)? Only then is it sure that
+    no batch was made."""
+    from .openrouter import APIStatusError
+
+    return isinstance(exc, APIStatusError) and 400 <= exc.status < 500
+
+
+def _adopt(client: OpenRouterClient, path: Path, entry: dict[str, Any],
+           records: Sequence[CallRecord]) -> dict[str, Any] | None:
+    """A submission whose answer was lost: the batch of this model and row count on
+    OpenRouter that no other record names becomes this record's (None: there is none, the
+    rows held for it are released and the map submits afresh)."""
+    known = {e["id"] for e in kept_batches() if e.get("id")}
+    found = [b for b in client.list_batches()
+             if b.get("model") == entry["model"] and b.get("id") not in known
+             and (b.get("request_counts") or {}).get("total") == len(entry["rows"])]
+    if not found:
+        _settle_unsent(entry["rows"], records, "The earlier submission never reached OpenRouter.")
+        storage.remove_file(path, "remove the unconfirmed batch record")
+        return None
+    if len(found) > 1:
+        ids = ", ".join(str(b.get("id")) for b in found)
+        raise BatchApiError(f"An earlier submission of this map lost its answer, and OpenRouter "
+                            f"has {len(found)} batches that could be it ({ids}): cancel the ones "
+                            "you do not want with edge_jupyter.cancel_batch(id), then run again.")
+    adopted = {**entry, "id": str(found[0]["id"]), "status": str(found[0].get("status") or ""),
+               "unconfirmed": False}
+    storage.write_json_atomic(path, adopted)
+    return adopted
 
 
 def _settle_unsent(rows: Sequence[int], records: Sequence[CallRecord], why: str) -> None:

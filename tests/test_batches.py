@@ -271,3 +271,42 @@ def test_map_batch_reserves_its_rows_at_the_batch_price(edge_env, sb, capsys) ->
         r"at most \$([\d.]+) \(without it: at most \$([\d.]+)\)", said).groups())
     assert batch_usd < 0.045 < normal_usd and batch_usd == pytest.approx(normal_usd / 2, rel=0.01)
     assert sb.batches.created == 1 and set(frame["status"]) == {"ok"}
+
+
+def test_a_lost_answer_to_the_submission_is_never_paid_twice(edge_env, sb) -> None:
+    """OpenRouter takes the batch but its answer is lost (the connection drops): the rows stay
+    pending, holding their worst case, and the same map again finds that batch and waits on
+    it instead of submitting a second one."""
+    import edge_jupyter
+    from edge_jupyter.batch import BatchError
+    from edge_jupyter.ledger import Ledger
+
+    texts = _series(5, "lost")
+    sb.batch_lose_answer = True
+    with pytest.raises(BatchError, match="answer to the submission was lost"):
+        edge_jupyter.map(texts, "Say {text}", MODEL, max_tokens=20, batch=True, confirm_over=None)
+    assert sb.batches.created == 1
+    assert set(Ledger.default().frame("all")["status"]) == {"pending"}
+    frame = edge_jupyter.map(texts, "Say {text}", MODEL, max_tokens=20, batch=True, confirm_over=None)
+    assert sb.batches.created == 1, "the batch was submitted twice"
+    assert (frame["status"] == "ok").all()
+    rows = Ledger.default().frame("all")
+    assert len(rows) == 5 and set(rows["status"]) == {"ok"}
+    assert math.isclose(rows["cost_usd"].sum(), float(sb.batches.mine(sb.key)[0].cost), abs_tol=1e-12)
+
+
+def test_a_damaged_batch_record_submits_nothing_again(edge_env, sb) -> None:
+    import edge_jupyter
+    from edge_jupyter.batch import BatchError
+
+    texts = _series(3, "damaged")
+    texts["k1"] = "damaged 1 [sandbox:fail]"
+    edge_jupyter.map(texts, "Say {text}", MODEL, max_tokens=20, batch=True, confirm_over=None)
+    records = [p for p in (Path(edge_env["EDGE_DATA_DIR"]) / "batches").glob("*.json")
+               if not p.name.endswith(".answers.json")]
+    assert len(records) == 1
+    created = sb.batches.created
+    records[0].write_text("{not json", encoding="utf-8")
+    with pytest.raises(BatchError, match="nothing was submitted"):
+        edge_jupyter.map(texts, "Say {text}", MODEL, max_tokens=20, batch=True, confirm_over=None)
+    assert sb.batches.created == created

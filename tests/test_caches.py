@@ -214,3 +214,15 @@ def test_the_magic_flag_and_the_config_send_the_header_and_a_hit_shows_0(kernel,
     assert headers == ["true", "true", "true", "true", None]
     costs = kernel.value("list(edge_jupyter.usage('all')['cost_usd'])")
     assert costs[1] == 0 and costs[3] == 0 and costs[0] > 0 and costs[4] > 0
+
+
+def test_a_lost_usage_is_no_sign_of_a_hit() -> None:
+    """An answer asked of the cache whose usage never came has the same zeros as a hit: it is
+    not taken for one (its cost is found in /generation instead of being written down as 0)."""
+    from edge_jupyter.calls._caches import is_response_cache_hit
+    from edge_jupyter.record import CallRecord
+
+    answered = CallRecord(model=MODEL, status="ok", text="An oak.")
+    assert not is_response_cache_hit(answered, None, True, usage_seen=False)
+    assert is_response_cache_hit(answered, None, True, usage_seen=True)
+    assert is_response_cache_hit(answered, "HIT", True, usage_seen=False)

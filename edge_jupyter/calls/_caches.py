@@ -113,14 +113,17 @@ def add_breakpoints(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def is_response_cache_hit(record: CallRecord, status: str | None, asked: bool) -> bool:
+def is_response_cache_hit(record: CallRecord, status: str | None, asked: bool, *,
+                          usage_seen: bool = True) -> bool:
     """The answer came from OpenRouter's response cache: its header says so, or it was asked
-    for and an answer came with usage counters 0 (the documented sign of a hit)."""
+    for and an answer came with a usage whose counters are 0 (the documented sign of a hit).
+    No usage at all is no sign: a lost usage chunk leaves the same zeros, and such a call is
+    priced from ``/generation`` instead."""
     if status == "HIT":
         return True
-    return (asked and status is None and record.status == "ok" and bool(record.text)
-            and record.prompt_tokens == 0 and record.completion_tokens == 0
-            and not record.cost_usd)
+    return (asked and usage_seen and status is None and record.status == "ok"
+            and bool(record.text) and record.prompt_tokens == 0
+            and record.completion_tokens == 0 and not record.cost_usd)
 
 
 def settle(record: Any, completion: Completion, client: OpenRouterClient | None, *,
@@ -130,7 +133,8 @@ def settle(record: Any, completion: Completion, client: OpenRouterClient | None,
     flex tier saved (``_savings``)."""
     from . import _savings
 
-    if is_response_cache_hit(record, completion.cache_status, asked):
+    if is_response_cache_hit(record, completion.cache_status, asked,
+                             usage_seen=completion.usage is not None):
         record.openrouter_cache = True
         if record.cost_usd is None:  # a hit is not billed: no usage chunk says otherwise
             record.cost_usd = 0.0

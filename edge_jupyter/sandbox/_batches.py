@@ -297,7 +297,13 @@ def create_batch(h: Any, req: Any) -> None:
         body = req.json()
     except ValueError:
         raise ApiError(400, "Invalid request parameters: the body is not valid JSON") from None
-    h.send_json(202, h.sandbox.batches.create(h.sandbox, rec, body))
+    made = h.sandbox.batches.create(h.sandbox, rec, body)
+    if h.sandbox.batch_lose_answer:  # accepted, then the answer is lost: the connection drops
+        h.sandbox.batch_lose_answer = False
+        h.close_connection = True
+        h.connection.shutdown(2)
+        return
+    h.send_json(202, made)
 
 
 def list_batches(h: Any, req: Any) -> None:

@@ -75,6 +75,7 @@ class Sandbox:
             "models_page_size": None,
             "batch_seconds_per_status": 0.05,
             "batch_hold": False,
+            "batch_lose_answer": False,
         }
         #: Token pace of streams (and the duration of non-streams); 0 = as fast as possible.
         self.tokens_per_second = tokens_per_second
@@ -99,6 +100,9 @@ class Sandbox:
         #: finalizing); ``batch_hold = True`` keeps every batch in progress until set back.
         self.batch_seconds_per_status = 0.05
         self.batch_hold = False
+        #: The next batch created is accepted but its answer is lost (the connection drops
+        #: before it): what a client must not take for "nothing was sent".
+        self.batch_lose_answer = False
         self.batches = BatchStore()
         self._byok: frozenset[str] = self._defaults["byok_providers"]
         self._down: frozenset[str] = self._defaults["down_providers"]
