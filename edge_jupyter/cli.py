@@ -143,16 +143,6 @@ def _prompt(args: argparse.Namespace) -> Any:
     return Prompt.of([text]).plus(attach(path) for path in args.attach)
 
 
-def _tier(text: str) -> str:
-    """``--tier``: flex or priority, refused in the routing check's words."""
-    from .routing import RoutingError, service_tier
-
-    try:
-        return service_tier(text)
-    except RoutingError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def main(argv: list[str] | None = None) -> int:
     from .calls import PDF_ENGINES, REASONING_EFFORTS, WEB_ENGINES
     from .user_numbers import COUNT, RATE, TOKENS, USD  # the same checks as the magics' flags
@@ -190,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--web-engine", choices=WEB_ENGINES, help="with --web: the search engine (default exa)")
     ask.add_argument("--web-searches", type=COUNT.argtype(), metavar="N",
                      help="with --web: searches at most (default 3)")
-    ask.add_argument("--tier", type=_tier, metavar="TIER",
+    from .routing import tier_arg
+
+    ask.add_argument("--tier", type=tier_arg, metavar="TIER",
                      help="service tier: flex (about half price where the provider has it, may "
                           "queue) or priority (faster, dearer); billed at the tier that served")
     args = parser.parse_args(argv)

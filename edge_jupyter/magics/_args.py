@@ -136,27 +136,14 @@ def cell_parser() -> _Parser:
     p.add_argument("--web-searches", type=COUNT.argtype(), metavar="N",
                    help="with --web: searches per request at most (default 3), so the "
                         "estimate and budgets can bound them")
-    from ..routing import SERVICE_TIERS, add_route_arguments, service_tier
+    from ..routing import SERVICE_TIERS, add_route_arguments, tier_arg
 
-    p.add_argument("--tier", type=_tier_arg(service_tier), metavar="TIER",
+    p.add_argument("--tier", type=tier_arg, metavar="TIER",
                    help=f"OpenRouter service tier: {'|'.join(SERVICE_TIERS)} (flex: about half "
                         "price where the provider has it, may queue; priority: faster, dearer); "
                         "the cost line says which tier served, billed at it")
     add_route_arguments(p)
     return p
-
-
-def _tier_arg(read: Any) -> Any:
-    """``--tier``'s type: the routing check's sentence as argparse's message."""
-    def parse(text: str) -> str:
-        from ..routing import RoutingError
-
-        try:
-            return read(text)
-        except RoutingError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
 
 
 #: Names IPython itself keeps in the user namespace: overwriting one breaks the session

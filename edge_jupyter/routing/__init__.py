@@ -38,6 +38,7 @@ from ._args import (
     load_defaults,
     route_from_args,
     save_defaults,
+    tier_arg,
 )
 from ._endpoints_frame import _FRAME_COLUMNS as _FRAME_COLUMNS  # private, read by the tests
 from ._endpoints_frame import endpoints_frame
@@ -104,6 +105,7 @@ __all__ = [
     "route_variant",
     "save_defaults",
     "service_tier",
+    "tier_arg",
     "unknown_price",
     "validate",
     "worst_of",

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._errors import RoutingError
 from ._max_price import MaxPrice, parse_max_price
-from ._names import check_model_id, parse_provider_list
+from ._names import check_model_id, parse_provider_list, service_tier
 from ._prefs import RoutePrefs, validate
 from ._providers import DATA_COLLECTION, SORTS
 
@@ -26,6 +26,15 @@ def _models_arg(text: str) -> list[str]:
         return []
     try:
         return [check_model_id(m) for m in text.split(",") if m.strip()]
+    except RoutingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def tier_arg(text: str) -> str:
+    """``--tier``'s argparse type (the magic's and ``edge-jupyter ask``'s): the routing
+    check's sentence as argparse's message."""
+    try:
+        return service_tier(text)
     except RoutingError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
