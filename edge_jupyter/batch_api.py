@@ -38,6 +38,8 @@ from .batch import BatchError
 from .errors import EdgeError
 from .money import exact_usd
 from .record import CallRecord
+from .untrusted_text import strip_controls
+from .user_numbers import finite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -203,7 +205,7 @@ def submit_or_resume(client: OpenRouterClient, model: str, bodies: Sequence[dict
 
                 raise EdgeInterrupted(message) from None
             raise BatchApiError(message) from None
-        batch_id = made.get("id")
+        batch_id = _text(made.get("id"))
         if not isinstance(batch_id, str) or not batch_id:
             _settle_unsent(rows, records, "The Batch API answered without a batch id.")
             raise BatchApiError("OpenRouter's Batch API answered without a batch id: nothing is "
@@ -239,7 +241,7 @@ def _adopt(client: OpenRouterClient, path: Path, entry: dict[str, Any],
         raise BatchApiError(f"An earlier submission of this map lost its answer, and OpenRouter "
                             f"has {len(found)} batches that could be it ({ids}): cancel the ones "
                             "you do not want with edge_jupyter.cancel_batch(id), then run again.")
-    adopted = {**entry, "id": str(found[0]["id"]), "status": str(found[0].get("status") or ""),
+    adopted = {**entry, "id": _text(found[0]["id"]), "status": _text(found[0].get("status")),
                "unconfirmed": False}
     storage.write_json_atomic(path, adopted)
     return adopted
@@ -295,9 +297,21 @@ def describe(batch: dict[str, Any]) -> str:
     """``batch_… · in progress · 400/1,000 rows done · 2 failed``."""
     counts = _obj(batch.get("request_counts"))
     total, done, failed = (_int(counts.get(k)) for k in ("total", "completed", "failed"))
-    status = str(batch.get("status") or "unknown")
-    text = f"batch {batch.get('id')} · {_WORDS.get(status, status)} · {done:,}/{total:,} rows done"
+    status = _text(batch.get("status")) or "unknown"
+    text = f"batch {_text(batch.get('id'))} · {_WORDS.get(status, status)} · {done:,}/{total:,} rows done"
     return text + (f" · {failed:,} failed" if failed else "")
+
+
+def _text(value: Any, cap: int = 200) -> str:
+    """A name the server sent (a batch id, a status), fit for a terminal and a record: a string,
+    control characters gone, capped; "" for anything else."""
+    return strip_controls(value)[:cap] if isinstance(value, str) else ""
+
+
+def batch_cost(batch: dict[str, Any]) -> float | None:
+    """The batch-level ``usage.cost`` OpenRouter charged: a finite figure of at least 0, else
+    None (never shown, recorded or summed otherwise)."""
+    return finite(_obj(batch.get("usage")).get("cost"), low=0)
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -467,13 +481,11 @@ def collect(client: OpenRouterClient, submitted: Submitted, batch: dict[str, Any
     storage.write_bytes_atomic(_answers_path(submitted.path),
                                json.dumps(answers, separators=(",", ":")).encode("ascii"))
     cost = sum(r.cost_usd or 0.0 for r in records)
-    usage = _obj(batch.get("usage"))
-
     def done(current: Any) -> Any:
         if not isinstance(current, dict) or current.get("id") != entry["id"]:
             return current
         return {**current, "collected": True, "status": status, "cost_usd": cost,
-                "batch_cost_usd": usage.get("cost")}
+                "batch_cost_usd": batch_cost(batch)}
 
     storage.update_json(submitted.path, done, None)
     return records
@@ -525,10 +537,10 @@ def run_map(client: OpenRouterClient, model: str, bodies: Sequence[dict[str, Any
     for i, record in zip(pending, done, strict=True):
         results[i] = record
     spent = sum(r.cost_usd or 0.0 for r in done)
-    charged = (batch.get("usage") or {}).get("cost") if isinstance(batch.get("usage"), dict) else None
-    if isinstance(charged, int | float):
+    charged = batch_cost(batch)
+    if charged is not None:
         print(f"edge map: batch {entry['id']} {describe(batch).split(' · ')[1]}: OpenRouter charged "
-              f"{exact_usd(float(charged))} for it.")
+              f"{exact_usd(charged)} for it.")
     return spent
 
 
@@ -574,15 +586,14 @@ def batches() -> pd.DataFrame:
     rows = []
     for b in listed:
         counts = _obj(b.get("request_counts"))
-        usage = _obj(b.get("usage"))
-        cost = usage.get("cost")
+        cost = batch_cost(b)
         created = b.get("created_at")
         rows.append({
             "id": client.scrub(str(b.get("id", ""))),
             "status": client.scrub(str(b.get("status", ""))),
             "total": _int(counts.get("total")), "completed": _int(counts.get("completed")),
             "failed": _int(counts.get("failed")),
-            "cost_usd": float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else float("nan"),
+            "cost_usd": float("nan") if cost is None else cost,
             "created": pd.Timestamp(created, unit="s", tz="UTC") if isinstance(created, int) else pd.NaT,
             "model": client.scrub(str(b.get("model", ""))),
             "kept": b.get("id") in kept,

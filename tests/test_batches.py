@@ -310,3 +310,14 @@ def test_a_damaged_batch_record_submits_nothing_again(edge_env, sb) -> None:
     with pytest.raises(BatchError, match="nothing was submitted"):
         edge_jupyter.map(texts, "Say {text}", MODEL, max_tokens=20, batch=True, confirm_over=None)
     assert sb.batches.created == created
+
+
+def test_a_hostile_batch_object_is_checked_before_it_is_shown_or_recorded() -> None:
+    from edge_jupyter.batch_api import batch_cost, describe
+
+    for cost in (float("nan"), float("inf"), -1.0, True, "0.5"):
+        assert batch_cost({"usage": {"cost": cost}}) is None
+    assert batch_cost({"usage": {"cost": 0.25}}) == 0.25
+    shown = describe({"id": "batch_1\x1b]52;c;aGk=\x07", "status": "in_progress\r\x1b[2K",
+                      "request_counts": {"total": 3, "completed": -5, "failed": "x"}})
+    assert "\x1b" not in shown and "\r" not in shown and "0/3 rows done" in shown
