@@ -66,10 +66,12 @@ def _pointer(part: str) -> str:
 
 
 def schema_for(name: str) -> dict[str, Any]:
-    """``"ChatResult"`` -> a component schema; ``"GET /key"`` -> that path's 200 JSON schema."""
+    """``"ChatResult"`` -> a component schema; ``"GET /key"`` -> that path's 200 JSON schema;
+    ``"POST /keys 201"`` -> another status's; ``"PATCH /keys/{hash} request"`` -> the request body's."""
     if " " in name:
-        method, path = name.split(" ", 1)
-        ref = (f"{_SPEC_URI}#/paths/{_pointer(path)}/{method.lower()}/responses/200"
+        method, path, *status = name.split(" ")
+        where = "requestBody" if status == ["request"] else f"responses/{status[0] if status else 200}"
+        ref = (f"{_SPEC_URI}#/paths/{_pointer(path)}/{method.lower()}/{where}"
                "/content/application~1json/schema")
     else:
         ref = f"{_SPEC_URI}#/components/schemas/{name}"

@@ -63,15 +63,17 @@ def authenticate(h: Handler, req: Request) -> KeyRecord:
 
 
 def _check_money(h: Handler, rec: KeyRecord, plan: ChatPlan) -> None:
-    """403 when the key's cap is spent; 402 when the worst case is unaffordable."""
-    if rec.limit is not None and rec.usage >= rec.limit:
-        raise ApiError(403, f"Key limit exceeded (total limit). Manage it using {_KEYS_URL}")
+    """403 when the key's cap is spent in its current window (``limit_reset``: the day,
+    week or month, else the key's whole life); 402 when the worst case is unaffordable."""
+    key_left = h.sandbox.accounts.limit_left(rec)
+    if key_left is not None and key_left <= 0:
+        window = rec.limit_reset or "total"
+        raise ApiError(403, f"Key limit exceeded ({window} limit). Manage it using {_KEYS_URL}")
     meta = {"provider_name": None, "error_type": "payment_required"}
     remaining = h.sandbox.accounts.remaining
     if remaining < 0:
         raise ApiError(402, metadata=meta)
     need = plan.reservation()
-    key_left = rec.limit_remaining
     if key_left is not None and need > key_left:
         raise ApiError(402, (
             f"This request requires more credits, or fewer max_tokens. You requested up to "

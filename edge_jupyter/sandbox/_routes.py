@@ -21,6 +21,7 @@ from ._completions import authenticate, handle_chat
 from ._errors import ApiError
 from ._faults import Fault, send_gzip_bomb, serve_key_fault, trickle_json
 from ._http import BaseHandler, Request, log
+from ._keys import create_key, key_route, list_keys
 from ._records import Headers, RecordedRequest
 
 Route = Callable[["Handler", Request], None]
@@ -256,6 +257,19 @@ def control_script_tools(h: Handler, req: Request) -> None:
     h.send_json(200, {"steps": h.sandbox.tool_steps})
 
 
+def control_advance_clock(h: Handler, req: Request) -> None:
+    """``POST /_sandbox/advance_clock`` ``{"days": N}`` moves the sandbox's billing clock
+    forward (``Sandbox.advance_clock``); answers ``{"now": ISO-8601}``."""
+    body = req.json_or_none()
+    if not isinstance(body, dict) or "days" not in body:
+        raise ApiError(400, 'Invalid clock change: expected {"days": N}')
+    try:
+        now = h.sandbox.advance_clock(days=body["days"])
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, f"Invalid clock change: {exc}") from None
+    h.send_json(200, {"now": now})
+
+
 def control_reset(h: Handler, req: Request) -> None:
     """``POST /_sandbox/reset``."""
     h.sandbox.reset()
@@ -292,6 +306,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/api/v1/key": {"GET": get_key},
     "/api/v1/auth/key": {"GET": get_key},
     "/api/v1/credits": {"GET": get_credits},
+    "/api/v1/keys": {"GET": list_keys, "POST": create_key},
     "/api/v1/auth/keys": {"POST": exchange_code},
     "/api/beta/batches": {"POST": create_batch, "GET": list_batches},
     "/auth": {"GET": auth_page},
@@ -299,6 +314,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/_sandbox/faults": {"POST": control_faults, "DELETE": control_faults},
     "/_sandbox/config": {"POST": control_config, "GET": control_config},
     "/_sandbox/reset": {"POST": control_reset},
+    "/_sandbox/advance_clock": {"POST": control_advance_clock},
     "/_sandbox/script_tools": {"POST": control_script_tools, "GET": control_script_tools},
     "/_sandbox/stats": {"GET": control_stats},
     "/_sandbox/keys": {"POST": control_keys},
@@ -332,7 +348,7 @@ class Handler(BaseHandler):
         self.read_body()
         self.send_response(204)
         self.cors()
-        self.send_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
         self.send_header("Access-Control-Allow-Headers",
                          "Authorization, Content-Type, HTTP-Referer, X-Title, X-OpenRouter-Title, "
                          "X-OpenRouter-Categories, X-OpenRouter-Metadata, X-OpenRouter-Cache")
@@ -381,7 +397,7 @@ class Handler(BaseHandler):
             if match and req.method in ("GET", "HEAD"):
                 model_endpoints(self, req, match.group(1), match.group(2))
                 return
-            if batch_route(self, req):
+            if batch_route(self, req) or key_route(self, req):
                 return
             raise ApiError(404, "Not Found")
         route = methods.get("GET" if req.method == "HEAD" else req.method)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from ._accounts import Accounts
 from ._batches import BatchStore
 from ._caches import Caches
+from ._clock import iso
 from ._faults import Fault, FaultQueue
 from ._http import SandboxHTTPServer
 from ._records import CompletionRecord, RecordedRequest
@@ -38,6 +40,7 @@ _CONFIG: dict[str, tuple[type, ...]] = {
     "batch_seconds_per_status": (int, float),
     "batch_hold": (bool,),
     "models_page_size": (int, type(None)),
+    "keys_page_size": (int,),
 }
 
 
@@ -73,6 +76,7 @@ class Sandbox:
             "down_providers": routing_names(down_providers),
             "catalogue_down": False,
             "models_page_size": None,
+            "keys_page_size": 100,
             "batch_seconds_per_status": 0.05,
             "batch_hold": False,
             "batch_lose_answer": False,
@@ -96,6 +100,8 @@ class Sandbox:
         #: the next (``links.next``) and every page carries ``total_count``. ``?limit=&offset=``
         #: pages a request whatever this says.
         self.models_page_size: int | None = None
+        #: ``GET /keys`` page size (OpenRouter: 100), small in a test of paging by ``offset``.
+        self.keys_page_size = 100
         #: Batch API (``_batches``): seconds each status lasts (validating, in progress,
         #: finalizing); ``batch_hold = True`` keeps every batch in progress until set back.
         self.batch_seconds_per_status = 0.05
@@ -109,8 +115,9 @@ class Sandbox:
         self.accounts = Accounts(credits)
         #: The main API key (pass ``key=`` to choose it).
         self.key = self.accounts.add_key(key)
-        #: A management key: can read ``/credits``, cannot run completions.
-        self.management_key = self.accounts.add_key(management=True)
+        #: A management key: can read ``/credits`` and manage keys (``/keys``), cannot run
+        #: completions.
+        self.management_key = self.accounts.add_key(management=True, name="Sandbox management key")
         self.faults = FaultQueue()
         #: OpenRouter's response cache and the providers' prompt caches (``_caches``)
         self.caches = Caches()
@@ -223,6 +230,18 @@ class Sandbox:
         """Create another valid API key, optionally capped at ``limit`` USD."""
         return self.accounts.add_key(limit=limit)
 
+    def advance_clock(self, days: float = 1) -> str:
+        """Move the sandbox's billing clock ``days`` forward (real UTC + an offset): key
+        limits with a reset period start a new window at 00:00 UTC, ``/activity`` reports a
+        day once it is over, keys expire. ``reset()`` returns to real time. Returns the new
+        "now" (ISO 8601)."""
+        return iso(self.accounts.clock.advance(days)) or ""
+
+    @property
+    def now(self) -> datetime:
+        """The sandbox's billing clock (timezone-aware UTC)."""
+        return self.accounts.clock.now()
+
     @property
     def credits(self) -> float:
         """Total credits bought (USD); set it to simulate a low balance."""
@@ -303,7 +322,9 @@ class Sandbox:
         """Back to the state just after construction, except that issued keys stay valid.
 
         Forgets requests, completions, faults, scripted tool steps, auth codes and generations;
-        zeroes every key's usage; restores the balance and every knob (pacing,
+        deletes the keys made through ``POST /keys``, zeroes every other key's usage and
+        restores its settings (limit, reset, name, disabled); sets the billing clock back
+        to real time; restores the balance and every knob (pacing,
         length, readiness, line ending, write size, code lifetime, BYOK and down
         providers) to the constructor's values; makes ``key`` and
         ``management_key`` usable again if a test revoked them. One shared sandbox can then serve many tests.
