@@ -50,6 +50,7 @@ OTHER_COLOUR = "#9d9d9d"
 #: keep labels apart: SVG cannot measure text before it is drawn).
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 CHAR_PX = 6.3
+MIN_PLOT_PX = 80
 NAME_CHARS = 34  # longer model ids are cut with "…" in the legend (the tooltip has them whole)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -95,8 +96,7 @@ class SpendByDay:
         n = self.unknown_calls
         if not n:
             return ""
-        return (f"{n} call{'s' if n != 1 else ''} with unknown cost not shown "
-                "(`%edge usage --reconcile` fetches them)")
+        return f"{n} call{'s' if n != 1 else ''} with unknown cost not shown"
 
     @property
     def caption(self) -> str:
@@ -283,6 +283,8 @@ def svg(data: SpendByDay, *, width: int = 640, height: int = 240,
         background: str | None = None) -> str:
     """The chart as one ``<svg>`` element (no scripts, no external references).
 
+    ``height`` grows when the legend needs more rows than it leaves room for.
+
     Text is drawn in ``currentColor``, so inline (the panel) it follows JupyterLab's
     theme; ``background`` fills it (``show`` uses white: a notebook shows SVG output as
     an image, where ``currentColor`` is black).  Each day is a ``<g class="edge-day">``
@@ -295,8 +297,10 @@ def svg(data: SpendByDay, *, width: int = 640, height: int = 240,
     # Legend: items flow in rows under the plot.
     items, rows, x = [], 1, 0.0
     room = width - 12
+    chars = max(8, min(NAME_CHARS, int((room - 28) / CHAR_PX)))
+    narrow = width < 480  # the panel: "gpt-4o-mini", the whole id in the legend's tooltip
     for name, colour in zip(names, colours, strict=True):
-        label = _cut(name, NAME_CHARS)
+        label = _cut(name.split("/", 1)[-1] if narrow and name != data.other else name, chars)
         item_w = 14 + len(label) * CHAR_PX + 14
         if x and x + item_w > room:
             rows, x = rows + 1, 0.0
@@ -304,6 +308,9 @@ def svg(data: SpendByDay, *, width: int = 640, height: int = 240,
         x += item_w
     legend_h = rows * 15 if names else 0
     top = 20 + (14 if data.note else 0) + 6
+    # A long legend (narrow charts: one model a row) makes the chart taller rather than
+    # squeezing the bars: they keep at least MIN_PLOT_PX.
+    height = max(height, top + MIN_PLOT_PX + 20 + legend_h + 4)
     bottom = height - legend_h - 20
     values = ticks(max(data.totals, default=0.0))
     step = values[1] - values[0] if len(values) > 1 else 1.0
@@ -323,10 +330,12 @@ def svg(data: SpendByDay, *, width: int = 640, height: int = 240,
            f"<title>{_x(data.caption)}</title>"]
     if background:
         out.append(f'<rect width="{width}" height="{height}" fill="{_x(background)}"/>')
-    out.append(f'<text x="2" y="14" font-weight="600" font-size="12">{_x(data.title)}</text>')
+    line = int((width - 4) / CHAR_PX)
+    out.append(f'<text x="2" y="14" font-weight="600" font-size="12">'
+               f"{_x(_cut(data.title, int(line * 0.92)))}</text>")
     if data.note:
         out.append(f'<text class="edge-chart-note" x="2" y="29" fill="#c05000">'
-                   f"{_x(data.note)}</text>")
+                   f"{_x(_cut(data.note, line))}</text>")
     for value, label in zip(values, labels, strict=True):
         y = _n(y_of(value))
         out.append(f'<line x1="{_n(left)}" x2="{_n(right)}" y1="{y}" y2="{y}" '
@@ -418,7 +427,7 @@ def png(data: SpendByDay, *, width: int = 640, height: int = 240, dpi: int = 100
         axes.set_axisbelow(True)
         for side in ("top", "right"):
             axes.spines[side].set_visible(False)
-        heading = _mpl(data.title) + (f"\n{_mpl(data.note.replace('`', ''))}" if data.note else "")
+        heading = _mpl(data.title) + (f"\n{_mpl(data.note)}" if data.note else "")
         axes.set_title(heading, loc="left", fontsize=9)
         if not count or not any(data.totals):
             axes.text(0.5, 0.5, "No spend to show", transform=axes.transAxes, ha="center",
@@ -449,7 +458,7 @@ def show(data: SpendByDay) -> None:
 
     from IPython.display import display
 
-    text = data.caption.replace("`", "")
+    text = data.caption
     if use_matplotlib():
         image = base64.b64encode(png(data, width=800, height=300)).decode("ascii")
         display({"image/png": image, "text/plain": text},

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import events, preferences
 from . import _html
-from ._model import KeyStatus, Spending, account_view, models_view, usage_view
+from ._model import (
+    CHART_DAYS,
+    KeyStatus,
+    Spending,
+    account_view,
+    models_view,
+    spend_view,
+    usage_view,
+)
 from ._source import WATCH_SECONDS, Source, Watch
 from ._widgets import RESULT_ROWS, USAGE_ROWS, Handlers, PanelWidgets
 
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
     from ..balance import Balance
     from ..openrouter import ModelInfo
     from ..preferences import Preferences
+    from ..spend_chart import SpendByDay
 
 WATCH_POLL_SECONDS = 1.5
 
@@ -66,6 +75,7 @@ class Panel(PanelWidgets):
         self._balance_loaded = False
         self._spending = Spending()
         self._frame: pd.DataFrame | None = None
+        self._spend: SpendByDay | None = None
         self._catalogue: list[ModelInfo] | None = None
         self._catalogue_problem = ""
         self._watch: Watch | None = None
@@ -169,6 +179,7 @@ class Panel(PanelWidgets):
             self._guard(self._load_prefs)
         if "usage" in parts:
             self._guard(self._load_frame)
+            self._guard(self._load_spend)
             self._draw_usage()
         if parts & {"usage", "prefs"}:
             self._guard(self._load_spending)  # budgets come from the preferences
@@ -193,6 +204,9 @@ class Panel(PanelWidgets):
 
     def _load_frame(self) -> None:
         self._frame = self.source.usage_frame()
+
+    def _load_spend(self) -> None:
+        self._spend = spend_view(self.source.spend_frame(CHART_DAYS))
 
     def _load_spending(self) -> None:
         self._spending = self.source.spending(self._prefs)
@@ -292,6 +306,7 @@ class Panel(PanelWidgets):
                                      limit=RESULT_ROWS, problem=self._catalogue_problem))
 
     def _draw_usage(self) -> None:
+        self.draw_spend(self._spend)
         self.draw_usage(None if self._frame is None else usage_view(self._frame,
                                                                      limit=USAGE_ROWS))
 

@@ -17,6 +17,7 @@ Layout rules that keep the panel calm in a 300 px sidebar:
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from ._model import (
     GOOD_COLOUR,
@@ -26,6 +27,12 @@ from ._model import (
     ModelsView,
     UsageView,
 )
+
+if TYPE_CHECKING:
+    from ..spend_chart import SpendByDay
+
+#: The chart's drawing size in the sidebar (its SVG scales down to a narrower panel).
+CHART_WIDTH, CHART_HEIGHT = 320, 170
 
 #: Scoped to ``.edge-panel`` (the root widget's class): nothing leaks into the notebook.
 #: ``.edge-panel`` is a size container: below NARROW_PX (JupyterLab's sidebar is ~250 px)
@@ -239,3 +246,15 @@ def usage_html(view: UsageView) -> str:
             f'<td class="edge-num" title="{esc(view.cost_exact)}">{esc(view.cost)}</td>'
             "<td></td></tr></tfoot>" if view.calls else "")
     return f'<table class="edge-t edge-usage">{head}<tbody>{body}{more}</tbody>{foot}</table>'
+
+
+def spend_html(data: SpendByDay | None) -> str:
+    """The Usage tab's spend-per-day chart (``spend_chart.svg``: its texts are escaped there),
+    or a placeholder of the same height while the ledger is read."""
+    if data is None:
+        return (f'<div class="edge-chart edge-note" style="min-height:{CHART_HEIGHT}px">'
+                "Reading the usage ledger…</div>")
+    from ..spend_chart import svg
+
+    return (f'<div class="edge-chart" style="margin:0 0 6px">'
+            f"{svg(data, width=CHART_WIDTH, height=CHART_HEIGHT)}</div>")

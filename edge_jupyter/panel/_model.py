@@ -25,9 +25,12 @@ from ..pricing_sheet import price_text
 from ..record import sent_summary
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from ..balance import Balance
     from ..openrouter import ModelInfo
     from ..preferences import Preferences
+    from ..spend_chart import SpendByDay
 
 #: Colours, as JupyterLab theme variables (so dark themes work) with light-theme fallbacks.
 ALERT_COLOUR = "var(--jp-error-color1, #d32f2f)"
@@ -536,3 +539,21 @@ def usage_view(frame: Any, *, limit: int = 50) -> UsageView:
     return UsageView(rows=tuple(rows), calls=calls, hidden=max(0, calls - len(rows)),
                      tokens=f"{tokens:,}", cost=aligned[-1], cost_exact=exact_usd(total),
                      unknown=unknown, summary=summary)
+
+
+# -- the spend chart of the usage tab -----------------------------------------------------------
+
+#: The Usage tab's chart covers this many UTC days, today included.
+CHART_DAYS = 14
+
+
+def spend_view(frame: Any, *, today: date | None = None) -> SpendByDay:
+    """Spend per UTC day of every call on this machine over the last ``CHART_DAYS`` days
+    (``frame``: the ledger's rows since then, ``Source.spend_frame``); days without calls
+    are empty bars, calls whose cost is not known yet are counted in the title."""
+    from .. import spend_chart
+
+    first, last = spend_chart.last_days(CHART_DAYS, today)
+    return spend_chart.from_frame(frame, date="timestamp", model="model", usd="cost_usd",
+                                  first=first, last=last,
+                                  title=f"Last {CHART_DAYS} days, all notebooks")

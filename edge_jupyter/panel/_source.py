@@ -109,6 +109,13 @@ class Source:
             return self.ledger().frame("notebook", notebook=notebook)
         return self.ledger().frame("session", session_id=current_context().session_id)
 
+    def spend_frame(self, days: int) -> pd.DataFrame:
+        """Every call on this machine in the last ``days`` UTC days (the Usage tab's chart)."""
+        from .. import spend_chart
+
+        first, _ = spend_chart.last_days(days)
+        return self.ledger().frame("all", since=first)
+
     def spending(self, prefs: Preferences) -> Spending:
         from ..ledger import current_context
 

@@ -17,10 +17,13 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _html
 from ._model import AccountView, ModelRow, ModelsView, UsageView
+
+if TYPE_CHECKING:
+    from ..spend_chart import SpendByDay
 
 RESULT_ROWS = 20
 USAGE_ROWS = 50
@@ -137,6 +140,7 @@ class PanelWidgets:
         self.search.observe(lambda _change: handlers.search(), names="value")
 
         self.usage_html = w.HTML(layout=_layout(width="100%"))
+        self.chart_html = w.HTML(layout=_layout(width="100%"))
         self.export_button = w.Button(description="Export CSV", icon="download",
                                       tooltip="Write this notebook's calls to "
                                               "edge-usage-<date>.csv next to the notebook",
@@ -156,7 +160,8 @@ class PanelWidgets:
             w.HTML(section("Favourites")), self.favourites_empty, self.favourites_box,
             w.HTML(section("All models")), self.search, self.models_note,
             *[r.box for r in self.result_rows]])
-        usage_tab = w.VBox([self.usage_html, self.export_button, self.usage_message])
+        usage_tab = w.VBox([self.chart_html, self.usage_html, self.export_button,
+                            self.usage_message])
         self.tabs = w.Tab(children=[account_tab, models_tab, usage_tab],
                           titles=("Account", "Models", "Usage"), layout=_layout(width="100%"))
         self.widget = w.VBox([self.style, self.headline, self.tabs],
@@ -210,6 +215,14 @@ class PanelWidgets:
             html = _html.usage_html(view)
         with self._render_lock:
             _set(self.usage_html, "value", html)
+
+    def draw_spend(self, data: SpendByDay | None) -> None:
+        """The Usage tab's spend-per-day chart (``None``: the ledger has not been read yet).
+
+        One SVG of a fixed number of days: what is sent does not grow with the calls."""
+        html = _html.spend_html(data)
+        with self._render_lock:
+            _set(self.chart_html, "value", html)
 
     def show_account_message(self, html: str) -> None:
         """The line under the Account tab's buttons ("" clears it)."""

@@ -116,7 +116,11 @@ def cmd_usage(shell: Any, argv: list[str]) -> Any:
                    help="with --export: replace an existing file and create missing folders")
     p.add_argument("--reconcile", action="store_true",
                    help="fetch exact costs of pending/interrupted calls from OpenRouter now")
+    p.add_argument("--plot", action="store_true",
+                   help="a chart of the spend per day (UTC), stacked by model, up to today")
     args = p.parse_args(argv)
+    if args.plot and args.by:
+        raise UsageError("%edge usage --plot draws the spend per day by model: leave out --by.")
     from ...ledger import Ledger, current_context, export, group
 
     book = Ledger.default()
@@ -136,8 +140,37 @@ def cmd_usage(shell: Any, argv: list[str]) -> Any:
         except OSError as exc:  # a read-only folder, a full disk
             raise EdgeCellError(f"Could not write {args.export}: {exc.strerror or exc}.") from None
         print(f"Wrote {len(frame)} rows to {path}.")
+        if not args.plot:
+            return None
+    if args.plot:
+        _plot_usage(frame, scope, args.since)
         return None
     return group(frame, args.by) if args.by else frame
+
+
+_PLOT_SCOPES = {"cell": "this cell", "notebook": "this notebook", "session": "this session",
+                "all": "every call on this machine"}
+
+
+def _plot_usage(frame: Any, scope: str, since: str | None) -> None:
+    """``%edge usage --plot``: the scope's spend per UTC day, from ``--since`` (or the first
+    call) to today, days without calls as empty bars."""
+    from datetime import datetime, timezone
+
+    from ... import spend_chart
+    from ...ledger import since_to_us
+
+    now = datetime.now(timezone.utc)
+    since_us = since_to_us(since, now) if since else None
+    first = (datetime.fromtimestamp(since_us / 1e6, timezone.utc).date()
+             if since_us is not None else None)
+    if not len(frame) and first is None:
+        print(f"No calls to plot for {_PLOT_SCOPES[scope]} yet.")
+        return
+    title = f"Spend per day (UTC), {_PLOT_SCOPES[scope]}" + (f", since {since}" if since else "")
+    spend_chart.show(spend_chart.from_frame(frame, date="timestamp", model="model",
+                                            usd="cost_usd", first=first, last=now.date(),
+                                            title=title))
 
 
 def cmd_savings(shell: Any, argv: list[str]) -> Any:
