@@ -301,3 +301,99 @@ def test_reset_deletes_created_keys_and_restores_the_main_keys_settings(sb: Sand
     restored = admin.get(f"/keys/{main['hash']}").json()["data"]
     assert (restored["name"], restored["limit"], restored["limit_reset"]) == (main["name"], None, None)
     assert chat(sb, sb.key).status_code == 200
+
+
+# -- limit windows on the sandbox's clock ------------------------------------------------
+def spend_once(sb: Sandbox, admin: httpx.Client, reset: str) -> tuple[str, str, float]:
+    """A key whose limit (``reset`` window) is exactly one call, spent: (key, hash, cost)."""
+    cost = Decimal(str(chat(sb, sb.key).json()["usage"]["cost"]))
+    made = create(admin, name=f"{reset} key", limit=float(cost), limit_reset=reset)
+    assert chat(sb, made["key"]).status_code == 200
+    refused = chat(sb, made["key"])
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["message"] == (
+        f"Key limit exceeded ({reset} limit). Manage it using https://openrouter.ai/settings/keys")
+    return made["key"], made["data"]["hash"], float(cost)
+
+
+def windows(sb: Sandbox, admin: httpx.Client, key: str, key_hash: str) -> dict[str, Any]:
+    """The key's spend windows; ``/key`` and ``/keys/{hash}`` must agree on them."""
+    names = ("usage", "usage_daily", "usage_weekly", "usage_monthly", "limit_remaining")
+    own = key_info(sb, key)
+    row = admin.get(f"/keys/{key_hash}").json()["data"]
+    assert {n: own[n] for n in names} == {n: row[n] for n in names}
+    return row
+
+
+def test_a_daily_limit_resets_at_the_next_utc_day(sb: Sandbox, admin: httpx.Client) -> None:
+    key, key_hash, cost = spend_once(sb, admin, "daily")
+    row = windows(sb, admin, key, key_hash)
+    assert (row["usage_daily"], row["limit_remaining"]) == (cost, 0)
+    sb.advance_clock(days=1)
+    row = windows(sb, admin, key, key_hash)
+    assert (row["usage"], row["usage_daily"], row["limit_remaining"]) == (cost, 0, cost)
+    assert chat(sb, key).status_code == 200
+    assert windows(sb, admin, key, key_hash)["usage"] == pytest.approx(2 * cost)
+    assert chat(sb, key).status_code == 403
+
+
+def test_a_weekly_limit_lasts_monday_to_sunday(sb: Sandbox, admin: httpx.Client) -> None:
+    key, key_hash, cost = spend_once(sb, admin, "weekly")
+    if sb.now.weekday() != 6:  # not Sunday: tomorrow is the same week
+        sb.advance_clock(days=1)
+        row = windows(sb, admin, key, key_hash)
+        assert (row["usage_daily"], row["usage_weekly"], row["limit_remaining"]) == (0, cost, 0)
+        assert chat(sb, key).status_code == 403
+    sb.advance_clock(days=7 - sb.now.weekday())  # next Monday
+    assert sb.now.weekday() == 0
+    row = windows(sb, admin, key, key_hash)
+    assert (row["usage_weekly"], row["limit_remaining"]) == (0, cost)
+    assert chat(sb, key).status_code == 200
+
+
+def test_a_monthly_limit_lasts_the_calendar_month(sb: Sandbox, admin: httpx.Client) -> None:
+    from datetime import timedelta
+
+    key, key_hash, cost = spend_once(sb, admin, "monthly")
+    if (sb.now + timedelta(days=1)).month == sb.now.month:
+        sb.advance_clock(days=1)
+        row = windows(sb, admin, key, key_hash)
+        assert (row["usage_daily"], row["usage_monthly"], row["limit_remaining"]) == (0, cost, 0)
+        assert chat(sb, key).status_code == 403
+    today = sb.now.date()
+    first_of_next = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    sb.advance_clock(days=(first_of_next - today).days)
+    assert sb.now.day == 1
+    row = windows(sb, admin, key, key_hash)
+    assert (row["usage_monthly"], row["limit_remaining"], row["usage"]) == (0, cost, cost)
+    assert chat(sb, key).status_code == 200
+
+
+def test_byok_spend_counts_against_the_limit_only_when_asked(sb: Sandbox, admin: httpx.Client) -> None:
+    sb.byok_providers = {"openai"}
+    counted = create(admin, name="byok counted", limit=1, include_byok_in_limit=True)
+    free = create(admin, name="byok not counted", limit=1)
+    for made in (counted, free):
+        usage = chat(sb, made["key"]).json()["usage"]
+        assert usage["is_byok"] is True
+    rows = {m["data"]["hash"]: admin.get(f"/keys/{m['data']['hash']}").json()["data"] for m in (counted, free)}
+    c, f = rows[counted["data"]["hash"]], rows[free["data"]["hash"]]
+    assert c["byok_usage"] > 0 and c["byok_usage_daily"] == c["byok_usage"]
+    assert c["limit_remaining"] == pytest.approx(1 - c["usage"] - c["byok_usage"])
+    assert f["limit_remaining"] == pytest.approx(1 - f["usage"])
+
+
+def test_the_clock_moves_over_http_and_reset_brings_it_back(sb: Sandbox) -> None:
+    from datetime import datetime
+
+    before = sb.now
+    with httpx.Client(base_url=sb.url, timeout=10) as c:
+        r = c.post("/_sandbox/advance_clock", json={"days": 3})
+        assert r.status_code == 200, r.text
+        moved = datetime.fromisoformat(r.json()["now"])
+        assert 3 <= (moved - before).total_seconds() / 86400 < 3.01
+        assert (sb.now - before).days == 3
+        for bad in ({}, {"days": -1}, {"days": "1"}, {"days": True}, [1]):
+            assert c.post("/_sandbox/advance_clock", json=bad).status_code == 400, bad
+    sb.reset()
+    assert abs((sb.now - datetime.now(before.tzinfo)).total_seconds()) < 60
