@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
         return cmd_sandbox(argv[1:])
+    if argv[:1] == ["hub"]:  # the JupyterHub admin's commands (edge_jupyter.hub)
+        from .hub import cli_main
+
+        return cli_main(argv[1:])
     parser = argparse.ArgumentParser(prog="edge-jupyter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the quickstart notebook against the built-in sandbox")
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--tokens-per-second", type=RATE.argtype(), default=300.0,
                       help="pace the sandbox like a real model (0 = as fast as possible)")
     sub.add_parser("sandbox", help="serve the OpenRouter-compatible sandbox (see `sandbox --help`)")
+    sub.add_parser("hub", help="JupyterHub users' OpenRouter keys: `hub usage`, `hub set-limit` "
+                              "(see `hub --help`)")
     ask = sub.add_parser("ask", help="stream one answer in the terminal, with its cost")
     ask.add_argument("prompt", nargs="+")
     ask.add_argument("-m", "--model")

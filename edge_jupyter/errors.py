@@ -53,6 +53,8 @@ real parent, with its real module)::
     ├── BatchError                      edge_jupyter.batch                   a ``map`` that cannot start
     │   └── BatchApiError               edge_jupyter.batch_api               a Batch API batch that cannot be sent, read or cancelled
     ├── FlowError                       edge_jupyter.oauth.flows             a sign-in flow id that cannot be used
+    ├── HubError                        edge_jupyter.hub._errors             a JupyterHub user's key cannot be made, kept or changed
+    │   └── HubStoreError               edge_jupyter.hub._errors             the hub's key store (file, crypt key) cannot be used
     ├── UsageError                      edge_jupyter.magics._args            bad flags of ``%%edge`` / ``%edge``
     ├── ApiUsageError                   edge_jupyter.api                     a bad argument of ``ask``/``Chat`` (also a ValueError)
     ├── AnswerFailed                    edge_jupyter.api                     every model of an ``ask`` failed; carries the results
