@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .account import management_client
 from .openrouter import (
     Credits,
     KeyInfo,
@@ -70,17 +71,6 @@ class Balance:
         return None
 
 
-def _management_client(origin: str) -> OpenRouterClient | None:
-    from .keystore import resolve_management_key
-
-    try:
-        resolved = resolve_management_key()
-    except Exception:
-        return None
-    key = resolved.key
-    return OpenRouterClient(key, origin=origin) if key else None
-
-
 class _Lookup(Generic[T]):
     """One lookup in a daemon thread; :meth:`result` waits for it until a deadline only."""
 
@@ -118,7 +108,7 @@ def fetch(client: OpenRouterClient, *, timeout: float = LOOKUP_TIMEOUT) -> Balan
     """
     deadline = time.monotonic() + timeout
     key_lookup = _Lookup("/key", lambda: client.key_info(timeout=timeout, deadline=deadline))
-    manager = _management_client(client.origin)
+    manager = management_client(client.origin)
     credits_lookup = None if manager is None else _Lookup(
         "/credits", lambda: manager.credits(timeout=timeout, deadline=deadline))
     key_info: KeyInfo | None = None

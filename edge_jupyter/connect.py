@@ -368,13 +368,34 @@ def run_connect(argv: list[str]) -> None:
 
 
 def run_disconnect(argv: list[str]) -> None:
-    """``%edge disconnect``: remove the stored key; conversations and the ledger stay."""
-    sub_parser("disconnect", "Remove the stored OpenRouter key. Your conversations, "
-                             "preferences and usage ledger are kept.").parse_args(argv)
+    """``%edge disconnect``: remove the stored key; conversations and the ledger stay.
+
+    ``--revoke`` first deletes the key on OpenRouter (with a management key) and checks that
+    it then gets 401; the local copy is removed either way, and a key that still works says
+    so as the cell's error, with where to delete it.
+    """
+    p = sub_parser("disconnect", "Remove the stored OpenRouter key. Your conversations, "
+                                 "preferences and usage ledger are kept.")
+    p.add_argument("--revoke", action="store_true",
+                   help="also delete the key on OpenRouter (needs a management key: "
+                        "`%%edge balance --management-key`)")
+    args = p.parse_args(argv)
+    revoked: tuple[bool, str] | None = None
+    if args.revoke:
+        from .account import revoke_connected
+
+        revoked = revoke_connected()
     try:
         removed = keystore.delete_api_key()
     except keystore.KeyStoreError as exc:
         print(f"Could not disconnect: {exc}", file=sys.stderr)
-        return
-    after = keystore.resolve_api_key()
-    print(keystore.disconnect_message(removed, after.source))
+        removed = None
+    if removed is not None:
+        after = keystore.resolve_api_key()
+        message = keystore.disconnect_message(removed, after.source,
+                                              still_on_openrouter=revoked is None)
+        print(f"{revoked[1]} {message}" if revoked and revoked[0] else message)
+    if revoked and not revoked[0]:
+        from .magics import EdgeCellError
+
+        raise EdgeCellError(revoked[1])

@@ -41,6 +41,7 @@ real parent, with its real module)::
     ├── KeyStoreError                   edge_jupyter.keystore._errors        the API key cannot be stored or read
     │   ├── NoSecureStore               edge_jupyter.keystore._errors
     │   └── KeyringLocked               edge_jupyter.keystore._errors
+    ├── AccountError                    edge_jupyter.account                 the account's keys or activity: no management key, key not found
     ├── NotConnected                    edge_jupyter.calls._errors           no API key: nothing can be sent
     ├── CallRefused                     edge_jupyter.calls._errors           refused before sending (budget, price, images)
     ├── NothingSent                     edge_jupyter.calls._errors

@@ -12,7 +12,7 @@ from edge_jupyter.ledger.budgets import left_usd
 from edge_jupyter.money import exact_usd, short_left_usd
 
 #: ``%edge help`` as it read before the split: the split must not change a byte of it (only
-#: commands added since: ``savings``, issue 17).
+#: commands added since: ``savings``, issue 17; ``limit`` and ``activity``, issue 18).
 HELP = """\
 %edge SUBCOMMAND [--help]
 
@@ -25,6 +25,8 @@ HELP = """\
   connect     connect your OpenRouter account (OAuth)
   disconnect  remove the stored key (chats and ledger stay)
   balance     what you can still spend, and what you spent
+  limit       the key's credit limit on OpenRouter: show or change it
+  activity    what OpenRouter billed the account, beside this ledger
   alert       low-balance alert threshold
   budget      local spending limits
   usage       the usage ledger, grouped or exported

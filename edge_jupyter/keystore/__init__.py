@@ -52,15 +52,18 @@ __all__ = [
 ]
 
 
-def disconnect_message(removed: bool, source_after: str) -> str:
-    """The sentence shown after a disconnect (the server route and ``%edge disconnect``)."""
+def disconnect_message(removed: bool, source_after: str, *, still_on_openrouter: bool = True) -> str:
+    """The sentence shown after a disconnect (the server route and ``%edge disconnect``).
+
+    ``still_on_openrouter=False``: the caller says itself what became of the key on
+    OpenRouter (``--revoke``), so the "still exists there" sentence is left out."""
     text = ("Disconnected: the stored OpenRouter key was removed." if removed
             else "No stored OpenRouter key to remove.")
     text += " Your conversations, preferences and usage ledger are kept."
     if source_after == "environment":
         text += (f" {ENV_API_KEY} is still set in this environment, so calls still use it: "
                  "unset it where Jupyter starts to disconnect fully.")
-    elif removed:
+    elif removed and still_on_openrouter:
         text += (f" The key itself still exists on OpenRouter; delete it at {KEYS_PAGE} "
                  "if you no longer need it.")
     return text

@@ -3,6 +3,7 @@
 Must not import IPython, ipywidgets, tornado or jupyter_server.
 """
 
+from ._account_types import LIMIT_RESETS, ActivityRow, ApiKey, CreatedKey
 from ._client import (
     CACHE_STATUS_HEADER,
     RESPONSE_CACHE_HEADER,
@@ -56,14 +57,18 @@ from ._types import (
 
 __all__ = [
     "CACHE_STATUS_HEADER",
+    "LIMIT_RESETS",
     "RESPONSE_CACHE_HEADER",
     "APIStatusError",
+    "ActivityRow",
+    "ApiKey",
     "AuthenticationError",
     "BadRequest",
     "ChatStream",
     "Citation",
     "Completion",
     "ConnectionFailed",
+    "CreatedKey",
     "Credits",
     "Finished",
     "Generation",

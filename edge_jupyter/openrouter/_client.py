@@ -15,6 +15,7 @@ import httpx
 from .. import settings as _settings
 from ..scrub import scrub, scrub_obj
 from ..untrusted_text import strip_controls
+from ._account_types import ActivityRow, ApiKey, CreatedKey
 from ._errors import (
     AuthenticationError,
     ConnectionFailed,
@@ -172,6 +173,19 @@ def _next_page(origin: str, link: Any) -> str | None:
     return path  # "/api/v1/models?offset=…" from the origin, "/models?…" from the API base
 
 
+#: The most ``/keys`` pages followed (100 keys a page).
+_MAX_KEY_PAGES = 100
+
+
+def _key_path(key_hash: str) -> str:
+    """``/keys/{hash}`` with the hash as one path segment, whatever it holds."""
+    from urllib.parse import quote
+
+    if not key_hash:
+        raise NotFound("No key hash to look up.", status=404)
+    return f"/keys/{quote(key_hash, safe='')}"
+
+
 class OpenRouterClient:
     """Talks to ``{origin}/api/v1`` with one pooled httpx client.
 
@@ -207,6 +221,13 @@ class OpenRouterClient:
         import hashlib
 
         return hashlib.sha256((self._key_text() or "").encode()).hexdigest()[:16]
+
+    def matches_label(self, label: str) -> bool:
+        """Whether ``label``, a masked key (``sk-or-v1-abc...xyz``), can stand for this
+        client's key: its start and its end are the key's. The key stays in here."""
+        key = self._key_text()
+        head, dots, tail = label.partition("...")
+        return bool(key and dots and head and tail and key.startswith(head) and key.endswith(tail))
 
     @property
     def http(self) -> httpx.Client:
@@ -470,12 +491,89 @@ class OpenRouterClient:
         """
         extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
         info = KeyInfo.from_json(self._get_json("/key", deadline=deadline, **extra))
+        if info.expires_at:
+            info = dataclasses.replace(info, expires_at=self.scrub(info.expires_at))
         return dataclasses.replace(info, label=self.scrub(info.label)) if info.label else info
 
     def credits(self, *, timeout: float | None = None, deadline: float | None = None) -> Credits:
         """Account balance; needs a management key (others get PermissionDenied)."""
         extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
         return Credits.from_json(self._get_json("/credits", deadline=deadline, **extra))
+
+    # -- the account's keys and activity (management key only; others get PermissionDenied)
+
+    def list_keys(self, include_disabled: bool = False) -> list[ApiKey]:
+        """``GET /keys``: the account's keys (management keys are not listed).
+
+        Pages (``offset``) are followed until one is empty or brings no key not seen before
+        (a server that ignores ``offset`` is not asked 100 times); at most 100 pages.
+        """
+        keys: dict[str, ApiKey] = {}
+        unnamed: list[ApiKey] = []
+        for _ in range(_MAX_KEY_PAGES):
+            params = {"include_disabled": "true" if include_disabled else "false",
+                      "offset": str(len(keys) + len(unnamed))}
+            data = self._get_json("/keys", params=params)
+            items = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(items, list):
+                raise MalformedResponse("/keys answered without a list of keys.")
+            page = [ApiKey.from_json(i).scrubbed(self.scrub) for i in items if isinstance(i, dict)]
+            new = [k for k in page if not k.hash or k.hash not in keys]
+            if not new:
+                break
+            for k in new:
+                if k.hash:
+                    keys[k.hash] = k
+                else:  # no usable hash: listed (it counts for the offset), never acted on
+                    unnamed.append(k)
+        return [*keys.values(), *unnamed]
+
+    def create_key(self, name: str, *, limit: float | None, limit_reset: str | None,
+                   include_byok_in_limit: bool = False, expires_at: str | None = None
+                   ) -> CreatedKey:
+        """``POST /keys``: a new key; its plaintext is in this answer only.
+
+        Never retried: a key OpenRouter made before an error would be made twice.
+        """
+        body = {"name": name, "limit": limit, "limit_reset": limit_reset,
+                "include_byok_in_limit": include_byok_in_limit, "expires_at": expires_at}
+        once = self.with_retry(RetryPolicy(max_retries=0))
+        data = _object(once._json("POST", "/keys", json=body)[1], "The new key")
+        key = data.get("key")
+        if not isinstance(key, str) or not key:
+            raise MalformedResponse("The new key's answer held no key.")
+        info = ApiKey.from_json(data.get("data"))
+        # the label is the masked key: scrub (which masks whole keys) leaves it as it is
+        return CreatedKey(info.scrubbed(self.scrub), key)
+
+    def get_key(self, key_hash: str) -> ApiKey:
+        """``GET /keys/{hash}`` (NotFound for a hash the account does not have)."""
+        return self._one_key("GET", key_hash)
+
+    def update_key(self, key_hash: str, **fields: Any) -> ApiKey:
+        """``PATCH /keys/{hash}`` with any of ``name, disabled, limit, limit_reset,
+        include_byok_in_limit``; the key as OpenRouter now has it."""
+        return self._one_key("PATCH", key_hash, json=fields)
+
+    def delete_key(self, key_hash: str) -> None:
+        """``DELETE /keys/{hash}``: the key stops working at once (401 from then on)."""
+        self._json("DELETE", _key_path(key_hash))
+
+    def _one_key(self, method: str, key_hash: str, **kwargs: Any) -> ApiKey:
+        data = _object(self._json(method, _key_path(key_hash), **kwargs)[1], "The key")
+        return ApiKey.from_json(data).scrubbed(self.scrub)
+
+    def activity(self, *, date: str | None = None, api_key_hash: str | None = None
+                 ) -> list[ActivityRow]:
+        """``GET /activity``: spend per (UTC date, model, endpoint) over the last 30
+        completed UTC days, through every app of the account (today is never in it)."""
+        params = {k: v for k, v in (("date", date), ("api_key_hash", api_key_hash)) if v}
+        data = self._get_json("/activity", params=params)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise MalformedResponse("/activity answered without a list of rows.")
+        rows = (ActivityRow.from_json(i) for i in items)
+        return [r.scrubbed(self.scrub) for r in rows if r is not None]
 
     def generation(self, generation_id: str) -> Generation:
         """Exact final record of a call; NotFound for a moment after it ends.

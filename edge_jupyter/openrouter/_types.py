@@ -368,6 +368,11 @@ class KeyInfo:
     byok_usage: float = 0.0
     is_free_tier: bool = False
     is_management_key: bool = False
+    include_byok_in_limit: bool = False
+    byok_usage_daily: float = 0.0
+    byok_usage_weekly: float = 0.0
+    byok_usage_monthly: float = 0.0
+    expires_at: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KeyInfo:
@@ -385,6 +390,11 @@ class KeyInfo:
             byok_usage=_finite(d.get("byok_usage")) or 0.0,
             is_free_tier=bool(d.get("is_free_tier")),
             is_management_key=bool(d.get("is_management_key") or d.get("is_provisioning_key")),
+            include_byok_in_limit=d.get("include_byok_in_limit") is True,
+            byok_usage_daily=_finite(d.get("byok_usage_daily")) or 0.0,
+            byok_usage_weekly=_finite(d.get("byok_usage_weekly")) or 0.0,
+            byok_usage_monthly=_finite(d.get("byok_usage_monthly")) or 0.0,
+            expires_at=d.get("expires_at") if isinstance(d.get("expires_at"), str) else None,
         )
 
 

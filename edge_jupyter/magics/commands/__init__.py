@@ -2,7 +2,8 @@
 
 * ``_models``   -- ``use``, ``models`` (and :func:`models_frame`, the catalogue), ``fav``, ``advise``
 * ``_chats``    -- ``chats``, ``history``, ``forget``
-* ``_account``  -- ``status``, ``connect``, ``disconnect``, ``balance``
+* ``_account``  -- ``status``, ``connect``, ``disconnect``, ``balance``, ``limit``
+* ``_activity`` -- ``activity`` (OpenRouter's ``/activity`` beside the ledger)
 * ``_money``    -- ``alert``, ``budget``, ``usage``, ``savings``, ``receipt``
 * ``_routing``  -- ``route``, ``participants``
 * ``_tools``    -- ``panel``, ``cache``
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._account import cmd_balance, cmd_connect, cmd_disconnect, cmd_status
+from ._account import cmd_balance, cmd_connect, cmd_disconnect, cmd_limit, cmd_status
+from ._activity import cmd_activity
 from ._chats import cmd_chats, cmd_forget, cmd_history
 from ._models import cmd_advise, cmd_fav, cmd_models, cmd_use, models_frame
 from ._money import cmd_alert, cmd_budget, cmd_receipt, cmd_savings, cmd_usage
@@ -38,6 +40,8 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "connect": (cmd_connect, "connect your OpenRouter account (OAuth)"),
     "disconnect": (cmd_disconnect, "remove the stored key (chats and ledger stay)"),
     "balance": (cmd_balance, "what you can still spend, and what you spent"),
+    "limit": (cmd_limit, "the key's credit limit on OpenRouter: show or change it"),
+    "activity": (cmd_activity, "what OpenRouter billed the account, beside this ledger"),
     "alert": (cmd_alert, "low-balance alert threshold"),
     "budget": (cmd_budget, "local spending limits"),
     "usage": (cmd_usage, "the usage ledger, grouped or exported"),

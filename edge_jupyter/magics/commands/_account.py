@@ -1,4 +1,4 @@
-"""The account: ``status``, ``connect``, ``disconnect`` and ``balance``."""
+"""The account: ``status``, ``connect``, ``disconnect``, ``balance`` and ``limit``."""
 
 from __future__ import annotations
 
@@ -154,4 +154,78 @@ def _ledger_rows(remaining: float | None) -> list[tuple[str, str]]:
             avg = float(costs.mean())
             rows.append(("calls left", f"about {int(remaining // avg):,} at this notebook's "
                          f"average of {short_usd(avg)}"))
+    return rows
+
+
+def cmd_limit(shell: Any, argv: list[str]) -> None:
+    p = sub_parser("limit", "The connected key's credit limit on OpenRouter: shown with no "
+                            "arguments; changing it needs a management key "
+                            "(`%%edge balance --management-key`).")
+    p.add_argument("amount", nargs="?", metavar="USD|none",
+                   help="the new limit in USD, or `none` for no limit")
+    p.add_argument("--reset", choices=("daily", "weekly", "monthly", "never"),
+                   help="when the limit starts again (00:00 UTC; weeks run Monday to Sunday)")
+    byok = p.add_mutually_exclusive_group()
+    byok.add_argument("--include-byok", dest="include_byok", action="store_const", const=True,
+                      help="count spend on your own provider keys (BYOK) against the limit")
+    byok.add_argument("--no-include-byok", dest="include_byok", action="store_const", const=False,
+                      help="do not count BYOK spend against the limit")
+    args = p.parse_args(argv)
+    from ... import account
+    from ...errors import EdgeError
+    from ...user_numbers import USD
+
+    changes: dict[str, Any] = {}
+    if args.amount is not None:
+        changes["limit"] = (None if args.amount.strip().lower() == "none"
+                            else USD.read(args.amount, "The limit"))
+    if args.reset is not None:
+        changes["limit_reset"] = None if args.reset == "never" else args.reset
+    if args.include_byok is not None:
+        changes["include_byok_in_limit"] = args.include_byok
+    client = keyed_client()
+    manager = account.management_client(client.origin)
+    if not changes:
+        info = client.key_info()
+        name = ""
+        if manager is not None:
+            try:
+                name = account.find_connected_key(manager, client, info).name
+            except EdgeError as exc:  # the limit is still worth showing
+                show_warning(f"The key's name is not shown: {exc}")
+        display_table(_limit_rows(info, name), "OpenRouter key limit")
+        if manager is None:
+            print(f"To change it from here: {account.ADD_MANAGEMENT_KEY}; or change it at "
+                  f"{account.KEYS_PAGE}.")
+        return
+    if manager is None:
+        display_table(_limit_rows(client.key_info(), ""), "OpenRouter key limit (unchanged)")
+        raise EdgeCellError(f"Changing the key's limit needs an OpenRouter management key, and "
+                            f"none is stored: {account.ADD_MANAGEMENT_KEY}; or change it at "
+                            f"{account.KEYS_PAGE}.")
+    change = account.set_limit(manager, client, **changes)
+    display_table(_limit_rows(change.confirmed, change.key.name),
+                  "OpenRouter key limit — confirmed by OpenRouter")
+
+
+def _limit_rows(info: Any, name: str) -> list[tuple[str, str]]:
+    """What ``GET /key`` says about the key's limit, as table rows."""
+    rows = [("key", info.label or "—")]
+    if name and name != info.label:
+        rows.append(("name", name))
+    if info.limit is None:
+        rows.append(("limit", "no limit"))
+    else:
+        rows += [("limit", short_usd(info.limit)),
+                 ("left", short_left_usd(info.limit_remaining, info.limit))]
+    rows += [("resets", f"{info.limit_reset} (00:00 UTC)" if info.limit_reset else "never"),
+             ("BYOK in limit", "yes" if info.include_byok_in_limit else "no"),
+             ("spend", f"today {short_usd(info.usage_daily)} · this week "
+              f"{short_usd(info.usage_weekly)} · this month {short_usd(info.usage_monthly)} · "
+              f"in all {short_usd(info.usage)}")]
+    if info.byok_usage:
+        rows.append(("BYOK spend", f"today {short_usd(info.byok_usage_daily)} · in all "
+                     f"{short_usd(info.byok_usage)} (billed by your providers)"))
+    if info.expires_at:
+        rows.append(("expires", info.expires_at))
     return rows

@@ -1,0 +1,167 @@
+"""``%edge activity``: OpenRouter's /activity reconciled with the ledger (issue 18).
+
+The reconciliation is a pure function (``activity_report.reconcile``), tested first without
+any I/O; then end to end: calls made straight to the sandbox with httpx (not edge_jupyter)
+show up as "spent elsewhere" beside what a real kernel's ledger holds.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+import pandas as pd
+import pytest
+
+from edge_jupyter.activity_report import last_completed_day, reconcile, window
+from edge_jupyter.money import short_usd
+from edge_jupyter.openrouter import ActivityRow
+
+
+def row(day: str, model: str, usd: float, *, slug: str = "", provider: str = "OpenAI",
+        requests: int = 1, prompt: int = 10, completion: int = 5) -> ActivityRow:
+    return ActivityRow(day, model, slug or model, "endpoint-1", provider, usd, 0.0, requests,
+                       prompt, completion, 0)
+
+
+def ledger(*entries: tuple[str, str, float | None, str | None]) -> pd.DataFrame:
+    """Ledger rows as ``Ledger.frame`` gives them: (ISO time, model, cost or None, provider)."""
+    return pd.DataFrame({
+        "timestamp": pd.to_datetime([e[0] for e in entries], utc=True),
+        "model": pd.Series([e[1] for e in entries], dtype=object),
+        "cost_usd": pd.Series([e[2] for e in entries], dtype="float64"),
+        "provider": pd.Series([e[3] for e in entries], dtype=object),
+    })
+
+
+DAYS = window(date(2026, 11, 30), 3)  # 2026-11-28 .. 2026-11-30
+
+
+def test_the_issue_example_the_rest_was_spent_elsewhere() -> None:
+    rows = [row("2026-11-30", "openai/gpt-4o-mini", 3.0),
+            row("2026-11-30", "anthropic/claude-3.5-haiku", 1.12, provider="Anthropic")]
+    book = ledger(("2026-11-30T09:00:00Z", "openai/gpt-4o-mini", 3.0, "OpenAI"),
+                  ("2026-11-30T23:59:59Z", "anthropic/claude-3.5-haiku", 0.9, "Anthropic"))
+    report = reconcile(rows, book, DAYS)
+    assert report.sentences == ["OpenRouter billed $4.12 on 2026-11-30; this ledger has $3.90; "
+                                "$0.22 was spent elsewhere."]
+    frame = report.frame
+    assert list(frame.columns) == ["date", "model", "requests", "billed_usd", "ledger_usd",
+                                   "elsewhere_usd", "prompt_tokens", "completion_tokens"]
+    claude = frame[frame["model"] == "anthropic/claude-3.5-haiku"].iloc[0]
+    assert claude["elsewhere_usd"] == pytest.approx(0.22)
+    assert frame[frame["model"] == "openai/gpt-4o-mini"].iloc[0]["elsewhere_usd"] == 0.0
+
+
+def test_a_ledger_model_matches_the_activity_model_or_its_permaslug() -> None:
+    rows = [row("2026-11-29", "openai/gpt-4o-mini", 0.5, slug="openai/gpt-4o-mini-2024-07-18")]
+    book = ledger(("2026-11-29T10:00:00Z", "openai/gpt-4o-mini-2024-07-18", 0.2, "OpenAI"),
+                  ("2026-11-29T11:00:00Z", "openai/gpt-4o-mini", 0.3, "OpenAI"))
+    report = reconcile(rows, book, DAYS)
+    assert report.frame["model"].tolist() == ["openai/gpt-4o-mini"]
+    assert report.frame["ledger_usd"].iloc[0] == pytest.approx(0.5)
+    assert "nothing was spent elsewhere" in report.sentences[0]
+
+
+def test_a_day_where_the_ledger_has_more_says_why_that_can_be() -> None:
+    rows = [row("2026-11-28", "openai/gpt-4o-mini", 0.1)]
+    book = ledger(("2026-11-28T10:00:00Z", "openai/gpt-4o-mini", 0.25, "OpenAI"))
+    (sentence,) = reconcile(rows, book, DAYS).sentences
+    assert sentence.startswith("OpenRouter billed $0.10 on 2026-11-28; this ledger has $0.25, "
+                               "$0.15 more")
+    assert "not be settled yet" in sentence and "another OpenRouter account" in sentence
+    assert "elsewhere" not in sentence
+
+
+def test_rows_without_an_exact_cost_are_counted_and_the_way_to_settle_them_named() -> None:
+    rows = [row("2026-11-30", "openai/gpt-4o-mini", 0.4)]
+    book = ledger(("2026-11-30T10:00:00Z", "openai/gpt-4o-mini", 0.1, "OpenAI"),
+                  ("2026-11-30T11:00:00Z", "openai/gpt-4o-mini", None, "OpenAI"))
+    (sentence,) = reconcile(rows, book, DAYS).sentences
+    assert "1 of its rows still has no exact cost: `%edge usage --reconcile`" in sentence
+    assert sentence.endswith(f"{short_usd(0.3)} was spent elsewhere.")
+
+
+def test_one_sentence_per_day_with_spend_oldest_first_and_the_note_about_today() -> None:
+    rows = [row("2026-11-30", "m/a", 0.3), row("2026-11-28", "m/a", 0.1),
+            row("2026-11-20", "m/a", 9.0)]  # outside the window: not counted
+    book = ledger(("2026-11-28T01:00:00Z", "m/a", 0.1, "P"),
+                  ("2026-12-01T08:00:00Z", "m/a", 0.07, "P"),   # today: not in /activity yet
+                  ("2026-11-27T08:00:00Z", "m/a", 5.0, "P"))    # before the window
+    report = reconcile(rows, book, DAYS)
+    assert [s.split(" on ")[1][:10] for s in report.sentences] == ["2026-11-28", "2026-11-30"]
+    assert report.frame["billed_usd"].sum() == pytest.approx(0.4)
+    assert report.frame["ledger_usd"].sum() == pytest.approx(0.1)
+    assert report.today_note == ("Today's spend (2026-12-01, UTC) is not in OpenRouter's activity "
+                                 "until the UTC day ends; this ledger has $0.07 for it so far.")
+    assert report.text.endswith(report.today_note)
+
+
+def test_nothing_on_either_side_is_one_sentence() -> None:
+    report = reconcile([], ledger(), DAYS)
+    assert report.sentences == ["OpenRouter billed nothing on these 3 day(s) (2026-11-28 to "
+                                "2026-11-30), and this ledger has nothing for them."]
+    assert report.frame.empty and report.frame["date"].dtype == object
+
+
+@pytest.mark.parametrize("by, key", [("day", "date"), ("model", "model"), ("provider", "provider")])
+def test_every_grouping_keeps_every_dollar(by: str, key: str) -> None:
+    rows = [row("2026-11-29", "m/a", 0.3, provider="OpenAI"),
+            row("2026-11-30", "m/a", 0.2, provider="Azure"),
+            row("2026-11-30", "m/b", 0.5, provider="OpenAI")]
+    book = ledger(("2026-11-30T10:00:00Z", "m/b", 0.4, "OpenAI"),
+                  ("2026-11-30T10:00:00Z", "m/c", 0.05, None))
+    frame = reconcile(rows, book, DAYS, by=by).frame
+    assert list(frame.columns)[0] == key and "date" not in frame.columns[1:]
+    assert frame["billed_usd"].sum() == pytest.approx(1.0)
+    assert frame["ledger_usd"].sum() == pytest.approx(0.45)
+    assert frame["elsewhere_usd"].sum() == pytest.approx(0.55)
+    assert frame["requests"].sum() == 3
+    if by == "provider":
+        assert set(frame["provider"]) == {"OpenAI", "Azure", "unknown"}
+        openai = frame[frame["provider"] == "OpenAI"].iloc[0]
+        assert (openai["billed_usd"], openai["ledger_usd"]) == pytest.approx((0.8, 0.4))
+    if by == "day":
+        assert frame["date"].tolist() == ["2026-11-29", "2026-11-30"]
+
+
+def test_the_last_completed_day_is_the_later_of_yesterday_and_what_openrouter_reports() -> None:
+    today = date(2026, 12, 1)
+    assert last_completed_day(today, []) == date(2026, 11, 30)
+    assert last_completed_day(today, [row("2026-12-01", "m/a", 1.0)]) == date(2026, 12, 1)
+    assert last_completed_day(today, [row("2026-11-02", "m/a", 1.0)]) == date(2026, 11, 30)
+    assert window(date(2026, 12, 1), 2) == ["2026-11-30", "2026-12-01"]
+    assert len(window(date(2026, 12, 1), 30)) == 30
+
+
+def test_activity_rows_are_read_tolerantly() -> None:
+    good = ActivityRow.from_json({"date": "2026-11-30", "model": "m/a", "usage": 0.5,
+                                  "requests": 2, "prompt_tokens": 7.0, "completion_tokens": "x"})
+    assert good is not None and (good.usage, good.requests, good.prompt_tokens,
+                                 good.completion_tokens) == (0.5, 2, 7, 0)
+    assert ActivityRow.from_json({"date": "yesterday", "usage": 1}) is None
+    assert ActivityRow.from_json("nonsense") is None
+    odd = ActivityRow.from_json({"date": "2026-11-30", "usage": float("nan"), "requests": True})
+    assert odd is not None and (odd.usage, odd.requests, odd.model) == (0.0, 0, "")
+
+
+@pytest.mark.parametrize("days", ["0", "31", "-1", "2.5", "abc"])
+def test_days_out_of_bounds_are_refused_before_anything_is_asked(days: str, sb) -> None:
+    from edge_jupyter.magics import UsageError
+    from edge_jupyter.magics.commands import COMMANDS
+
+    before = len(sb.requests)
+    with pytest.raises(UsageError, match="--days must be a whole number of days from 1 to 30"):
+        COMMANDS["activity"][0](None, ["--days", days])
+    assert len(sb.requests) == before
+
+
+def test_days_and_by_are_checked_by_the_parser() -> None:
+    from edge_jupyter.magics import UsageError
+    from edge_jupyter.magics.commands import COMMANDS
+
+    with pytest.raises(UsageError, match="--by"):
+        COMMANDS["activity"][0](None, ["--by", "week"])
+
+
+_ = httpx  # used by the end-to-end tests below
