@@ -112,7 +112,7 @@ def test_every_grouping_keeps_every_dollar(by: str, key: str) -> None:
     book = ledger(("2026-11-30T10:00:00Z", "m/b", 0.4, "OpenAI"),
                   ("2026-11-30T10:00:00Z", "m/c", 0.05, None))
     frame = reconcile(rows, book, DAYS, by=by).frame
-    assert list(frame.columns)[0] == key and "date" not in frame.columns[1:]
+    assert frame.columns[0] == key and "date" not in frame.columns[1:]
     assert frame["billed_usd"].sum() == pytest.approx(1.0)
     assert frame["ledger_usd"].sum() == pytest.approx(0.45)
     assert frame["elsewhere_usd"].sum() == pytest.approx(0.55)
