@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._args import sub_parser
+from .._args import UsageError, sub_parser
 from ._shared import keyed_client
 
 
@@ -32,6 +32,9 @@ def cmd_activity(shell: Any, argv: list[str]) -> Any:
     p.add_argument("--by", choices=BY, help="one total per day, model or provider")
     p.add_argument("--plot", action="store_true", help="a chart of the billed spend per day and model")
     args = p.parse_args(argv)
+    if args.plot and args.by:
+        raise UsageError("%edge activity --plot draws the billed spend per day by model: "
+                         "leave out --by.")
     from ... import account
     from ...activity_report import last_completed_day, reconcile, window
     from ...ledger import Ledger
@@ -47,9 +50,11 @@ def cmd_activity(shell: Any, argv: list[str]) -> Any:
     today = max(now.date(), last + timedelta(days=1)).isoformat()
     report = reconcile(rows, ledger, days, by=args.by, today=today)
     print(report.text)
-    if args.plot:
+    if args.plot:  # the chart instead of the table, as `%edge usage --plot`
         from ... import spend_chart
 
-        per_day = report.frame if args.by is None else reconcile(rows, ledger, days).frame
-        spend_chart.show(spend_chart.from_frame(per_day, date="date", model="model", usd="billed_usd"))
+        spend_chart.show(spend_chart.from_frame(
+            report.frame, date="date", model="model", usd="billed_usd", first=days[0],
+            last=days[-1], title="Billed by OpenRouter per day (UTC), every app"))
+        return None
     return report.frame
