@@ -351,7 +351,12 @@ def run_connect(argv: list[str]) -> None:
     args = _connect_parser().parse_args(argv)
     status = _Status()
     current = keystore.resolve_api_key()
-    if current.source == "environment":
+    if current.source == "environment" and current.provisioned:
+        status.show("ℹ️", "Calls use the key JupyterHub provisioned for you; the key you are "
+                          "about to store will be used instead (`%edge disconnect` goes back "
+                          "to the hub's key).")
+        status = _Status()
+    elif current.source == "environment":
         status.show("ℹ️", "OPENROUTER_API_KEY is set in this kernel's environment; it takes "
                           "precedence over the key you are about to store.")
         status = _Status()
@@ -388,6 +393,8 @@ def run_disconnect(argv: list[str]) -> None:
     try:
         removed = keystore.delete_api_key()
     except keystore.KeyStoreError as exc:
+        if revoked and revoked[0]:
+            print(revoked[1])  # what happened on OpenRouter is said whatever the store did
         print(f"Could not disconnect: {exc}", file=sys.stderr)
         removed = None
     if removed is not None:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._edge_keys import ENV_PROVISIONED, ENV_PROVISIONING_KEY, EdgeKeys
+from ..keystore import ENV_PROVISIONED
+from ._edge_keys import ENV_PROVISIONING_KEY, EdgeKeys
 from ._errors import HubError, HubStoreError
 from ._names import key_name, user_of
 from ._store import HubKeyStore, StoredKey

@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..keystore import ENV_PROVISIONED  # set beside the key: then `%edge connect` wins over it
 from ..settings import DEFAULT_ORIGIN, normalise_origin
 from ._errors import HubError
 from ._names import check_hub_name
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 ENV_PROVISIONING_KEY = "EDGE_PROVISIONING_KEY"
 ENV_OPENROUTER_URL = "EDGE_OPENROUTER_URL"
 ENV_HUB_NAME = "EDGE_HUB_NAME"
-#: Set in a provisioned server's environment: the keystore then lets `%edge connect` win.
-ENV_PROVISIONED = "EDGE_KEY_PROVISIONED"
 RESETS = ("daily", "weekly", "monthly")
 LOG = logging.getLogger("edge_jupyter.hub")
 

@@ -1,6 +1,7 @@
 """Where the OpenRouter key lives: the environment, the OS keyring, or an opt-in file.
 
-Order, on every read: ``OPENROUTER_API_KEY`` in the environment, then the store.
+Order, on every read: ``OPENROUTER_API_KEY`` in the environment, then the store (a key
+JupyterHub provisioned, marked by ``EDGE_KEY_PROVISIONED``, after the store instead).
 The store is the OS keyring (service ``edge_jupyter``) unless the user opted in to
 a plain file with ``EDGE_KEY_STORE=file``.  A keyring that is not a secure store
 counts as no store at all: storing then raises :class:`NoSecureStore`, whose message
@@ -27,7 +28,7 @@ kernel both use it.
 from __future__ import annotations
 
 from . import _select
-from ._env import ENV_API_KEY, ENV_MANAGEMENT_KEY, ENV_STORE
+from ._env import ENV_API_KEY, ENV_MANAGEMENT_KEY, ENV_PROVISIONED, ENV_STORE, provisioned_by
 from ._errors import KeyringLocked, KeyStoreError, NoSecureStore
 from ._file import FILE_NAME, FileKeyStore
 from ._keyring import SECURE_PRIORITY, SERVICE
@@ -44,7 +45,7 @@ from ._select import (
 KEYS_PAGE = "https://openrouter.ai/settings/keys"
 
 __all__ = [
-    "API_KEY_USERNAME", "ENV_API_KEY", "ENV_MANAGEMENT_KEY", "ENV_STORE", "FILE_NAME", "KEYS_PAGE",
+    "API_KEY_USERNAME", "ENV_API_KEY", "ENV_MANAGEMENT_KEY", "ENV_PROVISIONED", "ENV_STORE", "FILE_NAME", "KEYS_PAGE",
     "MANAGEMENT_KEY_USERNAME", "SECURE_PRIORITY", "SERVICE", "FileKeyStore", "KeyStoreError",
     "KeyringLocked", "NoSecureStore", "ResolvedKey", "StoreInfo", "check_store",
     "delete_api_key", "delete_management_key", "describe_store", "disconnect_message", "resolve_api_key",
@@ -60,7 +61,14 @@ def disconnect_message(removed: bool, source_after: str, *, still_on_openrouter:
     text = ("Disconnected: the stored OpenRouter key was removed." if removed
             else "No stored OpenRouter key to remove.")
     text += " Your conversations, preferences and usage ledger are kept."
-    if source_after == "environment":
+    by = provisioned_by()
+    if source_after == "environment" and by:  # a hub's key: the user cannot unset it, nor need to
+        who = "JupyterHub" if by == "jupyterhub" else by
+        text += f" Calls now use the key {who} provisioned for you ({ENV_API_KEY})."
+        if removed and still_on_openrouter:
+            text += (f" The key you had connected still exists on OpenRouter; delete it at "
+                     f"{KEYS_PAGE} if you no longer need it.")
+    elif source_after == "environment":
         text += (f" {ENV_API_KEY} is still set in this environment, so calls still use it: "
                  "unset it where Jupyter starts to disconnect fully.")
     elif removed and still_on_openrouter:
@@ -71,6 +79,9 @@ def disconnect_message(removed: bool, source_after: str, *, still_on_openrouter:
 
 def resolve_api_key() -> ResolvedKey:
     """The OpenRouter API key: ``OPENROUTER_API_KEY``, then the store.  Never raises.
+
+    A key JupyterHub provisioned (``EDGE_KEY_PROVISIONED`` set) comes after the store
+    instead: a user's own ``%edge connect`` wins over it (``provisioned`` says whose it is).
 
     A missing or locked store gives ``source="none"`` with the reason in ``problem``.
     """

@@ -1,8 +1,10 @@
 """Which store holds the key, on every read: the environment, then the OS keyring or the file.
 
 Order: ``OPENROUTER_API_KEY`` (or ``OPENROUTER_MANAGEMENT_KEY``) in the environment,
-then the store.  The store is the OS keyring (service ``edge_jupyter``) unless the
-user opted in to a plain file with ``EDGE_KEY_STORE=file``.  The stores themselves
+then the store; except that an API key a JupyterHub provisioned (``EDGE_KEY_PROVISIONED``
+set beside it) comes after the store, so a user's own ``%edge connect`` wins over it.
+The store is the OS keyring (service ``edge_jupyter``) unless the user opted in to a
+plain file with ``EDGE_KEY_STORE=file``.  The stores themselves
 (:mod:`._env`, :mod:`._keyring`, :mod:`._file`) each do one job; this module only
 chooses between them and turns "no usable store" into a ``problem`` sentence for
 reads (which never raise) or a :class:`KeyStoreError` for writes.
@@ -14,7 +16,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from ._advice import no_store
-from ._env import ENV_STORE, env_key, store_setting
+from ._env import ENV_STORE, env_key, provisioned_by, store_setting
 from ._errors import KeyStoreError
 from ._file import FileKeyStore, file_path
 from ._keyring import keyring_delete, keyring_get, keyring_set, secure_keyring
@@ -34,6 +36,8 @@ class ResolvedKey:
     backend: str = ""
     #: Why there is no key although one may be stored (locked keyring, no secure store…).
     problem: str = ""
+    #: Who provisioned an environment key ("jupyterhub"), "" when the user set it.
+    provisioned: str = ""
 
     @property
     def connected(self) -> bool:
@@ -89,10 +93,21 @@ def check_store() -> StoreInfo:
 
 
 def resolve(username: str, env_var: str) -> ResolvedKey:
-    """The environment's key, else the chosen store's; never raises."""
+    """The environment's key, else the chosen store's; never raises.
+
+    A provisioned API key (JupyterHub's) is the fallback instead: the stored key first.
+    """
     env = env_key(env_var)
-    if env:
+    by = provisioned_by() if username == API_KEY_USERNAME else ""
+    if env and not by:
         return ResolvedKey(env, "environment", env_var)
+    stored = _resolve_store(username)
+    if env and not stored.key:  # a store that cannot be read is no problem: the hub's key works
+        return ResolvedKey(env, "environment", env_var, provisioned=by)
+    return stored
+
+
+def _resolve_store(username: str) -> ResolvedKey:
     try:
         kind = store_kind()
     except KeyStoreError as exc:

@@ -20,6 +20,9 @@ def cmd_status(shell: Any, argv: list[str]) -> None:
     current = settings.current()
     resolved = resolve_api_key()
     source = resolved.source if resolved.key else "none"
+    if resolved.key and resolved.provisioned:
+        who = "JupyterHub" if resolved.provisioned == "jupyterhub" else resolved.provisioned
+        source = f"provisioned by {who} (OPENROUTER_API_KEY; `%edge connect` to use your own)"
     connected = "yes" if resolved.key else "no — run %edge connect"
     from ... import routing
     from ...storage import DataError

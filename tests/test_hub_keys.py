@@ -1,0 +1,583 @@
+"""edge_jupyter.hub against the real sandbox, with real JupyterHub spawners and authenticators.
+
+No hub runs here (``tests/test_jupyterhub.py`` starts a real one): the hook and
+``delete_user`` are called on real ``jupyterhub.spawner.LocalProcessSpawner`` and wrapped
+``DummyAuthenticator`` objects built from the config ``EdgeKeys.install`` wrote, as the hub
+builds them.  OpenRouter is the sandbox over HTTP; its record of requests shows what was
+sent.  A lost ``POST /keys`` answer is a real one: a small HTTP hop in front of the sandbox
+forwards the request (the key is made) and closes the connection without the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.server
+import logging
+import os
+import secrets
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sandbox_fixtures import auth, chat_body
+
+pytest.importorskip("jupyterhub")
+pytest.importorskip("cryptography")
+
+from jupyterhub.spawner import LocalProcessSpawner
+from traitlets.config import Config
+
+from edge_jupyter import keystore
+from edge_jupyter.cli import main as cli_main
+from edge_jupyter.hub import EdgeKeys, HubError, HubKeyStore, HubStoreError, key_name, user_of
+from edge_jupyter.openrouter import OpenRouterClient
+
+HUB = "class-test"
+HEX_KEY = "a" * 64
+OTHER_HEX_KEY = "b" * 64
+ENV_NAMES = ("JUPYTERHUB_CRYPT_KEY", "EDGE_HUB_CRYPT_KEY", "EDGE_PROVISIONING_KEY",
+             "EDGE_OPENROUTER_URL", "EDGE_HUB_NAME", "EDGE_KEY_PROVISIONED", "OPENROUTER_API_KEY")
+
+
+class HubUser:
+    """What a spawner needs of JupyterHub's ``User`` wrapper for the hook: its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.url = f"/user/{name}/"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def hub_log() -> Iterator[tuple[logging.Logger, list[logging.LogRecord]]]:
+    """The spawners' log at DEBUG, every record kept (the hub runs its log like this)."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(logging.DEBUG)
+    loggers = [logging.getLogger(n) for n in ("test.hub", "traitlets", "edge_jupyter", "httpx",
+                                               "httpcore")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+        lg.addHandler(handler)
+    yield loggers[0], records
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.removeHandler(handler)
+        lg.setLevel(level)
+
+
+def no_secret_in(records: list[logging.LogRecord], *secret: str) -> None:
+    assert records, "nothing was logged: the capture is broken"
+    for record in records:
+        text = record.getMessage() + repr(record.args) + str(record.exc_info or "")
+        for s in secret:
+            assert s not in text, f"a key in a log record: {record.name}: {record.msg}"
+
+
+def install(sb: Any, tmp_path: Path, *, origin: str | None = None, environment: dict | None = None,
+            **kwargs: Any) -> tuple[EdgeKeys, Config]:
+    c = Config()
+    c.JupyterHub.authenticator_class = "dummy"
+    if environment is not None:
+        c.Spawner.environment = environment
+    kwargs.setdefault("store_path", tmp_path / "hub" / "edge-keys.sqlite")
+    edge = EdgeKeys(limit_usd=5.0, limit_reset="monthly", hub_name=HUB,
+                    provisioning_key=sb.management_key, openrouter_url=origin or sb.url, **kwargs)
+    edge.install(c)
+    return edge, c
+
+
+def spawner(c: Config, user: str, log: logging.Logger | None = None) -> LocalProcessSpawner:
+    extra = {"log": log} if log is not None else {}
+    return LocalProcessSpawner(user=HubUser(user), config=c, **extra)
+
+
+def spawn(c: Config, user: str, log: logging.Logger | None = None) -> LocalProcessSpawner:
+    """Run the configured pre_spawn_hook as the hub does before ``Spawner.start``."""
+    s = spawner(c, user, log)
+
+    async def run() -> None:
+        await s.run_pre_spawn_hook()
+
+    asyncio.run(run())
+    return s
+
+
+def key_requests(sb: Any) -> list[Any]:
+    return [r for r in sb.requests if r.path.startswith("/api/v1/keys")]
+
+
+def listed(sb: Any) -> list[Any]:
+    return OpenRouterClient(sb.management_key, origin=sb.url).list_keys(include_disabled=True)
+
+
+def chat(sb: Any, key: str) -> httpx.Response:
+    return httpx.post(sb.api_url + "/chat/completions", headers=auth(key), timeout=10,
+                      json=chat_body("[sandbox:tokens=8] hi", max_tokens=8))
+
+
+# -- names --------------------------------------------------------------------------------------
+
+
+def test_a_key_name_says_hub_and_user_and_reads_back() -> None:
+    assert key_name("class-2026", "alice") == "edge-jupyter:class-2026:alice"
+    assert user_of("edge-jupyter:class-2026:alice", "class-2026") == "alice"
+    assert user_of("edge-jupyter:class-2026:a:b", "class-2026") == "a:b"
+    assert user_of("edge-jupyter:other:alice", "class-2026") is None
+    assert user_of("Sandbox key", "class-2026") is None
+    with pytest.raises(HubError, match="without ':'"):
+        key_name("a:b", "alice")
+
+
+# -- the hook -----------------------------------------------------------------------------------
+
+
+def test_first_spawn_makes_a_capped_key_named_after_hub_and_user(sb, tmp_path, clean_env,
+                                                                 hub_log) -> None:
+    log, records = hub_log
+    configured = {"EDGE_KEY_STORE": "file"}
+    _, c = install(sb, tmp_path, environment=configured)
+    s = spawn(c, "alice", log)
+    assert [r.method for r in key_requests(sb)] == ["POST"]  # one request: the new key
+
+    env = s.environment
+    key = env["OPENROUTER_API_KEY"]
+    assert env["EDGE_KEY_PROVISIONED"] == "jupyterhub"
+    assert env["EDGE_OPENROUTER_URL"] == sb.url
+    assert env["EDGE_KEY_STORE"] == "file"  # the configured environment is kept
+    assert c.Spawner.environment == {"EDGE_KEY_STORE": "file"}  # …and not written into
+    assert configured == {"EDGE_KEY_STORE": "file"}
+    assert sb.management_key not in env.values()
+    (made,) = [k for k in listed(sb) if k.name.startswith("edge-jupyter:")]
+    assert made.name == f"edge-jupyter:{HUB}:alice"
+    assert (made.limit, made.limit_reset, made.disabled) == (5.0, "monthly", False)
+    info = httpx.get(sb.api_url + "/key", headers=auth(key), timeout=10).json()["data"]
+    assert info["label"] == made.label and info["limit"] == 5.0  # the env holds that very key
+    assert chat(sb, key).status_code == 200  # and it works at once
+    no_secret_in(records, key, sb.management_key)
+
+
+def test_a_later_spawn_reuses_the_key_without_a_request(sb, tmp_path, clean_env, hub_log) -> None:
+    log, records = hub_log
+    _, c = install(sb, tmp_path)
+    first = spawn(c, "alice", log).environment["OPENROUTER_API_KEY"]
+    before = len(sb.requests)
+    again = spawn(c, "alice", log).environment["OPENROUTER_API_KEY"]
+    assert again == first
+    assert len(sb.requests) == before  # not one request to OpenRouter
+    # a restarted hub (a new EdgeKeys on the same store) reuses it too
+    _, c2 = install(sb, tmp_path)
+    assert spawn(c2, "alice", log).environment["OPENROUTER_API_KEY"] == first
+    assert len(sb.requests) == before
+    assert len([k for k in listed(sb) if k.name.startswith("edge-jupyter:")]) == 1
+    no_secret_in(records, first, sb.management_key)
+
+
+def test_two_spawns_at_once_make_one_key_and_two_users_two(sb, tmp_path, clean_env) -> None:
+    _, c = install(sb, tmp_path)
+    spawners = [spawner(c, name) for name in ("alice", "alice", "bob", "alice")]
+
+    async def run() -> None:
+        await asyncio.gather(*(s.run_pre_spawn_hook() for s in spawners))
+
+    asyncio.run(run())
+    keys = [s.environment["OPENROUTER_API_KEY"] for s in spawners]
+    assert keys[0] == keys[1] == keys[3] != keys[2]
+    assert len([r for r in key_requests(sb) if r.method == "POST"]) == 2
+    names = sorted(k.name for k in listed(sb) if k.name.startswith("edge-jupyter:"))
+    assert names == [key_name(HUB, "alice"), key_name(HUB, "bob")]
+
+
+class LosingHop:
+    """A real HTTP hop in front of the sandbox: forwards every request; the first
+    ``POST /api/v1/keys`` is forwarded (OpenRouter makes the key) and its answer dropped."""
+
+    def __init__(self, upstream: str) -> None:
+        hop = self
+        self.lose_next_create = True
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("authorization", "content-type")}
+                r = httpx.request(self.command, upstream + self.path, headers=headers,
+                                  content=body, timeout=10)
+                if self.command == "POST" and self.path == "/api/v1/keys" and hop.lose_next_create:
+                    hop.lose_next_create = False
+                    self.close_connection = True  # the key exists; its answer never arrives
+                    return
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", r.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_lost_create_answer_leaves_no_working_orphan(sb, tmp_path, clean_env, hub_log) -> None:
+    log, records = hub_log
+    hop = LosingHop(sb.url)
+    try:
+        edge, c = install(sb, tmp_path, origin=hop.url)
+        with pytest.raises(HubError, match="could not make an OpenRouter key for alice") as err:
+            spawn(c, "alice", log)
+        assert "try again" in str(err.value)
+        (orphan,) = [k for k in listed(sb) if k.name == key_name(HUB, "alice")]
+        assert not orphan.disabled  # made on OpenRouter, nobody holds its plaintext
+        assert edge.store().get("alice").state == "pending"
+
+        key = spawn(c, "alice", log).environment["OPENROUTER_API_KEY"]
+    finally:
+        hop.close()
+    alices = {k.hash: k for k in listed(sb) if k.name == key_name(HUB, "alice")}
+    assert len(alices) == 2
+    assert alices[orphan.hash].disabled  # the orphan no longer works
+    (live,) = [k for k in alices.values() if not k.disabled]
+    assert edge.store().get("alice").hash == live.hash
+    assert chat(sb, key).status_code == 200
+    assert any("were disabled" in r.getMessage() for r in records)
+    no_secret_in(records, key, sb.management_key)
+
+
+def test_a_refused_provisioning_key_fails_the_spawn_with_what_to_do(sb, tmp_path, clean_env) -> None:
+    c = Config()
+    edge = EdgeKeys(limit_usd=1, hub_name=HUB, store_path=tmp_path / "s.sqlite",
+                    provisioning_key=sb.key, openrouter_url=sb.url)  # an ordinary key
+    edge.install(c)
+    with pytest.raises(HubError) as err:
+        spawn(c, "alice")
+    text = str(err.value)
+    assert "provisioning (management) key" in text and "settings/provisioning-keys" in text
+    assert sb.key not in text
+    assert edge.store().get("alice") is None  # refused: nothing pending, nothing to clean up
+
+
+def test_no_provisioning_key_stops_the_hub_at_its_config(clean_env, tmp_path) -> None:
+    with pytest.raises(HubError, match="EDGE_PROVISIONING_KEY"):
+        EdgeKeys(limit_usd=5, hub_name=HUB, store_path=tmp_path / "s.sqlite")
+    clean_env.setenv("EDGE_PROVISIONING_KEY", "sk-or-v1-" + "0" * 64)
+    edge = EdgeKeys(limit_usd=5, hub_name=HUB, store_path=tmp_path / "s.sqlite")
+    assert "0" * 64 not in repr(edge) and "provisioning_key=<set>" in repr(edge)
+
+
+# -- a removed user ---------------------------------------------------------------------------
+
+
+def test_removing_a_user_disables_their_key(sb, tmp_path, clean_env, hub_log) -> None:
+    log, records = hub_log
+    edge, c = install(sb, tmp_path)
+    key = spawn(c, "alice", log).environment["OPENROUTER_API_KEY"]
+    bob = spawn(c, "bob", log).environment["OPENROUTER_API_KEY"]
+    authenticator = c.JupyterHub.authenticator_class(config=c)
+    from jupyterhub.auth import DummyAuthenticator
+
+    assert isinstance(authenticator, DummyAuthenticator)
+    authenticator.allowed_users = {"alice", "bob"}
+
+    asyncio.run(authenticator.delete_user(HubUser("alice")))
+
+    assert authenticator.allowed_users == {"bob"}  # JupyterHub's own delete_user ran too
+    (alice,) = [k for k in listed(sb) if k.name == key_name(HUB, "alice")]
+    assert alice.disabled
+    assert chat(sb, key).status_code == 401
+    assert chat(sb, bob).status_code == 200
+    assert edge.store().get("alice") is None
+    # a user who comes back gets a new key
+    assert spawn(c, "alice", log).environment["OPENROUTER_API_KEY"] != key
+    no_secret_in(records, key, bob, sb.management_key)
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+def store_bytes(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def test_the_store_is_encrypted_with_jupyterhubs_crypt_key(sb, tmp_path, clean_env) -> None:
+    clean_env.setenv("JUPYTERHUB_CRYPT_KEY", HEX_KEY)
+    edge, c = install(sb, tmp_path)
+    key = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    raw = store_bytes(edge.store_path)
+    assert key.encode() not in raw and b"sk-or-v1-" not in raw
+    assert b"fernet" in raw
+    # JupyterHub's own CryptKeeper (same variable, same format) opens what was written
+    import sqlite3
+
+    from jupyterhub.crypto import CryptKeeper
+
+    (token,) = sqlite3.connect(edge.store_path).execute("SELECT secret FROM keys").fetchone()
+    keeper = CryptKeeper(keys=[bytes.fromhex(HEX_KEY)])
+    assert keeper.fernet.decrypt(token.encode()).decode() == key
+
+
+def test_a_rotated_crypt_key_still_reads_and_base64_keys_work(sb, tmp_path, clean_env) -> None:
+    old = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    clean_env.setenv("JUPYTERHUB_CRYPT_KEY", old)
+    _, c = install(sb, tmp_path)
+    key = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    clean_env.setenv("JUPYTERHUB_CRYPT_KEY", f"{HEX_KEY}; {old}")  # the new one first
+    _, c2 = install(sb, tmp_path)
+    before = len(sb.requests)
+    assert spawn(c2, "alice").environment["OPENROUTER_API_KEY"] == key
+    assert len(sb.requests) == before
+    # EDGE_HUB_CRYPT_KEY wins over JupyterHub's
+    clean_env.setenv("EDGE_HUB_CRYPT_KEY", OTHER_HEX_KEY)
+    _, c3 = install(sb, tmp_path)
+    with pytest.raises(HubStoreError, match="EDGE_HUB_CRYPT_KEY"):
+        spawn(c3, "alice")
+
+
+def test_a_wrong_crypt_key_is_a_clear_error_and_never_a_new_key(sb, tmp_path, clean_env) -> None:
+    clean_env.setenv("JUPYTERHUB_CRYPT_KEY", HEX_KEY)
+    _, c = install(sb, tmp_path)
+    key = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    clean_env.setenv("JUPYTERHUB_CRYPT_KEY", OTHER_HEX_KEY)
+    _, c2 = install(sb, tmp_path)
+    posts = len([r for r in key_requests(sb) if r.method == "POST"])
+    with pytest.raises(HubStoreError) as err:
+        spawn(c2, "alice")
+    text = str(err.value)
+    assert "cannot be decrypted with JUPYTERHUB_CRYPT_KEY" in text and "alice" in text
+    assert key not in text and HEX_KEY not in text and OTHER_HEX_KEY not in text
+    assert len([r for r in key_requests(sb) if r.method == "POST"]) == posts
+    # no crypt key at all: says which variable to set
+    clean_env.delenv("JUPYTERHUB_CRYPT_KEY")
+    _, c3 = install(sb, tmp_path)
+    with pytest.raises(HubStoreError, match="no crypt key is set now"):
+        spawn(c3, "alice")
+
+
+def test_a_malformed_crypt_key_stops_the_hub_at_install(sb, tmp_path, clean_env) -> None:
+    clean_env.setenv("JUPYTERHUB_CRYPT_KEY", "not-a-key-secretvalue")
+    with pytest.raises(HubStoreError, match=r"JUPYTERHUB_CRYPT_KEY holds a key .* not 32 bytes") as e:
+        install(sb, tmp_path)
+    assert "secretvalue" not in str(e.value)
+
+
+def test_without_a_crypt_key_the_file_is_0600_and_the_log_says_so_once(sb, tmp_path, clean_env,
+                                                                      hub_log) -> None:
+    log, records = hub_log
+    edge, c = install(sb, tmp_path, store_path=tmp_path / "new" / "deeper" / "keys.sqlite")
+    keys = [spawn(c, user, log).environment["OPENROUTER_API_KEY"] for user in ("alice", "bob")]
+    assert stat.S_IMODE(edge.store_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(edge.store_path.parent.stat().st_mode) == 0o700
+    said = [r for r in records if "unencrypted" in r.getMessage()]
+    assert len(said) == 1 and str(edge.store_path) in said[0].getMessage()
+    assert said[0].levelno == logging.WARNING
+    assert edge.store().get("alice").key == keys[0]
+    no_secret_in(records, *keys, sb.management_key)
+
+
+def test_a_damaged_store_is_a_clear_error(tmp_path, clean_env) -> None:
+    path = tmp_path / "keys.sqlite"
+    path.write_bytes(b"this is not a database " * 100)
+    with pytest.raises(HubStoreError, match=r"cannot be used .* move it aside"):
+        HubKeyStore(path).get("alice")
+    good = HubKeyStore(tmp_path / "ok.sqlite", cipher=None)
+    good.save("alice", "f" * 64, key_name(HUB, "alice"), "sk-or-v1-" + "1" * 64)
+    import sqlite3
+
+    with sqlite3.connect(good.path) as con:
+        con.execute("UPDATE keys SET secret = NULL")
+    with pytest.raises(HubStoreError, match=r"damaged \(it holds no key\).*DELETE FROM keys"):
+        good.get("alice")
+
+
+def test_two_processes_write_the_store_at_once(tmp_path, clean_env) -> None:
+    path = tmp_path / "shared.sqlite"
+    script = ("import sys\nfrom edge_jupyter.hub import HubKeyStore\n"
+              "s = HubKeyStore(sys.argv[1], cipher=None)\n"
+              "for i in range(60):\n"
+              "    s.mark_pending(f'{sys.argv[2]}{i}', 'n')\n"
+              "    s.save(f'{sys.argv[2]}{i}', 'h', 'n', 'k')\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), who])
+             for who in ("a", "b")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    assert len(HubKeyStore(path, cipher=None).usernames()) == 120
+
+
+# -- the admin's commands -----------------------------------------------------------------------
+
+
+def hub_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli_main(["hub", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_hub_usage_lists_each_users_spend_and_whats_left(sb, tmp_path, clean_env, capsys) -> None:
+    _, c = install(sb, tmp_path)
+    alice = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    spawn(c, "bob")
+    assert chat(sb, alice).status_code == 200
+    clean_env.setenv("EDGE_PROVISIONING_KEY", sb.management_key)
+    clean_env.setenv("EDGE_OPENROUTER_URL", sb.url)
+    code, out, err = hub_cli(capsys, "usage", "--hub-name", HUB)
+    assert (code, err) == (0, "")
+    header, *rows = out.strip().splitlines()
+    assert header.split() == ["user", "spent", "limit", "left", "resets", "state"]
+    by_user = {row.split()[0]: row.split() for row in rows}
+    assert set(by_user) == {"alice", "bob"}  # not the sandbox's own key
+    (mine,) = [k for k in listed(sb) if k.name == key_name(HUB, "alice")]
+    assert mine.usage > 0
+    from edge_jupyter.money import short_left_usd, short_usd
+
+    assert by_user["alice"][1:] == [short_usd(mine.usage), "$5.00",
+                                    short_left_usd(mine.limit_remaining, 5.0), "monthly", "active"]
+    assert by_user["bob"][1:] == ["$0", "$5.00", "$5.00", "monthly", "active"]
+    assert sb.management_key not in out and alice not in out
+
+
+def test_hub_usage_all_shows_disabled_keys(sb, tmp_path, clean_env, capsys) -> None:
+    _, c = install(sb, tmp_path)
+    spawn(c, "alice")
+    asyncio.run(c.JupyterHub.authenticator_class(config=c).delete_user(HubUser("alice")))
+    clean_env.setenv("EDGE_PROVISIONING_KEY", sb.management_key)
+    clean_env.setenv("EDGE_OPENROUTER_URL", sb.url)
+    clean_env.setenv("EDGE_HUB_NAME", HUB)
+    code, out, _ = hub_cli(capsys, "usage")
+    assert code == 0 and "No OpenRouter keys of hub" in out
+    code, out, _ = hub_cli(capsys, "usage", "--all")
+    assert code == 0 and out.splitlines()[1].split()[0] == "alice" and "disabled" in out
+
+
+def test_hub_set_limit_changes_one_users_cap_confirmed(sb, tmp_path, clean_env, capsys) -> None:
+    _, c = install(sb, tmp_path)
+    alice = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    spawn(c, "bob")
+    key_file = tmp_path / "provisioning-key"
+    key_file.write_text(sb.management_key + "\n")
+    clean_env.setenv("EDGE_OPENROUTER_URL", sb.url)
+    code, out, err = hub_cli(capsys, "set-limit", "alice", "12.5", "--reset", "daily",
+                             "--hub-name", HUB, "--key-file", str(key_file))
+    assert (code, err) == (0, "")
+    assert out.strip() == "alice: limit $12.50, resets daily, $12.50 left, $0 spent (confirmed by OpenRouter)."
+    info = httpx.get(sb.api_url + "/key", headers=auth(alice), timeout=10).json()["data"]
+    assert (info["limit"], info["limit_reset"]) == (12.5, "daily")
+    (bob,) = [k for k in listed(sb) if k.name == key_name(HUB, "bob")]
+    assert (bob.limit, bob.limit_reset) == (5.0, "monthly")  # only alice's changed
+    code, out, _ = hub_cli(capsys, "set-limit", "alice", "none", "--reset", "never",
+                           "--hub-name", HUB, "--key-file", str(key_file))
+    assert code == 0 and out.startswith("alice: no limit, $0 spent")
+    info = httpx.get(sb.api_url + "/key", headers=auth(alice), timeout=10).json()["data"]
+    assert (info["limit"], info["limit_reset"]) == (None, None)
+
+
+def test_hub_commands_fail_with_one_clear_line(sb, tmp_path, clean_env, capsys) -> None:
+    _, c = install(sb, tmp_path)
+    spawn(c, "alice")
+    clean_env.setenv("EDGE_OPENROUTER_URL", sb.url)
+    code, out, err = hub_cli(capsys, "usage", "--hub-name", HUB)  # no provisioning key
+    assert (code, out) == (1, "") and "EDGE_PROVISIONING_KEY" in err and err.count("\n") == 1
+    clean_env.setenv("EDGE_PROVISIONING_KEY", sb.key)  # an ordinary key: refused
+    code, _, err = hub_cli(capsys, "usage", "--hub-name", HUB)
+    assert code == 1 and "provisioning (management) key" in err and sb.key not in err
+    clean_env.setenv("EDGE_PROVISIONING_KEY", sb.management_key)
+    code, _, err = hub_cli(capsys, "set-limit", "carol", "3", "--hub-name", HUB)
+    assert code == 1 and err.count("\n") == 1
+    assert "'carol' has not spawned" in err and "Users with keys: alice." in err
+    code, _, err = hub_cli(capsys, "usage")  # which hub?
+    assert code == 1 and "--hub-name" in err
+    with pytest.raises(SystemExit) as bad:
+        hub_cli(capsys, "set-limit", "alice", "-3", "--hub-name", HUB)
+    assert bad.value.code == 2 and "amount of USD" in capsys.readouterr().err
+    # the installed command, as an admin runs it
+    done = subprocess.run([sys.executable, "-m", "edge_jupyter.cli", "hub", "set-limit", "bob", "1",
+                           "--hub-name", HUB], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "EDGE_PROVISIONING_KEY": sb.management_key})
+    assert done.returncode == 1 and "'bob' has not spawned" in done.stderr
+    assert sb.management_key not in done.stderr + done.stdout
+
+
+# -- bring your own key -------------------------------------------------------------------------
+
+
+def test_a_connected_key_wins_over_the_provisioned_one(sb, tmp_path, clean_env) -> None:
+    _, c = install(sb, tmp_path)
+    provisioned = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    own = sb.issue_key()
+    clean_env.setenv("EDGE_KEY_STORE", "file")
+    clean_env.setenv("EDGE_DATA_DIR", str(tmp_path / "alice-data"))
+    clean_env.setenv("OPENROUTER_API_KEY", provisioned)
+    clean_env.setenv("EDGE_KEY_PROVISIONED", "jupyterhub")
+
+    first = keystore.resolve_api_key()
+    assert (first.key, first.source, first.provisioned) == (provisioned, "environment", "jupyterhub")
+    keystore.store_api_key(own)  # what %edge connect does
+    chosen = keystore.resolve_api_key()
+    assert (chosen.key, chosen.source, chosen.provisioned) == (own, "file", "")
+    assert keystore.delete_api_key()  # %edge disconnect
+    after = keystore.resolve_api_key()
+    assert after.key == provisioned
+    text = keystore.disconnect_message(True, after.source)
+    assert "Calls now use the key JupyterHub provisioned for you" in text
+    assert "unset it" not in text  # the user cannot unset the hub's key, nor needs to
+    # without the mark, the environment wins as it always did
+    clean_env.delenv("EDGE_KEY_PROVISIONED")
+    keystore.store_api_key(own)
+    assert keystore.resolve_api_key().key == provisioned
+
+
+def test_in_a_kernel_a_provisioned_key_works_and_status_says_whose(sb, tmp_path, clean_env) -> None:
+    from kernel_harness import Kernel
+
+    _, c = install(sb, tmp_path)
+    env = spawn(c, "alice").environment
+    provisioned = env["OPENROUTER_API_KEY"]
+    k = Kernel({**env, "EDGE_DATA_DIR": str(tmp_path / "alice-data"), "EDGE_KEY_STORE": "file",
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
+    try:
+        k.ok("%load_ext edge_jupyter")
+        status = k.ok("%edge status").all_text
+        assert "provisioned by JupyterHub" in status and provisioned not in status
+
+        def spent(key: str) -> float:
+            return httpx.get(sb.api_url + "/key", headers=auth(key), timeout=10).json()["data"]["usage"]
+
+        run = k.ok("%%edge -m openai/gpt-4o-mini\nSay hi [sandbox:tokens=5]")
+        assert provisioned not in run.all_text
+        assert spent(provisioned) > 0  # billed to alice's key: no connect step
+        own = sb.issue_key()
+        k.ok(f"from edge_jupyter import keystore; keystore.store_api_key({own!r})")
+        status = k.ok("%edge status").all_text
+        assert "provisioned by" not in status and "key source: file" in status
+        before = spent(provisioned)
+        k.ok("%%edge -m openai/gpt-4o-mini\nSay hi again [sandbox:tokens=5]")
+        assert spent(own) > 0 and spent(provisioned) == before  # the user's own key now
+        said = k.ok("%edge disconnect").all_text
+        assert "Calls now use the key JupyterHub provisioned for you" in said
+        assert "provisioned by JupyterHub" in k.ok("%edge status").all_text
+    finally:
+        k.shutdown()
