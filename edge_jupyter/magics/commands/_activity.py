@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ... import settings
 from .._args import UsageError, sub_parser
-from ._shared import keyed_client
 
 
 def _days_arg(text: str) -> int:
@@ -39,8 +39,8 @@ def cmd_activity(shell: Any, argv: list[str]) -> Any:
     from ...activity_report import last_completed_day, reconcile, window
     from ...ledger import Ledger
 
-    client = keyed_client()
-    manager = account.require_manager(client.origin, "Reading the account's activity")
+    # the management key alone is enough: an admin may have no key of their own connected
+    manager = account.require_manager(settings.current().origin, "Reading the account's activity")
     rows = account.activity(manager)
     now = datetime.now(timezone.utc)
     last = last_completed_day(now.date(), rows)
