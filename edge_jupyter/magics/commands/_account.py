@@ -163,7 +163,7 @@ def _ledger_rows(remaining: float | None) -> list[tuple[str, str]]:
 def cmd_limit(shell: Any, argv: list[str]) -> None:
     p = sub_parser("limit", "The connected key's credit limit on OpenRouter: shown with no "
                             "arguments; changing it needs a management key "
-                            "(`%%edge balance --management-key`).")
+                            "(`%edge balance --management-key`).")
     p.add_argument("amount", nargs="?", metavar="USD|none",
                    help="the new limit in USD, or `none` for no limit")
     p.add_argument("--reset", choices=("daily", "weekly", "monthly", "never"),
