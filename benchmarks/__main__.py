@@ -20,6 +20,7 @@ from . import (
     batch_submit,
     content,
     display,
+    hub_provision,
     latency,
     ledger,
     many_models,
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, tuple[ModuleType, dict[str, Any], dict[str, Any]]] = {
     "content": (content, {"repeats": 15}, {"repeats": 3, "rows": 20_000}),
     "tools_step": (tools_step, {"steps": 5, "repeats": 15}, {"steps": 3, "repeats": 3}),
     "batch_submit": (batch_submit, {"rows": 10_000}, {"rows": 2_000}),
+    "hub_provision": (hub_provision, {"repeats": 15}, {"repeats": 3}),
 }
 
 

@@ -581,3 +581,19 @@ def test_in_a_kernel_a_provisioned_key_works_and_status_says_whose(sb, tmp_path,
         assert "provisioned by JupyterHub" in k.ok("%edge status").all_text
     finally:
         k.shutdown()
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+
+def test_the_provisioning_benchmark_runs_and_reports_both_spawns(clean_env) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import __main__ as bench_cli
+    from benchmarks import hub_provision
+
+    assert bench_cli.BENCHMARKS["hub_provision"][0] is hub_provision
+    first, later = hub_provision.run(repeats=1)
+    for row in (first, later):
+        assert row.value > 0 and row.baseline and row.baseline > 0 and row.ok in (True, False)
+    assert "the hook sent 2 requests for 2 first and 1 later spawns" in later.note
+    assert "JUPYTERHUB_CRYPT_KEY" not in os.environ  # the run put the environment back

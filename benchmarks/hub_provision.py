@@ -1,0 +1,114 @@
+"""11. What a capped key per JupyterHub user adds to a spawn (issue 18): ``EdgeKeys``' hook.
+
+The hook (``c.Spawner.pre_spawn_hook`` as ``EdgeKeys.install`` sets it) runs on a real
+``jupyterhub.spawner.LocalProcessSpawner`` — the object the hub builds — against an
+in-process sandbox (a management key is needed, and only an in-process sandbox hands one
+out), with ``JUPYTERHUB_CRYPT_KEY`` set so keys are encrypted as on a real hub.  After one
+warm-up spawn (imports, the first connection), alternately:
+
+* **baseline**: one raw ``httpx`` ``POST /api/v1/keys`` on a kept-alive client — the least
+  any provisioning must do;
+* **first spawn** of a new user: the store read, the pending marker, ``POST /keys``, the
+  encrypted row written, the environment set (target: at most 300 ms);
+* **later spawn** of the same user (a new spawner, as after a server stop): the stored key
+  read and decrypted, no request (target: at most 20 ms).
+
+Each figure is the hook's own time, awaited in one event loop (median of the repeats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from ._common import Row, median
+
+NAME = "hub_provision"
+FIRST_TARGET_MS = 300.0
+LATER_TARGET_MS = 20.0
+
+
+class _User:
+    """What the hook needs of JupyterHub's User wrapper: its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.url = f"/user/{name}/"
+
+
+def run(repeats: int = 15) -> list[Row]:
+    try:
+        from jupyterhub.spawner import LocalProcessSpawner
+        from traitlets.config import Config
+    except ImportError as exc:
+        raise RuntimeError("needs JupyterHub: pip install 'edge-jupyter[hub]'") from exc
+    import httpx
+
+    from edge_jupyter.hub import EdgeKeys
+    from edge_jupyter.sandbox import Sandbox
+
+    saved = {n: os.environ.get(n) for n in ("JUPYTERHUB_CRYPT_KEY", "EDGE_HUB_CRYPT_KEY")}
+    os.environ["JUPYTERHUB_CRYPT_KEY"] = os.urandom(32).hex()
+    os.environ.pop("EDGE_HUB_CRYPT_KEY", None)
+    sb = Sandbox().start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="edge-bench-hub-") as folder, \
+                httpx.Client(timeout=30, trust_env=False) as raw:
+            c = Config()
+            c.JupyterHub.authenticator_class = "dummy"
+            EdgeKeys(limit_usd=5.0, limit_reset="monthly", hub_name="bench",
+                     store_path=Path(folder) / "keys.sqlite", provisioning_key=sb.management_key,
+                     openrouter_url=sb.url).install(c)
+            headers = {"Authorization": f"Bearer {sb.management_key}"}
+
+            async def hook_ms(user: str) -> float:
+                spawner = LocalProcessSpawner(user=_User(user), config=c)
+                start = time.perf_counter()
+                await spawner.run_pre_spawn_hook()
+                took = (time.perf_counter() - start) * 1000
+                assert spawner.environment["OPENROUTER_API_KEY"].startswith("sk-or-v1-")
+                return took
+
+            def raw_ms(i: int) -> float:
+                start = time.perf_counter()
+                r = raw.post(sb.api_url + "/keys", headers=headers,
+                             json={"name": f"bench-raw-{i}", "limit": 5.0, "limit_reset": "monthly"})
+                took = (time.perf_counter() - start) * 1000
+                r.raise_for_status()
+                return took
+
+            async def measure() -> tuple[list[float], list[float], list[float]]:
+                await hook_ms("warm-up")
+                raw_ms(-1)
+                base, first, later = [], [], []
+                for i in range(repeats):
+                    base.append(raw_ms(i))
+                    first.append(await hook_ms(f"user{i}"))
+                    later.append(await hook_ms(f"user{i}"))
+                return base, first, later
+
+            base, first, later = asyncio.run(measure())
+            # every /keys request the hook made: one per first spawn, none for a later one
+            sent = sum(1 for r in sb.requests if r.path.startswith("/api/v1/keys")) - (repeats + 1)
+    finally:
+        sb.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    b, f, lt = median(base), median(first), median(later)
+    note = (f"median of {repeats}, alternating; in-process sandbox; encrypted store; "
+            f"the hook sent {sent} requests for {repeats + 1} first and {repeats} later spawns")
+    return [
+        Row(NAME, "first spawn: the hook's own time (POST /keys, store, env)", f, "ms", b,
+            "ms raw httpx POST /keys", f / b if b else None, f"<= {FIRST_TARGET_MS:g} ms",
+            f <= FIRST_TARGET_MS, f"{f - b:.2f} ms over the raw POST; {note}"),
+        Row(NAME, "later spawn: the hook's own time (stored key, no request)", lt, "ms", b,
+            "ms raw httpx POST /keys", lt / b if b else None, f"<= {LATER_TARGET_MS:g} ms",
+            lt <= LATER_TARGET_MS, f"no request sent; {note}"),
+    ]
+
