@@ -158,6 +158,7 @@ SUBCOMMANDS = {
     "advise --top {}": ["0", "-1", "100000", *NOT_FINITE, "abc"],
     "connect --limit {}": ["-1", *NOT_FINITE, "abc"],
     "connect --timeout {}": ["0", "-1", *NOT_FINITE, "abc"],
+    "limit {}": ["-1", *NOT_FINITE, "abc"],
 }
 
 
