@@ -1,4 +1,4 @@
-"""Account state: keys, credits, per-key limits, PKCE auth codes, generations.
+"""Account state: keys, credits, per-key limits, PKCE auth codes, generations, activity.
 
 One lock guards everything, because every operation is tiny and the sandbox
 must stay consistent under concurrent streams (a charge and a ``/key`` read
@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ._activity import ActivityLog, Billed
 from ._clock import PERIODS, Clock, iso, window_start
 
 USER_ID = "user_sandbox"
@@ -199,8 +200,10 @@ class Accounts:
         self._keys: dict[str, KeyRecord] = {}
         self._codes: dict[str, AuthCode] = {}
         self._generations: dict[str, Generation] = {}
-        #: the sandbox's "now" for billing: limit windows, key expiry
+        #: the sandbox's "now" for billing: limit windows, key expiry, activity days
         self.clock = Clock()
+        #: every charged call, for ``/activity``
+        self.activity = ActivityLog()
 
     # -- keys ---------------------------------------------------------------
     def add_key(self, key: str | None = None, *, limit: float | Decimal | None = None,
@@ -279,13 +282,18 @@ class Accounts:
         with self._lock:
             return self.total_credits - self.total_usage
 
-    def charge(self, rec: KeyRecord, cost: Decimal, byok_upstream: Decimal) -> None:
-        """Take ``cost`` off the balance and the key; note BYOK spend on the key."""
+    def charge(self, rec: KeyRecord, cost: Decimal, byok_upstream: Decimal,
+               billed: Billed | None) -> None:
+        """Take ``cost`` off the balance and the key; note BYOK spend on the key; note the
+        call for ``/activity`` unless ``billed`` is None (a call OpenRouter does not bill)."""
         with self._lock:
+            now = self.clock.now()
             self.total_usage += cost
             rec.usage += cost
             rec.byok_usage += byok_upstream
-            rec.charges.append(Charge(self.clock.now(), cost, byok_upstream))
+            rec.charges.append(Charge(now, cost, byok_upstream))
+            if billed is not None:
+                self.activity.add(now, rec.hash, billed, cost, byok_upstream)
 
     def credits_json(self) -> dict[str, Any]:
         """The ``data`` of ``GET /api/v1/credits``."""
@@ -321,8 +329,8 @@ class Accounts:
 
     def reset(self, keep_valid: tuple[str, ...] = ()) -> None:
         """Restore the balance, delete the keys ``POST /keys`` made, zero every other key's
-        usage and restore its settings, un-revoke ``keep_valid``; forget codes and
-        generations; the clock back to real time."""
+        usage and restore its settings, un-revoke ``keep_valid``; forget codes,
+        generations and activity; the clock back to real time."""
         with self._lock:
             self.total_credits = self.initial_credits
             self.total_usage = Decimal(0)
@@ -338,4 +346,5 @@ class Accounts:
                     rec.revoked = False
             self._codes.clear()
             self._generations.clear()
+        self.activity.clear()
         self.clock.reset()

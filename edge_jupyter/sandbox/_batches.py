@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ._accounts import Generation, KeyRecord
+from ._activity import Billed, endpoint_id
 from ._chat import chat_result, plan_chat, price, usage_json, usd
 from ._errors import ApiError
 
@@ -251,7 +252,10 @@ class BatchStore:
         completion = len(plan.reasoning) + len(plan.content)
         cost = price(cheaper, plan.prompt_tokens, completion, byok=plan.byok, free=False,
                      plugin_usd=plan.plugin_usd)
-        sb.accounts.charge(rec, cost.cost, cost.upstream if plan.byok else Decimal(0))
+        sb.accounts.charge(rec, cost.cost, cost.upstream if plan.byok else Decimal(0), Billed(
+            model=plan.model.id, permaslug=plan.model.id, endpoint_id=endpoint_id(plan.endpoint.tag),
+            provider_name=plan.endpoint.provider_name, prompt_tokens=plan.prompt_tokens,
+            completion_tokens=completion, reasoning_tokens=len(plan.reasoning)))
         batch.cost += cost.cost
         batch.prompt_tokens += plan.prompt_tokens
         batch.completion_tokens += completion

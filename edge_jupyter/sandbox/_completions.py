@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ._accounts import Generation, KeyRecord
+from ._activity import Billed, endpoint_id
 from ._caches import STATUS_HEADER, PromptCacheUse, priced_with_cache
 from ._caches import asked as cache_asked
 from ._chat import (
@@ -219,6 +220,19 @@ class _Run:
         usage["prompt_tokens_details"]["cache_write_tokens"] = self.cache_use.written
         return usage, cost
 
+    def _billed(self) -> Billed | None:
+        """The call as ``/activity`` counts it; None when OpenRouter bills nothing for it (a
+        response-cache replay, an error before any token: zero-completion insurance)."""
+        o, plan = self.out, self.plan
+        completion = o.reasoning_sent + o.content_sent + o.tool_sent
+        if self.cache_status == "HIT" or o.finish_reason == "error" or (
+                completion == 0 and o.finish_reason is None):
+            return None
+        return Billed(model=plan.model.id, permaslug=plan.model.id,
+                      endpoint_id=endpoint_id(plan.endpoint.tag),
+                      provider_name=plan.endpoint.provider_name, prompt_tokens=plan.prompt_tokens,
+                      completion_tokens=completion, reasoning_tokens=o.reasoning_sent)
+
     def _finish(self) -> None:
         """Charge, remember the generation, and append the completion record (once)."""
         sb, o, plan = self.h.sandbox, self.out, self.plan
@@ -227,7 +241,8 @@ class _Run:
             sb.reasoning_details_sent.add(_details_key(
                 reasoning_details("".join(plan.reasoning[:o.reasoning_sent]))))
         usage, cost = self._usage(o.finish_reason)
-        sb.accounts.charge(self.rec, cost.cost, cost.upstream if self.byok else Decimal(0))
+        sb.accounts.charge(self.rec, cost.cost, cost.upstream if self.byok else Decimal(0),
+                           self._billed())
         ended = time.monotonic()
         latency = round((ended - self.t0) * 1000, 1)
         headers = self.h.headers
@@ -276,7 +291,7 @@ class _Run:
             "data_region": "global",
             "api_type": "completions",
             "provider_responses": [*({  # the endpoints that failed first (no upstream id)
-                "endpoint_id": "ep_sandbox_" + ep.tag.replace("/", "_"),
+                "endpoint_id": endpoint_id(ep.tag),
                 "model_permaslug": plan.model.id,
                 "provider_name": ep.provider_name,
                 "status": 502,
@@ -284,7 +299,7 @@ class _Run:
                 "is_byok": bool(ep.names() & sb.byok_providers),
             } for ep in plan.failed), {
                 "id": "chatcmpl-" + self.gen_id[-20:],
-                "endpoint_id": "ep_sandbox_" + plan.endpoint.tag.replace("/", "_"),
+                "endpoint_id": endpoint_id(plan.endpoint.tag),
                 "model_permaslug": plan.model.id,
                 "provider_name": plan.endpoint.provider_name,
                 "status": 200,

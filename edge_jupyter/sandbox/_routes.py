@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import _pages
 from ._accounts import USER_ID
+from ._activity import get_activity
 from ._batches import batch_route, create_batch, list_batches
 from ._catalog import MODELS, endpoints_json, model_json
 from ._completions import authenticate, handle_chat
@@ -307,6 +308,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/api/v1/auth/key": {"GET": get_key},
     "/api/v1/credits": {"GET": get_credits},
     "/api/v1/keys": {"GET": list_keys, "POST": create_key},
+    "/api/v1/activity": {"GET": get_activity},
     "/api/v1/auth/keys": {"POST": exchange_code},
     "/api/beta/batches": {"POST": create_batch, "GET": list_batches},
     "/auth": {"GET": auth_page},
