@@ -24,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! "$PY" -c "import edge_jupyter, pytest_jupyter, playwright, openai, nbclient, httpx_sse, markdown_it, mdit_py_plugins, nh3, mypy, matplotlib, PIL, jupyterhub" >/dev/null 2>&1 \
+if ! "$PY" -c "import edge_jupyter, pytest_jupyter, playwright, openai, nbclient, httpx_sse, markdown_it, mdit_py_plugins, nh3, mypy, matplotlib, PIL, jupyterhub, cryptography" >/dev/null 2>&1 \
    || [ -n "${EDGE_REINSTALL:-}" ] || [ "$("$PY" -c 'import edge_jupyter,os;print(os.path.realpath(edge_jupyter.__file__))' 2>/dev/null)" != "$(realpath edge_jupyter/__init__.py)" ]; then
   echo "== installing edge-jupyter[test] (editable)"
   "$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
