@@ -307,7 +307,7 @@ def svg(data: SpendByDay, *, width: int = 640, height: int = 240,
         items.append((name, label, colour, x, rows))
         x += item_w
     legend_h = rows * 15 if names else 0
-    top = 20 + (14 if data.note else 0) + 6
+    top = 20 + (14 if data.note else 0) + 10
     # A long legend (narrow charts: one model a row) makes the chart taller rather than
     # squeezing the bars: they keep at least MIN_PLOT_PX.
     height = max(height, top + MIN_PLOT_PX + 20 + legend_h + 4)
@@ -361,7 +361,7 @@ def svg(data: SpendByDay, *, width: int = 640, height: int = 240,
                 continue
             y1, y0 = y_of(below), y_of(below + amount)
             parts.append(f'<rect class="edge-bar" x="{_n(bx)}" y="{_n(y0)}" width="{_n(bar_w)}" '
-                         f'height="{_n(max(y1 - y0, 0.5))}" fill="{colour}"/>')
+                         f'height="{_n(max(y1 - y0, 1.0))}" fill="{colour}"/>')
             below += amount
         parts.append("</g>")
         out.append("".join(parts))
