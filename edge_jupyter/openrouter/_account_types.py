@@ -111,8 +111,8 @@ class ApiKey:
         """The same key with every text the server wrote passed through ``scrub``."""
         texts = ("name", "label", "created_at", "updated_at", "expires_at", "creator_user_id",
                  "workspace_id")
-        return dataclasses.replace(self, **{n: scrub(getattr(self, n)) if getattr(self, n) else
-                                            getattr(self, n) for n in texts})
+        changes: dict[str, Any] = {n: scrub(getattr(self, n)) for n in texts if getattr(self, n)}
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -165,4 +165,5 @@ class ActivityRow:
 
     def scrubbed(self, scrub: Callable[[str], str]) -> ActivityRow:
         texts = ("model", "model_permaslug", "endpoint_id", "provider_name")
-        return dataclasses.replace(self, **{n: scrub(getattr(self, n)) for n in texts})
+        changes: dict[str, Any] = {n: scrub(getattr(self, n)) for n in texts}
+        return dataclasses.replace(self, **changes)
