@@ -119,15 +119,21 @@ def test_batch_rows_are_billed_into_activity(sb: Sandbox) -> None:
         done["usage"]["prompt_tokens"], done["usage"]["completion_tokens"])
 
 
-def test_a_call_openrouter_does_not_bill_is_not_in_activity(sb: Sandbox) -> None:
+def test_calls_openrouter_does_not_bill_are_not_in_activity(sb: Sandbox) -> None:
     sb.inject(Fault.midstream(after_tokens=0, code=502))
     r = httpx.post(sb.api_url + "/chat/completions", json=chat_body("x", stream=True), headers=auth(sb.key))
     assert "error" in chunks(r.text)[-1]
     sb.inject(Fault.http(429))
     assert httpx.post(sb.api_url + "/chat/completions", json=chat_body("y"),
                       headers=auth(sb.key)).status_code == 429
+    cached = {**auth(sb.key), "X-OpenRouter-Cache": "true"}
+    for _ in range(2):  # the second is replayed from OpenRouter's response cache, at $0
+        r = httpx.post(sb.api_url + "/chat/completions", json=chat_body("z"), headers=cached)
+        assert r.status_code == 200, r.text
+    assert r.headers["X-OpenRouter-Cache-Status"] == "HIT"
     sb.advance_clock(days=1)
-    assert activity(sb) == []
+    [row] = activity(sb)
+    assert row["requests"] == 1 and row["usage"] == pytest.approx(sb.credits_used, abs=1e-12)
 
 
 def test_the_last_30_completed_days_and_no_more(sb: Sandbox) -> None:

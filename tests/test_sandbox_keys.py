@@ -397,3 +397,31 @@ def test_the_clock_moves_over_http_and_reset_brings_it_back(sb: Sandbox) -> None
             assert c.post("/_sandbox/advance_clock", json=bad).status_code == 400, bad
     sb.reset()
     assert abs((sb.now - datetime.now(before.tzinfo)).total_seconds()) < 60
+
+
+def test_the_sandbox_command_prints_a_management_key_that_manages_keys(capsys: Any) -> None:
+    import threading
+    import time
+
+    from edge_jupyter.sandbox.cli import main as cli_main
+
+    stop = threading.Event()
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(cli_main(["--port", "0"], stop=stop)))
+    t.start()
+    try:
+        out = ""
+        deadline = time.monotonic() + 10
+        while "EDGE_PROVISIONING_KEY=" not in out and time.monotonic() < deadline:
+            time.sleep(0.02)
+            out += capsys.readouterr().out
+        env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line and not line.startswith("#"))
+        api = env["EDGE_OPENROUTER_URL"] + "/api/v1"
+        made = httpx.post(api + "/keys", json={"name": "from the command line"},
+                          headers=auth(env["EDGE_PROVISIONING_KEY"]), timeout=10)
+        assert made.status_code == 201, made.text
+        assert httpx.get(api + "/keys", headers=auth(env["OPENROUTER_API_KEY"]), timeout=10).status_code == 403
+    finally:
+        stop.set()
+        t.join(5)
+    assert result == [0]

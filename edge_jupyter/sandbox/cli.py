@@ -1,7 +1,8 @@
 """``edge-jupyter sandbox``: run the sandbox in the foreground until Ctrl-C.
 
-Prints the URL and the two environment lines that point edge_jupyter (or any
-OpenRouter client) at it. Printing the key is fine: it is a local fake.
+Prints the URL and the environment lines that point edge_jupyter (or any
+OpenRouter client) at it, and its management key (``EDGE_PROVISIONING_KEY``, what
+``edge_jupyter.hub`` reads). Printing the keys is fine: they are local fakes.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) 
     print(f"edge_jupyter sandbox listening on {sandbox.url}", flush=True)
     print(f"EDGE_OPENROUTER_URL={sandbox.url}")
     print(f"OPENROUTER_API_KEY={sandbox.key}")
+    print("# a management key (/credits, /keys, /activity; a JupyterHub's provisioning key):")
+    print(f"EDGE_PROVISIONING_KEY={sandbox.management_key}")
     print("Press Ctrl-C to stop.", flush=True)
     waiter = stop or threading.Event()
     try:
