@@ -318,6 +318,25 @@ def test_removing_a_user_disables_their_key(sb, tmp_path, clean_env, hub_log) ->
     no_secret_in(records, key, bob, sb.management_key)
 
 
+def test_removing_a_user_while_openrouter_is_unreachable_keeps_them(sb, tmp_path,
+                                                                   clean_env) -> None:
+    hop = LosingHop(sb.url)
+    hop.lose_next_create = False
+    edge, c = install(sb, tmp_path, origin=hop.url)
+    key = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    hop.close()  # OpenRouter is gone for a while
+    authenticator = c.JupyterHub.authenticator_class(config=c)
+    authenticator.allowed_users = {"alice"}
+    with pytest.raises(HubError) as err:
+        asyncio.run(authenticator.delete_user(HubUser("alice")))
+    text = str(err.value)
+    assert "could not be disabled, so the user was not removed" in text and "try again" in text
+    assert key not in text
+    assert authenticator.allowed_users == {"alice"}  # the hub keeps the user: try again later
+    assert edge.store().get("alice").key == key
+    assert chat(sb, key).status_code == 200
+
+
 # -- the store ----------------------------------------------------------------------------------
 
 

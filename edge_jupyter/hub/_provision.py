@@ -81,10 +81,13 @@ def disable_named(client: OpenRouterClient, name: str, log: logging.Logger,
     done = 0
     for key_hash in hashes:
         try:
-            if client.update_key(key_hash, disabled=True).disabled:
-                done += 1
+            now = client.update_key(key_hash, disabled=True)
         except NotFound:  # deleted on OpenRouter already: nothing left that works
             continue
+        if not now.disabled:
+            raise HubError(f"OpenRouter did not disable the key {name!r} (hash "
+                           f"{key_hash[:12]}…): disable it at {KEYS_PAGE}.")
+        done += 1
         log.info("edge_jupyter: disabled OpenRouter key %r (hash %s…)", name, key_hash[:12])
     return done
 
@@ -104,8 +107,8 @@ def key_for(username: str, *, policy: KeyPolicy, store: HubKeyStore,
         if stored is not None:  # pending: a POST /keys whose answer never came back
             orphans = disable_named(client, stored.name, log)
             log.warning("edge_jupyter: a key for %s was being made when an earlier spawn "
-                        "stopped; %d key(s) named %r left from it were disabled.",
-                        username, orphans, stored.name)
+                        "failed; %d key(s) named %r left from it were disabled before a new "
+                        "one is made.", username, orphans, stored.name)
         store.mark_pending(username, name)
         try:
             created = client.create_key(name, limit=policy.limit_usd,
