@@ -2,8 +2,10 @@
 
 ``Sandbox`` serves the parts of OpenRouter that edge_jupyter uses — models,
 chat completions (streaming and not), generation stats, key and credits info,
-and the OAuth PKCE flow — on ``127.0.0.1``, with deterministic answers, exact
-costs from a small price table, and on-demand faults::
+key management (``/keys``: limits with daily/weekly/monthly windows, disabling),
+``/activity`` built from its own billing, and the OAuth PKCE flow — on ``127.0.0.1``,
+with deterministic answers, exact costs from a small price table, a billing clock a
+test can move (``sb.advance_clock(days=1)``), and on-demand faults::
 
     from edge_jupyter.sandbox import Sandbox, Fault
 
