@@ -20,7 +20,8 @@ import httpx
 
 
 class SandboxProcess:
-    """``python -m edge_jupyter.sandbox.cli`` on a free port; ``url``, ``api_url``, ``key``."""
+    """``python -m edge_jupyter.sandbox.cli`` on a free port; ``url``, ``api_url``, ``key``,
+    ``management_key``."""
 
     def __init__(self, tokens_per_second: float = 0.0, answer_length: int = 24) -> None:
         self._args = ["--port", "0", "--tokens-per-second", str(tokens_per_second),
@@ -28,6 +29,7 @@ class SandboxProcess:
         self._proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.key = ""
+        self.management_key = ""  # the sandbox's provisioning key (``/keys``, ``/activity``)
 
     @property
     def api_url(self) -> str:
@@ -49,6 +51,8 @@ class SandboxProcess:
                 self.url = line.split("=", 1)[1].strip()
             elif line.startswith("OPENROUTER_API_KEY="):
                 self.key = line.split("=", 1)[1].strip()
+            elif line.startswith("EDGE_PROVISIONING_KEY="):  # printed last
+                self.management_key = line.split("=", 1)[1].strip()
                 break
             if time.monotonic() > deadline:
                 break

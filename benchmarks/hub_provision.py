@@ -1,9 +1,9 @@
 """11. What a capped key per JupyterHub user adds to a spawn (issue 18): ``EdgeKeys``' hook.
 
 The hook (``c.Spawner.pre_spawn_hook`` as ``EdgeKeys.install`` sets it) runs on a real
-``jupyterhub.spawner.LocalProcessSpawner`` — the object the hub builds — against an
-in-process sandbox (a management key is needed, and only an in-process sandbox hands one
-out), with ``JUPYTERHUB_CRYPT_KEY`` set so keys are encrypted as on a real hub.  After one
+``jupyterhub.spawner.LocalProcessSpawner`` — the object the hub builds — against the
+sandbox in its own process (with its printed provisioning key), with
+``JUPYTERHUB_CRYPT_KEY`` set so keys are encrypted as on a real hub.  After one
 warm-up spawn (imports, the first connection), alternately:
 
 * **baseline**: one raw ``httpx`` ``POST /api/v1/keys`` on a kept-alive client — the least
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ._common import Row, median
+from ._sandbox import SandboxProcess
 
 NAME = "hub_provision"
 FIRST_TARGET_MS = 300.0
@@ -48,12 +49,11 @@ def run(repeats: int = 15) -> list[Row]:
     import httpx
 
     from edge_jupyter.hub import EdgeKeys
-    from edge_jupyter.sandbox import Sandbox
 
     saved = {n: os.environ.get(n) for n in ("JUPYTERHUB_CRYPT_KEY", "EDGE_HUB_CRYPT_KEY")}
     os.environ["JUPYTERHUB_CRYPT_KEY"] = os.urandom(32).hex()
     os.environ.pop("EDGE_HUB_CRYPT_KEY", None)
-    sb = Sandbox().start()
+    sb = SandboxProcess().start()
     try:
         with tempfile.TemporaryDirectory(prefix="edge-bench-hub-") as folder, \
                 httpx.Client(timeout=30, trust_env=False) as raw:
@@ -91,8 +91,9 @@ def run(repeats: int = 15) -> list[Row]:
                 return base, first, later
 
             base, first, later = asyncio.run(measure())
-            # every /keys request the hook made: one per first spawn, none for a later one
-            sent = sum(1 for r in sb.requests if r.path.startswith("/api/v1/keys")) - (repeats + 1)
+            # every request the hook made: one per first spawn, none for a later one
+            stats = raw.get(sb.url + "/_sandbox/stats").json()
+            sent = stats["requests"] - (repeats + 1)  # less the raw POSTs
     finally:
         sb.stop()
         for name, value in saved.items():
@@ -101,7 +102,7 @@ def run(repeats: int = 15) -> list[Row]:
             else:
                 os.environ[name] = value
     b, f, lt = median(base), median(first), median(later)
-    note = (f"median of {repeats}, alternating; in-process sandbox; encrypted store; "
+    note = (f"median of {repeats}, alternating; sandbox in its own process; encrypted store; "
             f"the hook sent {sent} requests for {repeats + 1} first and {repeats} later spawns")
     return [
         Row(NAME, "first spawn: the hook's own time (POST /keys, store, env)", f, "ms", b,
