@@ -103,6 +103,16 @@ def clean_sandbox(sb: Sandbox) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def at_noon(clean_sandbox: Sandbox) -> None:
+    """Move the sandbox's billing clock to the next 12:00 UTC, so no test sees a UTC day
+    end that it did not end itself (``sb.advance_clock``): a run near midnight would
+    otherwise split its calls over two days. ``clean_sandbox`` brings real time back."""
+    now = clean_sandbox.now
+    hours = (12 - now.hour - now.minute / 60 - now.second / 3600 - now.microsecond / 3.6e9) % 24
+    clean_sandbox.advance_clock(days=hours / 24)
+
+
+@pytest.fixture
 def client(sb: Sandbox) -> Iterator[httpx.Client]:
     """A raw httpx client against the sandbox origin, with the main key."""
     with httpx.Client(base_url=sb.url, headers=auth(sb.key), timeout=10) as c:

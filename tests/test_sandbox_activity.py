@@ -18,7 +18,7 @@ from sandbox_fixtures import auth, chat_body, chunks, spec_available, validate
 from edge_jupyter.sandbox import Fault, Sandbox
 
 pytestmark = [
-    pytest.mark.usefixtures("clean_sandbox"),
+    pytest.mark.usefixtures("clean_sandbox", "at_noon"),
     pytest.mark.skipif(not spec_available(), reason="shared OpenAPI spec not present"),
 ]
 

@@ -325,6 +325,7 @@ def windows(sb: Sandbox, admin: httpx.Client, key: str, key_hash: str) -> dict[s
     return row
 
 
+@pytest.mark.usefixtures("at_noon")
 def test_a_daily_limit_resets_at_the_next_utc_day(sb: Sandbox, admin: httpx.Client) -> None:
     key, key_hash, cost = spend_once(sb, admin, "daily")
     row = windows(sb, admin, key, key_hash)
@@ -337,6 +338,7 @@ def test_a_daily_limit_resets_at_the_next_utc_day(sb: Sandbox, admin: httpx.Clie
     assert chat(sb, key).status_code == 403
 
 
+@pytest.mark.usefixtures("at_noon")
 def test_a_weekly_limit_lasts_monday_to_sunday(sb: Sandbox, admin: httpx.Client) -> None:
     key, key_hash, cost = spend_once(sb, admin, "weekly")
     if sb.now.weekday() != 6:  # not Sunday: tomorrow is the same week
@@ -351,6 +353,7 @@ def test_a_weekly_limit_lasts_monday_to_sunday(sb: Sandbox, admin: httpx.Client)
     assert chat(sb, key).status_code == 200
 
 
+@pytest.mark.usefixtures("at_noon")
 def test_a_monthly_limit_lasts_the_calendar_month(sb: Sandbox, admin: httpx.Client) -> None:
     from datetime import timedelta
 
@@ -369,6 +372,7 @@ def test_a_monthly_limit_lasts_the_calendar_month(sb: Sandbox, admin: httpx.Clie
     assert chat(sb, key).status_code == 200
 
 
+@pytest.mark.usefixtures("at_noon")
 def test_byok_spend_counts_against_the_limit_only_when_asked(sb: Sandbox, admin: httpx.Client) -> None:
     sb.byok_providers = {"openai"}
     counted = create(admin, name="byok counted", limit=1, include_byok_in_limit=True)
