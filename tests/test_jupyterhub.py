@@ -192,6 +192,26 @@ def test_a_respawn_reuses_the_key(story):
     assert story.keys()["alice"].usage > spent
 
 
+def test_a_user_who_brings_their_own_key_uses_it_until_they_disconnect(story):
+    assert "provisioned by JupyterHub" in story.ok("alice", "%edge status").all_text
+    own = story.sandbox.issue_key()  # a key of alice's own OpenRouter account
+    story.plaintext["alice's own"] = own
+    handed = story.hub.root / "alice-own-key.txt"  # read by the cell: no key in its source
+    handed.write_text(own, encoding="utf-8")
+    # what `%edge connect` stores once OpenRouter's page approves (in the file store the
+    # documented config chooses: EDGE_KEY_STORE=file)
+    story.ok("alice", f"from edge_jupyter import keystore\n"
+                      f"keystore.store_api_key(open({str(handed)!r}).read())")
+    hub_spent = story.keys()["alice"].usage
+    story.ok("alice", EDGE_CELL)
+    assert story.sandbox.accounts.lookup(own).usage > 0  # her own key now
+    assert story.keys()["alice"].usage == hub_spent
+    back = story.ok("alice", "%edge disconnect").all_text
+    assert "JupyterHub provisioned for you" in back, back
+    story.ok("alice", EDGE_CELL)
+    assert story.keys()["alice"].usage > hub_spent  # the hub's key again
+
+
 def test_a_removed_users_key_is_disabled(story):
     bob = story.keys()["bob"]
     story.hub.delete_user("bob")
@@ -214,9 +234,9 @@ def test_the_hubs_store_keeps_the_keys_encrypted_and_private(story):
 
 def test_no_key_in_any_log_command_line_or_cell_output(story):
     story.hub.note_pids()
-    secrets = {**{f"{u}'s key": k for u, k in story.plaintext.items()},
+    secrets = {**{f"{u} key": k for u, k in story.plaintext.items()},
                "the provisioning key": story.sandbox.management_key}
-    assert sorted(story.plaintext) == USERS
+    assert sorted(story.plaintext) == sorted([*USERS, "alice's own"])
     places = {**story.hub.all_logs(),
               **{f"cmdline of pid {p}": c for p, c in story.hub.cmdlines.items()},
               **{f"cell {i}": json.dumps([c.reply, *c.messages]) for i, c in enumerate(story.cells)}}
