@@ -448,7 +448,10 @@ def use_matplotlib() -> bool:
         return False
     import importlib.util
 
-    return importlib.util.find_spec("matplotlib") is not None
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # blocked (sys.modules["matplotlib"] = None) or broken
+        return False
 
 
 def show(data: SpendByDay) -> None:

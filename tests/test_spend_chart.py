@@ -278,6 +278,24 @@ def test_edge_chart_svg_forces_the_svg(monkeypatch):
     assert not spend_chart.use_matplotlib()
 
 
+def test_without_matplotlib_show_sends_the_svg_and_a_text_line():
+    code = ("import sys; sys.modules['matplotlib'] = None  # as if it were not installed\n"
+            "from IPython.core.interactiveshell import InteractiveShell\n"
+            "from IPython.utils.capture import capture_output\n"
+            "from edge_jupyter import spend_chart\n"
+            "InteractiveShell.instance()\n"
+            "data = spend_chart.SpendByDay(dates=['2026-11-30'], series={'a/b': [0.25]})\n"
+            "with capture_output() as shown:\n"
+            "    spend_chart.show(data)\n"
+            "(out,) = shown.outputs\n"
+            "print(sorted(out.data), out.data['text/plain'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("['image/svg+xml', 'text/plain'] Spend per day (UTC): "
+                                   "$0.25 from 2026-11-30")
+
+
 def test_the_extension_loads_without_matplotlib():
     # (IPython's own test shell imports matplotlib itself: the terminal shell does not)
     statement = ("from IPython.terminal.interactiveshell import TerminalInteractiveShell\n"
