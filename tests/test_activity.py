@@ -164,4 +164,118 @@ def test_days_and_by_are_checked_by_the_parser() -> None:
         COMMANDS["activity"][0](None, ["--by", "week"])
 
 
-_ = httpx  # used by the end-to-end tests below
+# -- end to end: a real kernel, the real sandbox, calls made around edge_jupyter ---------------
+
+
+@pytest.fixture
+def kernel(sb, tmp_path):
+    """A kernel of its own (its own empty ledger), the management key in its environment."""
+    from kernel_harness import Kernel
+
+    k = Kernel({"EDGE_OPENROUTER_URL": sb.url, "OPENROUTER_API_KEY": sb.key,
+                "OPENROUTER_MANAGEMENT_KEY": sb.management_key,
+                "EDGE_DATA_DIR": str(tmp_path / "activity-data"),
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
+    k.ok("%load_ext edge_jupyter")
+    yield k
+    k.shutdown()
+
+
+def outputs(run) -> str:
+    """Everything the cell showed (every output and the error), not the code it ran."""
+    return "\n".join(str(m["content"]) for m in run.messages
+                     if m["msg_type"] in ("stream", "display_data", "update_display_data",
+                                          "execute_result", "error"))
+
+
+def straight_to_the_sandbox(sb, model: str) -> float:
+    """A call made with the account's key by another app (httpx, not edge_jupyter): its cost."""
+    r = httpx.post(sb.api_url + "/chat/completions", timeout=30,
+                   headers={"Authorization": f"Bearer {sb.key}"},
+                   json={"model": model, "messages": [{"role": "user", "content": "elsewhere"}]})
+    assert r.status_code == 200, r.text
+    return r.json()["usage"]["cost"]
+
+
+def magic_frame(kernel, line: str) -> dict:
+    return kernel.value(f"get_ipython().run_line_magic('edge', {line!r})"
+                        ".astype(str).to_dict(orient='list')")
+
+
+def test_calls_made_elsewhere_show_up_as_spent_elsewhere(kernel, sb) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    kernel.ok("%%edge -m openai/gpt-4o-mini\nFrom the notebook")
+    mine = sb.completions[-1].usage["cost"]
+    away_mini = straight_to_the_sandbox(sb, "openai/gpt-4o-mini")
+    away_4o = straight_to_the_sandbox(sb, "openai/gpt-4o")
+    first = outputs(kernel.ok("%edge activity --days 2"))
+    assert "OpenRouter billed nothing on these 2 day(s)" in first, "today is not in /activity yet"
+    today = datetime.now(timezone.utc).date()
+    sb.advance_clock(days=1)  # the day of those calls is over: /activity reports it
+    run = kernel.ok("%edge activity --days 2")
+    text = outputs(run)
+    billed = mine + away_mini + away_4o
+    assert (f"OpenRouter billed {short_usd(billed)} on {today.isoformat()}; this ledger has "
+            f"{short_usd(mine)}; {short_usd(away_mini + away_4o)} was spent elsewhere.") in text
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    assert f"Today's spend ({tomorrow}, UTC) is not in OpenRouter's activity until the UTC day ends" in text
+    frame = magic_frame(kernel, "activity --days 2")
+    rows = {m: i for i, m in enumerate(frame["model"])}
+    mini, big = rows["openai/gpt-4o-mini"], rows["openai/gpt-4o"]
+    assert float(frame["billed_usd"][mini]) == pytest.approx(mine + away_mini, rel=1e-12)
+    assert float(frame["ledger_usd"][mini]) == pytest.approx(mine, rel=1e-12)
+    assert float(frame["elsewhere_usd"][mini]) == pytest.approx(away_mini, rel=1e-9)
+    assert float(frame["ledger_usd"][big]) == 0.0 and frame["requests"][big] == "1"
+    assert float(frame["elsewhere_usd"][big]) == pytest.approx(away_4o, rel=1e-12)
+    by_model = magic_frame(kernel, "activity --days 2 --by model")
+    assert sorted(by_model["model"]) == ["openai/gpt-4o", "openai/gpt-4o-mini"]
+    by_provider = magic_frame(kernel, "activity --days 2 --by provider")
+    assert sum(map(float, by_provider["billed_usd"])) == pytest.approx(billed, rel=1e-12)
+    assert sum(map(float, by_provider["ledger_usd"])) == pytest.approx(mine, rel=1e-12)
+    by_day = magic_frame(kernel, "activity --by day")
+    assert by_day["date"] == [today.isoformat()]
+    assert sb.key not in text and sb.management_key not in text
+    from edge_jupyter.money import exact_usd
+
+    plotted = kernel.ok("%edge activity --days 2 --plot")
+    picture = plotted.output_with("image/png")  # matplotlib is installed here
+    assert picture["data"]["text/plain"] == ("Billed by OpenRouter per day (UTC), every app: "
+                                             f"{exact_usd(billed)} from {today - timedelta(days=1)} "
+                                             f"to {today}")
+    assert not [o for o in plotted.outputs if o["output_type"] == "execute_result"]
+    refused = kernel.run("%edge activity --plot --by model")
+    assert refused.status == "error" and "leave out --by" in refused.error_text
+
+
+def test_activity_needs_a_management_key_and_says_how_to_add_one(kernel, sb) -> None:
+    kernel.ok("import os; os.environ.pop('OPENROUTER_MANAGEMENT_KEY')")
+    run = kernel.run("%edge activity")
+    assert run.status == "error"
+    assert ("Reading the account's activity needs an OpenRouter management key, and none is "
+            "stored: store one with `%edge balance --management-key` (create it at "
+            "https://openrouter.ai/settings/provisioning-keys).") in run.error_text
+    assert not [r for r in sb.requests if r.path.endswith("/activity")]
+    kernel.ok("os.environ['OPENROUTER_MANAGEMENT_KEY'] = os.environ['OPENROUTER_API_KEY']")
+    run = kernel.run("%edge activity")
+    assert run.status == "error"
+    assert ("Reading the account's activity: OpenRouter refused the stored management key "
+            "(Only management keys can perform this operation): it is an ordinary key") in run.error_text
+    assert sb.key not in outputs(run)
+
+
+def test_a_management_key_alone_is_enough(sb, tmp_path, monkeypatch, capsys) -> None:
+    """An admin with no key of their own connected still sees the account's activity."""
+    from edge_jupyter.magics.commands import COMMANDS
+
+    for name in ("OPENROUTER_API_KEY", "EDGE_KEY_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.setenv("EDGE_OPENROUTER_URL", sb.url)
+    monkeypatch.setenv("EDGE_DATA_DIR", str(tmp_path / "admin-data"))
+    monkeypatch.setenv("OPENROUTER_MANAGEMENT_KEY", sb.management_key)
+    cost = straight_to_the_sandbox(sb, "openai/gpt-4o-mini")
+    sb.advance_clock(days=1)
+    frame = COMMANDS["activity"][0](None, ["--days", "1"])
+    assert frame["elsewhere_usd"].tolist() == [cost]
+    assert f"this ledger has $0; {short_usd(cost)} was spent elsewhere." in capsys.readouterr().out
