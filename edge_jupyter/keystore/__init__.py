@@ -99,7 +99,7 @@ def delete_api_key() -> bool:
 
 
 def resolve_management_key() -> ResolvedKey:
-    """The management (provisioning) key, used only for ``/credits``: env, then the store."""
+    """The management (provisioning) key (``/credits``, ``/keys``, ``/activity``): env, then the store."""
     return _select.resolve(MANAGEMENT_KEY_USERNAME, ENV_MANAGEMENT_KEY)
 
 

@@ -99,7 +99,8 @@ def cmd_disconnect(shell: Any, argv: list[str]) -> None:
 def cmd_balance(shell: Any, argv: list[str]) -> None:
     p = sub_parser("balance", "What OpenRouter will let you spend, and what you spent.")
     p.add_argument("--management-key", action="store_true",
-                   help="store a management key (asked for privately) to show the account balance")
+                   help="store a management key (asked for privately): the account balance, "
+                        "%%edge limit, %%edge disconnect --revoke, %%edge activity")
     p.add_argument("--forget-management-key", action="store_true", help="remove the management key")
     args = p.parse_args(argv)
     from ... import balance as balance_mod
@@ -116,7 +117,8 @@ def cmd_balance(shell: Any, argv: list[str]) -> None:
         if not key:
             raise EdgeCellError("No key entered; nothing stored.")
         where = keystore.store_management_key(key)
-        print(f"Management key stored in the {where}; it is used only to read /credits.")
+        print(f"Management key stored in the {where}; it reads the account balance (/credits) "
+              "and lets `%edge limit`, `%edge disconnect --revoke` and `%edge activity` work.")
     bal = balance_mod.fetch(keyed_client())
     rows: list[tuple[str, str]] = []
     if bal.credits is not None:
