@@ -202,7 +202,8 @@ def magic_frame(kernel, line: str) -> dict:
                         ".astype(str).to_dict(orient='list')")
 
 
-def test_calls_made_elsewhere_show_up_as_spent_elsewhere(kernel, sb) -> None:
+def test_calls_made_elsewhere_show_up_as_spent_elsewhere(kernel, clean_sandbox) -> None:
+    sb = clean_sandbox  # reset after too: the moved clock must not reach later tests
     from datetime import datetime, timedelta, timezone
 
     kernel.ok("%%edge -m openai/gpt-4o-mini\nFrom the notebook")
@@ -264,8 +265,9 @@ def test_activity_needs_a_management_key_and_says_how_to_add_one(kernel, sb) -> 
     assert sb.key not in outputs(run)
 
 
-def test_a_management_key_alone_is_enough(sb, tmp_path, monkeypatch, capsys) -> None:
+def test_a_management_key_alone_is_enough(clean_sandbox, tmp_path, monkeypatch, capsys) -> None:
     """An admin with no key of their own connected still sees the account's activity."""
+    sb = clean_sandbox
     from edge_jupyter.magics.commands import COMMANDS
 
     for name in ("OPENROUTER_API_KEY", "EDGE_KEY_STORE"):
