@@ -238,8 +238,8 @@ def revoke_connected() -> tuple[bool, str]:
     where = f"delete it at {KEYS_PAGE}, where its label is {label}."
     manager = management_client(key_client.origin)
     if manager is None:
-        return False, (f"{still}: revoking it from here needs a management key ({ADD_MANAGEMENT_KEY}); "
-                       f"{where}")
+        return False, (f"{still}: revoking it from here needs a management key, and none is "
+                       f"stored; {where}")
     try:
         key = revoke(manager, key_client, info)
     except EdgeError as exc:

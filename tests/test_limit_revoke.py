@@ -117,7 +117,8 @@ def test_a_change_without_a_management_key_is_refused_with_the_how_to(kernel, sb
     assert [r.path for r in sb.requests[before:]] == ["/api/v1/key"], "only GET /key was asked"
     assert key_info(sb, connected).json()["data"]["limit"] == 5.0
     shown = outputs(kernel.ok("%edge limit"))
-    assert "To change it from here" in shown and "--management-key" in shown
+    assert "To change it from here, a management key is needed" in shown
+    assert "--management-key" in shown
     assert connected not in outputs(run) + shown
 
 
@@ -178,8 +179,7 @@ def test_revoke_without_a_management_key_says_the_key_still_works_and_where(sb, 
     label = f"{key[:12]}...{key[-3:]}"
     line = str(still.value)
     assert line.startswith(f"The key {label} STILL WORKS on OpenRouter: revoking it from here "
-                           "needs a management key (store one with `%edge balance "
-                           "--management-key`")
+                           "needs a management key, and none is stored; ")
     assert line.endswith(f"delete it at {KEYS_PAGE}, where its label is {label}.")
     out = capsys.readouterr().out
     assert out.startswith("Disconnected: the stored OpenRouter key was removed.")

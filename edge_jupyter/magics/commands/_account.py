@@ -200,8 +200,8 @@ def cmd_limit(shell: Any, argv: list[str]) -> None:
                 show_warning(f"The key's name is not shown: {exc}")
         display_table(_limit_rows(info, name), "OpenRouter key limit")
         if manager is None:
-            print(f"To change it from here: {account.ADD_MANAGEMENT_KEY}; or change it at "
-                  f"{account.KEYS_PAGE}.")
+            print(f"To change it from here, a management key is needed: "
+                  f"{account.ADD_MANAGEMENT_KEY}; or change it at {account.KEYS_PAGE}.")
         return
     if manager is None:
         display_table(_limit_rows(client.key_info(), ""), "OpenRouter key limit (unchanged)")
