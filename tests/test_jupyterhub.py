@@ -6,7 +6,8 @@ configurable-http-proxy from npm, DummyAuthenticator, local processes), loading
 (its management key as the provisioning key). Alice and bob log in together; each
 server gets its own key and runs ``%%edge`` over its kernel websocket. The tests run
 in file order, as the story of one class: first spawns, calls, the admin's usage table,
-a cap reached, a respawn, a user removed, and at the end no key anywhere it must not be.
+a cap reached, a respawn, a user's own key, a user removed, a spawn the hub cannot give a
+key, the store at rest, and at the end no key anywhere it must not be.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Story:
         self.servers: dict[str, UserServer] = {}
         self.kernels: dict[str, str] = {}
         self.cells: list[CellRun] = []
+        self.messages: list[str] = []  # what the hub's pages showed
         self.plaintext: dict[str, str] = {}  # user -> key, from the sandbox's own registry
 
     def start(self, names: list[str]) -> None:
@@ -220,6 +222,20 @@ def test_a_removed_users_key_is_disabled(story):
     assert chat(story.sandbox, story.keys()["alice"].key).status_code == 200
 
 
+def test_a_spawn_that_cannot_get_a_key_says_what_to_do(story):
+    story.hub.create_user("carol")
+    provisioning = story.sandbox.accounts.lookup(story.sandbox.management_key)
+    story.sandbox.revoke(story.sandbox.management_key)  # as if the admin deleted it
+    try:
+        message = story.hub.spawn_failure("carol")
+    finally:
+        provisioning.revoked = False
+    story.messages.append(message)
+    assert "could not make an OpenRouter key for carol" in message, message
+    assert "EDGE_PROVISIONING_KEY" in message and "provisioning-keys" in message, message
+    assert not story.hub.user("carol")["servers"]  # no server without its key
+
+
 def test_the_hubs_store_keeps_the_keys_encrypted_and_private(story):
     store = story.hub.root / "edge-keys"  # EDGE_HUB_STORE's folder (hub_fixtures)
     files = sorted(p for p in store.iterdir() if p.is_file())
@@ -239,10 +255,11 @@ def test_no_key_in_any_log_command_line_or_cell_output(story):
     assert sorted(story.plaintext) == sorted([*USERS, "alice's own"])
     places = {**story.hub.all_logs(),
               **{f"cmdline of pid {p}": c for p, c in story.hub.cmdlines.items()},
-              **{f"cell {i}": json.dumps([c.reply, *c.messages]) for i, c in enumerate(story.cells)}}
+              **{f"cell {i}": json.dumps([c.reply, *c.messages]) for i, c in enumerate(story.cells)},
+              **{f"hub page message {i}": m for i, m in enumerate(story.messages)}}
     # the places were searched: the hub's log (DEBUG, with the proxy's output in it: the
     # hub starts the proxy on its own stdout), each server's log, the servers' command lines
-    assert len(story.hub.all_logs()) == 1 + len(USERS)
+    assert len(story.hub.all_logs()) == 1 + len(USERS) and story.messages
     assert "[D " in story.hub.log_text() and "[ConfigProxy]" in story.hub.log_text()
     assert sum("jupyterhub-singleuser" in c for c in story.hub.cmdlines.values()) >= 3
     assert any("ipykernel" in c for c in story.hub.cmdlines.values())
