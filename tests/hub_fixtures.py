@@ -49,19 +49,12 @@ def chp_command() -> str:
         REPO / ".cache" / "chp" / "node_modules" / ".bin" / "configurable-http-proxy")
 
 
-def _wrapper_config(root: Path, *, documented: Path | None, hub_port: int,
-                    proxy_api_port: int, service_token: str) -> str:
+def _wrapper_config(root: Path, *, documented: Path, hub_port: int, proxy_api_port: int,
+                    service_token: str) -> str:
     """The test's jupyterhub_config.py: the documented file as written, then only what a
     test machine must change: the ports and files it may not share, logs to files, and the
     test's own admin service. (The documented file takes its listening port, key store,
     OpenRouter URL and provisioning key from the environment: :func:`running_hub` sets them.)"""
-    if documented is None:  # the bare recipe hub, for trying this machinery alone
-        load = ('c.JupyterHub.authenticator_class = "dummy"\n'
-                'c.Authenticator.allow_all = True\n'
-                'c.JupyterHub.ip = "127.0.0.1"\n'
-                'c.JupyterHub.port = int(os.environ["EDGE_HUB_PORT"])')
-    else:
-        load = f"load_subconfig({str(documented)!r})  # the documented config, as written"
     return f'''\
 import os
 import subprocess
@@ -71,7 +64,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 c = get_config()  # noqa: F821
 ROOT = {str(root)!r}
 
-{load}
+load_subconfig({str(documented)!r})  # the documented config, as written
 
 
 class LoggedSpawner(SimpleLocalProcessSpawner):
@@ -199,10 +192,6 @@ class Hub:
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def server_log(self, name: str) -> str:
-        path = self.root / "logs" / f"singleuser-{name}.log"
-        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-
     def all_logs(self) -> dict[str, str]:
         """Every log file the hub's processes wrote: the hub's (with the proxy's output:
         JupyterHub starts the proxy on its own stdout) and each single-user server's."""
@@ -318,19 +307,10 @@ class UserServer:
         self.hub.note_pids()
         return str(r.json()["id"])
 
-    def shutdown_kernel(self, kernel_id: str) -> None:
-        httpx.delete(self.base + f"api/kernels/{kernel_id}", headers=self.headers,
-                     timeout=30, trust_env=False)
-
     def execute(self, kernel_id: str, code: str, *, timeout: float = 60.0) -> CellRun:
         """Run one cell in the kernel over its websocket; the cell's messages and outputs."""
         ws_url = self.base.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
         return asyncio.run(execute_over_websocket(ws_url, self.headers, code, timeout))
-
-    def ok(self, kernel_id: str, code: str, **kwargs: Any) -> CellRun:
-        run = self.execute(kernel_id, code, **kwargs)
-        assert run.status == "ok", f"cell failed:\n{code}\n{run.error_text}\n{run.all_text}"
-        return run
 
 
 def _message(msg_type: str, content: dict[str, Any], session: str) -> dict[str, Any]:
@@ -388,7 +368,7 @@ async def execute_over_websocket(ws_url: str, headers: dict[str, str], code: str
 
 
 @contextlib.contextmanager
-def running_hub(root: Path, env: dict[str, str], *, documented: Path | None = DOCUMENTED_CONFIG,
+def running_hub(root: Path, env: dict[str, str], *, documented: Path = DOCUMENTED_CONFIG,
                 timeout: float = 60.0) -> Iterator[Hub]:
     """Start JupyterHub in ``root`` with ``env`` (the hub's whole environment); stop it,
     its proxy and every server and kernel below it by pid when done."""
