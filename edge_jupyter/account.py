@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -210,42 +211,78 @@ def revoke(manager: OpenRouterClient, key_client: OpenRouterClient,
                        f"answers: delete it at {KEYS_PAGE}.")
 
 
-def revoke_connected() -> tuple[bool, str]:
-    """``%edge disconnect --revoke``'s part on OpenRouter: (revoked or nothing to revoke,
-    the sentence saying so). When the key could not be deleted the sentence says plainly that
-    it STILL WORKS and where to delete it, naming its label. Never raises an EdgeError."""
-    import os
+@dataclass(frozen=True)
+class Revocation:
+    """What ``%edge disconnect --revoke`` did on OpenRouter.
 
+    ``done``: revoked (or nothing left to revoke); ``sentence`` says so, or says plainly that
+    the key STILL WORKS and where to delete it; ``environment``: ``OPENROUTER_API_KEY`` holds
+    the key now revoked (calls fail until it is unset)."""
+
+    done: bool
+    sentence: str
+    environment: bool = False
+
+
+def revoke_connected() -> Revocation:
+    """``%edge disconnect --revoke``'s part on OpenRouter. Never raises an EdgeError.
+
+    The key revoked is the one the disconnect removes: the stored key (``%edge connect``'s),
+    even when ``OPENROUTER_API_KEY`` is set too — revoking the environment's key and then
+    removing the stored one would leave a live key nobody was told about. Only with no
+    stored key is the environment's key (the one calls use) revoked; a JupyterHub's never.
+    """
     from .errors import EdgeError
-    from .keystore import resolve_api_key
+    from .keystore import ENV_API_KEY, ENV_PROVISIONED, stored_api_key
 
-    resolved = resolve_api_key()
-    if not resolved.key:
-        return True, "No OpenRouter key is connected, so none was revoked."
-    if resolved.source == "environment" and os.environ.get("EDGE_KEY_PROVISIONED"):
-        return False, ("This key was provisioned by JupyterHub, so it is not revoked from here: "
-                       "ask the hub's admin (it STILL WORKS).")
-    key_client = OpenRouterClient(resolved.key)
+    stored = stored_api_key()
+    environment = os.environ.get(ENV_API_KEY) or None
+    from_env = False
+    if stored.key:
+        secret = stored.key
+    elif environment and os.environ.get(ENV_PROVISIONED):
+        return Revocation(False, "This key was provisioned by JupyterHub, so it is not revoked "
+                                 "from here: ask the hub's admin (it STILL WORKS).")
+    elif environment:
+        secret, from_env = environment, True
+    else:
+        return Revocation(True, "No OpenRouter key is connected, so none was revoked.")
+
+    def the_key(label: str = "") -> str:
+        """Which key ("The …"): both can be there, so each sentence names the one it means."""
+        parts = ("The", "" if from_env else "stored", "key", label,
+                 f"in {ENV_API_KEY}" if from_env else "")
+        return " ".join(part for part in parts if part)
+
+    key_client = OpenRouterClient(secret)
     try:
         info = key_client.key_info()
     except AuthenticationError:
-        return True, "OpenRouter no longer accepts this key (401), so there was nothing to revoke."
+        return Revocation(True, f"OpenRouter no longer accepts {_lower_first(the_key())} (401), so "
+                                f"there was nothing to revoke.", secret == environment)
     except EdgeError as exc:
-        return False, (f"The key STILL WORKS as far as is known: OpenRouter could not be asked "
-                       f"about it ({_clause(exc)}). Delete it at {KEYS_PAGE}.")
+        return Revocation(False, f"{the_key()} STILL WORKS as far as is known: OpenRouter could "
+                                 f"not be asked about it ({_clause(exc)}). Delete it at "
+                                 f"{KEYS_PAGE}.")
     label = info.label or "(no label)"
-    still = f"The key {label} STILL WORKS on OpenRouter"
+    still = f"{the_key(label)} STILL WORKS on OpenRouter"
     where = f"delete it at {KEYS_PAGE}, where its label is {label}."
     manager = management_client(key_client.origin)
     if manager is None:
-        return False, (f"{still}: revoking it from here needs a management key, and none is "
-                       f"stored; {where}")
+        return Revocation(False, f"{still}: revoking it from here needs a management key, and "
+                                 f"none is stored; {where}")
     try:
         key = revoke(manager, key_client, info)
     except EdgeError as exc:
-        return False, f"{still} ({_clause(exc)}); {where}"
+        return Revocation(False, f"{still} ({_clause(exc)}); {where}")
     named = f" (named {key.name!r})" if key.name and key.name != key.label else ""
-    return True, f"Revoked on OpenRouter: the key {label}{named} was deleted and now gets 401 there."
+    return Revocation(True, f"Revoked on OpenRouter: {_lower_first(the_key(label))}{named} was "
+                            f"deleted and now gets 401 there.", secret == environment)
+
+
+def _lower_first(text: str) -> str:
+    """A sentence's start inside another sentence ("The key" → "the key"; names keep their case)."""
+    return text[:1].lower() + text[1:]
 
 
 def _clause(exc: Exception) -> str:

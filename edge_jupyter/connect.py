@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from . import keystore, settings
@@ -34,6 +34,9 @@ from .jupyter_servers import ServerInfo, find_server
 from .magics import in_kernel, sub_parser
 from .money import short_left_usd, short_usd
 from .user_numbers import SECONDS, USD
+
+if TYPE_CHECKING:  # account imports the client (httpx): only when --revoke is asked
+    from .account import Revocation
 
 #: How long ``%edge connect`` waits for the user to approve (OpenRouter codes live 10 min).
 DEFAULT_TIMEOUT = 300.0
@@ -385,7 +388,7 @@ def run_disconnect(argv: list[str]) -> None:
                    help="also delete the key on OpenRouter (needs a management key: "
                         "`%%edge balance --management-key`)")
     args = p.parse_args(argv)
-    revoked: tuple[bool, str] | None = None
+    revoked: Revocation | None = None
     if args.revoke:
         from .account import revoke_connected
 
@@ -393,16 +396,17 @@ def run_disconnect(argv: list[str]) -> None:
     try:
         removed = keystore.delete_api_key()
     except keystore.KeyStoreError as exc:
-        if revoked and revoked[0]:
-            print(revoked[1])  # what happened on OpenRouter is said whatever the store did
+        if revoked and revoked.done:
+            print(revoked.sentence)  # what happened on OpenRouter is said whatever the store did
         print(f"Could not disconnect: {exc}", file=sys.stderr)
         removed = None
     if removed is not None:
         after = keystore.resolve_api_key()
-        message = keystore.disconnect_message(removed, after.source,
-                                              still_on_openrouter=revoked is None)
-        print(f"{revoked[1]} {message}" if revoked and revoked[0] else message)
-    if revoked and not revoked[0]:
+        message = keystore.disconnect_message(
+            removed, after.source, still_on_openrouter=revoked is None,
+            environment_revoked=bool(revoked and revoked.environment))
+        print(f"{revoked.sentence} {message}" if revoked and revoked.done else message)
+    if revoked and not revoked.done:
         from .magics import EdgeCellError
 
-        raise EdgeCellError(revoked[1])
+        raise EdgeCellError(revoked.sentence)

@@ -147,7 +147,7 @@ def test_disconnect_revoke_deletes_the_key_on_openrouter_and_here(kernel, sb, co
     run = kernel.ok("%edge disconnect --revoke")
     text = outputs(run)
     label = f"{connected[:12]}...{connected[-3:]}"
-    assert f"Revoked on OpenRouter: the key {label} (named 'my notebook') was deleted and now " \
+    assert f"Revoked on OpenRouter: the stored key {label} (named 'my notebook') was deleted and now " \
            "gets 401 there." in text
     assert "Disconnected: the stored OpenRouter key was removed." in text
     assert "still exists" not in text and connected not in text
@@ -178,7 +178,7 @@ def test_revoke_without_a_management_key_says_the_key_still_works_and_where(sb, 
         connect.run_disconnect(["--revoke"])
     label = f"{key[:12]}...{key[-3:]}"
     line = str(still.value)
-    assert line.startswith(f"The key {label} STILL WORKS on OpenRouter: revoking it from here "
+    assert line.startswith(f"The stored key {label} STILL WORKS on OpenRouter: revoking it from here "
                            "needs a management key, and none is stored; ")
     assert line.endswith(f"delete it at {KEYS_PAGE}, where its label is {label}.")
     out = capsys.readouterr().out
@@ -214,15 +214,54 @@ def test_a_key_provisioned_by_jupyterhub_is_not_revoked_from_the_notebook(sb, fi
     assert key_info(sb, key).status_code == 200
 
 
-def test_revoke_of_an_environment_key_deletes_it_and_says_the_variable_is_still_set(
+def test_revoke_of_an_environment_key_deletes_it_and_says_calls_fail_until_it_is_unset(
         sb, file_store, capsys, monkeypatch) -> None:
     key = new_key(sb, "from the environment")
     monkeypatch.setenv("OPENROUTER_API_KEY", key)
     monkeypatch.setenv("OPENROUTER_MANAGEMENT_KEY", sb.management_key)
     connect.run_disconnect(["--revoke"])
     out = capsys.readouterr().out
-    assert out.startswith("Revoked on OpenRouter") and "OPENROUTER_API_KEY is still set" in out
+    label = f"{key[:12]}...{key[-3:]}"
+    assert out.startswith(f"Revoked on OpenRouter: the key {label} in OPENROUTER_API_KEY "
+                          "(named 'from the environment') was deleted")
+    assert "OPENROUTER_API_KEY is still set in this environment to the revoked key, so every " \
+           "call fails (401) until you unset it where Jupyter starts." in out
+    assert "calls still use it" not in out
     assert key_info(sb, key).status_code == 401 and key not in out
+
+
+def test_revoke_with_a_stored_key_and_an_environment_key_revokes_the_stored_one(
+        sb, file_store, capsys, monkeypatch) -> None:
+    """The key revoked is the key removed: the stored one; OPENROUTER_API_KEY's stays live."""
+    in_env = new_key(sb, "in the environment")
+    stored = new_key(sb, "connected here")
+    keystore.store_api_key(stored)
+    monkeypatch.setenv("OPENROUTER_API_KEY", in_env)
+    monkeypatch.setenv("OPENROUTER_MANAGEMENT_KEY", sb.management_key)
+    connect.run_disconnect(["--revoke"])
+    out = capsys.readouterr().out
+    assert key_info(sb, stored).status_code == 401, "the key disconnected is the one revoked"
+    assert key_info(sb, in_env).status_code == 200, "the environment's key was not touched"
+    label = f"{stored[:12]}...{stored[-3:]}"
+    assert out.startswith(f"Revoked on OpenRouter: the stored key {label} (named 'connected "
+                          "here') was deleted and now gets 401 there. Disconnected: the stored "
+                          "OpenRouter key was removed.")
+    assert "OPENROUTER_API_KEY is still set in this environment, so calls still use it" in out
+    assert keystore.stored_api_key().key is None
+    assert keystore.resolve_api_key().source == "environment"
+    assert stored not in out and in_env not in out
+
+
+def test_revoke_of_a_stored_key_that_is_also_the_environment_s_says_calls_fail(
+        sb, file_store, capsys, monkeypatch) -> None:
+    key = new_key(sb, "both places")
+    keystore.store_api_key(key)
+    monkeypatch.setenv("OPENROUTER_API_KEY", key)
+    monkeypatch.setenv("OPENROUTER_MANAGEMENT_KEY", sb.management_key)
+    connect.run_disconnect(["--revoke"])
+    out = capsys.readouterr().out
+    assert key_info(sb, key).status_code == 401
+    assert "to the revoked key, so every call fails (401)" in out and "calls still use it" not in out
 
 
 def test_revoke_with_nothing_connected_says_so(sb, file_store, capsys) -> None:

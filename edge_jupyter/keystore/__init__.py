@@ -49,15 +49,18 @@ __all__ = [
     "MANAGEMENT_KEY_USERNAME", "SECURE_PRIORITY", "SERVICE", "FileKeyStore", "KeyStoreError",
     "KeyringLocked", "NoSecureStore", "ResolvedKey", "StoreInfo", "check_store",
     "delete_api_key", "delete_management_key", "describe_store", "disconnect_message", "resolve_api_key",
-    "resolve_management_key", "store_api_key", "store_management_key",
+    "resolve_management_key", "store_api_key", "store_management_key", "stored_api_key",
 ]
 
 
-def disconnect_message(removed: bool, source_after: str, *, still_on_openrouter: bool = True) -> str:
+def disconnect_message(removed: bool, source_after: str, *, still_on_openrouter: bool = True,
+                       environment_revoked: bool = False) -> str:
     """The sentence shown after a disconnect (the server route and ``%edge disconnect``).
 
     ``still_on_openrouter=False``: the caller says itself what became of the key on
-    OpenRouter (``--revoke``), so the "still exists there" sentence is left out."""
+    OpenRouter (``--revoke``), so the "still exists there" sentence is left out.
+    ``environment_revoked``: the key ``OPENROUTER_API_KEY`` holds was just deleted on
+    OpenRouter, so calls do not "still use it": they fail until the variable is unset."""
     text = ("Disconnected: the stored OpenRouter key was removed." if removed
             else "No stored OpenRouter key to remove.")
     text += " Your conversations, preferences and usage ledger are kept."
@@ -68,6 +71,9 @@ def disconnect_message(removed: bool, source_after: str, *, still_on_openrouter:
         if removed and still_on_openrouter:
             text += (f" The key you had connected still exists on OpenRouter; delete it at "
                      f"{KEYS_PAGE} if you no longer need it.")
+    elif source_after == "environment" and environment_revoked:
+        text += (f" {ENV_API_KEY} is still set in this environment to the revoked key, so every "
+                 "call fails (401) until you unset it where Jupyter starts.")
     elif source_after == "environment":
         text += (f" {ENV_API_KEY} is still set in this environment, so calls still use it: "
                  "unset it where Jupyter starts to disconnect fully.")
@@ -86,6 +92,13 @@ def resolve_api_key() -> ResolvedKey:
     A missing or locked store gives ``source="none"`` with the reason in ``problem``.
     """
     return _select.resolve(API_KEY_USERNAME, ENV_API_KEY)
+
+
+def stored_api_key() -> ResolvedKey:
+    """The key the store holds, whatever the environment sets (what ``%edge disconnect``
+    removes; ``--revoke`` deletes this one on OpenRouter, not ``OPENROUTER_API_KEY``'s).
+    Never raises: an unreadable store gives no key and the reason in ``problem``."""
+    return _select._resolve_store(API_KEY_USERNAME)
 
 
 def store_api_key(key: str) -> str:
