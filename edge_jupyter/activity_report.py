@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .money import short_usd
+from .money import short_usd, total_usd
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,8 +29,6 @@ DEFAULT_DAYS = 7
 BY = ("day", "model", "provider")
 COLUMNS = ("date", "model", "requests", "billed_usd", "ledger_usd", "elsewhere_usd",
            "prompt_tokens", "completion_tokens")
-#: A difference smaller than this is float noise of two sums of the same costs, not money.
-_NOISE = 1e-10
 _UNKNOWN_PROVIDER = "unknown"
 
 
@@ -117,6 +115,12 @@ def _spent(ledger: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame:
     })
 
 
+def _exact_sum(amounts: pd.Series) -> float:
+    """A group's dollars summed as the project sums money (:func:`money.total_usd`): 0.1 + 0.2
+    is 0.3, so a ledger that has exactly what OpenRouter billed shows $0 elsewhere."""
+    return total_usd(amounts.tolist())
+
+
 def _keys(by: str | None) -> list[str]:
     return {"day": ["date"], "model": ["model"], "provider": ["provider"]}.get(by or "", ["date", "model"])
 
@@ -130,6 +134,8 @@ def reconcile(rows: Sequence[ActivityRow], ledger: pd.DataFrame, days: Sequence[
     in place of date and model for ``by="provider"``). ``today`` (default: the day after the
     last of ``days``) is the day the note is about: the ledger's spend on it so far.
     """
+    import pandas as pd
+
     if by is not None and by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}, not {by!r}")
     wanted = set(days)
@@ -137,9 +143,9 @@ def reconcile(rows: Sequence[ActivityRow], ledger: pd.DataFrame, days: Sequence[
     spent_all = _spent(ledger, _aliases(rows))
     spent = spent_all[spent_all["date"].isin(wanted)]
     keys = _keys(by)
-    b = billed.groupby(keys, sort=False)[["requests", "billed_usd", "prompt_tokens",
-                                          "completion_tokens"]].sum()
-    s = spent.groupby(keys, sort=False)[["ledger_usd", "pending"]].sum()
+    b = billed.groupby(keys, sort=False).agg({"requests": "sum", "billed_usd": _exact_sum,
+                                              "prompt_tokens": "sum", "completion_tokens": "sum"})
+    s = spent.groupby(keys, sort=False).agg({"ledger_usd": _exact_sum, "pending": "sum"})
     joined = b.join(s, how="outer").reset_index()
     for name in ("requests", "prompt_tokens", "completion_tokens", "pending"):
         joined[name] = joined[name].fillna(0).astype("int64")
@@ -147,8 +153,10 @@ def reconcile(rows: Sequence[ActivityRow], ledger: pd.DataFrame, days: Sequence[
         joined[name] = joined[name].fillna(0.0).astype("float64")
     for name in keys:  # text, also when there is no row at all
         joined[name] = joined[name].astype(object)
-    gap = joined["billed_usd"] - joined["ledger_usd"]
-    joined["elsewhere_usd"] = gap.where(gap.abs() >= _NOISE, 0.0)
+    joined["elsewhere_usd"] = pd.Series(
+        [total_usd([b_usd, -l_usd]) for b_usd, l_usd in zip(joined["billed_usd"],
+                                                             joined["ledger_usd"], strict=True)],
+        index=joined.index, dtype="float64")
     order = keys if by in (None, "day") else ["billed_usd"]
     joined = joined.sort_values(order, ascending=by in (None, "day"), kind="stable")
     columns = [*keys, *(c for c in COLUMNS if c not in ("date", "model"))]
@@ -161,7 +169,7 @@ def reconcile(rows: Sequence[ActivityRow], ledger: pd.DataFrame, days: Sequence[
                      if days else "No days asked for."]
     if today is None and days:
         today = (date.fromisoformat(days[-1]) + timedelta(days=1)).isoformat()
-    on_today = float(spent_all.loc[spent_all["date"] == today, "ledger_usd"].sum()) if today else 0.0
+    on_today = _exact_sum(spent_all.loc[spent_all["date"] == today, "ledger_usd"]) if today else 0.0
     note = (f"Today's spend ({today}, UTC) is not in OpenRouter's activity until the UTC day "
             f"ends; this ledger has {short_usd(on_today)} for it so far.") if today else ""
     return Report(frame, sentences, note)
@@ -170,8 +178,8 @@ def reconcile(rows: Sequence[ActivityRow], ledger: pd.DataFrame, days: Sequence[
 def _day_totals(billed: pd.DataFrame, spent: pd.DataFrame) -> dict[str, tuple[float, float, int]]:
     """date -> (billed, ledger, pending rows) for the days with anything on either side."""
     totals: dict[str, tuple[float, float, int]] = {}
-    b = billed.groupby("date")["billed_usd"].sum()
-    s = spent.groupby("date")[["ledger_usd", "pending"]].sum()
+    b = billed.groupby("date")["billed_usd"].agg(_exact_sum)
+    s = spent.groupby("date").agg({"ledger_usd": _exact_sum, "pending": "sum"})
     for day in sorted(set(b.index) | set(s.index)):
         ledger = float(s.loc[day, "ledger_usd"]) if day in s.index else 0.0
         pending = int(s.loc[day, "pending"]) if day in s.index else 0
@@ -184,8 +192,8 @@ def _sentence(day: str, billed: float, ledger: float, pending: int) -> str:
     rows = "1 of its rows still has" if pending == 1 else f"{pending} of its rows still have"
     waiting = (f" ({rows} no exact cost: `%edge usage --reconcile` settles them)"
                if pending else "")
-    gap = billed - ledger
-    if abs(gap) < _NOISE:
+    gap = total_usd([billed, -ledger])
+    if gap == 0:
         return head + f"this ledger has {short_usd(ledger)} too{waiting}: nothing was spent elsewhere."
     if gap > 0:
         return head + f"this ledger has {short_usd(ledger)}{waiting}; {short_usd(gap)} was spent elsewhere."

@@ -82,6 +82,30 @@ def test_rows_without_an_exact_cost_are_counted_and_the_way_to_settle_them_named
     assert sentence.endswith(f"{short_usd(0.3)} was spent elsewhere.")
 
 
+def test_money_is_summed_exactly_as_money_total_usd_sums_it() -> None:
+    """Six ledger rows of $0.1 against $0.7 billed: $0.6 and $0.1 elsewhere, exactly — not the
+    floats 0.6000000000000001 and 0.09999999999999987 a plain sum gives; and a ledger of
+    3 x $0.1 against $0.3 billed has exactly $0 elsewhere, not a difference hidden by a
+    threshold."""
+    rows = [row("2026-11-30", "m/a", 0.7), row("2026-11-29", "m/a", 0.3)]
+    book = ledger(*[("2026-11-30T10:00:00Z", "m/a", 0.1, "P")] * 6,
+                  *[("2026-11-29T10:00:00Z", "m/a", 0.1, "P")] * 3,
+                  *[("2026-12-01T10:00:00Z", "m/a", 0.1, "P")] * 3)
+    report = reconcile(rows, book, DAYS)
+    frame = report.frame.set_index("date")
+    assert frame.loc["2026-11-30", "ledger_usd"] == 0.6
+    assert frame.loc["2026-11-30", "elsewhere_usd"] == 0.1
+    assert frame.loc["2026-11-29", "ledger_usd"] == 0.3
+    assert frame.loc["2026-11-29", "elsewhere_usd"] == 0.0
+    assert report.sentences == [
+        "OpenRouter billed $0.30 on 2026-11-29; this ledger has $0.30 too: nothing was spent "
+        "elsewhere.",
+        "OpenRouter billed $0.70 on 2026-11-30; this ledger has $0.60; $0.10 was spent elsewhere."]
+    by_day = reconcile(rows, book, DAYS, by="day").frame.set_index("date")
+    assert by_day.loc["2026-11-30", "elsewhere_usd"] == 0.1
+    assert "this ledger has $0.30 for it so far" in report.today_note
+
+
 def test_one_sentence_per_day_with_spend_oldest_first_and_the_note_about_today() -> None:
     rows = [row("2026-11-30", "m/a", 0.3), row("2026-11-28", "m/a", 0.1),
             row("2026-11-20", "m/a", 9.0)]  # outside the window: not counted
