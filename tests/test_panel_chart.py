@@ -103,6 +103,29 @@ def test_the_chart_follows_the_calls_and_stays_one_small_svg(panel):
     assert after.count('class="edge-bar"') == 2 and len(after) < 12_000
 
 
+def test_the_chart_counts_what_the_tab_counts_byok_bills_in_and_refused_calls_at_nothing(panel):
+    """Today's bar is the spend the tab's "today" reads (``Ledger.spent("day")``): a BYOK
+    call's OpenRouter fee plus its provider's bill; a call OpenRouter refused before any
+    token (no cost, no generation id) cost $0 and is not "unknown"."""
+    book, now = Ledger.default(), datetime.now(timezone.utc)
+    for model, status, cost, upstream, gen in [
+            ("openai/gpt-4o-mini", "ok", 8.025e-07, 1.6050e-05, "gen-byok"),
+            ("nobody/no-such-model", "error", None, None, "")]:
+        record = CallRecord(model=model, timestamp=now, notebook="other.ipynb",
+                            status="pending", session_id="s", generation_id=gen)
+        row = book.begin(record)
+        record.status, record.cost_usd = status, cost
+        record.is_byok, record.upstream_cost_usd = upstream is not None, upstream
+        book.complete(row, record)
+    events.publish(events.CALLS_FINISHED, [])
+    assert panel.settle()
+    chart = panel.chart_html.value
+    today = now.date().isoformat()
+    assert f"{today}: {exact_usd(book.spent('day'))} spent" in chart
+    assert exact_usd(book.spent("day")) == exact_usd(total_usd([8.025e-07, 1.6050e-05]))
+    assert "unknown cost" not in chart
+
+
 # -- in JupyterLab ----------------------------------------------------------------------------------
 
 

@@ -21,7 +21,8 @@ import pytest
 from processes import loaded_by
 
 from edge_jupyter import spend_chart
-from edge_jupyter.ledger import Ledger
+from edge_jupyter.ledger import Ledger, spend_usd, unsettled
+from edge_jupyter.ledger import group as ledger_group
 from edge_jupyter.money import exact_usd, short_usd, total_usd
 from edge_jupyter.record import CallRecord
 
@@ -162,6 +163,44 @@ def test_unknown_costs_are_counted_never_drawn_as_zero(ledger):
 
 
 # -- the SVG ------------------------------------------------------------------------------------
+
+
+def _row(ledger: Ledger, model: str, when: datetime, *, status: str, cost: float | None,
+         gen: str, byok: bool = False, upstream: float | None = None, end: bool = True) -> int:
+    """A row as the call engine writes it (pending, then ended unless ``end`` is False)."""
+    record = CallRecord(model=model, timestamp=when, notebook="nb.ipynb", status="pending",
+                        session_id="s1", generation_id=gen)
+    row = ledger.begin(record)
+    if end:
+        record.status, record.cost_usd, record.is_byok = status, cost, byok
+        record.upstream_cost_usd = upstream
+        ledger.complete(row, record)
+    return row
+
+
+def test_each_rows_spend_is_the_ledgers_own_and_unsettled_is_what_reconcile_settles(ledger):
+    when = DAY0 + timedelta(hours=3)
+    _row(ledger, "a/ok", when, status="ok", cost=0.1, gen="g1")
+    _row(ledger, "a/byok", when, status="ok", cost=0.1, gen="g2", byok=True, upstream=0.2)
+    # OpenRouter refused it before any token: no generation, no cost, nothing to settle
+    _row(ledger, "a/refused", when, status="error", cost=None, gen="")
+    _row(ledger, "a/cut", when, status="interrupted", cost=None, gen="g3")  # settled later
+    _row(ledger, "a/running", when, status="pending", cost=None, gen="", end=False)
+    frame = ledger.frame("all")
+    still = unsettled(frame)
+    assert dict(zip(frame["model"], still.tolist(), strict=True)) == {
+        "a/ok": False, "a/byok": False, "a/refused": False, "a/cut": True, "a/running": True}
+    # the ended rows it marks are exactly those Ledger.reconcile would fetch
+    ended = frame["status"] != "pending"
+    picked = {record.model for _, record in ledger.to_reconcile(max_age_days=10_000)}
+    assert set(frame["model"][still & ended]) == picked == {"a/cut"}
+    spent = dict(zip(frame["model"], spend_usd(frame).tolist(), strict=True))
+    # a BYOK call is OpenRouter's fee plus its provider's bill, summed exactly
+    assert spent["a/byok"] == 0.3 and spent["a/ok"] == 0.1 and spent["a/refused"] == 0.0
+    assert np.isnan(spent["a/cut"]) and np.isnan(spent["a/running"])
+    by_day = ledger_group(frame, "day").iloc[0]  # the same figures as `%edge usage --by day`
+    assert total_usd([spent["a/ok"], spent["a/byok"], spent["a/refused"]]) == total_usd(
+        [by_day["cost_usd"], by_day["byok_upstream_usd"]])
 
 
 def test_the_svg_has_a_bar_per_day_sized_by_spend_and_exact_totals_in_its_tooltips(ledger):
@@ -338,6 +377,35 @@ def test_usage_plot_in_a_kernel_draws_png_then_svg_with_the_exact_total(kernel, 
     legend = {tooltip(g).split(":")[0] for g in root.iter(f"{SVG}g")
               if g.get("class") == "edge-legend"}
     assert legend == {"openai/gpt-4o-mini", "anthropic/claude-3.5-haiku"}
+
+
+def test_usage_plot_counts_a_byok_providers_bill_and_a_refused_call_as_nothing(kernel, sandbox):
+    """The bar is the spend ``%edge usage --by day`` shows: a BYOK call's OpenRouter fee
+    and what its provider billed; a call refused before any token cost $0 and is not
+    "unknown cost" (nothing would ever settle it)."""
+    sandbox.reset()
+    sandbox.byok_providers = {"openai"}
+    try:
+        kernel.ok("%%edge -m openai/gpt-4o-mini\nHello, my own key")
+        (done,) = sandbox.wait_for_completions(1)
+        refused = kernel.run("%%edge -m nobody/no-such-model\nHello")
+        assert refused.status == "error"
+        kernel.ok("import os; os.environ['EDGE_CHART'] = 'svg'")
+        try:
+            run = kernel.ok("%edge usage --plot --session --since 1h")
+        finally:
+            kernel.ok("del os.environ['EDGE_CHART']")
+    finally:
+        sandbox.reset()
+    upstream = done.usage["cost_details"]["upstream_inference_cost"]
+    assert upstream > 0 and done.cost < upstream
+    # the session's spend as its budget counts it (the module's earlier calls are in it)
+    spent = kernel.value("edge_jupyter.ledger.Ledger.default().spent('session')")
+    assert spent >= total_usd([done.cost, upstream])
+    today = datetime.now(timezone.utc).date().isoformat()
+    root = parse(_image(run, "image/svg+xml"))
+    assert tooltip(days_of(root)[-1]).splitlines()[0] == f"{today}: {exact_usd(spent)} spent"
+    assert "unknown" not in tooltip(root)
 
 
 def test_usage_plot_with_by_is_one_clear_line(kernel):

@@ -6,7 +6,9 @@
   kernels.  ``Ledger.default()`` is the one instance per data folder.
 * :mod:`.budgets` -- pure arithmetic: prompt estimates, worst-case cost, :class:`Limit`,
   :class:`StreamGuard`.
-* :func:`group` / :func:`export` -- pandas over a ledger frame (``_queries.py``).
+* :func:`group` / :func:`export` -- pandas over a ledger frame (``_queries.py``), with
+  :func:`spend_usd` (each call's spend, BYOK upstream included) and :func:`unsettled`
+  (rows whose cost is still to come) per row.
 * :func:`usage` -- the ledger of this notebook/session as a DataFrame.
 
 Importing this package does not import pandas, numpy, IPython or httpx.
@@ -20,7 +22,15 @@ from ._batch import BegunRow, FinishedCall, StartingCall
 from ._context import Context, current_context, set_context
 from ._errors import BudgetExceeded, LedgerError
 from ._ledger import Ledger
-from ._queries import export, group, read_export, restore_dtypes
+from ._queries import (
+    byok_upstream_usd,
+    export,
+    group,
+    read_export,
+    restore_dtypes,
+    spend_usd,
+    unsettled,
+)
 from .budgets import (
     Limit,
     StreamGuard,
@@ -41,10 +51,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BegunRow", "BudgetExceeded", "Context", "FinishedCall", "Ledger", "LedgerError", "Limit",
     "StartingCall", "StreamGuard",
-    "completion_ceiling", "count_images", "current_context", "estimate_body_tokens",
-    "estimate_prompt_tokens",
+    "byok_upstream_usd", "completion_ceiling", "count_images", "current_context",
+    "estimate_body_tokens", "estimate_prompt_tokens",
     "estimate_text_tokens", "export", "group", "left_usd", "read_export", "restore_dtypes",
-    "set_context", "since_to_us", "usage", "worst_case_cost",
+    "set_context", "since_to_us", "spend_usd", "unsettled", "usage", "worst_case_cost",
 ]
 
 USAGE_SCOPES = ("notebook", "session", "all")

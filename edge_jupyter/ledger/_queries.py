@@ -54,9 +54,7 @@ def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
         "calls": np.ones(len(df), dtype=np.int64),
         **{name: df[name].to_numpy(dtype=np.int64) for name in _SUMMED},
         "cost_usd": df["cost_usd"].to_numpy(dtype=np.float64),
-        "byok_upstream_usd": np.where(df["is_byok"].to_numpy(dtype=bool),
-                                      df["upstream_cost_usd"].fillna(0.0).to_numpy(dtype=np.float64),
-                                      0.0),
+        "byok_upstream_usd": byok_upstream_usd(df),
         "cost_unknown": df["cost_usd"].isna().to_numpy(dtype=np.int64),
     })
     if by == "day":  # whole UTC days as numpy datetime64[D]: a cast, not a per-row floor
@@ -78,6 +76,49 @@ def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
     total.update({name: work[name].sum() for name in GROUP_FIGURES})
     result = pd.concat([result, pd.DataFrame([total])], ignore_index=True)
     return restore_dtypes(result[[*keys, *GROUP_FIGURES]])
+
+
+
+def byok_upstream_usd(df: pd.DataFrame) -> Any:
+    """Per row, what the call's own provider key was billed directly: the upstream cost of
+    a BYOK call, 0.0 for every other call (its upstream cost is already in ``cost_usd``,
+    and adding it again would count it twice).  A numpy float64 array."""
+    import numpy as np
+
+    return np.where(df["is_byok"].to_numpy(dtype=bool),
+                    df["upstream_cost_usd"].fillna(0.0).to_numpy(dtype=np.float64), 0.0)
+
+
+def unsettled(df: pd.DataFrame) -> Any:
+    """Per row, True where the call's cost is not known YET: what
+    :meth:`Ledger.to_reconcile` looks for (``cost_usd IS NULL AND status != 'replayed'
+    AND (generation_id != '' OR status = 'pending')``), read from a frame, whatever the
+    row's age.  Running calls count too (to_reconcile waits for their process to end).
+    A failed call with no generation id and no cost was refused before any token:
+    OpenRouter billed nothing and nothing can ever settle it, so it is not unsettled; it
+    cost $0.  A numpy bool array."""
+    status = df["status"].to_numpy(dtype=object)
+    return (df["cost_usd"].isna().to_numpy(dtype=bool) & (status != "replayed")
+            & ((df["generation_id"].to_numpy(dtype=object) != "") | (status == "pending")))
+
+
+def spend_usd(df: pd.DataFrame) -> Any:
+    """Per row, what the call spent, as budgets, the Usage tab and ``group`` count it:
+    ``cost_usd`` plus, for a BYOK call, what its own provider key was billed
+    (:func:`byok_upstream_usd`; the ``SPEND_SQL`` rule without a pending row's
+    reservation).  NaN where the cost is still to come (:func:`unsettled`), 0.0 for a
+    call that cost nothing.  A numpy float64 array."""
+    import numpy as np
+
+    from ..money import total_usd
+
+    spent = np.nan_to_num(df["cost_usd"].to_numpy(dtype=np.float64), nan=0.0)
+    upstream = byok_upstream_usd(df)
+    # Exact sums (0.1 + 0.2 is 0.3 here), only where there is something to add: a ledger
+    # of a million rows has few BYOK ones.
+    for i in np.flatnonzero(upstream).tolist():
+        spent[i] = total_usd([float(spent[i]), float(upstream[i])])
+    return np.where(unsettled(df), np.nan, spent)
 
 
 # OWASP's CSV injection list: a spreadsheet runs a cell that starts with one of these as a

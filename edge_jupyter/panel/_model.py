@@ -550,10 +550,14 @@ CHART_DAYS = 14
 def spend_view(frame: Any, *, today: date | None = None) -> SpendByDay:
     """Spend per UTC day of every call on this machine over the last ``CHART_DAYS`` days
     (``frame``: the ledger's rows since then, ``Source.spend_frame``); days without calls
-    are empty bars, calls whose cost is not known yet are counted in the title."""
+    are empty bars, calls whose cost is still to come are counted in the title.  A day's
+    bar is what the tab's "today" and ``%edge usage --by day`` count
+    (``ledger.spend_usd``: a BYOK call's provider bill included; a call refused before
+    any token is $0, not "unknown")."""
     from .. import spend_chart
+    from ..ledger import spend_usd
 
     first, last = spend_chart.last_days(CHART_DAYS, today)
-    return spend_chart.from_frame(frame, date="timestamp", model="model", usd="cost_usd",
-                                  first=first, last=last,
+    return spend_chart.from_frame(frame.assign(spend_usd=spend_usd(frame)), date="timestamp",
+                                  model="model", usd="spend_usd", first=first, last=last,
                                   title=f"Last {CHART_DAYS} days, all notebooks")

@@ -154,11 +154,12 @@ _PLOT_SCOPES = {"cell": "this cell", "notebook": "this notebook", "session": "th
 
 def _plot_usage(frame: Any, scope: str, since: str | None) -> None:
     """``%edge usage --plot``: the scope's spend per UTC day, from ``--since`` (or the first
-    call) to today, days without calls as empty bars."""
+    call) to today, days without calls as empty bars.  The spend ``--by day`` shows
+    (``ledger.spend_usd``: BYOK calls with their provider's bill)."""
     from datetime import datetime, timezone
 
     from ... import spend_chart
-    from ...ledger import since_to_us
+    from ...ledger import since_to_us, spend_usd
 
     now = datetime.now(timezone.utc)
     since_us = since_to_us(since, now) if since else None
@@ -168,8 +169,9 @@ def _plot_usage(frame: Any, scope: str, since: str | None) -> None:
         print(f"No calls to plot for {_PLOT_SCOPES[scope]} yet.")
         return
     # The range is on the axis (``--since`` as typed, "14D", would read oddly in the title).
-    spend_chart.show(spend_chart.from_frame(frame, date="timestamp", model="model",
-                                            usd="cost_usd", first=first, last=now.date(),
+    spend_chart.show(spend_chart.from_frame(frame.assign(spend_usd=spend_usd(frame)),
+                                            date="timestamp", model="model",
+                                            usd="spend_usd", first=first, last=now.date(),
                                             title=f"Spend per day (UTC), {_PLOT_SCOPES[scope]}"))
 
 
