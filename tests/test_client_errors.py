@@ -95,6 +95,16 @@ def test_spent_key_limit_is_403_key_limit(sb):
         consume(client.stream_chat(BODY))
     assert err.value.status == 403
     assert "limit" in str(err.value)
+    assert "%edge connect --limit" in err.value.hint
+
+
+def test_a_spent_hub_key_tells_the_user_to_ask_the_hubs_admin(sb, monkeypatch):
+    # a student can neither raise a provisioned key's cap nor reconnect it with a higher one
+    monkeypatch.setenv("EDGE_KEY_PROVISIONED", "jupyterhub")
+    with pytest.raises(KeyLimitExceeded) as err:
+        consume(client_for(sb, sb.issue_key(limit=0.0)).stream_chat(BODY))
+    assert "admin" in err.value.hint and "edge-jupyter hub set-limit" in err.value.hint
+    assert "--limit" not in err.value.hint and "spending limit is used up" in err.value.hint
 
 
 def test_rate_limit_is_retried_honouring_retry_after(sb):

@@ -48,7 +48,8 @@ __all__ = [
     "API_KEY_USERNAME", "ENV_API_KEY", "ENV_MANAGEMENT_KEY", "ENV_PROVISIONED", "ENV_STORE", "FILE_NAME", "KEYS_PAGE",
     "MANAGEMENT_KEY_USERNAME", "SECURE_PRIORITY", "SERVICE", "FileKeyStore", "KeyStoreError",
     "KeyringLocked", "NoSecureStore", "ResolvedKey", "StoreInfo", "check_store",
-    "delete_api_key", "delete_management_key", "describe_store", "disconnect_message", "resolve_api_key",
+    "delete_api_key", "delete_management_key", "describe_store", "disconnect_message", "provisioned_by",
+    "resolve_api_key",
     "resolve_management_key", "store_api_key", "store_management_key", "stored_api_key",
 ]
 

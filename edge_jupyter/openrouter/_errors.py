@@ -229,8 +229,18 @@ class PermissionDenied(APIStatusError):
 
 
 class KeyLimitExceeded(PermissionDenied):
-    hint = (f"This key's spending limit is used up: raise it at {_KEYS}, "
-            "or reconnect with a higher limit (`%edge connect --limit USD`).")
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        from ..keystore import provisioned_by
+
+        # A hub user can neither raise a provisioned key's cap nor reconnect it: only the
+        # hub's admin can, or they bring their own key.
+        if provisioned_by():
+            return ("This key's spending limit is used up (your JupyterHub's admin sets it): ask "
+                    "the admin to raise it (`edge-jupyter hub set-limit USER USD`), wait for it "
+                    "to reset if it does, or use your own key (`%edge connect`).")
+        return (f"This key's spending limit is used up: raise it at {_KEYS}, "
+                "or reconnect with a higher limit (`%edge connect --limit USD`).")
 
 
 class ModerationError(PermissionDenied):
