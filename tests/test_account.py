@@ -65,14 +65,37 @@ def test_an_ordinary_key_is_refused_every_management_route(sb) -> None:
             call()
 
 
+def list_offsets(sb: Sandbox, manager: OpenRouterClient,
+                 page_size: int | None = None) -> tuple[list[str], list[int]]:
+    """The hashes ``list_keys`` gives (OpenRouter's page, or ``page_size``), and the
+    ``offset`` of each GET /keys it sent."""
+    before = len(sb.requests)
+    keys = manager.list_keys() if page_size is None else manager.list_keys(page_size=page_size)
+    listed = [k.hash for k in keys]
+    return listed, [int(r.query["offset"]) for r in sb.requests[before:] if r.path.endswith("/keys")]
+
+
 def test_list_keys_follows_every_page_and_lists_each_key_once(sb, manager) -> None:
     made = {make_key(manager, f"paged {n}").info.hash for n in range(5)}
     sb.keys_page_size = 2
-    before = len(sb.requests)
-    listed = [k.hash for k in manager.list_keys()]
+    listed, offsets = list_offsets(sb, manager, page_size=2)
     assert made <= set(listed) and len(listed) == len(set(listed))
-    offsets = [int(r.query["offset"]) for r in sb.requests[before:] if r.path.endswith("/keys")]
-    assert offsets == [*range(0, len(listed), 2), len(listed)], "followed until a page is empty"
+    if len(listed) % 2:  # the last page is short: it is the last, nothing more is asked
+        assert offsets == [*range(0, len(listed), 2)]
+    else:  # the last page is full: one more, empty, ends it
+        assert offsets == [*range(0, len(listed), 2), len(listed)]
+    make_key(manager, "one more")  # the other parity
+    relisted, offsets = list_offsets(sb, manager, page_size=2)
+    assert len(relisted) == len(listed) + 1
+    expected = [*range(0, len(relisted), 2)]
+    assert offsets == (expected if len(relisted) % 2 else [*expected, len(relisted)])
+
+
+def test_a_page_shorter_than_openrouter_s_100_is_the_last_one_asked(sb, manager) -> None:
+    made = make_key(manager, "alone").info.hash
+    listed, offsets = list_offsets(sb, manager)
+    assert made in listed and len(listed) < 100
+    assert offsets == [0], "one GET /keys for an account of fewer than 100 keys"
 
 
 def test_a_hash_is_one_path_segment_whatever_it_holds(sb, manager) -> None:

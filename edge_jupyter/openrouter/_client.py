@@ -173,7 +173,10 @@ def _next_page(origin: str, link: Any) -> str | None:
     return path  # "/api/v1/models?offset=…" from the origin, "/models?…" from the API base
 
 
-#: The most ``/keys`` pages followed (100 keys a page).
+#: ``GET /keys``' page: OpenRouter answers at most this many keys at a time, so a shorter
+#: page is the last one (a sandbox with a smaller page is read with ``page_size=`` to match).
+KEYS_PAGE_SIZE = 100
+#: The most ``/keys`` pages followed.
 _MAX_KEY_PAGES = 100
 
 
@@ -502,11 +505,13 @@ class OpenRouterClient:
 
     # -- the account's keys and activity (management key only; others get PermissionDenied)
 
-    def list_keys(self, include_disabled: bool = False) -> list[ApiKey]:
+    def list_keys(self, include_disabled: bool = False, *,
+                  page_size: int = KEYS_PAGE_SIZE) -> list[ApiKey]:
         """``GET /keys``: the account's keys (management keys are not listed).
 
-        Pages (``offset``) are followed until one is empty or brings no key not seen before
-        (a server that ignores ``offset`` is not asked 100 times); at most 100 pages.
+        Pages (``offset``) are followed until one is shorter than ``page_size`` (the last:
+        an account of 3 keys is one request), empty, or brings no key not seen before (a
+        server that ignores ``offset`` is not asked 100 times); at most 100 pages.
         """
         keys: dict[str, ApiKey] = {}
         unnamed: list[ApiKey] = []
@@ -526,6 +531,8 @@ class OpenRouterClient:
                     keys[k.hash] = k
                 else:  # no usable hash: listed (it counts for the offset), never acted on
                     unnamed.append(k)
+            if len(items) < page_size:
+                break
         return [*keys.values(), *unnamed]
 
     def create_key(self, name: str, *, limit: float | None, limit_reset: str | None,
