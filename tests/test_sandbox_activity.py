@@ -8,6 +8,7 @@ Every response is validated against OpenRouter's OpenAPI spec.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -134,6 +135,29 @@ def test_calls_openrouter_does_not_bill_are_not_in_activity(sb: Sandbox) -> None
     sb.advance_clock(days=1)
     [row] = activity(sb)
     assert row["requests"] == 1 and row["usage"] == pytest.approx(sb.credits_used, abs=1e-12)
+
+
+def test_a_call_across_midnight_is_dated_by_when_it_began(sb: Sandbox) -> None:
+    """A ledger dates a call by its start: so do ``/activity`` and ``/generation``'s
+    created_at, on the sandbox's clock (not real time, not when the call ended)."""
+    sb.advance_clock(days=2)  # the billing clock well away from real time
+    sb.tokens_per_second = 50  # the stream is still running when the day ends
+    before = sb.now
+    with httpx.stream("POST", sb.api_url + "/chat/completions", headers=auth(sb.key), timeout=30,
+                      json=chat_body("across midnight", stream=True)) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        first = next(line for line in lines if line.startswith("data: "))
+        began = sb.now
+        sb.advance_clock(days=1)  # the UTC day ends while the answer is streaming
+        body = "\n".join([first, *lines])
+    gen_id = chunks(body)[-1]["id"]
+    day = before.date().isoformat()
+    sb.advance_clock(days=1)  # the next day is completed too
+    assert [r["date"] for r in activity(sb)] == [day]
+    g = httpx.get(sb.api_url + "/generation", params={"id": gen_id}, headers=auth(sb.key))
+    created = datetime.fromisoformat(g.json()["data"]["created_at"])
+    assert before <= created <= began
 
 
 def test_the_last_30_completed_days_and_no_more(sb: Sandbox) -> None:

@@ -283,9 +283,12 @@ class Accounts:
             return self.total_credits - self.total_usage
 
     def charge(self, rec: KeyRecord, cost: Decimal, byok_upstream: Decimal,
-               billed: Billed | None) -> None:
+               billed: Billed | None, *, begun: datetime | None = None) -> None:
         """Take ``cost`` off the balance and the key; note BYOK spend on the key; note the
-        call for ``/activity`` unless ``billed`` is None (a call OpenRouter does not bill)."""
+        call for ``/activity`` unless ``billed`` is None (a call OpenRouter does not bill),
+        on the UTC day of ``begun`` (when the request began, on this clock; default now):
+        a ledger dates a call by its start, so a call across midnight is on that day in
+        both.  The key's limit windows count the charge now, when it is billed."""
         with self._lock:
             now = self.clock.now()
             self.total_usage += cost
@@ -293,7 +296,7 @@ class Accounts:
             rec.byok_usage += byok_upstream
             rec.charges.append(Charge(now, cost, byok_upstream))
             if billed is not None:
-                self.activity.add(now, rec.hash, billed, cost, byok_upstream)
+                self.activity.add(begun or now, rec.hash, billed, cost, byok_upstream)
 
     def credits_json(self) -> dict[str, Any]:
         """The ``data`` of ``GET /api/v1/credits``."""

@@ -27,7 +27,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -269,7 +268,7 @@ class BatchStore:
             "id": gen_id, "total_cost": usd(cost.cost), "usage": usd(cost.cost),
             "upstream_inference_cost": usd(cost.upstream) if plan.byok else None,
             "is_byok": plan.byok, "model": plan.model.id, "provider_name": ep.provider_name,
-            "created_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+            "created_at": sb.accounts.clock.now().isoformat(),  # the billing clock, as chat's
             "streamed": False, "cancelled": False, "finish_reason": plan.finish_reason,
             "native_finish_reason": plan.native_finish_reason,
             "tokens_prompt": plan.prompt_tokens, "tokens_completion": completion,

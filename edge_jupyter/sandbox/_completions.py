@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +192,10 @@ class _Run:
         self.cache_status, self.source_id = cache_status, source_id
         self.cache_discount: Decimal | None = None
         self.started = time.time()
+        #: when the request began on the billing clock (``sb.advance_clock`` moves it):
+        #: ``/activity`` dates the call by it and ``/generation`` says it as created_at, as
+        #: a ledger dates a call by its start (a call across midnight is the day it began)
+        self.begun = h.sandbox.accounts.clock.now()
         self.t0 = time.monotonic()
         self.created = int(self.started)
         self.gen_id = new_generation_id(self.started)
@@ -242,7 +245,7 @@ class _Run:
                 reasoning_details("".join(plan.reasoning[:o.reasoning_sent]))))
         usage, cost = self._usage(o.finish_reason)
         sb.accounts.charge(self.rec, cost.cost, cost.upstream if self.byok else Decimal(0),
-                           self._billed())
+                           self._billed(), begun=self.begun)
         ended = time.monotonic()
         latency = round((ended - self.t0) * 1000, 1)
         headers = self.h.headers
@@ -255,7 +258,7 @@ class _Run:
             "upstream_inference_cost": usd(cost.upstream) if self.byok else None,
             "cache_discount": usd(self.cache_discount) if self.cache_discount is not None else None,
             "is_byok": self.byok,
-            "created_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
+            "created_at": self.begun.isoformat(),
             "model": plan.model.id,
             "app_id": None,
             "provider_name": plan.endpoint.provider_name,
