@@ -106,6 +106,8 @@ class Rule:
             value = float(raw)
         if not math.isfinite(value):
             raise self._refuse(raw, name)
+        if value == 0:  # "-0" is 0: a -0.0 sent on would print as "-$0" wherever it is shown
+            value = 0 if self.whole else 0.0
         if self.low is not None and (value <= self.low if self.above_low else value < self.low):
             raise self._refuse(raw, name)
         if self.high is not None and value > self.high:

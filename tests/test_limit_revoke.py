@@ -142,6 +142,17 @@ def test_a_bad_amount_is_refused_before_anything_is_asked(kernel, sb, connected)
     assert len(sb.requests) == before
 
 
+def test_a_limit_of_minus_zero_is_a_limit_of_zero(kernel, sb, connected) -> None:
+    """``-0`` reads as 0: sent as 0 (not -0.0) and shown as $0, never "-$0"."""
+    import math
+
+    text = outputs(kernel.ok("%edge limit -0"))
+    (patch,) = [r for r in sb.requests if r.method == "PATCH"]
+    assert patch.json == {"limit": 0} and math.copysign(1.0, patch.json["limit"]) == 1.0
+    assert math.copysign(1.0, key_info(sb, connected).json()["data"]["limit"]) == 1.0
+    assert "confirmed by OpenRouter" in text and "-$0" not in text
+
+
 def test_disconnect_revoke_deletes_the_key_on_openrouter_and_here(kernel, sb, connected,
                                                                   data) -> None:
     run = kernel.ok("%edge disconnect --revoke")
