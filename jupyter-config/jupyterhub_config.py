@@ -6,11 +6,12 @@ Complete and runnable as it is, for a trial on one machine (servers run as you):
     npm install -g configurable-http-proxy       # the proxy JupyterHub starts
     export EDGE_PROVISIONING_KEY=sk-or-v1-...    # https://openrouter.ai/settings/provisioning-keys
     export JUPYTERHUB_CRYPT_KEY=$(openssl rand -hex 32)   # keep it safe: the stored keys need it
+    export EDGE_HUB_NAME=my-trial                # unique per OpenRouter account (see below)
     jupyterhub -f jupyter-config/jupyterhub_config.py
 
 then open http://127.0.0.1:8000/ and log in with any name (the trial authenticator asks no
 real password), run `%load_ext edge_jupyter` and a `%%edge` cell: the key is already there.
-The admin sees every user's spend with `EDGE_HUB_NAME=class-2026 edge-jupyter hub usage`.
+The admin sees every user's spend with `EDGE_HUB_NAME=my-trial edge-jupyter hub usage`.
 
 For a real deployment change the two marked places (the authenticator and the spawner) and
 keep `edge.install(c)` LAST: it wraps the authenticator configured above it, so that
@@ -22,7 +23,10 @@ be used unchanged (``load_subconfig``) with other ports, paths and OpenRouter UR
   EDGE_PROVISIONING_KEY   the provisioning (management) key; never reaches users' servers
   EDGE_OPENROUTER_URL     OpenRouter's origin (default https://openrouter.ai)
   JUPYTERHUB_CRYPT_KEY    encrypts the stored keys (EDGE_HUB_CRYPT_KEY instead, to keep apart)
-  EDGE_HUB_NAME           part of each key's name on OpenRouter: edge-jupyter:NAME:USER
+  EDGE_HUB_NAME           REQUIRED: part of each key's name on OpenRouter, edge-jupyter:NAME:USER.
+                          Unique among the hubs on one OpenRouter account: the admin's
+                          commands find a hub's keys by it, so two hubs with one name would
+                          list and change each other's users' keys
   EDGE_HUB_STORE          the SQLite file of users' keys (0600, folder made 0700)
   EDGE_HUB_LIMIT_USD      each new key's credit limit in USD ("none": no limit)
   EDGE_HUB_LIMIT_RESET    daily | weekly | monthly | never
@@ -68,10 +72,15 @@ c.Spawner.environment = {"EDGE_KEY_STORE": "file"}
 
 # -- a capped OpenRouter key per user (keep this LAST) -------------------------------------
 _limit = os.environ.get("EDGE_HUB_LIMIT_USD", "5")
+_hub_name = os.environ.get("EDGE_HUB_NAME", "").strip()
+if not _hub_name:
+    sys.exit("jupyterhub_config.py: set EDGE_HUB_NAME to a short name for this hub, unique among "
+             "the hubs on your OpenRouter account (e.g. export EDGE_HUB_NAME=class-2026): every "
+             "user's key is named edge-jupyter:NAME:USER.")
 edge = EdgeKeys(
     limit_usd=None if _limit.strip().lower() == "none" else float(_limit),
     limit_reset=os.environ.get("EDGE_HUB_LIMIT_RESET", "monthly"),
-    hub_name=os.environ.get("EDGE_HUB_NAME", "class-2026"),
+    hub_name=_hub_name,
     store_path=os.environ.get("EDGE_HUB_STORE", "edge-keys.sqlite"),  # e.g. /srv/jupyterhub/…
     # provisioning key: EDGE_PROVISIONING_KEY (or provisioning_key_file="/srv/jupyterhub/or-key")
 )

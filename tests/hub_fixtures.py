@@ -381,7 +381,8 @@ def running_hub(root: Path, env: dict[str, str], *, documented: Path = DOCUMENTE
                       encoding="utf-8")
     # what the documented config reads from the environment: where the hub listens, the store
     env = {**env, "EDGE_HUB_IP": "127.0.0.1", "EDGE_HUB_PORT": str(port),
-           "EDGE_HUB_STORE": str(root / "edge-keys" / "edge-keys.sqlite")}
+           "EDGE_HUB_STORE": str(root / "edge-keys" / "edge-keys.sqlite"),
+           "EDGE_HUB_NAME": env.get("EDGE_HUB_NAME", "class-2026")}  # required by the config
     log_path = root / "logs" / "jupyterhub.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)],

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,15 @@ from traitlets.config import Config
 
 from edge_jupyter import keystore
 from edge_jupyter.cli import main as cli_main
-from edge_jupyter.hub import EdgeKeys, HubError, HubKeyStore, HubStoreError, key_name, user_of
+from edge_jupyter.hub import (
+    EdgeKeys,
+    HubError,
+    HubKeyStore,
+    HubStoreError,
+    identity_of,
+    key_name,
+    user_of,
+)
 from edge_jupyter.openrouter import OpenRouterClient
 
 HUB = "class-test"
@@ -46,12 +55,24 @@ ENV_NAMES = ("JUPYTERHUB_CRYPT_KEY", "EDGE_HUB_CRYPT_KEY", "EDGE_PROVISIONING_KE
              "EDGE_OPENROUTER_URL", "EDGE_HUB_NAME", "EDGE_KEY_PROVISIONED", "OPENROUTER_API_KEY")
 
 
-class HubUser:
-    """What a spawner needs of JupyterHub's ``User`` wrapper for the hook: its name."""
+_IDS: dict[str, int] = {}
+CREATED = datetime(2026, 1, 5, 9, 30, tzinfo=timezone.utc)
 
-    def __init__(self, name: str) -> None:
+
+class HubUser:
+    """What the hook reads of JupyterHub's ``User`` wrapper: name, id, created (the wrapper
+    forwards the last two to its ORM row).  One name is one person unless ``id`` says not."""
+
+    def __init__(self, name: str, id: int | None = None, created: datetime | None = None) -> None:
         self.name = name
+        self.id = _IDS.setdefault(name, len(_IDS) + 1) if id is None else id
+        self.created = created or CREATED
         self.url = f"/user/{name}/"
+
+
+def stored(edge: EdgeKeys, user: str | HubUser) -> Any:
+    """The store's row of ``user`` (a name means HubUser(name))."""
+    return edge.store().get(identity_of(HubUser(user) if isinstance(user, str) else user))
 
 
 @pytest.fixture
@@ -104,12 +125,15 @@ def install(sb: Any, tmp_path: Path, *, origin: str | None = None, environment: 
     return edge, c
 
 
-def spawner(c: Config, user: str, log: logging.Logger | None = None) -> LocalProcessSpawner:
+def spawner(c: Config, user: str | HubUser, log: logging.Logger | None = None
+            ) -> LocalProcessSpawner:
     extra = {"log": log} if log is not None else {}
-    return LocalProcessSpawner(user=HubUser(user), config=c, **extra)
+    return LocalProcessSpawner(user=HubUser(user) if isinstance(user, str) else user, config=c,
+                               **extra)
 
 
-def spawn(c: Config, user: str, log: logging.Logger | None = None) -> LocalProcessSpawner:
+def spawn(c: Config, user: str | HubUser, log: logging.Logger | None = None
+          ) -> LocalProcessSpawner:
     """Run the configured pre_spawn_hook as the hub does before ``Spawner.start``."""
     s = spawner(c, user, log)
 
@@ -255,7 +279,7 @@ def test_a_lost_create_answer_leaves_no_working_orphan(sb, tmp_path, clean_env, 
         assert "try again" in str(err.value)
         (orphan,) = [k for k in listed(sb) if k.name == key_name(HUB, "alice")]
         assert not orphan.disabled  # made on OpenRouter, nobody holds its plaintext
-        assert edge.store().get("alice").state == "pending"
+        assert stored(edge, "alice").state == "pending"
 
         key = spawn(c, "alice", log).environment["OPENROUTER_API_KEY"]
     finally:
@@ -264,7 +288,7 @@ def test_a_lost_create_answer_leaves_no_working_orphan(sb, tmp_path, clean_env, 
     assert len(alices) == 2
     assert alices[orphan.hash].disabled  # the orphan no longer works
     (live,) = [k for k in alices.values() if not k.disabled]
-    assert edge.store().get("alice").hash == live.hash
+    assert stored(edge, "alice").hash == live.hash
     assert chat(sb, key).status_code == 200
     assert any("were disabled" in r.getMessage() for r in records)
     no_secret_in(records, key, sb.management_key)
@@ -280,7 +304,7 @@ def test_a_refused_provisioning_key_fails_the_spawn_with_what_to_do(sb, tmp_path
     text = str(err.value)
     assert "provisioning (management) key" in text and "settings/provisioning-keys" in text
     assert sb.key not in text
-    assert edge.store().get("alice") is None  # refused: nothing pending, nothing to clean up
+    assert stored(edge, "alice") is None  # refused: nothing pending, nothing to clean up
 
 
 def test_no_provisioning_key_stops_the_hub_at_its_config(clean_env, tmp_path) -> None:
@@ -312,7 +336,7 @@ def test_removing_a_user_disables_their_key(sb, tmp_path, clean_env, hub_log) ->
     assert alice.disabled
     assert chat(sb, key).status_code == 401
     assert chat(sb, bob).status_code == 200
-    assert edge.store().get("alice") is None
+    assert stored(edge, "alice") is None
     # a user who comes back gets a new key
     assert spawn(c, "alice", log).environment["OPENROUTER_API_KEY"] != key
     no_secret_in(records, key, bob, sb.management_key)
@@ -333,8 +357,104 @@ def test_removing_a_user_while_openrouter_is_unreachable_keeps_them(sb, tmp_path
     assert "could not be disabled, so the user was not removed" in text and "try again" in text
     assert key not in text
     assert authenticator.allowed_users == {"alice"}  # the hub keeps the user: try again later
-    assert edge.store().get("alice").key == key
+    assert stored(edge, "alice").key == key
     assert chat(sb, key).status_code == 200
+
+
+# -- renamed users, reused names (JupyterHub renames by changing the name only) ---------------
+
+
+def test_a_renamed_user_keeps_their_key_and_its_name_follows(sb, tmp_path, clean_env) -> None:
+    edge, c = install(sb, tmp_path)
+    alice = HubUser("alice", id=101)
+    key = spawn(c, alice).environment["OPENROUTER_API_KEY"]
+    alice.name = "alice2"  # what PATCH /hub/api/users/alice {"name": "alice2"} does
+    again = spawn(c, alice).environment["OPENROUTER_API_KEY"]
+    assert again == key  # no second key for the same person
+    (rec,) = [k for k in listed(sb) if k.name and ":alice" in k.name]
+    assert rec.name == key_name(HUB, "alice2") and not rec.disabled
+    assert stored(edge, alice).username == "alice2"
+    # removing the renamed user disables that key (found by who she is, not her old name)
+    asyncio.run(c.JupyterHub.authenticator_class(config=c).delete_user(alice))
+    assert chat(sb, key).status_code == 401
+    assert stored(edge, alice) is None
+
+
+def test_a_freed_name_never_brings_the_earlier_users_key(sb, tmp_path, clean_env, hub_log) -> None:
+    log, records = hub_log
+    edge, c = install(sb, tmp_path)
+    first = HubUser("carol", id=201)
+    old = spawn(c, first, log).environment["OPENROUTER_API_KEY"]
+    first.name = "carol-old"  # renamed; never spawned since, so the row still says carol
+    newcomer = HubUser("carol", id=202)  # somebody else, given the freed name
+    new = spawn(c, newcomer, log).environment["OPENROUTER_API_KEY"]
+    assert new != old
+    assert chat(sb, old).status_code == 401  # the row of the other person: disabled, dropped
+    assert chat(sb, new).status_code == 200
+    assert [r.identity for r in edge.store().named("carol")] == [identity_of(newcomer)]
+    # the same id with another creation time (a new jupyterhub.sqlite) is another person too
+    reborn = HubUser("carol", id=202, created=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert spawn(c, reborn, log).environment["OPENROUTER_API_KEY"] not in (old, new)
+    assert chat(sb, new).status_code == 401
+    no_secret_in(records, old, new, sb.management_key)
+
+
+def test_a_spawn_waiting_while_a_user_is_removed_and_a_later_one_share_one_key(
+        sb, tmp_path, clean_env) -> None:
+    edge, c = install(sb, tmp_path)
+    dave = HubUser("dave", id=301)
+    spawn(c, dave)
+
+    async def race() -> tuple[str, str]:
+        waiting, later = spawner(c, dave), spawner(c, dave)
+        removal = asyncio.create_task(edge.disable_user(dave))
+        await asyncio.sleep(0)  # the removal holds the user's lock now
+        first = asyncio.create_task(waiting.run_pre_spawn_hook())  # queued on that lock
+        await removal
+        second = asyncio.create_task(later.run_pre_spawn_hook())
+        await asyncio.gather(first, second)
+        return (waiting.environment["OPENROUTER_API_KEY"],
+                later.environment["OPENROUTER_API_KEY"])
+
+    a, b = asyncio.run(race())
+    assert a == b
+    live = [k for k in listed(sb) if k.name == key_name(HUB, "dave") and not k.disabled]
+    assert len(live) == 1
+
+
+def test_two_hubs_with_one_name_never_disable_each_others_keys(sb, tmp_path, clean_env) -> None:
+    _, hub_a = install(sb, tmp_path / "a")
+    _, hub_b = install(sb, tmp_path / "b")  # same hub_name, same account: a misconfiguration
+    bob_a, bob_b = HubUser("bob", id=401), HubUser("bob", id=401)
+    key_a = spawn(hub_a, bob_a).environment["OPENROUTER_API_KEY"]
+    key_b = spawn(hub_b, bob_b).environment["OPENROUTER_API_KEY"]
+    asyncio.run(hub_a.JupyterHub.authenticator_class(config=hub_a).delete_user(bob_a))
+    assert chat(sb, key_a).status_code == 401
+    assert chat(sb, key_b).status_code == 200  # by hash: hub B's bob keeps working
+
+
+def test_a_lost_answer_disables_only_keys_made_since(sb, tmp_path, clean_env) -> None:
+    _, other = install(sb, tmp_path / "other")  # another hub with the same name made erin's key
+    older = spawn(other, HubUser("erin", id=501)).environment["OPENROUTER_API_KEY"]
+    sb.advance_clock(days=1)  # what follows happens (on OpenRouter's clock) a day later
+    hop = LosingHop(sb.url)
+    try:
+        edge, c = install(sb, tmp_path / "this", origin=hop.url)
+        erin = HubUser("erin", id=502)
+        with pytest.raises(HubError):
+            spawn(c, erin)
+        import sqlite3
+
+        later = (datetime.now(timezone.utc) + timedelta(hours=12)).isoformat(timespec="seconds")
+        with sqlite3.connect(edge.store_path) as con:  # the lost answer: after the older key
+            con.execute("UPDATE keys SET created_at = ? WHERE state = 'pending'", (later,))
+        key = spawn(c, erin).environment["OPENROUTER_API_KEY"]
+        erins = [k for k in listed(sb) if k.name == key_name(HUB, "erin")]
+        assert sorted(k.disabled for k in erins) == [False, False, True]  # only the orphan
+        assert chat(sb, older).status_code == 200 and chat(sb, key).status_code == 200
+    finally:
+        hop.close()
+        sb.reset()
 
 
 # -- the store ----------------------------------------------------------------------------------
@@ -415,7 +535,7 @@ def test_without_a_crypt_key_the_file_is_0600_and_the_log_says_so_once(sb, tmp_p
     said = [r for r in records if "unencrypted" in r.getMessage()]
     assert len(said) == 1 and str(edge.store_path) in said[0].getMessage()
     assert said[0].levelno == logging.WARNING
-    assert edge.store().get("alice").key == keys[0]
+    assert stored(edge, "alice").key == keys[0]
     no_secret_in(records, *keys, sb.management_key)
 
 
@@ -423,15 +543,15 @@ def test_a_damaged_store_is_a_clear_error(tmp_path, clean_env) -> None:
     path = tmp_path / "keys.sqlite"
     path.write_bytes(b"this is not a database " * 100)
     with pytest.raises(HubStoreError, match=r"cannot be used .* move it aside"):
-        HubKeyStore(path).get("alice")
+        HubKeyStore(path).get("1@")
     good = HubKeyStore(tmp_path / "ok.sqlite", cipher=None)
-    good.save("alice", "f" * 64, key_name(HUB, "alice"), "sk-or-v1-" + "1" * 64)
+    good.save("7@", "alice", "f" * 64, key_name(HUB, "alice"), "sk-or-v1-" + "1" * 64)
     import sqlite3
 
     with sqlite3.connect(good.path) as con:
         con.execute("UPDATE keys SET secret = NULL")
-    with pytest.raises(HubStoreError, match=r"damaged \(it holds no key\).*DELETE FROM keys"):
-        good.get("alice")
+    with pytest.raises(HubStoreError, match=r"damaged \(it holds no key\).*edge-jupyter hub forget alice"):
+        good.get("7@")
 
 
 def test_two_processes_write_the_store_at_once(tmp_path, clean_env) -> None:
@@ -439,8 +559,8 @@ def test_two_processes_write_the_store_at_once(tmp_path, clean_env) -> None:
     script = ("import sys\nfrom edge_jupyter.hub import HubKeyStore\n"
               "s = HubKeyStore(sys.argv[1], cipher=None)\n"
               "for i in range(60):\n"
-              "    s.mark_pending(f'{sys.argv[2]}{i}', 'n')\n"
-              "    s.save(f'{sys.argv[2]}{i}', 'h', 'n', 'k')\n")
+              "    s.mark_pending(f'{sys.argv[2]}{i}@', f'{sys.argv[2]}{i}', 'n')\n"
+              "    s.save(f'{sys.argv[2]}{i}@', f'{sys.argv[2]}{i}', 'h', 'n', 'k')\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(path), who])
              for who in ("a", "b")]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]

@@ -30,10 +30,10 @@ from ..keystore import ENV_PROVISIONED
 from ._edge_keys import ENV_PROVISIONING_KEY, EdgeKeys
 from ._errors import HubError, HubStoreError
 from ._names import key_name, user_of
-from ._store import HubKeyStore, StoredKey
+from ._store import HubKeyStore, StoredKey, identity_of
 
 __all__ = ["ENV_PROVISIONED", "ENV_PROVISIONING_KEY", "EdgeKeys", "HubError", "HubKeyStore",
-           "HubStoreError", "StoredKey", "cli_main", "key_name", "user_of"]
+           "HubStoreError", "StoredKey", "cli_main", "identity_of", "key_name", "user_of"]
 
 
 def cli_main(argv: Sequence[str]) -> int:

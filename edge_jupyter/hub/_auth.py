@@ -61,7 +61,7 @@ def wrap_authenticator(value: Any, edge: EdgeKeys) -> type:
         return base  # install() ran twice: wrap once
 
     async def delete_user(self: Any, user: Any) -> None:
-        await edge.disable_user(user.name, log=self.log)
+        await edge.disable_user(user, log=self.log)
         result = base.delete_user(self, user)
         if inspect.isawaitable(result):
             await result

@@ -34,7 +34,7 @@ from ..settings import DEFAULT_ORIGIN, normalise_origin
 from ._errors import HubError
 from ._names import check_hub_name
 from ._provision import PROVISIONING_KEYS_PAGE, KeyPolicy, disable_user, key_for
-from ._store import HubKeyStore
+from ._store import HubKeyStore, identity_of
 
 if TYPE_CHECKING:
     from ..openrouter import OpenRouterClient
@@ -70,13 +70,15 @@ class EdgeKeys:
 
     ``limit_usd``: each new key's credit limit in USD (None: no limit, not advised).
     ``limit_reset``: "daily" | "weekly" | "monthly" | None (the limit is for the key's life).
-    ``hub_name``: part of each key's name on OpenRouter (``edge-jupyter:{hub}:{user}``).
+    ``hub_name`` (required): part of each key's name on OpenRouter
+    (``edge-jupyter:{hub}:{user}``); unique among the hubs that share one OpenRouter account,
+    since ``edge-jupyter hub usage|set-limit`` find a hub's keys by that name.
     ``store_path``: the SQLite file the keys are kept in (see :mod:`._store`).
     ``openrouter_url``: default ``EDGE_OPENROUTER_URL``, else https://openrouter.ai.
     """
 
-    def __init__(self, *, limit_usd: float | None, limit_reset: str | None = "monthly",
-                 hub_name: str = "jupyterhub",
+    def __init__(self, *, limit_usd: float | None, hub_name: str,
+                 limit_reset: str | None = "monthly",
                  store_path: str | os.PathLike[str] = "edge-keys.sqlite",
                  include_byok_in_limit: bool = False, provisioning_key: str | None = None,
                  provisioning_key_file: str | os.PathLike[str] | None = None,
@@ -145,10 +147,10 @@ class EdgeKeys:
             env[ENV_OPENROUTER_URL] = self.origin
         return env
 
-    def key_for(self, username: str, log: logging.Logger | None = None) -> str:
+    def key_for(self, identity: str, username: str, log: logging.Logger | None = None) -> str:
         """The user's key (blocking: made on OpenRouter the first time).  Raises HubError."""
         log = log or LOG
-        return key_for(username, policy=self.policy, store=self.store(log),
+        return key_for(identity, username, policy=self.policy, store=self.store(log),
                        client=self.client(), log=log)
 
     async def pre_spawn_hook(self, spawner: Any) -> None:
@@ -159,19 +161,23 @@ class EdgeKeys:
         must never carry one user's key to the next.
         """
         username = spawner.user.name
+        identity = identity_of(spawner.user)
         log = getattr(spawner, "log", None) or LOG
-        async with self._lock(username):
-            key = await asyncio.to_thread(self.key_for, username, log)
+        async with self._lock(identity):
+            key = await asyncio.to_thread(self.key_for, identity, username, log)
         spawner.environment = {**(spawner.environment or {}), **self.environment(key)}
 
-    async def disable_user(self, username: str, log: logging.Logger | None = None) -> int:
-        """Disable a removed user's key on OpenRouter and forget it (``delete_user``)."""
+    async def disable_user(self, user: Any, log: logging.Logger | None = None) -> int:
+        """Disable a removed user's key on OpenRouter and forget it (``delete_user``).
+
+        The user's lock is kept, never dropped: a spawn already waiting on it and a later
+        one must queue on the same lock, or both would make a key.
+        """
         log = log or LOG
-        async with self._lock(username):
-            done = await asyncio.to_thread(disable_user, username, hub_name=self.hub_name,
+        identity = identity_of(user)
+        async with self._lock(identity):
+            return await asyncio.to_thread(disable_user, identity, user.name,
                                            store=self.store(log), client=self.client(), log=log)
-        self._locks.pop(username, None)
-        return done
 
     def __copy__(self) -> EdgeKeys:
         return self

@@ -13,6 +13,10 @@ PREFIX = "edge-jupyter"
 
 def check_hub_name(hub_name: str) -> str:
     """The hub's name as it goes into key names: not empty, no ``:`` (it separates the parts)."""
+    if hub_name is None:
+        raise HubError("hub_name is required: a short name for this hub, unique among the hubs "
+                       "that share this OpenRouter account (e.g. hub_name=\"class-2026\"; the "
+                       "documented config reads it from EDGE_HUB_NAME).")
     name = hub_name.strip() if isinstance(hub_name, str) else ""
     if not name or ":" in name or any(ord(ch) < 32 for ch in name):
         raise HubError(f"hub_name must be a short name without ':' (it is part of every key's "

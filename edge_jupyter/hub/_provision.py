@@ -3,30 +3,43 @@
 Everything here runs in a worker thread (the hook calls it through ``asyncio.to_thread``)
 under the caller's per-user lock, so one user never has two of these at once.
 
+Rows are found by the user's identity (JupyterHub's id and creation time), so:
+
+- a renamed user keeps their key; its name on OpenRouter follows (``PATCH name``), so
+  ``edge-jupyter hub usage|set-limit`` find it under the new name;
+- a name given to somebody new never brings the earlier user's key: a row of another
+  identity under that name is disabled on OpenRouter (by its hash) and dropped first.
+
+Keys are disabled by their stored hash, never by name alone: two hubs on one OpenRouter
+account with the same ``hub_name`` would otherwise disable each other's keys.
+
 Lost answers: ``POST /keys`` is never retried (a key made before an error would be made
 twice), and the store marks the user ``pending`` just before it.  If the answer never
 arrives (timeout, dropped connection, the hub killed), OpenRouter may hold a key nobody
 has the plaintext of.  The next first spawn sees the marker, lists the account's keys,
-disables every enabled key with this user's name, and only then makes a new one, so an
-orphan never keeps working unseen.
+disables the enabled keys with this user's name made since the marker was written, and
+only then makes a new one, so an orphan never keeps working unseen.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from ..money import short_usd
 from ._errors import HubError
 from ._names import key_name
-from ._store import HubKeyStore
+from ._store import HubKeyStore, StoredKey
 
 if TYPE_CHECKING:
-    from ..openrouter import ApiKey, OpenRouterClient, OpenRouterError
+    from ..openrouter import OpenRouterClient, OpenRouterError
 
 PROVISIONING_KEYS_PAGE = "https://openrouter.ai/settings/provisioning-keys"
 KEYS_PAGE = "https://openrouter.ai/settings/keys"
+#: How far OpenRouter's clock may be behind the hub's when a lost key is looked for.
+CLOCK_SLACK = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -66,87 +79,140 @@ def explain(exc: OpenRouterError) -> str:
     return (f"OpenRouter answered {status}: {said}." if status else f"{said}.")
 
 
-def _named(client: OpenRouterClient, name: str, *, include_disabled: bool) -> list[ApiKey]:
-    return [k for k in client.list_keys(include_disabled=include_disabled) if k.name == name]
+def _when(text: str | None) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def disable_named(client: OpenRouterClient, name: str, log: logging.Logger,
-                  also_hash: str | None = None) -> int:
-    """Disable every enabled key called ``name`` (and ``also_hash``); how many were disabled."""
+def disable_hash(client: OpenRouterClient, key_hash: str, name: str, log: logging.Logger) -> bool:
+    """Disable one key by its hash; False when OpenRouter no longer has it."""
     from ..openrouter import NotFound
 
-    hashes = [k.hash for k in _named(client, name, include_disabled=False) if k.hash]
-    if also_hash and also_hash not in hashes:
-        hashes.append(also_hash)
+    try:
+        now = client.update_key(key_hash, disabled=True)
+    except NotFound:  # deleted on OpenRouter already: nothing left that works
+        return False
+    if not now.disabled:
+        raise HubError(f"OpenRouter did not disable the key {name!r} (hash "
+                       f"{key_hash[:12]}…): disable it at {KEYS_PAGE}.")
+    log.info("edge_jupyter: disabled OpenRouter key %r (hash %s…)", name, key_hash[:12])
+    return True
+
+
+def disable_orphans(client: OpenRouterClient, name: str, since: str, log: logging.Logger) -> int:
+    """Disable the enabled keys called ``name`` made since ``since`` (a pending row's time).
+
+    Only those: a key of that name made before is not this lost answer's (another hub
+    with the same ``hub_name``, an earlier user).
+    """
+    start = _when(since)
     done = 0
-    for key_hash in hashes:
-        try:
-            now = client.update_key(key_hash, disabled=True)
-        except NotFound:  # deleted on OpenRouter already: nothing left that works
+    for key in client.list_keys(include_disabled=False):
+        if key.name != name or not key.hash:
             continue
-        if not now.disabled:
-            raise HubError(f"OpenRouter did not disable the key {name!r} (hash "
-                           f"{key_hash[:12]}…): disable it at {KEYS_PAGE}.")
-        done += 1
-        log.info("edge_jupyter: disabled OpenRouter key %r (hash %s…)", name, key_hash[:12])
+        made = _when(key.created_at)
+        if start is None or made is None or made < start - CLOCK_SLACK:
+            if start is None or made is None:
+                log.warning("edge_jupyter: the key %r (hash %s…) may be left from a lost "
+                            "answer; its time cannot be read, so it was left enabled: check "
+                            "it at %s.", name, key.hash[:12], KEYS_PAGE)
+            continue
+        done += disable_hash(client, key.hash, name, log)
     return done
 
 
-def key_for(username: str, *, policy: KeyPolicy, store: HubKeyStore,
+def retire(stored: StoredKey, *, store: HubKeyStore, client: OpenRouterClient,
+           log: logging.Logger) -> int:
+    """Disable a row's key on OpenRouter (by hash; a pending row's lost key by name and
+    time), then drop the row; how many keys were disabled."""
+    if stored.state == "pending":
+        done = disable_orphans(client, stored.name, stored.created_at, log)
+    else:
+        done = int(disable_hash(client, stored.hash, stored.name, log)) if stored.hash else 0
+    store.drop(stored.identity)
+    return done
+
+
+def key_for(identity: str, username: str, *, policy: KeyPolicy, store: HubKeyStore,
             client: OpenRouterClient, log: logging.Logger) -> str:
     """The user's key: the stored one (no network), else a new capped one, stored first."""
     from ..openrouter import APIStatusError, OpenRouterError
 
-    stored = store.get(username)
-    if stored is not None and stored.state == "active" and stored.key:
-        log.debug("edge_jupyter: reusing the stored OpenRouter key %r for %s", stored.name,
-                  username)
-        return stored.key
     name = key_name(policy.hub_name, username)
     try:
+        # another person's row under this name (the name was freed by a rename or a removal
+        # JupyterHub did not tell us of): that key must not stay with the name
+        for stale in store.named(username):
+            if stale.identity != identity:
+                gone = retire(stale, store=store, client=client, log=log)
+                log.warning("edge_jupyter: the name %s had belonged to another JupyterHub user; "
+                            "their OpenRouter key %r was disabled (%d) and forgotten.",
+                            username, stale.name, gone)
+        stored = store.get(identity)
+        if stored is not None and stored.state == "active" and stored.key:
+            if stored.username != username:  # renamed in the hub: the row follows now
+                store.rename(identity, username, stored.name)
+            if stored.name != name:  # ... and the key's name on OpenRouter (retried if it fails)
+                _rename_key(client, stored, username, name, store=store, log=log)
+            log.debug("edge_jupyter: reusing the stored OpenRouter key %r for %s", name,
+                      username)
+            return stored.key
         if stored is not None:  # pending: a POST /keys whose answer never came back
-            orphans = disable_named(client, stored.name, log)
+            orphans = disable_orphans(client, stored.name, stored.created_at, log)
             log.warning("edge_jupyter: a key for %s was being made when an earlier spawn "
                         "failed; %d key(s) named %r left from it were disabled before a new "
                         "one is made.", username, orphans, stored.name)
-        store.mark_pending(username, name)
+        store.mark_pending(identity, username, name)
         try:
             created = client.create_key(name, limit=policy.limit_usd,
                                         limit_reset=policy.limit_reset,
                                         include_byok_in_limit=policy.include_byok_in_limit)
         except APIStatusError as exc:
             if exc.status < 500:  # refused: OpenRouter made nothing, so nothing is pending
-                store.drop(username)
+                store.drop(identity)
             raise
     except OpenRouterError as exc:
         raise HubError(f"edge_jupyter could not make an OpenRouter key for {username}: "
                        f"{explain(exc)}") from None
-    store.save(username, created.info.hash, name, created.key)
+    store.save(identity, username, created.info.hash, name, created.key)
     log.info("edge_jupyter: made OpenRouter key %r (%s) for %s", name, policy.describe(),
              username)
     return created.key
 
 
-def disable_user(username: str, *, hub_name: str, store: HubKeyStore,
-                 client: OpenRouterClient, log: logging.Logger) -> int:
-    """A removed user's keys disabled on OpenRouter (by name and stored hash), their row dropped.
-
-    By name as well as by hash: a pending row has no hash, and a key whose answer was
-    lost is found only by its name.
-    """
+def _rename_key(client: OpenRouterClient, stored: StoredKey, username: str, name: str, *,
+                store: HubKeyStore, log: logging.Logger) -> None:
+    """The key's name on OpenRouter after a rename; a failure waits for the next spawn
+    (the key works under either name)."""
     from ..openrouter import OpenRouterError
 
-    stored = None
     try:
-        stored = store.get(username)
-    except HubError:
-        pass  # an unreadable row still names the user: disable by name, then drop it
-    name = stored.name if stored is not None else key_name(hub_name, username)
+        if stored.hash:
+            client.update_key(stored.hash, name=name)
+    except OpenRouterError as exc:
+        log.warning("edge_jupyter: the OpenRouter key %r of %s keeps its old name for now "
+                    "(%s); the next spawn tries again.", stored.name, username, explain(exc))
+        return
+    store.rename(stored.identity, username, name)
+    log.info("edge_jupyter: the OpenRouter key %r is now called %r (the user was renamed)",
+             stored.name, name)
+
+
+def disable_user(identity: str, username: str, *, store: HubKeyStore,
+                 client: OpenRouterClient, log: logging.Logger) -> int:
+    """A removed user's key disabled on OpenRouter (by its stored hash), their row dropped."""
+    from ..openrouter import OpenRouterError
+
+    stored = store.get(identity, reveal=False)
+    if stored is None:
+        log.info("edge_jupyter: %s had no OpenRouter key from this hub", username)
+        return 0
     try:
-        done = disable_named(client, name, log, also_hash=stored.hash if stored else None)
+        return retire(stored, store=store, client=client, log=log)
     except OpenRouterError as exc:
         raise HubError(f"{username}'s OpenRouter key could not be disabled, so the user was "
                        f"not removed: {explain(exc)} Then remove the user again (or disable "
-                       f"the key {name!r} at {KEYS_PAGE}).") from None
-    store.drop(username)
-    return done
+                       f"the key {stored.name!r} at {KEYS_PAGE}).") from None

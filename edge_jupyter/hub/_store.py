@@ -13,9 +13,13 @@ survive a hub upgrade or a ``jupyterhub.sqlite`` reset.  Protection at rest:
   do; it is never replaced by a new key in silence, which would leave the old key
   working on OpenRouter with nobody holding it.
 
-One row per user: ``username, hash, name, secret, scheme, created_at, state``.  ``state``
-is ``pending`` from just before ``POST /keys`` until its answer is stored (a row still
-pending later means an answer was lost: see :mod:`._provision`), then ``active``.
+One row per JupyterHub user, keyed by the user's stable identity (:func:`identity_of`:
+JupyterHub's user id and creation time), never by the name alone: JupyterHub renames a
+user by changing the name only, and a freed name can be given to somebody else, who must
+never get the first user's key.  Columns ``identity, username, hash, name, secret,
+scheme, created_at, state``.  ``state`` is ``pending`` from just before ``POST /keys``
+until its answer is stored (a row still pending later means an answer was lost: see
+:mod:`._provision`), then ``active``.
 
 Concurrent processes (the hub, an admin's CLI, a second hub worker) are safe: WAL
 journal, a busy timeout, and each change one short ``BEGIN IMMEDIATE`` transaction.
@@ -37,13 +41,15 @@ from pathlib import Path
 from ._crypt import ENV_HUB_CRYPT_KEY, HOW_TO_MAKE, Cipher, cipher_from_env
 from ._errors import HubStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 STATES = ("pending", "active")
+FORGET_HINT = "edge-jupyter hub forget"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
-    username   TEXT PRIMARY KEY,
+    identity   TEXT PRIMARY KEY,
+    username   TEXT NOT NULL,
     hash       TEXT,
     name       TEXT NOT NULL,
     secret     TEXT,
@@ -52,16 +58,51 @@ CREATE TABLE IF NOT EXISTS keys (
     state      TEXT NOT NULL
 )
 """
+# Version 1 rows were keyed by the username: kept under an identity no JupyterHub user
+# has, so the next spawn of that name treats them as another person's (disabled, replaced).
+_FROM_V1 = """
+ALTER TABLE keys RENAME TO keys_v1;
+CREATE TABLE keys (
+    identity   TEXT PRIMARY KEY,
+    username   TEXT NOT NULL,
+    hash       TEXT,
+    name       TEXT NOT NULL,
+    secret     TEXT,
+    scheme     TEXT,
+    created_at TEXT NOT NULL,
+    state      TEXT NOT NULL
+);
+INSERT INTO keys SELECT 'v1:' || username, username, hash, name, secret, scheme, created_at,
+    state FROM keys_v1;
+DROP TABLE keys_v1;
+"""
+_COLUMNS = "identity, username, hash, name, secret, scheme, created_at, state"
 
 #: Paths whose "kept unencrypted" line was logged already (once per process and file).
 _warned_plain: set[str] = set()
 _warned_lock = threading.Lock()
 
 
+def identity_of(user: object) -> str:
+    """A JupyterHub user's stable identity: ``{id}@{created}`` of JupyterHub's ``User``.
+
+    The id alone is not enough: a new ``jupyterhub.sqlite`` numbers its users from 1
+    again; the creation time tells those apart.  The name is no identity at all (renames).
+    """
+    uid = getattr(user, "id", None)
+    if not isinstance(uid, int) or isinstance(uid, bool):
+        raise HubStoreError(f"edge_jupyter.hub needs JupyterHub's User object (with its id), "
+                            f"not {type(user).__name__}: call the hook as JupyterHub does.")
+    created = getattr(user, "created", None)
+    return f"{uid}@{created.isoformat() if isinstance(created, datetime) else ''}"
+
+
 @dataclass(frozen=True)
 class StoredKey:
-    """One user's row.  ``key`` is the plaintext API key (None while pending); never in a repr."""
+    """One user's row.  ``key`` is the plaintext API key (None while pending or not read);
+    never in a repr."""
 
+    identity: str
     username: str
     name: str
     state: str
@@ -120,13 +161,20 @@ class HubKeyStore:
                                 f"({exc.strerror or type(exc).__name__}): check that the hub's "
                                 "user owns it and its folder.") from None
         with self._connect() as con:
-            con.execute(_SCHEMA)
             version = con.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise HubStoreError(f"The hub's key store {self.path} was written by a newer "
                                     "edge_jupyter: upgrade edge_jupyter on the hub.")
             if version < SCHEMA_VERSION:
+                con.execute("BEGIN IMMEDIATE")
+                if version == 1 and con.execute("SELECT 1 FROM sqlite_master WHERE "
+                                                "name = 'keys'").fetchone():
+                    for statement in _FROM_V1.split(";"):
+                        if statement.strip():
+                            con.execute(statement)
+                con.execute(_SCHEMA)
                 con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                con.execute("COMMIT")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -155,24 +203,37 @@ class HubKeyStore:
 
     # -- rows -------------------------------------------------------------------------------
 
-    def get(self, username: str) -> StoredKey | None:
-        """The user's row with the key decrypted, or None.  Raises on a row it cannot read."""
+    def get(self, identity: str, *, reveal: bool = True) -> StoredKey | None:
+        """The user's row with the key decrypted (``reveal``), or None.  Raises on a row it
+        cannot read."""
         with self._open() as con:
-            row = con.execute("SELECT username, hash, name, secret, scheme, created_at, state "
-                              "FROM keys WHERE username = ?", (username,)).fetchone()
-        if row is None:
-            return None
-        _, key_hash, name, secret, scheme, created_at, state = row
+            row = con.execute(f"SELECT {_COLUMNS} FROM keys WHERE identity = ?",
+                              (identity,)).fetchone()
+        return None if row is None else self._stored(row, reveal)
+
+    def named(self, username: str) -> list[StoredKey]:
+        """Every row that carries ``username`` (keys not read): the user's own, and any
+        left by an earlier user of that name (renamed, or removed past ``delete_user``)."""
+        with self._open() as con:
+            rows = con.execute(f"SELECT {_COLUMNS} FROM keys WHERE username = ? ORDER BY "
+                               "created_at", (username,)).fetchall()
+        return [self._stored(row, False) for row in rows]
+
+    def _stored(self, row: tuple[object, ...], reveal: bool) -> StoredKey:
+        identity, username, key_hash, name, secret, scheme, created_at, state = row
+        user = str(username)
         if state not in STATES or not isinstance(name, str):
-            raise self._damaged(username, "its state is unknown")
-        if state == "pending":
-            return StoredKey(username, name, state, str(created_at), key_hash)
+            raise self._damaged(user, "its state is unknown")
+        stored = StoredKey(str(identity), user, name, str(state), str(created_at),
+                           key_hash if isinstance(key_hash, str) else None)
+        if state == "pending" or not reveal:
+            return stored
         if not isinstance(secret, str) or not secret or not isinstance(key_hash, str):
-            raise self._damaged(username, "it holds no key")
-        key = self._reveal(username, secret, scheme)
-        if scheme == "plain" and self.cipher is not None:
-            self._write(username, key_hash, name, key, "active", str(created_at))  # encrypt it now
-        return StoredKey(username, name, state, str(created_at), key_hash, key)
+            raise self._damaged(user, "it holds no key")
+        key = self._reveal(user, secret, str(scheme) if scheme is not None else None)
+        if scheme == "plain" and self.cipher is not None:  # encrypt it now
+            self._write(stored.identity, user, key_hash, name, key, "active", stored.created_at)
+        return StoredKey(stored.identity, user, name, "active", stored.created_at, key_hash, key)
 
     def _reveal(self, username: str, secret: str, scheme: str | None) -> str:
         if scheme == "plain":
@@ -190,28 +251,38 @@ class HubKeyStore:
                 f"The OpenRouter key of {username!r} in {self.path} cannot be decrypted with "
                 f"{self.cipher.variable} (another crypt key, or a damaged file): set the crypt "
                 "key it was stored with (several may be given, ';'-separated, the newest first). "
-                "If that key is lost, disable the user's key on OpenRouter and delete their row "
-                f"(sqlite3 {self.path} \"DELETE FROM keys WHERE username = '{username}'\"); "
-                "their next spawn makes a new key.")
+                f"If that key is lost, run `{FORGET_HINT} {_quoted(username)} --store "
+                f"{_quoted(str(self.path))}` (it disables the key on OpenRouter and drops the "
+                "row): the user's next spawn makes a new key.")
         return key
 
     def _damaged(self, username: str, why: str) -> HubStoreError:
         return HubStoreError(
             f"The row of {username!r} in the hub's key store {self.path} is damaged ({why}): "
-            "disable the user's key on OpenRouter, then delete the row (sqlite3 "
-            f"{self.path} \"DELETE FROM keys WHERE username = '{username}'\").")
+            f"run `{FORGET_HINT} {_quoted(username)} --store {_quoted(str(self.path))}` (it "
+            "disables the user's key on OpenRouter and drops the row); their next spawn makes "
+            "a new key.")
 
-    def mark_pending(self, username: str, name: str) -> None:
+    def mark_pending(self, identity: str, username: str, name: str) -> None:
         """Written before ``POST /keys``: if its answer is lost, the next spawn knows."""
-        self._write(username, None, name, None, "pending", _now())
+        self._write(identity, username, None, name, None, "pending", _now())
 
-    def save(self, username: str, key_hash: str, name: str, key: str) -> StoredKey:
+    def save(self, identity: str, username: str, key_hash: str, name: str, key: str
+             ) -> StoredKey:
         created = _now()
-        self._write(username, key_hash, name, key, "active", created)
-        return StoredKey(username, name, "active", created, key_hash, key)
+        self._write(identity, username, key_hash, name, key, "active", created)
+        return StoredKey(identity, username, name, "active", created, key_hash, key)
 
-    def _write(self, username: str, key_hash: str | None, name: str, key: str | None,
-               state: str, created_at: str) -> None:
+    def rename(self, identity: str, username: str, name: str) -> None:
+        """The user's row under their new JupyterHub name (and the key's name on OpenRouter)."""
+        with self._open() as con:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("UPDATE keys SET username = ?, name = ? WHERE identity = ?",
+                        (username, name, identity))
+            con.execute("COMMIT")
+
+    def _write(self, identity: str, username: str, key_hash: str | None, name: str,
+               key: str | None, state: str, created_at: str) -> None:
         secret: str | None = None
         scheme: str | None = None
         if key is not None:
@@ -222,15 +293,14 @@ class HubKeyStore:
                 self._say_unencrypted_once()
         with self._open() as con:
             con.execute("BEGIN IMMEDIATE")
-            con.execute("INSERT OR REPLACE INTO keys (username, hash, name, secret, scheme, "
-                        "created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (username, key_hash, name, secret, scheme, created_at, state))
+            con.execute(f"INSERT OR REPLACE INTO keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (identity, username, key_hash, name, secret, scheme, created_at, state))
             con.execute("COMMIT")
 
-    def drop(self, username: str) -> bool:
+    def drop(self, identity: str) -> bool:
         with self._open() as con:
             con.execute("BEGIN IMMEDIATE")
-            gone = con.execute("DELETE FROM keys WHERE username = ?", (username,)).rowcount
+            gone = con.execute("DELETE FROM keys WHERE identity = ?", (identity,)).rowcount
             con.execute("COMMIT")
         return bool(gone)
 
@@ -249,3 +319,10 @@ class HubKeyStore:
             "kept unencrypted in %s (mode 0600: readable by the hub's user only). To encrypt "
             "them, %s and set it as %s.", ENV_HUB_CRYPT_KEY, where, HOW_TO_MAKE,
             ENV_HUB_CRYPT_KEY)
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one shell word (a username may hold a quote: JupyterHub accepts it)."""
+    import shlex
+
+    return shlex.quote(text)
