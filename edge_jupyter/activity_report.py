@@ -101,8 +101,14 @@ def _ledger_days(ledger: pd.DataFrame) -> Any:
 
 
 def _spent(ledger: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame:
-    """The ledger as (date, model, provider, ledger_usd, pending) rows."""
+    """The ledger as (date, model, provider, ledger_usd, pending) rows.
+
+    ``pending``: the cost is still to come (:func:`ledger.unsettled`, the rows
+    ``%edge usage --reconcile`` settles). A call refused before any token has no cost and
+    nothing to settle: it cost $0 and is not pending."""
     import pandas as pd
+
+    from .ledger import unsettled
 
     models = ledger["model"].astype(object).where(ledger["model"].notna(), "unknown")
     providers = ledger["provider"].astype(object).where(ledger["provider"].notna(), _UNKNOWN_PROVIDER)
@@ -111,7 +117,7 @@ def _spent(ledger: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame:
         "model": [aliases.get(m, m) for m in models],
         "provider": providers.replace("", _UNKNOWN_PROVIDER),
         "ledger_usd": ledger["cost_usd"].astype("float64").fillna(0.0),
-        "pending": ledger["cost_usd"].isna().astype("int64"),
+        "pending": pd.Series(unsettled(ledger), index=ledger.index).astype("int64"),
     })
 
 
@@ -157,9 +163,13 @@ def reconcile(rows: Sequence[ActivityRow], ledger: pd.DataFrame, days: Sequence[
         [total_usd([b_usd, -l_usd]) for b_usd, l_usd in zip(joined["billed_usd"],
                                                              joined["ledger_usd"], strict=True)],
         index=joined.index, dtype="float64")
+    # a row with nothing in it (only calls refused before any token, which cost $0) says
+    # nothing; a row still waiting for its cost stays
+    figures = [c for c in COLUMNS if c not in ("date", "model")]
+    joined = joined[(joined[[*figures, "pending"]] != 0).any(axis=1)]
     order = keys if by in (None, "day") else ["billed_usd"]
     joined = joined.sort_values(order, ascending=by in (None, "day"), kind="stable")
-    columns = [*keys, *(c for c in COLUMNS if c not in ("date", "model"))]
+    columns = [*keys, *figures]
     frame = joined[columns].reset_index(drop=True)
     by_day = _day_totals(billed, spent)
     sentences = [_sentence(day, *by_day[day]) for day in days if day in by_day]
@@ -176,14 +186,16 @@ def reconcile(rows: Sequence[ActivityRow], ledger: pd.DataFrame, days: Sequence[
 
 
 def _day_totals(billed: pd.DataFrame, spent: pd.DataFrame) -> dict[str, tuple[float, float, int]]:
-    """date -> (billed, ledger, pending rows) for the days with anything on either side."""
+    """date -> (billed, ledger, pending rows) for the days with spend (or a cost to come)."""
     totals: dict[str, tuple[float, float, int]] = {}
     b = billed.groupby("date")["billed_usd"].agg(_exact_sum)
     s = spent.groupby("date").agg({"ledger_usd": _exact_sum, "pending": "sum"})
     for day in sorted(set(b.index) | set(s.index)):
         ledger = float(s.loc[day, "ledger_usd"]) if day in s.index else 0.0
         pending = int(s.loc[day, "pending"]) if day in s.index else 0
-        totals[day] = (float(b.get(day, 0.0)), ledger, pending)
+        billed_usd = float(b.get(day, 0.0))
+        if billed_usd or ledger or pending:
+            totals[day] = (billed_usd, ledger, pending)
     return totals
 
 

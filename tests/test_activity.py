@@ -8,6 +8,7 @@ show up as "spent elsewhere" beside what a real kernel's ledger holds.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -24,13 +25,17 @@ def row(day: str, model: str, usd: float, *, slug: str = "", provider: str = "Op
                        prompt, completion, 0)
 
 
-def ledger(*entries: tuple[str, str, float | None, str | None]) -> pd.DataFrame:
-    """Ledger rows as ``Ledger.frame`` gives them: (ISO time, model, cost or None, provider)."""
+def ledger(*entries: tuple[Any, ...]) -> pd.DataFrame:
+    """Ledger rows as ``Ledger.frame`` gives them: (ISO time, model, cost or None, provider,
+    and optionally status — "ok" — and generation id — one per row)."""
     return pd.DataFrame({
         "timestamp": pd.to_datetime([e[0] for e in entries], utc=True),
         "model": pd.Series([e[1] for e in entries], dtype=object),
         "cost_usd": pd.Series([e[2] for e in entries], dtype="float64"),
         "provider": pd.Series([e[3] for e in entries], dtype=object),
+        "status": pd.Series([e[4] if len(e) > 4 else "ok" for e in entries], dtype=object),
+        "generation_id": pd.Series([e[5] if len(e) > 5 else f"gen-{i}"
+                                    for i, e in enumerate(entries)], dtype=object),
     })
 
 
@@ -80,6 +85,30 @@ def test_rows_without_an_exact_cost_are_counted_and_the_way_to_settle_them_named
     (sentence,) = reconcile(rows, book, DAYS).sentences
     assert "1 of its rows still has no exact cost: `%edge usage --reconcile`" in sentence
     assert sentence.endswith(f"{short_usd(0.3)} was spent elsewhere.")
+
+
+def test_a_call_refused_before_any_token_cost_nothing_and_is_not_waiting_for_a_cost() -> None:
+    """An error row with no cost and no generation id (refused before any token) is what
+    ``Ledger.to_reconcile`` never picks: $0, not "no exact cost" with advice that cannot work,
+    and no all-zero row of its own. A pending row or one with a generation id still counts."""
+    rows = [row("2026-11-30", "m/a", 0.3, requests=3)]
+    book = ledger(*[("2026-11-30T10:00:00Z", "m/a", 0.1, "P")] * 3,
+                  ("2026-11-30T10:03:00Z", "nobody/no-such-model", None, "", "error", ""),
+                  ("2026-11-29T10:03:00Z", "nobody/no-such-model", None, "", "error", ""),
+                  ("2026-11-28T10:00:00Z", "m/a", None, "P", "replayed", "gen-r"))
+    report = reconcile(rows, book, DAYS)
+    assert report.sentences == ["OpenRouter billed $0.30 on 2026-11-30; this ledger has $0.30 "
+                                "too: nothing was spent elsewhere."]
+    assert report.frame["model"].tolist() == ["m/a"], "no row that is all zeros"
+    for by in ("day", "model", "provider"):
+        assert "nobody/no-such-model" not in reconcile(rows, book, DAYS, by=by).frame.to_string()
+    waiting = ledger(("2026-11-30T10:00:00Z", "m/a", None, "P", "pending", ""),
+                     ("2026-11-30T10:01:00Z", "m/a", None, "P", "interrupted", "gen-9"),
+                     ("2026-11-30T10:03:00Z", "m/a", None, "", "error", ""))
+    (sentence,) = reconcile(rows, waiting, DAYS).sentences
+    assert "2 of its rows still have no exact cost: `%edge usage --reconcile`" in sentence
+    alone = reconcile([], ledger(("2026-11-30T10:00:00Z", "m/a", None, "P", "pending", "")), DAYS)
+    assert alone.frame["model"].tolist() == ["m/a"], "a row still waiting for its cost stays"
 
 
 def test_money_is_summed_exactly_as_money_total_usd_sums_it() -> None:
