@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--tokens-per-second", type=RATE.argtype(), default=300.0,
                       help="pace the sandbox like a real model (0 = as fast as possible)")
     sub.add_parser("sandbox", help="serve the OpenRouter-compatible sandbox (see `sandbox --help`)")
-    sub.add_parser("hub", help="JupyterHub users' OpenRouter keys: `hub usage`, `hub set-limit` "
-                              "(see `hub --help`)")
+    sub.add_parser("hub", help="JupyterHub users' OpenRouter keys: `hub usage`, `hub set-limit`, "
+                              "`hub forget` (see `hub --help`)")
     ask = sub.add_parser("ask", help="stream one answer in the terminal, with its cost")
     ask.add_argument("prompt", nargs="+")
     ask.add_argument("-m", "--model")

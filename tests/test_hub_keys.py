@@ -660,6 +660,55 @@ def test_hub_commands_fail_with_one_clear_line(sb, tmp_path, clean_env, capsys) 
     assert sb.management_key not in done.stderr + done.stdout
 
 
+def test_a_key_disabled_on_openrouter_is_replaced_after_hub_forget(sb, tmp_path, clean_env,
+                                                                   capsys) -> None:
+    edge, c = install(sb, tmp_path)
+    key = spawn(c, "frank").environment["OPENROUTER_API_KEY"]
+    (rec,) = [k for k in listed(sb) if k.name == key_name(HUB, "frank")]
+    OpenRouterClient(sb.management_key, origin=sb.url).update_key(rec.hash, disabled=True)
+    clean_env.setenv("EDGE_OPENROUTER_URL", sb.url)
+    clean_env.setenv("EDGE_PROVISIONING_KEY", sb.management_key)
+    code, _, err = hub_cli(capsys, "set-limit", "frank", "3", "--hub-name", HUB)
+    assert code == 1 and "next spawn makes a new one" not in err
+    assert "edge-jupyter hub forget frank" in err
+    # the stored key is reused as it is (no request): it still gets 401 until forgotten
+    assert spawn(c, "frank").environment["OPENROUTER_API_KEY"] == key
+    code, out, err = hub_cli(capsys, "forget", "frank", "--store", str(edge.store_path))
+    assert (code, err) == (0, "") and "their next spawn makes a new key" in out
+    assert stored(edge, "frank") is None
+    new = spawn(c, "frank").environment["OPENROUTER_API_KEY"]
+    assert new != key and chat(sb, new).status_code == 200
+    code, _, err = hub_cli(capsys, "forget", "nobody", "--store", str(edge.store_path))
+    assert code == 1 and "'nobody' has no row" in err and "frank" in err
+    code, _, err = hub_cli(capsys, "forget", "frank")  # which store?
+    assert code == 1 and "--store" in err and err.count("\n") == 1
+
+
+def test_forget_disables_a_working_key_and_the_hint_quotes_the_name(sb, tmp_path, clean_env,
+                                                                    capsys) -> None:
+    edge, c = install(sb, tmp_path)
+    odd = "x' OR username <> 'x"  # JupyterHub accepts a quote in a username
+    key = spawn(c, odd).environment["OPENROUTER_API_KEY"]
+    keep = spawn(c, "gina").environment["OPENROUTER_API_KEY"]
+    import sqlite3
+
+    with sqlite3.connect(edge.store_path) as con:  # a damaged row
+        con.execute("UPDATE keys SET secret = NULL WHERE username = ?", (odd,))
+    with pytest.raises(HubStoreError) as err:
+        spawn(c, odd)
+    hint = str(err.value).split("run `", 1)[1].split("`", 1)[0]
+    import shlex
+
+    words = shlex.split(hint)
+    assert words[:4] == ["edge-jupyter", "hub", "forget", odd]
+    clean_env.setenv("EDGE_OPENROUTER_URL", sb.url)
+    clean_env.setenv("EDGE_PROVISIONING_KEY", sb.management_key)
+    code, _, _ = hub_cli(capsys, *words[2:])  # what the admin is told to run
+    assert code == 0
+    assert chat(sb, key).status_code == 401 and chat(sb, keep).status_code == 200
+    assert edge.store().usernames() == ["gina"]
+
+
 # -- bring your own key -------------------------------------------------------------------------
 
 

@@ -1,8 +1,11 @@
-"""``edge-jupyter hub usage`` and ``edge-jupyter hub set-limit``: the admin's two commands.
+"""``edge-jupyter hub usage|set-limit|forget``: the admin's commands.
 
-Both read OpenRouter's ``GET /keys`` (the source of truth: what each key spent and what
-is left is what OpenRouter enforces), find the hub's keys by name (:mod:`._names`) and
-need no access to the hub's store.  The provisioning key comes from
+``usage`` and ``set-limit`` read OpenRouter's ``GET /keys`` (the source of truth: what
+each key spent and what is left is what OpenRouter enforces), find the hub's keys by name
+(:mod:`._names`) and need no access to the hub's store.  ``forget USER`` works on the
+store (``--store`` or ``EDGE_HUB_STORE``): it disables the user's key on OpenRouter by its
+stored hash and drops the row, so the user's next spawn makes a new key (a key disabled
+on the website, a row that cannot be decrypted, a user removed behind the hub's back).  The provisioning key comes from
 ``EDGE_PROVISIONING_KEY`` or ``--key-file``; the hub's name from ``--hub-name`` or
 ``EDGE_HUB_NAME``.  Exit status: 0 done, 1 refused or failed (one line on stderr saying
 what to do), 2 bad arguments.
@@ -11,8 +14,10 @@ what to do), 2 bad arguments.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -21,12 +26,13 @@ from ..money import short_left_usd, short_usd
 from ._edge_keys import ENV_HUB_NAME, ENV_OPENROUTER_URL, RESETS, read_provisioning_key
 from ._errors import HubError
 from ._names import check_hub_name, key_name, user_of
-from ._provision import explain
+from ._provision import explain, retire
 
 if TYPE_CHECKING:
     from ..openrouter import ApiKey, OpenRouterClient
 
 COLUMNS = ("user", "spent", "limit", "left", "resets", "state")
+ENV_HUB_STORE = "EDGE_HUB_STORE"
 
 
 def _limit_arg(text: str) -> float | None:
@@ -58,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("limit", type=_limit_arg, metavar="USD|none")
     limit.add_argument("--reset", choices=(*RESETS, "never"),
                        help="when the limit resets (00:00 UTC); unchanged when not given")
+    forget = sub.add_parser("forget", parents=[common],
+                            help="disable one user's key on OpenRouter and drop it from the "
+                                 "hub's store: their next spawn makes a new key")
+    forget.add_argument("user")
+    forget.add_argument("--store", metavar="PATH", default=os.environ.get(ENV_HUB_STORE),
+                        help=f"the hub's key store, store_path in jupyterhub_config.py "
+                             f"(default: {ENV_HUB_STORE} from the environment)")
     return parser
 
 
@@ -111,8 +124,9 @@ def set_limit(args: argparse.Namespace, hub_name: str, out: TextIO) -> int:
     if not live:
         if keys:
             raise HubError(f"{args.user}'s OpenRouter key on hub {hub_name!r} is disabled (the "
-                           "user was removed, or the key replaced): it cannot be changed; the "
-                           "user's next spawn makes a new one.")
+                           "user was removed, or the key disabled or replaced): it cannot be "
+                           "changed. To give the user a new key, run `edge-jupyter hub forget "
+                           f"{shlex.quote(args.user)}` on the hub; their next spawn makes one.")
         users = sorted({u for u, k in _hub_keys(client, hub_name, include_disabled=False)})
         known = f" Users with keys: {', '.join(users)}." if users else " No user has a key yet."
         raise HubError(f"No OpenRouter key named {name!r}: {args.user!r} has not spawned on hub "
@@ -138,6 +152,39 @@ def set_limit(args: argparse.Namespace, hub_name: str, out: TextIO) -> int:
     return 0
 
 
+def forget(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from ._store import HubKeyStore
+
+    if not args.store:
+        raise HubError(f"Which store? Pass --store PATH or set {ENV_HUB_STORE} (the store_path "
+                       "given to EdgeKeys in jupyterhub_config.py).")
+    path = Path(args.store).expanduser()
+    if not path.is_file():
+        raise HubError(f"No hub key store at {path}: pass the store_path of jupyterhub_config.py "
+                       "as --store.")
+    store = HubKeyStore(path, cipher=None)  # the hash is enough: no key is decrypted
+    rows = store.named(args.user)
+    if not rows:
+        users = store.usernames()
+        known = f" Users in it: {', '.join(users)}." if users else " It is empty."
+        raise HubError(f"{args.user!r} has no row in the hub's key store {path}.{known}")
+    client = _client(args)
+    for row in rows:
+        done = retire(row, store=store, client=client, log=_quiet_log())
+        what = ("disabled on OpenRouter" if done else
+                "already disabled or deleted on OpenRouter" if row.state == "active" else
+                "no lost key left on OpenRouter")
+        out.write(f"{args.user}: the key {row.name!r} is {what} and forgotten by the hub; "
+                  "their next spawn makes a new key.\n")
+    return 0
+
+
+def _quiet_log() -> logging.Logger:
+    return logging.getLogger("edge_jupyter.hub.cli")
+
+
 def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``edge-jupyter hub …``; returns the exit status."""
     from ..openrouter import OpenRouterError
@@ -146,6 +193,8 @@ def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = No
     err = err or sys.stderr
     args = _parser().parse_args(list(argv))
     try:
+        if args.command == "forget":  # the store names the key: no hub name needed
+            return forget(args, out)
         if not args.hub_name:
             raise HubError(f"Which hub? Pass --hub-name NAME or set {ENV_HUB_NAME} (the hub_name "
                            "given to EdgeKeys in jupyterhub_config.py).")
