@@ -738,6 +738,44 @@ def test_a_connected_key_wins_over_the_provisioned_one(sb, tmp_path, clean_env) 
     assert keystore.resolve_api_key().key == provisioned
 
 
+def test_outside_the_magic_a_provisioned_key_is_never_said_to_shadow_or_need_unsetting(
+        sb, tmp_path, clean_env) -> None:
+    from connect_fixtures import decide, query_of
+
+    from edge_jupyter import preferences
+    from edge_jupyter.oauth import FlowStore, Site, handle_callback
+    from edge_jupyter.panel._model import Spending, account_view
+    from edge_jupyter.panel._source import Source
+    from edge_jupyter.serverext.urls import authorize_url
+
+    _, c = install(sb, tmp_path)
+    provisioned = spawn(c, "alice").environment["OPENROUTER_API_KEY"]
+    clean_env.setenv("EDGE_KEY_STORE", "file")
+    clean_env.setenv("EDGE_DATA_DIR", str(tmp_path / "alice-data"))
+    clean_env.setenv("OPENROUTER_API_KEY", provisioned)
+    clean_env.setenv("EDGE_KEY_PROVISIONED", "jupyterhub")
+
+    view = account_view(preferences.Preferences(), Source.key_status(), None, Spending())
+    assert view.source.startswith("provisioned by JupyterHub")
+    assert "unset" not in view.disconnect_hint and "%edge connect" in view.disconnect_hint
+
+    def connect() -> list[str]:  # %edge connect's OAuth callback, against the sandbox
+        flows = FlowStore()
+        flow = flows.create()
+        back = decide(authorize_url(sb.url, "http://127.0.0.1:9/cb", flow.challenge))
+        site = Site(exchange=lambda code, verifier: OpenRouterClient(origin=sb.url)
+                    .exchange_code(code, verifier), origin=sb.url)
+        result = handle_callback(flows, flow.flow_id, query_of(back), site)
+        assert result.state == "connected", result.message
+        return list(result.page.what_to_do)
+
+    assert not any("precedence" in step for step in connect())  # the stored key wins here
+    assert keystore.resolve_api_key().source == "file"
+    keystore.delete_api_key()
+    clean_env.delenv("EDGE_KEY_PROVISIONED")  # a key the user set: it does shadow the store
+    assert any("takes precedence" in step for step in connect())
+
+
 def test_in_a_kernel_a_provisioned_key_works_and_status_says_whose(sb, tmp_path, clean_env) -> None:
     from kernel_harness import Kernel
 

@@ -140,7 +140,8 @@ def _finish_flow(verifier: str, limit: float | None, params: Mapping[str, str],
         del key
     described = keystore.describe_store().backend
     shown_limit = short_usd(limit) if limit is not None else ""
-    env_shadow = bool(os.environ.get(keystore.ENV_API_KEY))
+    # a key JupyterHub provisioned comes after the stored one: it shadows nothing
+    env_shadow = bool(os.environ.get(keystore.ENV_API_KEY)) and not keystore.provisioned_by()
     return CallbackResult(200, pages.success(stored_in=described, limit=shown_limit,
                                              env_shadow=env_shadow),
                           "connected", "Connected to OpenRouter.",

@@ -67,6 +67,8 @@ class KeyStatus:
     source: str = "none"
     backend: str = ""
     problem: str = ""
+    #: who provisioned an environment key ("jupyterhub"), "" when the user set it
+    provisioned: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,10 @@ def _money(label: str, amount: float | None, note: str = "", tone: str = "",
                   note, tone, hint)
 
 
+def _provider(by: str) -> str:
+    return "JupyterHub" if by == "jupyterhub" else by
+
+
 def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
                  spending: Spending, *, loading: bool = False) -> AccountView:
     """The account section for these inputs.
@@ -256,6 +262,9 @@ def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
         source = KEY_SOURCES.get(key.source, f"key from {key.source}")
         if key.source == "keyring" and key.backend:
             source = f"key in {key.backend}"
+        if key.source == "environment" and key.provisioned:
+            source = (f"provisioned by {_provider(key.provisioned)} (`%edge connect` to use "
+                      "your own)")
     else:
         status, source = "Not connected", "no OpenRouter key"
     headline_parts = []
@@ -268,7 +277,10 @@ def account_view(prefs: Preferences, key: KeyStatus, balance: Balance | None,
         headline_parts.append("not connected")
     headline_parts.append(f"today {money(spending.today)}")
     can_disconnect = key.connected and key.source in ("keyring", "file")
-    hint = ("The key comes from OPENROUTER_API_KEY: unset it where Jupyter starts."
+    hint = (f"The key was provisioned by {_provider(key.provisioned)}: `%edge connect` to "
+            "use your own instead (`%edge disconnect` returns to this one)."
+            if key.source == "environment" and key.provisioned else
+            "The key comes from OPENROUTER_API_KEY: unset it where Jupyter starts."
             if key.source == "environment" else
             "Remove the stored key (conversations, preferences and the ledger stay)."
             if can_disconnect else "No stored key to remove.")

@@ -86,7 +86,8 @@ class Source:
     def key_status() -> KeyStatus:
         resolved = keystore.resolve_api_key()
         return KeyStatus(connected=resolved.connected, source=resolved.source,
-                         backend=resolved.backend, problem=resolved.problem)
+                         backend=resolved.backend, problem=resolved.problem,
+                         provisioned=resolved.provisioned)
 
     @staticmethod
     def balance(*, fresh: bool) -> Balance | None:

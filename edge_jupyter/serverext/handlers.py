@@ -192,6 +192,7 @@ class StatusHandler(_EdgeMixin, APIHandler):
         body: dict[str, Any] = {
             "connected": resolved.connected,
             "source": resolved.source,
+            "provisioned": resolved.provisioned,  # "jupyterhub": the hub's key, not the user's
             "backend": resolved.backend,
             "problem": resolved.problem,
             "store": {"kind": store.kind, "backend": store.backend, "secure": store.secure,
