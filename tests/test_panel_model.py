@@ -356,6 +356,23 @@ def test_calls_without_a_known_cost_say_so(ledger):
     assert view.summary.endswith("(+ 3 not priced yet)")
 
 
+def test_a_call_refused_before_any_token_is_not_waiting_for_a_price(ledger):
+    # no cost and no generation id: OpenRouter billed nothing and nothing can ever settle it
+    from edge_jupyter.ledger import group
+    from edge_jupyter.record import CallRecord
+
+    add_call(ledger, count=1, cost=None, status="interrupted", minutes=0)
+    refused = CallRecord(model="nobody/no-such-model", notebook="nb.ipynb", cell_id="cell-2",
+                         execution_count=2, status="pending", session_id="s1")
+    row = ledger.begin(refused)
+    refused.status, refused.error = "error", "404: no such model"
+    ledger.complete(row, refused)
+    frame = ledger.frame("notebook", notebook="nb.ipynb")
+    view = usage_view(frame)
+    assert view.unknown == 1 and view.summary.endswith("(+ 1 not priced yet)")
+    assert group(frame, "model").iloc[-1]["cost_unknown"] == 1
+
+
 def test_byok_calls_show_both_bills_on_hover(ledger):
     add_call(ledger, cost=1e-06, is_byok=True, upstream=2e-05)
     (row,) = usage_view(ledger.frame("all")).rows

@@ -41,7 +41,8 @@ def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
     ``cost_usd`` is what OpenRouter charged (credits); ``byok_upstream_usd`` is what your
     own provider keys were billed directly (BYOK calls only -- for other calls the upstream
     cost is part of ``cost_usd`` and must not be added again); ``cost_unknown`` counts calls
-    whose exact cost is not known yet (running, or interrupted and not reconciled).
+    whose exact cost is not known yet (:func:`unsettled`: running, or interrupted and not
+    reconciled; a call refused before any token cost $0 and is not counted).
     Groups are ordered by cost (days by date).
     """
     import numpy as np
@@ -55,7 +56,8 @@ def group(df: pd.DataFrame, by: str) -> pd.DataFrame:
         **{name: df[name].to_numpy(dtype=np.int64) for name in _SUMMED},
         "cost_usd": df["cost_usd"].to_numpy(dtype=np.float64),
         "byok_upstream_usd": byok_upstream_usd(df),
-        "cost_unknown": df["cost_usd"].isna().to_numpy(dtype=np.int64),
+        # a call refused before any token has no cost and never will: it cost $0, not "unknown"
+        "cost_unknown": unsettled(df).astype(np.int64),
     })
     if by == "day":  # whole UTC days as numpy datetime64[D]: a cast, not a per-row floor
         utc = pd.DatetimeIndex(df["timestamp"]).tz_convert("UTC").tz_localize(None)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..ledger import unsettled
 from ..ledger.budgets import left_usd
 from ..money import exact_usd, per_million_usd, short_left_usd, short_usd, total_usd
 from ..pricing_sheet import price_text
@@ -523,7 +524,8 @@ def usage_view(frame: Any, *, limit: int = 50) -> UsageView:
     """
     calls = len(frame)
     costs = [None if _is_missing(c) else float(c) for c in frame["cost_usd"].tolist()]
-    unknown = sum(c is None for c in costs)
+    # what is still to be priced, as the ledger reconciles it: a refused call cost $0
+    unknown = int(unsettled(frame).sum()) if calls else 0
     total = total_usd(costs)
     tokens = int(frame["prompt_tokens"].sum() + frame["completion_tokens"].sum()) if calls else 0
     newest = frame.tail(limit)
