@@ -818,8 +818,11 @@ def test_the_provisioning_benchmark_runs_and_reports_both_spawns(clean_env) -> N
     from benchmarks import hub_provision
 
     assert bench_cli.BENCHMARKS["hub_provision"][0] is hub_provision
-    first, later = hub_provision.run(repeats=1)
+    first, later = hub_provision.run(repeats=2)
     for row in (first, later):
-        assert row.value > 0 and row.baseline and row.baseline > 0 and row.ok in (True, False)
-    assert "the hook sent 2 requests for 2 first and 1 later spawns" in later.note
+        assert row.value > 0 and row.baseline and row.baseline > 0
+    # the counts measured, not a fixed text: one POST per first spawn, none for a later one
+    assert "2 request(s) sent for 2 first spawn(s);" in first.note
+    assert later.note.startswith("no request sent;")
+    assert "one POST /keys" in first.target and "no request" in later.target
     assert "JUPYTERHUB_CRYPT_KEY" not in os.environ  # the run put the environment back
