@@ -1,21 +1,28 @@
 """JupyterHub where every user gets their own capped OpenRouter key (edge_jupyter.hub).
 
-Complete and runnable as it is, for a trial on one machine (servers run as you):
+Complete and runnable as it is, for a trial on one machine. Servers run as you, so every
+notebook can read the hub's keys and the other users' (see 2 below): use a throwaway
+provisioning key with little credit behind it.
 
     pip install 'edge-jupyter[hub]'              # jupyterhub + cryptography
     npm install -g configurable-http-proxy       # the proxy JupyterHub starts
-    export EDGE_PROVISIONING_KEY=sk-or-v1-...    # https://openrouter.ai/settings/provisioning-keys
+    export EDGE_PROVISIONING_KEY=sk-or-v1-...    # a throwaway one: openrouter.ai/settings/provisioning-keys
     export JUPYTERHUB_CRYPT_KEY=$(openssl rand -hex 32)   # keep it safe: the stored keys need it
     export EDGE_HUB_NAME=my-trial                # unique per OpenRouter account (see below)
     jupyterhub -f jupyter-config/jupyterhub_config.py
 
 then open http://127.0.0.1:8000/ and log in with any name (the trial authenticator asks no
 real password), run `%load_ext edge_jupyter` and a `%%edge` cell: the key is already there.
-The admin sees every user's spend with `EDGE_HUB_NAME=my-trial edge-jupyter hub usage`.
+The admin sees every user's spend with `EDGE_HUB_NAME=my-trial edge-jupyter hub usage`;
+`edge-jupyter hub forget USER --store edge-keys.sqlite` disables a user's key and gives
+them a new one at their next spawn.
 
 For a real deployment change the two marked places (the authenticator and the spawner) and
 keep `edge.install(c)` LAST: it wraps the authenticator configured above it, so that
-removing a user disables their key.
+removing a user disables their key. Only a removal through the hub (admin page, users API)
+does: c.Authenticator.delete_invalid_users and deleting rows from jupyterhub.sqlite bypass
+it; the key of a user removed that way keeps working until `edge-jupyter hub forget USER`
+(or until somebody new is given that name: their first spawn disables it).
 
 Every value a deployment or a test changes is read from the environment, so this file can
 be used unchanged (``load_subconfig``) with other ports, paths and OpenRouter URL:
@@ -60,8 +67,14 @@ c.Authenticator.admin_users = {
 
 # -- how users' servers start (2: CHANGE FOR PRODUCTION) -----------------------------------
 # "simple" runs every server as the hub's own user with HOME=/tmp/USERNAME: a trial only.
+# Under it the keys are NOT kept apart: any notebook runs as the hub's OS user, so it can read
+# the hub's /proc/PID/environ (EDGE_PROVISIONING_KEY, JUPYTERHUB_CRYPT_KEY), the key store
+# (0600 protects it from OTHER OS users only) and every other user's server environment
+# (their OPENROUTER_API_KEY). For a trial use a throwaway provisioning key on an OpenRouter
+# account with little credit, and only people you trust with all of it.
 # Production: "localprocess" (the default: each server as the user's system account, the hub
-# runs as root) or a container spawner (dockerspawner, kubespawner).
+# runs as root) or a container spawner (dockerspawner, kubespawner): only servers under other
+# uids or in containers keep each user's key, and the hub's keys, from the others.
 c.JupyterHub.spawner_class = "simple"
 c.Spawner.cmd = [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
 # A user who brings their own key (`%edge connect`) needs somewhere to keep it; servers on a
