@@ -214,6 +214,21 @@ def test_a_later_spawn_reuses_the_key_without_a_request(sb, tmp_path, clean_env,
     no_secret_in(records, first, sb.management_key)
 
 
+def test_a_hook_on_a_spawner_class_section_runs_and_so_does_ours(sb, tmp_path, clean_env) -> None:
+    from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+    ran: list[str] = []
+    c = Config()
+    c.JupyterHub.authenticator_class = "dummy"
+    c.SimpleLocalProcessSpawner.pre_spawn_hook = lambda s: ran.append(s.user.name)  # the site's
+    EdgeKeys(limit_usd=5.0, hub_name=HUB, store_path=tmp_path / "k.sqlite",
+             provisioning_key=sb.management_key, openrouter_url=sb.url).install(c)
+    s = SimpleLocalProcessSpawner(user=HubUser("hana"), config=c)
+    asyncio.run(s.run_pre_spawn_hook())
+    assert ran == ["hana"]  # the site's hook ran first
+    assert chat(sb, s.environment["OPENROUTER_API_KEY"]).status_code == 200  # and then ours
+
+
 def test_two_spawns_at_once_make_one_key_and_two_users_two(sb, tmp_path, clean_env) -> None:
     _, c = install(sb, tmp_path)
     spawners = [spawner(c, name) for name in ("alice", "alice", "bob", "alice")]

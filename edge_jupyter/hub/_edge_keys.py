@@ -7,7 +7,8 @@
                     store_path="/srv/jupyterhub/edge-keys.sqlite")
     edge.install(c)
 
-``install`` sets ``c.Spawner.pre_spawn_hook`` (after any hook already configured) and
+``install`` sets ``c.Spawner.pre_spawn_hook`` (after any hook already configured, also on
+a spawner class's own section) and
 wraps ``c.JupyterHub.authenticator_class`` (:mod:`._auth`).  The hook gives each user's
 server its key in the environment; the blocking parts (SQLite, HTTP) run in a worker
 thread, one user at a time (an ``asyncio.Lock`` per user), so the hub's event loop never
@@ -207,19 +208,34 @@ class EdgeKeys:
     def install(self, c: Any) -> None:
         """Hook into the hub's config ``c`` (call it last in ``jupyterhub_config.py``).
 
-        A ``pre_spawn_hook`` configured before keeps running, first.  An authenticator set
-        after this call is not wrapped, so removed users would keep their keys.
+        A ``pre_spawn_hook`` configured before keeps running, first, whether on
+        ``c.Spawner`` or on a spawner class's own section (``c.KubeSpawner.pre_spawn_hook``).
+        A hook or an authenticator set after this call is not wrapped: the hook would
+        replace ours, and removed users would keep their keys.
         """
         from ._auth import wrap_authenticator
 
         self.store(_hub_log())  # a malformed crypt key stops the hub now, not at the first spawn
-        previous = c.Spawner.get("pre_spawn_hook") if "pre_spawn_hook" in c.Spawner else None
-        if getattr(previous, "_edge_keys", None) is self:
-            previous = getattr(previous, "_edge_previous", None)  # install() ran twice
-        c.Spawner.pre_spawn_hook = self.spawn_hook(previous)
+        # c.Spawner, and every spawner class's own section that sets a hook
+        # (c.SimpleLocalProcessSpawner.pre_spawn_hook, c.KubeSpawner...): traitlets gives a
+        # subclass's section precedence, so a hook left there alone would replace ours
+        sections = ["Spawner", *(name for name in c if name != "Spawner"
+                                 and _is_section(c[name]) and "pre_spawn_hook" in c[name])]
+        for section in sections:
+            previous = c[section].get("pre_spawn_hook") if "pre_spawn_hook" in c[section] \
+                else None
+            if getattr(previous, "_edge_keys", None) is self:
+                previous = getattr(previous, "_edge_previous", None)  # install() ran twice
+            c[section].pre_spawn_hook = self.spawn_hook(previous)
         configured = (c.JupyterHub.authenticator_class if "authenticator_class" in c.JupyterHub
                       else "default")
         c.JupyterHub.authenticator_class = wrap_authenticator(configured, self)
+
+
+def _is_section(value: Any) -> bool:
+    from traitlets.config import Config
+
+    return isinstance(value, Config)
 
 
 def _hub_log() -> logging.Logger:
