@@ -569,6 +569,28 @@ def test_a_damaged_store_is_a_clear_error(tmp_path, clean_env) -> None:
         good.get("7@")
 
 
+def test_a_store_keyed_by_name_is_upgraded_and_its_keys_replaced(sb, tmp_path, clean_env) -> None:
+    """Version 1 rows (by username) cannot say who they belonged to: the name's next spawn
+    disables that key and makes a new one, rather than handing it to whoever has the name."""
+    import sqlite3
+
+    _, old_hub = install(sb, tmp_path / "old")
+    old = spawn(old_hub, "ivan").environment["OPENROUTER_API_KEY"]
+    (rec,) = [k for k in listed(sb) if k.name == key_name(HUB, "ivan")]
+    path = tmp_path / "v1" / "keys.sqlite"
+    path.parent.mkdir()
+    with sqlite3.connect(path) as con:  # the file an earlier edge_jupyter wrote
+        con.execute("CREATE TABLE keys (username TEXT PRIMARY KEY, hash TEXT, name TEXT NOT NULL, "
+                    "secret TEXT, scheme TEXT, created_at TEXT NOT NULL, state TEXT NOT NULL)")
+        con.execute("INSERT INTO keys VALUES ('ivan', ?, ?, ?, 'plain', '2026-01-01T00:00:00+00:00', "
+                    "'active')", (rec.hash, rec.name, old))
+        con.execute("PRAGMA user_version = 1")
+    edge, c = install(sb, tmp_path, store_path=path)
+    new = spawn(c, "ivan").environment["OPENROUTER_API_KEY"]
+    assert new != old and chat(sb, old).status_code == 401 and chat(sb, new).status_code == 200
+    assert edge.store().usernames() == ["ivan"]
+
+
 def test_two_processes_write_the_store_at_once(tmp_path, clean_env) -> None:
     path = tmp_path / "shared.sqlite"
     script = ("import sys\nfrom edge_jupyter.hub import HubKeyStore\n"

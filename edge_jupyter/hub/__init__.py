@@ -12,8 +12,11 @@ At a user's first spawn the hook makes a key on OpenRouter named
 ``edge-jupyter:{hub_name}:{username}`` with that limit (``POST /keys``, with the hub's
 provisioning key from ``EDGE_PROVISIONING_KEY``), keeps it in the store (Fernet under
 ``JUPYTERHUB_CRYPT_KEY``, in a 0600 file), and gives it to the user's server as
-``OPENROUTER_API_KEY``; later spawns reuse it without a request.  Removing the user in
-the hub disables the key.  ``edge-jupyter hub usage|set-limit`` are the admin's commands.
+``OPENROUTER_API_KEY``; later spawns reuse it without a request.  The key belongs to the
+JupyterHub user (their id and creation time), not to the name: a renamed user keeps it, a
+name given to somebody new never brings it.  Removing the user in the hub disables the
+key.  ``hub_name`` must be unique among the hubs on one OpenRouter account.
+``edge-jupyter hub usage|set-limit|forget`` are the admin's commands.
 
 Layout: ``_edge_keys`` (the config object and the hub hooks), ``_provision`` (make, reuse,
 disable: the blocking work), ``_store`` and ``_crypt`` (the keys at rest), ``_auth`` (the
