@@ -77,6 +77,10 @@ c.Authenticator.admin_users = {
 # uids or in containers keep each user's key, and the hub's keys, from the others.
 c.JupyterHub.spawner_class = "simple"
 c.Spawner.cmd = [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    # The trial's servers run as the hub's user; as root (a container) Jupyter refuses to
+    # start without this, and JupyterHub shows only a bare 500.
+    c.Spawner.args = ["--allow-root"]
 # A user who brings their own key (`%edge connect`) needs somewhere to keep it; servers on a
 # hub have no desktop keyring, so the per-user edge_jupyter key file (0600, under the user's
 # data folder) is used. `%edge connect` then wins over the provisioned key until
