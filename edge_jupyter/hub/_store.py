@@ -46,8 +46,7 @@ BUSY_TIMEOUT_S = 10.0
 STATES = ("pending", "active")
 FORGET_HINT = "edge-jupyter hub forget"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
+_TABLE = """(
     identity   TEXT PRIMARY KEY,
     username   TEXT NOT NULL,
     hash       TEXT,
@@ -56,22 +55,13 @@ CREATE TABLE IF NOT EXISTS keys (
     scheme     TEXT,
     created_at TEXT NOT NULL,
     state      TEXT NOT NULL
-)
-"""
+)"""
+_SCHEMA = f"CREATE TABLE IF NOT EXISTS keys {_TABLE}"
 # Version 1 rows were keyed by the username: kept under an identity no JupyterHub user
 # has, so the next spawn of that name treats them as another person's (disabled, replaced).
-_FROM_V1 = """
+_FROM_V1 = f"""
 ALTER TABLE keys RENAME TO keys_v1;
-CREATE TABLE keys (
-    identity   TEXT PRIMARY KEY,
-    username   TEXT NOT NULL,
-    hash       TEXT,
-    name       TEXT NOT NULL,
-    secret     TEXT,
-    scheme     TEXT,
-    created_at TEXT NOT NULL,
-    state      TEXT NOT NULL
-);
+CREATE TABLE keys {_TABLE};
 INSERT INTO keys SELECT 'v1:' || username, username, hash, name, secret, scheme, created_at,
     state FROM keys_v1;
 DROP TABLE keys_v1;
