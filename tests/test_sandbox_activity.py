@@ -140,6 +140,7 @@ def test_calls_openrouter_does_not_bill_are_not_in_activity(sb: Sandbox) -> None
 def test_a_call_across_midnight_is_dated_by_when_it_began(sb: Sandbox) -> None:
     """A ledger dates a call by its start: so do ``/activity`` and ``/generation``'s
     created_at, on the sandbox's clock (not real time, not when the call ended)."""
+    sb.generation_ready_after = 0  # /generation at once (by default it lags a call, as OpenRouter's)
     sb.advance_clock(days=2)  # the billing clock well away from real time
     sb.tokens_per_second = 50  # the stream is still running when the day ends
     before = sb.now
