@@ -361,6 +361,24 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def retry_while_busy(action: Callable[[], Any], timeout: float) -> Any:
+    """Run a SQLite ``action``, retrying for up to ``timeout`` seconds while another process
+    holds a lock SQLite does not wait for (``PRAGMA journal_mode = WAL`` on a file another
+    connection is opening answers "database is locked" at once, whatever ``busy_timeout``)."""
+    import sqlite3  # here, not at the top: %load_ext must not import sqlite3
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not any(word in str(exc) for word in ("locked", "busy")) \
+                    or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def check_writable(folder: Path) -> str | None:
     """None if a file can be created in ``folder``, else the problem and the fix (for status).
 

@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -602,6 +603,25 @@ def test_two_processes_write_the_store_at_once(tmp_path, clean_env) -> None:
              for who in ("a", "b")]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     assert len(HubKeyStore(path, cipher=None).usernames()) == 120
+
+
+def test_processes_opening_a_new_store_at_the_same_instant_all_get_it(tmp_path, clean_env) -> None:
+    """Turning a new file to WAL while another process opens it answers "database is locked"
+    at once, whatever busy_timeout says: every opener must wait instead (before the fix about
+    one start in five failed a spawn with a "cannot be used" error)."""
+    script = ("import sys, time\nfrom edge_jupyter.hub import HubKeyStore\n"
+              "while time.time() < float(sys.argv[3]): pass\n"
+              "s = HubKeyStore(sys.argv[1], cipher=None)\n"
+              "for i in range(3):\n"
+              "    s.mark_pending(f'{sys.argv[2]}{i}@', f'{sys.argv[2]}{i}', 'n')\n")
+    for trial in range(4):
+        path = tmp_path / f"new-{trial}.sqlite"
+        start = time.time() + 0.4  # every process past its imports, then all open at once
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(path), who, str(start)],
+                                  stderr=subprocess.PIPE) for who in "abcd"]
+        results = [(p.wait(timeout=60), p.stderr.read().decode()[-300:]) for p in procs]
+        assert [code for code, _ in results] == [0] * 4, results
+        assert len(HubKeyStore(path, cipher=None).usernames()) == 12
 
 
 # -- the admin's commands -----------------------------------------------------------------------

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..storage import retry_while_busy
 from ._crypt import ENV_HUB_CRYPT_KEY, HOW_TO_MAKE, Cipher, cipher_from_env
 from ._errors import HubStoreError
 
@@ -157,6 +158,9 @@ class HubKeyStore:
                                     "edge_jupyter: upgrade edge_jupyter on the hub.")
             if version < SCHEMA_VERSION:
                 con.execute("BEGIN IMMEDIATE")
+                # again inside the lock: another process may have upgraded it meanwhile (and
+                # renaming an upgraded table as if it were version 1 would lose every row)
+                version = con.execute("PRAGMA user_version").fetchone()[0]
                 if version == 1 and con.execute("SELECT 1 FROM sqlite_master WHERE "
                                                 "name = 'keys'").fetchone():
                     for statement in _FROM_V1.split(";"):
@@ -170,9 +174,11 @@ class HubKeyStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         con: sqlite3.Connection | None = None
         try:
-            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            con = opened = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            con.execute("PRAGMA journal_mode = WAL")
+            # Another process creating the file at the same moment makes this answer "database
+            # is locked" at once, whatever busy_timeout says: wait for it instead.
+            retry_while_busy(lambda: opened.execute("PRAGMA journal_mode = WAL"), BUSY_TIMEOUT_S)
             yield con
         except sqlite3.DatabaseError as exc:
             raise HubStoreError(

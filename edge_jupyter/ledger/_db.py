@@ -27,19 +27,17 @@ import os
 import sqlite3
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge_jupyter.storage import DataError, fix_for, locked
+from edge_jupyter.storage import DataError, fix_for, locked, retry_while_busy
 
 from ._errors import LedgerError
 from ._schema import DDL, SCHEMA_VERSION, upgrade_statements
 
-_BUSY = ("locked", "busy")
 _D = TypeVar("_D", bound="Database")
 
 
@@ -230,14 +228,7 @@ class Database:
 
     def _retry_busy(self, action: Callable[[], Any]) -> Any:
         """Run ``action``, retrying while another process holds a lock it cannot wait for."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if not any(w in str(exc) for w in _BUSY) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        return retry_while_busy(action, self.timeout)
 
     @staticmethod
     def _create(conn: sqlite3.Connection) -> None:
