@@ -396,6 +396,35 @@ def test_a_renamed_user_keeps_their_key_and_its_name_follows(sb, tmp_path, clean
     assert stored(edge, alice) is None
 
 
+def test_a_user_read_back_in_whole_seconds_is_the_same_user(sb, tmp_path, clean_env,
+                                                             hub_log) -> None:
+    # MySQL/MariaDB keep JupyterHub's users.created in whole seconds, rounded: after a hub
+    # restart the same user's ``created`` has lost its microseconds (or gained a second)
+    log, records = hub_log
+    edge, c = install(sb, tmp_path)
+    made = datetime(2026, 12, 1, 22, 6, 36, 693904)  # naive UTC, as JupyterHub's orm has it
+    key = spawn(c, HubUser("erin", id=501, created=made), log).environment["OPENROUTER_API_KEY"]
+    for reloaded in (made.replace(microsecond=0), made.replace(microsecond=0) + timedelta(seconds=1)):
+        again = spawn(c, HubUser("erin", id=501, created=reloaded), log)
+        assert again.environment["OPENROUTER_API_KEY"] == key
+    assert chat(sb, key).status_code == 200  # never disabled as "another user's"
+    assert [k.name for k in listed(sb)].count(key_name(HUB, "erin")) == 1
+    assert not [r for r in records if "another JupyterHub user" in r.getMessage()]
+    # ... and removing them after the restart disables that key
+    rounded = HubUser("erin", id=501, created=made.replace(microsecond=0) + timedelta(seconds=1))
+    assert asyncio.run(edge.disable_user(rounded, log)) == 1
+    assert chat(sb, key).status_code == 401
+    assert edge.store().named("erin") == []
+    # a row whose user had no creation time (NULL) is matched on the id alone
+    frank = HubUser("frank", id=502)
+    frank.created = None  # type: ignore[assignment]
+    first = spawn(c, frank, log).environment["OPENROUTER_API_KEY"]
+    assert stored(edge, frank).identity == "502@"
+    later = spawn(c, HubUser("frank", id=502, created=made), log)
+    assert later.environment["OPENROUTER_API_KEY"] == first
+    no_secret_in(records, key, first, sb.management_key)
+
+
 def test_a_freed_name_never_brings_the_earlier_users_key(sb, tmp_path, clean_env, hub_log) -> None:
     log, records = hub_log
     edge, c = install(sb, tmp_path)

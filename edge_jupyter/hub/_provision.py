@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from ..money import short_usd
 from ._errors import HubError
 from ._names import key_name
-from ._store import HubKeyStore, StoredKey
+from ._store import HubKeyStore, StoredKey, same_user
 
 if TYPE_CHECKING:
     from ..openrouter import OpenRouterClient, OpenRouterError
@@ -146,12 +146,14 @@ def key_for(identity: str, username: str, *, policy: KeyPolicy, store: HubKeySto
         # another person's row under this name (the name was freed by a rename or a removal
         # JupyterHub did not tell us of): that key must not stay with the name
         for stale in store.named(username):
-            if stale.identity != identity:
+            if not same_user(stale.identity, identity):
                 gone = retire(stale, store=store, client=client, log=log)
                 log.warning("edge_jupyter: the name %s had belonged to another JupyterHub user; "
                             "their OpenRouter key %r was disabled (%d) and forgotten.",
                             username, stale.name, gone)
         stored = store.get(identity)
+        # the row's own identity: ``created`` may have been read with other precision then
+        identity = stored.identity if stored is not None else identity
         if stored is not None and stored.state == "active" and stored.key:
             if stored.username != username:  # renamed in the hub: the row follows now
                 store.rename(identity, username, stored.name)

@@ -14,9 +14,10 @@ survive a hub upgrade or a ``jupyterhub.sqlite`` reset.  Protection at rest:
   working on OpenRouter with nobody holding it.
 
 One row per JupyterHub user, keyed by the user's stable identity (:func:`identity_of`:
-JupyterHub's user id and creation time), never by the name alone: JupyterHub renames a
-user by changing the name only, and a freed name can be given to somebody else, who must
-never get the first user's key.  Columns ``identity, username, hash, name, secret,
+JupyterHub's user id and creation time; two readings of one user are matched by
+:func:`same_user`, because MySQL keeps that time in whole seconds), never by the name alone:
+JupyterHub renames a user by changing the name only, and a freed name can be given to
+somebody else, who must never get the first user's key.  Columns ``identity, username, hash, name, secret,
 scheme, created_at, state``.  ``state`` is ``pending`` from just before ``POST /keys``
 until its answer is stored (a row still pending later means an answer was lost: see
 :mod:`._provision`), then ``active``.
@@ -35,7 +36,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..storage import retry_while_busy
@@ -68,6 +69,10 @@ INSERT INTO keys SELECT 'v1:' || username, username, hash, name, secret, scheme,
 DROP TABLE keys_v1;
 """
 _COLUMNS = "identity, username, hash, name, secret, scheme, created_at, state"
+#: How far two readings of one user's ``created`` may differ: MySQL/MariaDB keep JupyterHub's
+#: ``users.created`` as a whole-second DATETIME (rounded, not truncated), while the hub that
+#: created the user holds it to the microsecond until it restarts.
+CREATED_TOLERANCE = timedelta(seconds=1)
 
 #: Paths whose "kept unencrypted" line was logged already (once per process and file).
 _warned_plain: set[str] = set()
@@ -86,6 +91,38 @@ def identity_of(user: object) -> str:
                             f"not {type(user).__name__}: call the hook as JupyterHub does.")
     created = getattr(user, "created", None)
     return f"{uid}@{created.isoformat() if isinstance(created, datetime) else ''}"
+
+
+def split_identity(identity: str) -> tuple[int, datetime | None] | None:
+    """``(id, created)`` of an identity; None for one no JupyterHub user has (``v1:name``)."""
+    uid, sep, when = identity.partition("@")
+    if not sep or not uid.isdigit():
+        return None
+    if not when:
+        return int(uid), None
+    try:
+        created = datetime.fromisoformat(when)
+    except ValueError:
+        return None
+    return int(uid), created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+
+
+def same_user(one: str, other: str) -> bool:
+    """Whether two identities are one JupyterHub user: the same id, and ``created`` within
+    :data:`CREATED_TOLERANCE` (a NULL ``created`` on either side: the id alone)."""
+    if one == other:
+        return True
+    a, b = split_identity(one), split_identity(other)
+    if a is None or b is None or a[0] != b[0]:
+        return False
+    if a[1] is None or b[1] is None:
+        return True
+    return abs(a[1] - b[1]) <= CREATED_TOLERANCE
+
+
+def is_v1(identity: str) -> bool:
+    """A row carried over from the name-keyed store (version 1): its owner is unknown."""
+    return identity.startswith("v1:")
 
 
 @dataclass(frozen=True)
@@ -200,11 +237,18 @@ class HubKeyStore:
     # -- rows -------------------------------------------------------------------------------
 
     def get(self, identity: str, *, reveal: bool = True) -> StoredKey | None:
-        """The user's row with the key decrypted (``reveal``), or None.  Raises on a row it
-        cannot read."""
+        """The user's row (:func:`same_user`: its ``identity`` may differ from the one asked
+        for; write back under the row's) with the key decrypted (``reveal``), or None.
+        Raises on a row it cannot read."""
+        parts = split_identity(identity)
         with self._open() as con:
             row = con.execute(f"SELECT {_COLUMNS} FROM keys WHERE identity = ?",
                               (identity,)).fetchone()
+            if row is None and parts is not None:
+                # the same user read back with another precision of ``created`` (MySQL)
+                rows = con.execute(f"SELECT {_COLUMNS} FROM keys WHERE identity LIKE ? "
+                                   "ORDER BY created_at", (f"{parts[0]}@%",)).fetchall()
+                row = next((r for r in rows if same_user(str(r[0]), identity)), None)
         return None if row is None else self._stored(row, reveal)
 
     def named(self, username: str) -> list[StoredKey]:
@@ -213,6 +257,14 @@ class HubKeyStore:
         with self._open() as con:
             rows = con.execute(f"SELECT {_COLUMNS} FROM keys WHERE username = ? ORDER BY "
                                "created_at", (username,)).fetchall()
+        return [self._stored(row, False) for row in rows]
+
+    def called(self, name: str) -> list[StoredKey]:
+        """Every row whose key is called ``name`` on OpenRouter (keys not read): a renamed
+        user's row whose key's new name was not set yet carries the old one."""
+        with self._open() as con:
+            rows = con.execute(f"SELECT {_COLUMNS} FROM keys WHERE name = ? ORDER BY "
+                               "created_at", (name,)).fetchall()
         return [self._stored(row, False) for row in rows]
 
     def _stored(self, row: tuple[object, ...], reveal: bool) -> StoredKey:
