@@ -92,15 +92,30 @@ def as_manager(action: str) -> Iterator[None]:
     except KeyLimitExceeded:
         raise
     except PermissionDenied as exc:
+        which, fix = _management_key_source()
         raise AccountError(
-            f"{action}: OpenRouter refused the stored management key ({exc.message.rstrip('.')}): "
-            f"it is an ordinary key, not a management key. Replace it: {ADD_MANAGEMENT_KEY}."
-        ) from None
+            f"{action}: OpenRouter refused {which} ({exc.message.rstrip('.')}): "
+            f"it is an ordinary key, not a management key. {fix}.") from None
     except AuthenticationError as exc:
+        which, fix = _management_key_source()
         raise AccountError(
-            f"{action}: OpenRouter does not know the stored management key "
-            f"({exc.message.rstrip('.')}): it was deleted or mistyped. Replace it: "
-            f"{ADD_MANAGEMENT_KEY}.") from None
+            f"{action}: OpenRouter does not know {which} ({exc.message.rstrip('.')}): it was "
+            f"deleted or mistyped. {fix}.") from None
+
+
+def _management_key_source() -> tuple[str, str]:
+    """Which management key was used, and how to replace it: storing another one does not
+    help while ``OPENROUTER_MANAGEMENT_KEY`` is set, as the environment's key wins."""
+    from .keystore import ENV_MANAGEMENT_KEY, resolve_management_key
+
+    try:
+        source = resolve_management_key().source
+    except Exception:
+        source = ""
+    if source == "environment":
+        return (f"the management key in {ENV_MANAGEMENT_KEY}",
+                f"Fix or unset {ENV_MANAGEMENT_KEY} where Jupyter starts")
+    return "the stored management key", f"Replace it: {ADD_MANAGEMENT_KEY}"
 
 
 def find_connected_key(manager: OpenRouterClient, key_client: OpenRouterClient,

@@ -313,8 +313,11 @@ def test_activity_needs_a_management_key_and_says_how_to_add_one(kernel, sb) -> 
     kernel.ok("os.environ['OPENROUTER_MANAGEMENT_KEY'] = os.environ['OPENROUTER_API_KEY']")
     run = kernel.run("%edge activity")
     assert run.status == "error"
-    assert ("Reading the account's activity: OpenRouter refused the stored management key "
-            "(Only management keys can perform this operation): it is an ordinary key") in run.error_text
+    # the key came from the environment: storing another would not help, so it says so
+    assert ("Reading the account's activity: OpenRouter refused the management key in "
+            "OPENROUTER_MANAGEMENT_KEY (Only management keys can perform this operation): it is "
+            "an ordinary key, not a management key. Fix or unset OPENROUTER_MANAGEMENT_KEY where "
+            "Jupyter starts.") in run.error_text
     assert sb.key not in outputs(run)
 
 

@@ -37,8 +37,20 @@ def low_balance_warnings(client: OpenRouterClient) -> list[str]:
     if remaining is None or remaining >= threshold:
         return []
     return [f"Low balance: {short_usd(remaining)} left on your {bal.remaining_source}, under your "
-            f"alert threshold of {short_usd(threshold)}. Top up at {TOP_UP} "
+            f"alert threshold of {short_usd(threshold)}. {_what_to_do(bal.remaining_source)} "
             "(or change the alert with `%edge alert USD`)."]
+
+
+def _what_to_do(source: str) -> str:
+    """Credits are topped up; a key's limit is raised, by the user or by a hub's admin."""
+    if source != "key limit":
+        return f"Top up at {TOP_UP}"
+    from ..keystore import provisioned_by
+
+    if provisioned_by():
+        return "Ask your JupyterHub's admin to raise it (`edge-jupyter hub set-limit`)"
+    return ("Raise the key's limit (`%edge limit USD` with a management key, or at "
+            "https://openrouter.ai/settings/keys)")
 
 
 def refresh_balance_later(client: OpenRouterClient) -> None:

@@ -220,8 +220,17 @@ class AuthenticationError(APIStatusError):
 
 
 class InsufficientCredits(APIStatusError):
-    hint = (f"Top up at {_TOP_UP}, or ask for fewer tokens (--max-tokens) "
-            "so the reservation fits your balance.")
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        from ..keystore import provisioned_by
+
+        # the reservation may be refused by the account's credits or by the key's limit
+        if provisioned_by():
+            return ("Ask for fewer tokens (--max-tokens) so the reservation fits what is left, "
+                    "or ask your JupyterHub's admin to raise your key's limit (`edge-jupyter "
+                    "hub set-limit`).")
+        return (f"Top up at {_TOP_UP} (or raise the key's limit: `%edge limit USD`), or ask for "
+                "fewer tokens (--max-tokens) so the reservation fits your balance.")
 
 
 class PermissionDenied(APIStatusError):
@@ -239,8 +248,9 @@ class KeyLimitExceeded(PermissionDenied):
             return ("This key's spending limit is used up (your JupyterHub's admin sets it): ask "
                     "the admin to raise it (`edge-jupyter hub set-limit USER USD`), wait for it "
                     "to reset if it does, or use your own key (`%edge connect`).")
-        return (f"This key's spending limit is used up: raise it at {_KEYS}, "
-                "or reconnect with a higher limit (`%edge connect --limit USD`).")
+        return (f"This key's spending limit is used up: raise it with `%edge limit USD` (with a "
+                f"management key) or at {_KEYS}, or reconnect with a higher limit "
+                "(`%edge connect --limit USD`).")
 
 
 class ModerationError(PermissionDenied):

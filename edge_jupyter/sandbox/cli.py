@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) 
     print(f"OPENROUTER_API_KEY={sandbox.key}")
     print("# a management key (/credits, /keys, /activity; a JupyterHub's provisioning key):")
     print(f"EDGE_PROVISIONING_KEY={sandbox.management_key}")
+    print("# the same key for %edge limit, %edge activity and %edge disconnect --revoke:")
+    print(f"OPENROUTER_MANAGEMENT_KEY={sandbox.management_key}")
     print("Press Ctrl-C to stop.", flush=True)
     waiter = stop or threading.Event()
     try:

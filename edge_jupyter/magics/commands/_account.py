@@ -200,8 +200,14 @@ def cmd_limit(shell: Any, argv: list[str]) -> None:
                 show_warning(f"The key's name is not shown: {exc}")
         display_table(_limit_rows(info, name), "OpenRouter key limit")
         if manager is None:
-            print(f"To change it from here, a management key is needed: "
-                  f"{account.ADD_MANAGEMENT_KEY}; or change it at {account.KEYS_PAGE}.")
+            from ... import keystore
+
+            if keystore.provisioned_by():  # a hub user can do neither of the two below
+                print("This key's limit is set by your JupyterHub's admin (`edge-jupyter hub "
+                      "set-limit`); `%edge connect` uses a key of your own instead.")
+            else:
+                print(f"To change it from here, a management key is needed: "
+                      f"{account.ADD_MANAGEMENT_KEY}; or change it at {account.KEYS_PAGE}.")
         return
     if manager is None:
         display_table(_limit_rows(client.key_info(), ""), "OpenRouter key limit (unchanged)")
