@@ -46,12 +46,16 @@ import os
 import sys
 
 from edge_jupyter.hub import EdgeKeys
+from edge_jupyter.user_numbers import USD
 
 c = get_config()  # noqa: F821 -- JupyterHub defines get_config() when it loads this file
 
 # -- where the hub listens -----------------------------------------------------------------
 c.JupyterHub.ip = os.environ.get("EDGE_HUB_IP", "127.0.0.1")
-c.JupyterHub.port = int(os.environ.get("EDGE_HUB_PORT", "8000"))
+_port = os.environ.get("EDGE_HUB_PORT", "8000")
+if not _port.isdigit():
+    sys.exit(f"jupyterhub_config.py: EDGE_HUB_PORT must be a port number, not {_port!r}.")
+c.JupyterHub.port = int(_port)
 c.JupyterHub.hub_ip = "127.0.0.1"
 
 # -- who may log in (1: CHANGE FOR PRODUCTION) ---------------------------------------------
@@ -94,8 +98,12 @@ if not _hub_name:
     sys.exit("jupyterhub_config.py: set EDGE_HUB_NAME to a short name for this hub, unique among "
              "the hubs on your OpenRouter account (e.g. export EDGE_HUB_NAME=class-2026): every "
              "user's key is named edge-jupyter:NAME:USER.")
+try:  # the same check as every amount typed elsewhere: "$5" is fine, "abc" or "-1" is not
+    _limit_usd = None if _limit.strip().lower() == "none" else float(USD.read(_limit, "EDGE_HUB_LIMIT_USD"))
+except ValueError as exc:
+    sys.exit(f"jupyterhub_config.py: {exc}")
 edge = EdgeKeys(
-    limit_usd=None if _limit.strip().lower() == "none" else float(_limit),
+    limit_usd=_limit_usd,
     limit_reset=os.environ.get("EDGE_HUB_LIMIT_RESET", "monthly"),
     hub_name=_hub_name,
     store_path=os.environ.get("EDGE_HUB_STORE", "edge-keys.sqlite"),  # e.g. /srv/jupyterhub/…
