@@ -621,6 +621,34 @@ def test_a_store_keyed_by_name_is_upgraded_and_its_keys_replaced(sb, tmp_path, c
     assert edge.store().usernames() == ["ivan"]
 
 
+def v1_store(sb: Any, tmp_path: Path, username: str) -> tuple[Path, str]:
+    """A version 1 (name-keyed) store holding ``username``'s working key, and that key."""
+    import sqlite3
+
+    made = OpenRouterClient(sb.management_key, origin=sb.url).create_key(
+        key_name(HUB, username), limit=5.0, limit_reset="monthly")
+    path = tmp_path / "v1" / "keys.sqlite"
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE keys (username TEXT PRIMARY KEY, hash TEXT, name TEXT NOT NULL, "
+                    "secret TEXT, scheme TEXT, created_at TEXT NOT NULL, state TEXT NOT NULL)")
+        con.execute("INSERT INTO keys VALUES (?, ?, ?, ?, 'plain', '2026-01-01T00:00:00+00:00', "
+                    "'active')", (username, made.info.hash, made.info.name, made.key))
+        con.execute("PRAGMA user_version = 1")
+    return path, made.key
+
+
+def test_removing_a_user_after_the_upgrade_disables_their_v1_key(sb, tmp_path, clean_env) -> None:
+    path, old = v1_store(sb, tmp_path, "judy")
+    _, other = v1_store(sb, tmp_path / "x", "kim")
+    edge, c = install(sb, tmp_path, store_path=path)  # the hub upgraded; judy never spawned since
+    authenticator = c.JupyterHub.authenticator_class(config=c)
+    asyncio.run(authenticator.delete_user(HubUser("judy")))
+    assert chat(sb, old).status_code == 401
+    assert edge.store().named("judy") == []
+    assert chat(sb, other).status_code == 200  # another name's key is never touched
+
+
 def test_two_processes_write_the_store_at_once(tmp_path, clean_env) -> None:
     path = tmp_path / "shared.sqlite"
     script = ("import sys\nfrom edge_jupyter.hub import HubKeyStore\n"

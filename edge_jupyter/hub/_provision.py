@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from ..money import short_usd
 from ._errors import HubError
 from ._names import key_name
-from ._store import HubKeyStore, StoredKey, same_user
+from ._store import HubKeyStore, StoredKey, is_v1, same_user
 
 if TYPE_CHECKING:
     from ..openrouter import OpenRouterClient, OpenRouterError
@@ -208,13 +208,20 @@ def disable_user(identity: str, username: str, *, store: HubKeyStore,
     """A removed user's key disabled on OpenRouter (by its stored hash), their row dropped."""
     from ..openrouter import OpenRouterError
 
-    stored = store.get(identity, reveal=False)
-    if stored is None:
+    own = store.get(identity, reveal=False)
+    # and a row carried over from the name-keyed store (v1) under this name: its owner is
+    # unknown, and it is this user's unless they spawned since (which would have replaced it)
+    rows = ([own] if own is not None else []) + [
+        row for row in store.named(username) if is_v1(row.identity)]
+    if not rows:
         log.info("edge_jupyter: %s had no OpenRouter key from this hub", username)
         return 0
-    try:
-        return retire(stored, store=store, client=client, log=log)
-    except OpenRouterError as exc:
-        raise HubError(f"{username}'s OpenRouter key could not be disabled, so the user was "
-                       f"not removed: {explain(exc)} Then remove the user again (or disable "
-                       f"the key {stored.name!r} at {KEYS_PAGE}).") from None
+    done = 0
+    for stored in rows:
+        try:
+            done += retire(stored, store=store, client=client, log=log)
+        except OpenRouterError as exc:
+            raise HubError(f"{username}'s OpenRouter key could not be disabled, so the user "
+                           f"was not removed: {explain(exc)} Then remove the user again (or "
+                           f"disable the key {stored.name!r} at {KEYS_PAGE}).") from None
+    return done
