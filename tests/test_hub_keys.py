@@ -425,23 +425,80 @@ def test_a_user_read_back_in_whole_seconds_is_the_same_user(sb, tmp_path, clean_
     no_secret_in(records, key, first, sb.management_key)
 
 
+class Hub:
+    """JupyterHub's own database (a real ``jupyterhub.sqlite``) and its ``User`` wrappers:
+    what the hook reads when it asks whether a name's earlier holder still exists."""
+
+    def __init__(self, tmp_path: Path, c: Config) -> None:
+        from jupyterhub import orm
+
+        self.orm = orm
+        self.db = orm.new_session_factory(f"sqlite:///{tmp_path}/jupyterhub.sqlite")()
+        self.c = c
+
+    def add(self, name: str) -> Any:
+        from jupyterhub.user import User
+
+        row = self.orm.User(name=name)
+        self.db.add(row)
+        self.db.commit()
+        return User(row, {"config": self.c}, db=self.db)
+
+    def rename(self, user: Any, name: str) -> None:  # what PATCH /hub/api/users/... does
+        user.orm_user.name = name
+        self.db.commit()
+
+    def drop(self, user: Any) -> None:  # removed past delete_user (delete_invalid_users)
+        self.db.delete(user.orm_user)
+        self.db.commit()
+
+
 def test_a_freed_name_never_brings_the_earlier_users_key(sb, tmp_path, clean_env, hub_log) -> None:
     log, records = hub_log
     edge, c = install(sb, tmp_path)
-    first = HubUser("carol", id=201)
+    hub = Hub(tmp_path, c)
+    first = hub.add("carol")
     old = spawn(c, first, log).environment["OPENROUTER_API_KEY"]
-    first.name = "carol-old"  # renamed; never spawned since, so the row still says carol
-    newcomer = HubUser("carol", id=202)  # somebody else, given the freed name
+    hub.rename(first, "carol-old")  # never spawned since, so the row still says carol
+    newcomer = hub.add("carol")  # somebody else, given the freed name
     new = spawn(c, newcomer, log).environment["OPENROUTER_API_KEY"]
-    assert new != old
-    assert chat(sb, old).status_code == 401  # the row of the other person: disabled, dropped
-    assert chat(sb, new).status_code == 200
+    assert new != old and chat(sb, new).status_code == 200
+    # the earlier user still exists: their key moved to their new name, still working
+    assert chat(sb, old).status_code == 200
     assert [r.identity for r in edge.store().named("carol")] == [identity_of(newcomer)]
+    assert stored(edge, first).username == "carol-old"
+    names = sorted(k.name for k in listed(sb) if not k.disabled and user_of(k.name, HUB))
+    assert names == [key_name(HUB, "carol"), key_name(HUB, "carol-old")]
+    assert spawn(c, first, log).environment["OPENROUTER_API_KEY"] == old
+    # once that user is gone from the hub (not through delete_user), the next holder of
+    # their name never gets their key: it is disabled
+    hub.drop(first)
+    later = spawn(c, hub.add("carol-old"), log).environment["OPENROUTER_API_KEY"]
+    assert later != old and chat(sb, old).status_code == 401
     # the same id with another creation time (a new jupyterhub.sqlite) is another person too
-    reborn = HubUser("carol", id=202, created=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    reborn = HubUser("carol", id=newcomer.id, created=datetime(2026, 3, 1, tzinfo=timezone.utc))
     assert spawn(c, reborn, log).environment["OPENROUTER_API_KEY"] not in (old, new)
     assert chat(sb, new).status_code == 401
-    no_secret_in(records, old, new, sb.management_key)
+    no_secret_in(records, old, new, later, sb.management_key)
+
+
+def test_two_users_swapping_names_keep_their_own_keys(sb, tmp_path, clean_env, hub_log) -> None:
+    log, records = hub_log
+    edge, c = install(sb, tmp_path)
+    hub = Hub(tmp_path, c)
+    alice, bob = hub.add("alice"), hub.add("bob")
+    ka = spawn(c, alice, log).environment["OPENROUTER_API_KEY"]
+    kb = spawn(c, bob, log).environment["OPENROUTER_API_KEY"]
+    hub.rename(bob, "carol")
+    hub.rename(alice, "bob")  # and alice spawns first, under bob's old name
+    assert spawn(c, alice, log).environment["OPENROUTER_API_KEY"] == ka
+    assert chat(sb, kb).status_code == 200  # carol's running server keeps working
+    assert spawn(c, bob, log).environment["OPENROUTER_API_KEY"] == kb
+    live = {k.hash: k.name for k in listed(sb) if not k.disabled and user_of(k.name, HUB)}
+    assert sorted(live.values()) == [key_name(HUB, "bob"), key_name(HUB, "carol")]
+    assert live[stored(edge, alice).hash] == key_name(HUB, "bob")
+    assert not [r for r in records if "another JupyterHub user" in r.getMessage()]
+    no_secret_in(records, ka, kb, sb.management_key)
 
 
 def test_a_spawn_waiting_while_a_user_is_removed_and_a_later_one_share_one_key(

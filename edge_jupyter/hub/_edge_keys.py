@@ -34,8 +34,8 @@ from ..keystore import ENV_PROVISIONED  # set beside the key: then `%edge connec
 from ..settings import DEFAULT_ORIGIN, normalise_origin
 from ._errors import HubError
 from ._names import check_hub_name
-from ._provision import PROVISIONING_KEYS_PAGE, KeyPolicy, disable_user, key_for
-from ._store import HubKeyStore, identity_of
+from ._provision import PROVISIONING_KEYS_PAGE, KeyPolicy, disable_user, key_for, others_under
+from ._store import HubKeyStore, identity_of, same_user, split_identity
 
 if TYPE_CHECKING:
     from ..openrouter import OpenRouterClient
@@ -148,11 +148,12 @@ class EdgeKeys:
             env[ENV_OPENROUTER_URL] = self.origin
         return env
 
-    def key_for(self, identity: str, username: str, log: logging.Logger | None = None) -> str:
+    def key_for(self, identity: str, username: str, log: logging.Logger | None = None,
+                owners: dict[str, str | None] | None = None) -> str:
         """The user's key (blocking: made on OpenRouter the first time).  Raises HubError."""
         log = log or LOG
         return key_for(identity, username, policy=self.policy, store=self.store(log),
-                       client=self.client(), log=log)
+                       client=self.client(), log=log, owners=owners)
 
     async def pre_spawn_hook(self, spawner: Any) -> None:
         """``Spawner.pre_spawn_hook``: put the user's key into the server's environment.
@@ -165,7 +166,9 @@ class EdgeKeys:
         identity = identity_of(spawner.user)
         log = getattr(spawner, "log", None) or LOG
         async with self._lock(identity):
-            key = await asyncio.to_thread(self.key_for, identity, username, log)
+            others = await asyncio.to_thread(others_under, identity, username, self.store(log))
+            owners = names_in_hub(spawner.user, [row.identity for row in others])
+            key = await asyncio.to_thread(self.key_for, identity, username, log, owners)
         spawner.environment = {**(spawner.environment or {}), **self.environment(key)}
 
     async def disable_user(self, user: Any, log: logging.Logger | None = None) -> int:
@@ -230,6 +233,29 @@ class EdgeKeys:
         configured = (c.JupyterHub.authenticator_class if "authenticator_class" in c.JupyterHub
                       else "default")
         c.JupyterHub.authenticator_class = wrap_authenticator(configured, self)
+
+
+def names_in_hub(user: Any, identities: list[str]) -> dict[str, str | None]:
+    """Each identity's user's name in JupyterHub's database now, or None if they are gone.
+
+    Read through ``user.db`` (the hub's SQLAlchemy session, on the event loop's thread as
+    it must be).  The id alone is not the person (SQLite hands a removed user's id to the
+    next one): ``created`` must match too.  Identities it cannot look up are left out.
+    """
+    db = getattr(user, "db", None)
+    if db is None or not identities:
+        return {}
+    from jupyterhub import orm  # type: ignore[import-untyped]  # (no stubs)
+
+    found: dict[str, str | None] = {}
+    for identity in identities:
+        parts = split_identity(identity)
+        if parts is None:
+            continue
+        row = db.get(orm.User, parts[0])
+        found[identity] = (row.name if row is not None
+                           and same_user(identity_of(row), identity) else None)
+    return found
 
 
 def _is_section(value: Any) -> bool:

@@ -8,7 +8,9 @@ Rows are found by the user's identity (JupyterHub's id and creation time), so:
 - a renamed user keeps their key; its name on OpenRouter follows (``PATCH name``), so
   ``edge-jupyter hub usage|set-limit`` find it under the new name;
 - a name given to somebody new never brings the earlier user's key: a row of another
-  identity under that name is disabled on OpenRouter (by its hash) and dropped first.
+  identity under that name first moves to that user's current name (they were renamed and
+  have not spawned since: JupyterHub's database says so) or, if that user is gone, is
+  disabled on OpenRouter (by its hash) and dropped.
 
 Keys are disabled by their stored hash, never by name alone: two hubs on one OpenRouter
 account with the same ``hub_name`` would otherwise disable each other's keys.
@@ -24,6 +26,7 @@ only then makes a new one, so an orphan never keeps working unseen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -136,21 +139,40 @@ def retire(stored: StoredKey, *, store: HubKeyStore, client: OpenRouterClient,
     return done
 
 
+def others_under(identity: str, username: str, store: HubKeyStore) -> list[StoredKey]:
+    """Rows of other people under ``username`` (its earlier holder: renamed since, or
+    removed past ``delete_user``)."""
+    return [row for row in store.named(username) if not same_user(row.identity, identity)]
+
+
 def key_for(identity: str, username: str, *, policy: KeyPolicy, store: HubKeyStore,
-            client: OpenRouterClient, log: logging.Logger) -> str:
-    """The user's key: the stored one (no network), else a new capped one, stored first."""
+            client: OpenRouterClient, log: logging.Logger,
+            owners: Mapping[str, str | None] | None = None) -> str:
+    """The user's key: the stored one (no network), else a new capped one, stored first.
+
+    ``owners``: for rows of other people under this name (:func:`others_under`), their
+    user's name in the hub now, or None when that user is gone (read from JupyterHub's
+    database by the caller, on the hub's event loop); a row missing from it is taken as
+    gone.
+    """
     from ..openrouter import APIStatusError, OpenRouterError
 
     name = key_name(policy.hub_name, username)
+    owners = owners or {}
     try:
         # another person's row under this name (the name was freed by a rename or a removal
-        # JupyterHub did not tell us of): that key must not stay with the name
-        for stale in store.named(username):
-            if not same_user(stale.identity, identity):
-                gone = retire(stale, store=store, client=client, log=log)
-                log.warning("edge_jupyter: the name %s had belonged to another JupyterHub user; "
-                            "their OpenRouter key %r was disabled (%d) and forgotten.",
-                            username, stale.name, gone)
+        # JupyterHub did not tell us of): that key must not stay with the name.  A user who
+        # still exists (renamed) keeps it under their new name; a gone one's is disabled.
+        for stale in others_under(identity, username, store):
+            now_called = owners.get(stale.identity)
+            if now_called is not None and now_called != username and stale.state == "active":
+                _move(client, stale, now_called, key_name(policy.hub_name, now_called),
+                      store=store, log=log)
+                continue
+            gone = retire(stale, store=store, client=client, log=log)
+            log.warning("edge_jupyter: the name %s had belonged to another JupyterHub user, "
+                        "who is gone; their OpenRouter key %r was disabled (%d) and "
+                        "forgotten.", username, stale.name, gone)
         stored = store.get(identity)
         # the row's own identity: ``created`` may have been read with other precision then
         identity = stored.identity if stored is not None else identity
@@ -201,6 +223,26 @@ def _rename_key(client: OpenRouterClient, stored: StoredKey, username: str, name
     store.rename(stored.identity, username, name)
     log.info("edge_jupyter: the OpenRouter key %r is now called %r (the user was renamed)",
              stored.name, name)
+
+
+def _move(client: OpenRouterClient, stale: StoredKey, username: str, name: str, *,
+          store: HubKeyStore, log: logging.Logger) -> None:
+    """Another, renamed user's row and key under their current name, before the name they
+    left is given a key of its own; a failed PATCH fails this spawn (or one name would
+    have two working keys)."""
+    from ..openrouter import OpenRouterError
+
+    store.rename(stale.identity, username, stale.name)  # the freed name no longer finds it
+    try:
+        if stale.hash:
+            client.update_key(stale.hash, name=name)
+    except OpenRouterError as exc:
+        raise HubError(f"The name {stale.username} was given up by another JupyterHub user "
+                       f"(now {username}), whose OpenRouter key {stale.name!r} could not be "
+                       f"renamed yet: {explain(exc)}") from None
+    store.rename(stale.identity, username, name)
+    log.info("edge_jupyter: the OpenRouter key %r of %s (renamed from %s) is now called %r",
+             stale.name, username, stale.username, name)
 
 
 def disable_user(identity: str, username: str, *, store: HubKeyStore,
