@@ -249,9 +249,10 @@ class LosingHop:
     """A real HTTP hop in front of the sandbox: forwards every request; the first
     ``POST /api/v1/keys`` is forwarded (OpenRouter makes the key) and its answer dropped."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, lose_next_create: bool = True) -> None:
         hop = self
-        self.lose_next_create = True
+        self.lose_next_create = lose_next_create
+        self.refuse_renames = False  # PATCH /keys/{hash} with a name: a 502, not forwarded
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -259,6 +260,14 @@ class LosingHop:
 
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "PATCH" and hop.refuse_renames and b'"name"' in body:
+                    self.send_response(502)
+                    answer = b'{"error": {"code": 502, "message": "upstream went away"}}'
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() in ("authorization", "content-type")}
                 r = httpx.request(self.command, upstream + self.path, headers=headers,
@@ -499,6 +508,46 @@ def test_two_users_swapping_names_keep_their_own_keys(sb, tmp_path, clean_env, h
     assert live[stored(edge, alice).hash] == key_name(HUB, "bob")
     assert not [r for r in records if "another JupyterHub user" in r.getMessage()]
     no_secret_in(records, ka, kb, sb.management_key)
+
+
+def test_a_rename_openrouter_missed_never_leaves_two_working_keys_on_one_name(
+        sb, tmp_path, clean_env, hub_log, capsys) -> None:
+    log, records = hub_log
+    hop = LosingHop(sb.url, lose_next_create=False)
+    try:
+        edge, c = install(sb, tmp_path, origin=hop.url)
+        hub = Hub(tmp_path, c)
+        alice = hub.add("alice")
+        key = spawn(c, alice, log).environment["OPENROUTER_API_KEY"]
+        hop.refuse_renames = True
+        hub.rename(alice, "alice2")
+        assert spawn(c, alice, log).environment["OPENROUTER_API_KEY"] == key  # name: not yet
+        newcomer = hub.add("alice")
+        with pytest.raises(HubError, match="must be renamed before alice gets a key") as err:
+            spawn(c, newcomer, log)  # the rename is tried again first, and fails again
+        assert "try again" in str(err.value) or "502" in str(err.value)
+        alices = [k for k in listed(sb) if k.name == key_name(HUB, "alice") and not k.disabled]
+        assert len(alices) == 1  # no second key under the name
+        hop.refuse_renames = False
+        new = spawn(c, newcomer, log).environment["OPENROUTER_API_KEY"]
+    finally:
+        hop.close()
+    live = {k.name: k for k in listed(sb) if not k.disabled and user_of(k.name, HUB)}
+    assert sorted(live) == [key_name(HUB, "alice"), key_name(HUB, "alice2")]
+    assert live[key_name(HUB, "alice2")].hash == stored(edge, alice).hash
+    assert chat(sb, key).status_code == 200 and chat(sb, new).status_code == 200
+    no_secret_in(records, key, new, sb.management_key)
+    # one name with two working keys (e.g. a second hub of this name): set-limit refuses
+    twin = OpenRouterClient(sb.management_key, origin=sb.url).create_key(
+        key_name(HUB, "alice"), limit=None, limit_reset=None)
+    clean_env.setenv("EDGE_OPENROUTER_URL", sb.url)
+    clean_env.setenv("EDGE_PROVISIONING_KEY", sb.management_key)
+    code, out, err = hub_cli(capsys, "set-limit", "alice", "9", "--hub-name", HUB)
+    line = err.strip().splitlines()[-1]  # (the lines above it: the hub database's own log)
+    assert (code, out) == (1, "") and "2 working OpenRouter keys" in line
+    assert twin.info.label in line and live[key_name(HUB, "alice")].label in line
+    assert (live[key_name(HUB, "alice")].limit, twin.info.limit) == (5.0, None)
+    assert [k.limit for k in listed(sb) if k.hash == live[key_name(HUB, "alice")].hash] == [5.0]
 
 
 def test_a_spawn_waiting_while_a_user_is_removed_and_a_later_one_share_one_key(

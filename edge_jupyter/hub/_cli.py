@@ -131,6 +131,13 @@ def set_limit(args: argparse.Namespace, hub_name: str, out: TextIO) -> int:
         known = f" Users with keys: {', '.join(users)}." if users else " No user has a key yet."
         raise HubError(f"No OpenRouter key named {name!r}: {args.user!r} has not spawned on hub "
                        f"{hub_name!r} yet (check the name and --hub-name).{known}")
+    if len(live) > 1:  # one name, two working keys: changing both would change another's
+        labels = " and ".join(f"{k.label or k.hash[:12]!r}" for k in live)
+        raise HubError(f"{args.user} has {len(live)} working OpenRouter keys on hub "
+                       f"{hub_name!r} ({labels}); one may be another user's (a second hub "
+                       "with this hub name, or a renamed user's key not renamed yet), so none "
+                       "was changed: disable the one that is not theirs at "
+                       "https://openrouter.ai/settings/keys, then run this again.")
     fields: dict[str, object] = {"limit": args.limit}
     if args.reset is not None:
         fields["limit_reset"] = None if args.reset == "never" else args.reset

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..keystore import ENV_PROVISIONED  # set beside the key: then `%edge connect` wins over it
 from ..settings import DEFAULT_ORIGIN, normalise_origin
 from ._errors import HubError
-from ._names import check_hub_name
+from ._names import check_hub_name, key_name
 from ._provision import PROVISIONING_KEYS_PAGE, KeyPolicy, disable_user, key_for, others_under
 from ._store import HubKeyStore, identity_of, same_user, split_identity
 
@@ -166,7 +166,9 @@ class EdgeKeys:
         identity = identity_of(spawner.user)
         log = getattr(spawner, "log", None) or LOG
         async with self._lock(identity):
-            others = await asyncio.to_thread(others_under, identity, username, self.store(log))
+            others = await asyncio.to_thread(others_under, identity, username,
+                                             key_name(self.policy.hub_name, username),
+                                             self.store(log))
             owners = names_in_hub(spawner.user, [row.identity for row in others])
             key = await asyncio.to_thread(self.key_for, identity, username, log, owners)
         spawner.environment = {**(spawner.environment or {}), **self.environment(key)}

@@ -139,10 +139,13 @@ def retire(stored: StoredKey, *, store: HubKeyStore, client: OpenRouterClient,
     return done
 
 
-def others_under(identity: str, username: str, store: HubKeyStore) -> list[StoredKey]:
+def others_under(identity: str, username: str, name: str, store: HubKeyStore
+                 ) -> list[StoredKey]:
     """Rows of other people under ``username`` (its earlier holder: renamed since, or
-    removed past ``delete_user``)."""
-    return [row for row in store.named(username) if not same_user(row.identity, identity)]
+    removed past ``delete_user``) or whose key is still called ``name`` on OpenRouter (a
+    renamed user whose key's new name could not be set yet)."""
+    rows = {row.identity: row for row in store.named(username) + store.called(name)}
+    return [row for row in rows.values() if not same_user(row.identity, identity)]
 
 
 def key_for(identity: str, username: str, *, policy: KeyPolicy, store: HubKeyStore,
@@ -163,10 +166,13 @@ def key_for(identity: str, username: str, *, policy: KeyPolicy, store: HubKeySto
         # another person's row under this name (the name was freed by a rename or a removal
         # JupyterHub did not tell us of): that key must not stay with the name.  A user who
         # still exists (renamed) keeps it under their new name; a gone one's is disabled.
-        for stale in others_under(identity, username, store):
-            now_called = owners.get(stale.identity)
+        for stale in others_under(identity, username, name, store):
+            # unknown to the caller: a row already renamed (only its key's name is left
+            # behind) is that user's under the name it carries; one under this name, gone
+            now_called = owners.get(stale.identity,
+                                    stale.username if stale.username != username else None)
             if now_called is not None and now_called != username and stale.state == "active":
-                _move(client, stale, now_called, key_name(policy.hub_name, now_called),
+                _move(client, stale, username, now_called, key_name(policy.hub_name, now_called),
                       store=store, log=log)
                 continue
             gone = retire(stale, store=store, client=client, log=log)
@@ -225,11 +231,11 @@ def _rename_key(client: OpenRouterClient, stored: StoredKey, username: str, name
              stored.name, name)
 
 
-def _move(client: OpenRouterClient, stale: StoredKey, username: str, name: str, *,
-          store: HubKeyStore, log: logging.Logger) -> None:
+def _move(client: OpenRouterClient, stale: StoredKey, freed: str, username: str, name: str,
+          *, store: HubKeyStore, log: logging.Logger) -> None:
     """Another, renamed user's row and key under their current name, before the name they
-    left is given a key of its own; a failed PATCH fails this spawn (or one name would
-    have two working keys)."""
+    left (``freed``) is given a key of its own; a failed PATCH fails this spawn, or one
+    name would have two working keys (``hub set-limit`` would change both)."""
     from ..openrouter import OpenRouterError
 
     store.rename(stale.identity, username, stale.name)  # the freed name no longer finds it
@@ -237,9 +243,10 @@ def _move(client: OpenRouterClient, stale: StoredKey, username: str, name: str, 
         if stale.hash:
             client.update_key(stale.hash, name=name)
     except OpenRouterError as exc:
-        raise HubError(f"The name {stale.username} was given up by another JupyterHub user "
-                       f"(now {username}), whose OpenRouter key {stale.name!r} could not be "
-                       f"renamed yet: {explain(exc)}") from None
+        raise HubError(f"The name {freed} was given up by another JupyterHub user (now "
+                       f"{username}), whose OpenRouter key is still called {stale.name!r}; it "
+                       f"must be renamed before {freed} gets a key of their own: "
+                       f"{explain(exc)}") from None
     store.rename(stale.identity, username, name)
     log.info("edge_jupyter: the OpenRouter key %r of %s (renamed from %s) is now called %r",
              stale.name, username, stale.username, name)
