@@ -760,6 +760,29 @@ def test_removing_a_user_after_the_upgrade_disables_their_v1_key(sb, tmp_path, c
     assert chat(sb, other).status_code == 200  # another name's key is never touched
 
 
+def test_a_plain_row_is_encrypted_in_place_and_a_forgotten_one_stays_gone(tmp_path,
+                                                                          clean_env) -> None:
+    import sqlite3
+
+    path = tmp_path / "s.sqlite"
+    plain = HubKeyStore(path, cipher=None)
+    for who in ("alice", "bob"):
+        plain.save(f"{who}@", who, who[0] * 64, key_name(HUB, who), f"sk-or-v1-{who}")
+    clean_env.setenv("JUPYTERHUB_CRYPT_KEY", HEX_KEY)  # a crypt key set since
+    hub = HubKeyStore(path)
+    assert hub.get("alice@").key == "sk-or-v1-alice"  # read, and encrypted now
+    # bob's row read by the hub while `hub forget` (another process) drops it, between the
+    # read and the encrypting write: that write must not bring the row back
+    with hub._open() as con:
+        row = con.execute("SELECT identity, username, hash, name, secret, scheme, created_at, "
+                          "state FROM keys WHERE identity = 'bob@'").fetchone()
+    assert plain.drop("bob@")
+    assert hub._stored(row, True).key == "sk-or-v1-bob"
+    assert plain.usernames() == ["alice"]
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT scheme FROM keys").fetchall() == [("fernet",)]
+
+
 def test_two_processes_write_the_store_at_once(tmp_path, clean_env) -> None:
     path = tmp_path / "shared.sqlite"
     script = ("import sys\nfrom edge_jupyter.hub import HubKeyStore\n"

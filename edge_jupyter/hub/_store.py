@@ -280,7 +280,7 @@ class HubKeyStore:
             raise self._damaged(user, "it holds no key")
         key = self._reveal(user, secret, str(scheme) if scheme is not None else None)
         if scheme == "plain" and self.cipher is not None:  # encrypt it now
-            self._write(stored.identity, user, key_hash, name, key, "active", stored.created_at)
+            self._encrypt_in_place(stored.identity, key_hash, key)
         return StoredKey(stored.identity, user, name, "active", stored.created_at, key_hash, key)
 
     def _reveal(self, username: str, secret: str, scheme: str | None) -> str:
@@ -327,6 +327,18 @@ class HubKeyStore:
             con.execute("BEGIN IMMEDIATE")
             con.execute("UPDATE keys SET username = ?, name = ? WHERE identity = ?",
                         (username, name, identity))
+            con.execute("COMMIT")
+
+    def _encrypt_in_place(self, identity: str, key_hash: str, key: str) -> None:
+        """The plain row as read, encrypted: an UPDATE of that very row, never a write of
+        what was read (``hub forget`` in another process may have dropped it meanwhile, and
+        must not see it come back)."""
+        assert self.cipher is not None
+        with self._open() as con:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("UPDATE keys SET secret = ?, scheme = 'fernet' WHERE identity = ? AND "
+                        "scheme = 'plain' AND hash = ?", (self.cipher.encrypt(key), identity,
+                                                          key_hash))
             con.execute("COMMIT")
 
     def _write(self, identity: str, username: str, key_hash: str | None, name: str,
