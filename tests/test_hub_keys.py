@@ -732,7 +732,7 @@ def test_a_store_keyed_by_name_is_upgraded_and_its_keys_replaced(sb, tmp_path, c
     assert edge.store().usernames() == ["ivan"]
 
 
-def v1_store(sb: Any, tmp_path: Path, username: str) -> tuple[Path, str]:
+def v1_store(sb: Any, tmp_path: Path, username: str, version: int = 1) -> tuple[Path, str]:
     """A version 1 (name-keyed) store holding ``username``'s working key, and that key."""
     import sqlite3
 
@@ -745,8 +745,19 @@ def v1_store(sb: Any, tmp_path: Path, username: str) -> tuple[Path, str]:
                     "secret TEXT, scheme TEXT, created_at TEXT NOT NULL, state TEXT NOT NULL)")
         con.execute("INSERT INTO keys VALUES (?, ?, ?, ?, 'plain', '2026-01-01T00:00:00+00:00', "
                     "'active')", (username, made.info.hash, made.info.name, made.key))
-        con.execute("PRAGMA user_version = 1")
+        con.execute(f"PRAGMA user_version = {version}")
     return path, made.key
+
+
+def test_a_v1_store_whose_version_was_never_written_is_upgraded_too(sb, tmp_path,
+                                                                    clean_env) -> None:
+    # version 1 wrote its table and its user_version in two steps: a hub killed between
+    # them left a v1 table at version 0
+    path, old = v1_store(sb, tmp_path, "lena", version=0)
+    edge, c = install(sb, tmp_path, store_path=path)
+    new = spawn(c, "lena").environment["OPENROUTER_API_KEY"]
+    assert new != old and chat(sb, old).status_code == 401 and chat(sb, new).status_code == 200
+    assert [r.identity for r in edge.store().named("lena")] == [identity_of(HubUser("lena"))]
 
 
 def test_removing_a_user_after_the_upgrade_disables_their_v1_key(sb, tmp_path, clean_env) -> None:

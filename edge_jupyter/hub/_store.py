@@ -197,9 +197,10 @@ class HubKeyStore:
                 con.execute("BEGIN IMMEDIATE")
                 # again inside the lock: another process may have upgraded it meanwhile (and
                 # renaming an upgraded table as if it were version 1 would lose every row)
-                version = con.execute("PRAGMA user_version").fetchone()[0]
-                if version == 1 and con.execute("SELECT 1 FROM sqlite_master WHERE "
-                                                "name = 'keys'").fetchone():
+                # by the table's shape, not the version alone: version 1 set user_version
+                # apart from its CREATE TABLE, so a v1 file may still say 0
+                columns = {row[1] for row in con.execute("PRAGMA table_info(keys)")}
+                if columns and "identity" not in columns:
                     for statement in _FROM_V1.split(";"):
                         if statement.strip():
                             con.execute(statement)
