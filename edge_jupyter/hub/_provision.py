@@ -177,8 +177,9 @@ def key_for(identity: str, username: str, *, policy: KeyPolicy, store: HubKeySto
                 continue
             gone = retire(stale, store=store, client=client, log=log)
             log.warning("edge_jupyter: the name %s had belonged to another JupyterHub user, "
-                        "who is gone; their OpenRouter key %r was disabled (%d) and "
-                        "forgotten.", username, stale.name, gone)
+                        "%s; their OpenRouter key %r was disabled (%d) and forgotten.",
+                        username, "who is gone" if stale.identity in owners else
+                        "not found in JupyterHub's database", stale.name, gone)
         stored = store.get(identity)
         # the row's own identity: ``created`` may have been read with other precision then
         identity = stored.identity if stored is not None else identity
