@@ -56,18 +56,26 @@ def _parser() -> argparse.ArgumentParser:
                         help="a file holding the provisioning key (default: EDGE_PROVISIONING_KEY from the environment)")
     sub = parser.add_subparsers(dest="command", required=True)
     usage = sub.add_parser("usage", parents=[common],
-                           help="each user's spend, limit and what is left (from GET /keys)")
+                           help="each user's spend, limit and what is left (from GET /keys)",
+                           description="Each user's spend, limit, what is left and when it "
+                                       "resets, read from OpenRouter's GET /keys.")
     usage.add_argument("--all", action="store_true",
                        help="also the disabled keys (removed users, replaced keys)")
-    limit = sub.add_parser("set-limit", parents=[common], help="change one user's credit limit")
-    limit.add_argument("user")
-    limit.add_argument("limit", type=_limit_arg, metavar="USD|none")
+    limit = sub.add_parser("set-limit", parents=[common], help="change one user's credit limit",
+                           description="Change one user's credit limit on OpenRouter, confirmed "
+                                       "by a fresh read of the key.")
+    limit.add_argument("user", help="the JupyterHub user name")
+    limit.add_argument("limit", type=_limit_arg, metavar="USD|none",
+                       help="the new limit in USD (e.g. 10 or $10), or none for no limit")
     limit.add_argument("--reset", choices=(*RESETS, "never"),
                        help="when the limit resets (00:00 UTC); unchanged when not given")
     forget = sub.add_parser("forget", parents=[common],
                             help="disable one user's key on OpenRouter and drop it from the "
-                                 "hub's store: their next spawn makes a new key")
-    forget.add_argument("user")
+                                 "hub's store: their next spawn makes a new key",
+                            description="Disable one user's key on OpenRouter (by its hash) and "
+                                        "drop it from the hub's store, so that their next spawn "
+                                        "makes a new key. Run it while their server is stopped.")
+    forget.add_argument("user", help="the JupyterHub user name")
     forget.add_argument("--store", metavar="PATH", default=os.environ.get(ENV_HUB_STORE),
                         help=f"the hub's key store, store_path in jupyterhub_config.py "
                              f"(default: {ENV_HUB_STORE} from the environment)")

@@ -93,7 +93,7 @@ class EdgeKeys:
         if limit_reset == "never":
             limit_reset = None
         if limit_reset is not None and limit_reset not in RESETS:
-            raise HubError(f"limit_reset must be 'daily', 'weekly', 'monthly' or None, not "
+            raise HubError(f"limit_reset must be 'daily', 'weekly', 'monthly', or 'never' (None), not "
                            f"{limit_reset!r}.")
         self.policy = KeyPolicy(check_hub_name(hub_name), limit_usd, limit_reset,
                                 bool(include_byok_in_limit))
