@@ -230,3 +230,20 @@ def test_balance_reads_the_credits_with_the_management_key_it_finds_in_account(s
     assert account.management_client(sb.url) is None
     with pytest.raises(account.AccountError, match="needs an OpenRouter management key"):
         account.require_manager(sb.url, "Changing the key's limit")
+
+
+def test_impossible_key_figures_from_a_server_never_reach_a_table() -> None:
+    """A negative spend cannot be true, and an overspent key has nothing left, not a negative
+    amount: figures a server sends are checked before they are shown or reconciled."""
+    from edge_jupyter.openrouter import ActivityRow, KeyInfo
+
+    hostile = {"limit": -5, "limit_remaining": -2.5, "usage": -1, "usage_daily": float("inf"),
+               "byok_usage": "-3", "byok_usage_monthly": float("nan")}
+    for parsed in (ApiKey.from_json({"data": {**hostile, "hash": "a" * 64}}),
+                   KeyInfo.from_json({"data": hostile})):
+        assert (parsed.limit, parsed.limit_remaining) == (0.0, 0.0)
+        assert parsed.usage == parsed.usage_daily == parsed.byok_usage == 0.0
+        assert parsed.byok_usage_monthly == 0.0
+    row = ActivityRow.from_json({"date": "2026-11-30", "model": "m", "usage": -4,
+                                 "byok_usage_inference": float("inf"), "requests": -2})
+    assert row is not None and (row.usage, row.byok_usage_inference, row.requests) == (0.0, 0.0, 0)

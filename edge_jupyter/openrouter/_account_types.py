@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..user_numbers import whole
-from ._types import _finite
+from ._types import _left, _spend
 
 #: OpenRouter's key hashes are 64 hex digits; anything else that is only letters, digits,
 #: ``-`` and ``_`` is kept too (a future format), while a hash with ``/`` or ``..`` is not:
@@ -33,10 +33,6 @@ def _text(value: Any) -> str:
 
 def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _spend(value: Any) -> float:
-    return _finite(value) or 0.0
 
 
 def _tokens(value: Any) -> int:
@@ -88,8 +84,8 @@ class ApiKey:
             name=_text(d.get("name")),
             label=_text(d.get("label")),
             disabled=d.get("disabled") is True,
-            limit=_finite(d.get("limit")),
-            limit_remaining=_finite(d.get("limit_remaining")),
+            limit=_left(d.get("limit")),
+            limit_remaining=_left(d.get("limit_remaining")),
             limit_reset=reset if reset in LIMIT_RESETS else None,
             include_byok_in_limit=d.get("include_byok_in_limit") is True,
             usage=_spend(d.get("usage")),

@@ -93,6 +93,18 @@ def _finite(value: Any) -> float | None:
     return finite(value, text=True)
 
 
+def _spend(value: Any) -> float:
+    """A key's spend: a finite number of at least 0 (no spend can be negative), else 0."""
+    return finite(value, low=0, text=True) or 0.0
+
+
+def _left(value: Any) -> float | None:
+    """A limit, or what is left of one: finite or None; below 0 (an overspent key) it leaves
+    nothing, so it reads as 0 rather than as a negative amount shown to the user."""
+    number = _finite(value)
+    return None if number is None else max(0.0, number)
+
+
 def _details(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -380,20 +392,20 @@ class KeyInfo:
         d = d if isinstance(d, dict) else {}
         return cls(
             label=str(d.get("label") or ""),
-            limit=_finite(d.get("limit")),
-            limit_remaining=_finite(d.get("limit_remaining")),
+            limit=_left(d.get("limit")),
+            limit_remaining=_left(d.get("limit_remaining")),
             limit_reset=d.get("limit_reset"),
-            usage=_finite(d.get("usage")) or 0.0,
-            usage_daily=_finite(d.get("usage_daily")) or 0.0,
-            usage_weekly=_finite(d.get("usage_weekly")) or 0.0,
-            usage_monthly=_finite(d.get("usage_monthly")) or 0.0,
-            byok_usage=_finite(d.get("byok_usage")) or 0.0,
+            usage=_spend(d.get("usage")),
+            usage_daily=_spend(d.get("usage_daily")),
+            usage_weekly=_spend(d.get("usage_weekly")),
+            usage_monthly=_spend(d.get("usage_monthly")),
+            byok_usage=_spend(d.get("byok_usage")),
             is_free_tier=bool(d.get("is_free_tier")),
             is_management_key=bool(d.get("is_management_key") or d.get("is_provisioning_key")),
             include_byok_in_limit=d.get("include_byok_in_limit") is True,
-            byok_usage_daily=_finite(d.get("byok_usage_daily")) or 0.0,
-            byok_usage_weekly=_finite(d.get("byok_usage_weekly")) or 0.0,
-            byok_usage_monthly=_finite(d.get("byok_usage_monthly")) or 0.0,
+            byok_usage_daily=_spend(d.get("byok_usage_daily")),
+            byok_usage_weekly=_spend(d.get("byok_usage_weekly")),
+            byok_usage_monthly=_spend(d.get("byok_usage_monthly")),
             expires_at=d.get("expires_at") if isinstance(d.get("expires_at"), str) else None,
         )
 
