@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -159,3 +160,17 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(32)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return verifier, challenge
+
+
+def generation(sb, generation_id: str) -> dict:
+    """The sandbox's own /generation record of a call (once it is ready)."""
+    import httpx
+
+    deadline = time.monotonic() + 10
+    while True:
+        r = httpx.get(f"{sb.api_url}/generation", params={"id": generation_id},
+                      headers={"Authorization": f"Bearer {sb.key}"})
+        if r.status_code == 200:
+            return r.json()["data"]
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)

@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from sandbox_fixtures import validate
+from sandbox_fixtures import generation, validate
 
 import edge_jupyter as edge
 from edge_jupyter.answer_format import cost_line_text
@@ -23,20 +21,6 @@ LONG = "The quarterly report says revenue grew in every region. " * 90  # ≈ 5,
 
 def chat_requests(sb) -> list:
     return [q for q in sb.requests if q.path.endswith("/chat/completions")]
-
-
-def generation(sb, generation_id: str) -> dict:
-    """The sandbox's own /generation record of a call (once it is ready)."""
-    import httpx
-
-    deadline = time.monotonic() + 10
-    while True:
-        r = httpx.get(f"{sb.api_url}/generation", params={"id": generation_id},
-                      headers={"Authorization": f"Bearer {sb.key}"})
-        if r.status_code == 200:
-            return r.json()["data"]
-        assert time.monotonic() < deadline, r.text
-        time.sleep(0.1)
 
 
 def breakpoints(body: dict) -> list[tuple[int, str]]:

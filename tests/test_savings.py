@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
+from sandbox_fixtures import generation
 
 import edge_jupyter as edge
 from edge_jupyter.ledger import Ledger
@@ -34,18 +34,6 @@ MINI = "openai/gpt-4o-mini"
 OPENAI = MODELS[MINI].endpoints[0]  # sells flex at 0.5x (tests/test_service_tiers.py)
 LONG = "The quarterly report says revenue grew in every region. " * 90  # ≈ 5,000 characters
 SAVED = ("service_tier", "saved_usd", "saved_by", "saved_exact")
-
-
-def generation(sb, generation_id: str) -> dict:
-    """The sandbox's own /generation record of a call (once it is ready)."""
-    deadline = time.monotonic() + 10
-    while True:
-        r = httpx.get(f"{sb.api_url}/generation", params={"id": generation_id},
-                      headers={"Authorization": f"Bearer {sb.key}"})
-        if r.status_code == 200:
-            return r.json()["data"]
-        assert time.monotonic() < deadline, r.text
-        time.sleep(0.1)
 
 
 def row_of(generation_id: str) -> dict:
